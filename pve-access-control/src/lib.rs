@@ -1,0 +1,1 @@
+//! pve-access-control: filled by later issues (see ../shared/docs/ARCHITECTURE.md).

@@ -1,0 +1,1 @@
+//! pve-cluster: filled by later issues (see ../shared/docs/ARCHITECTURE.md).

@@ -1,0 +1,217 @@
+//! The data-driven conformance harness.
+//!
+//! A corpus has the layout `<root>/<component>/<suite>/…` (see `../shared/conformance`).
+//! Each crate contributes [`Suite`]s; the runner binary (`pve-conformance`, driven by
+//! `cargo xtask conformance`) collects the suites of every crate, filters them by
+//! `COMPONENT[/SUITE]` and prints one line per suite.
+//!
+//! Most suites are a `cases.json` file of the shape `{suite, component, cases: [{name, …}]}`;
+//! [`Suite::cases_json`] covers those with a function that checks one case.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+mod calendar_event;
+mod schema_suites;
+mod section_config;
+mod tools;
+
+/// How one suite checks its data.
+pub enum SuiteKind {
+    /// `cases.json` with a `cases` array; the function checks one case and returns a
+    /// description of the mismatch on failure.
+    CasesJson(fn(&Value) -> Result<(), String>),
+    /// A suite with its own layout: the function gets the suite folder and returns the
+    /// per-case outcomes.
+    Dir(fn(&Path) -> Result<Vec<CaseOutcome>>),
+}
+
+pub struct Suite {
+    pub component: &'static str,
+    pub name: &'static str,
+    pub kind: SuiteKind,
+}
+
+impl Suite {
+    pub const fn cases_json(
+        component: &'static str,
+        name: &'static str,
+        check: fn(&Value) -> Result<(), String>,
+    ) -> Self {
+        Self { component, name, kind: SuiteKind::CasesJson(check) }
+    }
+}
+
+/// The outcome of one case: its name and `Err(reason)` when it failed.
+pub struct CaseOutcome {
+    pub name: String,
+    pub result: Result<(), String>,
+}
+
+pub struct SuiteReport {
+    pub component: &'static str,
+    pub name: &'static str,
+    pub cases: Vec<CaseOutcome>,
+}
+
+impl SuiteReport {
+    pub fn passed(&self) -> usize {
+        self.cases.iter().filter(|c| c.result.is_ok()).count()
+    }
+    pub fn failed(&self) -> usize {
+        self.cases.len() - self.passed()
+    }
+}
+
+/// The pve-common suites.
+pub fn suites() -> Vec<Suite> {
+    let mut all = Vec::new();
+    all.extend(calendar_event::suites());
+    all.extend(schema_suites::suites());
+    all.extend(section_config::suites());
+    all.extend(tools::suites());
+    all
+}
+
+/// The corpus root: `$PVE_CONFORMANCE_DIR`, else `../shared/conformance` beside the
+/// workspace root.
+pub fn default_corpus_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("PVE_CONFORMANCE_DIR") {
+        return PathBuf::from(dir);
+    }
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    workspace.join("../shared/conformance")
+}
+
+/// Whether `suite` is selected by the filters (`COMPONENT` or `COMPONENT/SUITE`); no
+/// filter selects everything.
+pub fn selected(suite: &Suite, filters: &[String]) -> bool {
+    filters.is_empty()
+        || filters.iter().any(|f| match f.split_once('/') {
+            Some((c, s)) => c == suite.component && s == suite.name,
+            None => f == suite.component,
+        })
+}
+
+/// Runs one suite against the corpus at `root`. A missing suite folder is an error: the
+/// harness must not pass silently on an empty corpus.
+pub fn run_suite(suite: &Suite, root: &Path) -> Result<SuiteReport> {
+    let dir = root.join(suite.component).join(suite.name);
+    let cases = match &suite.kind {
+        SuiteKind::CasesJson(check) => {
+            let file = dir.join("cases.json");
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let doc: Value = serde_json::from_str(&text)
+                .with_context(|| format!("parsing {}", file.display()))?;
+            let cases = doc
+                .get("cases")
+                .and_then(Value::as_array)
+                .with_context(|| format!("{}: no 'cases' array", file.display()))?;
+            cases
+                .iter()
+                .enumerate()
+                .map(|(i, case)| {
+                    let name = case
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                        .unwrap_or_else(|| format!("#{i}"));
+                    // A panic in a checker is a failed case, not a dead harness.
+                    let result = std::panic::catch_unwind(|| check(case))
+                        .unwrap_or_else(|_| Err("panicked".to_string()));
+                    CaseOutcome { name, result }
+                })
+                .collect()
+        }
+        SuiteKind::Dir(run) => run(&dir)?,
+    };
+    Ok(SuiteReport { component: suite.component, name: suite.name, cases })
+}
+
+/// Helpers shared by the case checkers.
+pub mod check {
+    use serde_json::Value;
+
+    /// Perl's `is_deeply` view of a scalar: numbers and strings compare by their string
+    /// form, `null` is undef.
+    pub fn scalar_string(v: &Value) -> Option<String> {
+        match v {
+            Value::Null => None,
+            Value::Bool(true) => Some("1".into()),
+            Value::Bool(false) => Some(String::new()),
+            Value::Number(n) => Some(number_string(n)),
+            Value::String(s) => Some(s.clone()),
+            _ => None,
+        }
+    }
+
+    fn number_string(n: &serde_json::Number) -> String {
+        if let Some(i) = n.as_i64() {
+            return i.to_string();
+        }
+        if let Some(u) = n.as_u64() {
+            return u.to_string();
+        }
+        let f = n.as_f64().unwrap_or(f64::NAN);
+        if f.fract() == 0.0 && f.abs() < 1e15 {
+            format!("{}", f as i64)
+        } else {
+            format!("{f}")
+        }
+    }
+
+    /// Deep comparison with `is_deeply` semantics for scalars.
+    pub fn perl_eq(a: &Value, b: &Value) -> bool {
+        match (a, b) {
+            (Value::Array(x), Value::Array(y)) => {
+                x.len() == y.len() && x.iter().zip(y).all(|(p, q)| perl_eq(p, q))
+            }
+            (Value::Object(x), Value::Object(y)) => {
+                x.len() == y.len()
+                    && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| perl_eq(v, w)))
+            }
+            (Value::Array(_) | Value::Object(_), _) | (_, Value::Array(_) | Value::Object(_)) => {
+                false
+            }
+            _ => scalar_string(a) == scalar_string(b),
+        }
+    }
+
+    /// Fails with both values shown when they differ.
+    pub fn expect_eq(what: &str, got: &Value, want: &Value) -> Result<(), String> {
+        if perl_eq(got, want) {
+            Ok(())
+        } else {
+            Err(format!("{what}: got {got}, want {want}"))
+        }
+    }
+
+    /// A Perl regular expression as used by the corpora (`must_fail`, `*_patterns`),
+    /// translated to the `regex` crate's syntax where the two differ.
+    pub fn perl_regex(pattern: &str) -> Result<regex::Regex, String> {
+        regex::Regex::new(pattern).map_err(|e| format!("bad pattern {pattern:?}: {e}"))
+    }
+
+    pub fn str_field<'a>(case: &'a Value, key: &str) -> Result<&'a str, String> {
+        case.get(key).and_then(Value::as_str).ok_or_else(|| format!("case has no string '{key}'"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check::perl_eq;
+    use serde_json::json;
+
+    #[test]
+    fn perl_scalar_comparison() {
+        assert!(perl_eq(&json!(1), &json!("1")));
+        assert!(perl_eq(&json!(1.0), &json!(1)));
+        assert!(perl_eq(&json!({"a": [1, "x"]}), &json!({"a": ["1", "x"]})));
+        assert!(!perl_eq(&json!(1), &json!(2)));
+        assert!(!perl_eq(&json!(null), &json!("")));
+        assert!(!perl_eq(&json!({"a": 1}), &json!({"a": 1, "b": 2})));
+    }
+}

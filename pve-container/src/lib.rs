@@ -1,0 +1,1 @@
+//! pve-container: filled by later issues (see ../shared/docs/ARCHITECTURE.md).

@@ -1,0 +1,1 @@
+//! pve-guest-common: filled by later issues (see ../shared/docs/ARCHITECTURE.md).

@@ -1,0 +1,1 @@
+//! pve-manager: filled by later issues (see ../shared/docs/ARCHITECTURE.md).

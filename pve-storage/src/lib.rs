@@ -1,0 +1,1 @@
+//! pve-storage: filled by later issues (see ../shared/docs/ARCHITECTURE.md).

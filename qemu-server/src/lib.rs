@@ -1,0 +1,1 @@
+//! qemu-server: filled by later issues (see ../shared/docs/ARCHITECTURE.md).
