@@ -99,8 +99,14 @@ mod tests {
     fn paths_follow_the_root() {
         let p = NodePaths::new("/tmp/node1");
         assert_eq!(p.etc_pve(), Path::new("/tmp/node1/etc/pve"));
-        assert_eq!(p.pve_file("/storage.cfg"), Path::new("/tmp/node1/etc/pve/storage.cfg"));
-        assert_eq!(p.config_db(), Path::new("/tmp/node1/var/lib/pve-cluster/config.db"));
+        assert_eq!(
+            p.pve_file("/storage.cfg"),
+            Path::new("/tmp/node1/etc/pve/storage.cfg")
+        );
+        assert_eq!(
+            p.config_db(),
+            Path::new("/tmp/node1/var/lib/pve-cluster/config.db")
+        );
         let real = NodePaths::new("/");
         assert_eq!(real.task_dir(), Path::new("/var/log/pve/tasks"));
         assert_eq!(real.qemu_run_dir(), Path::new("/run/qemu-server"));

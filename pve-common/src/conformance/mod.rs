@@ -40,7 +40,11 @@ impl Suite {
         name: &'static str,
         check: fn(&Value) -> Result<(), String>,
     ) -> Self {
-        Self { component, name, kind: SuiteKind::CasesJson(check) }
+        Self {
+            component,
+            name,
+            kind: SuiteKind::CasesJson(check),
+        }
     }
 }
 
@@ -128,7 +132,11 @@ pub fn run_suite(suite: &Suite, root: &Path) -> Result<SuiteReport> {
         }
         SuiteKind::Dir(run) => run(&dir)?,
     };
-    Ok(SuiteReport { component: suite.component, name: suite.name, cases })
+    Ok(SuiteReport {
+        component: suite.component,
+        name: suite.name,
+        cases,
+    })
 }
 
 /// Helpers shared by the case checkers.
@@ -171,7 +179,8 @@ pub mod check {
             }
             (Value::Object(x), Value::Object(y)) => {
                 x.len() == y.len()
-                    && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| perl_eq(v, w)))
+                    && x.iter()
+                        .all(|(k, v)| y.get(k).is_some_and(|w| perl_eq(v, w)))
             }
             (Value::Array(_) | Value::Object(_), _) | (_, Value::Array(_) | Value::Object(_)) => {
                 false
@@ -196,7 +205,9 @@ pub mod check {
     }
 
     pub fn str_field<'a>(case: &'a Value, key: &str) -> Result<&'a str, String> {
-        case.get(key).and_then(Value::as_str).ok_or_else(|| format!("case has no string '{key}'"))
+        case.get(key)
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("case has no string '{key}'"))
     }
 }
 

@@ -1,1 +1,288 @@
-//! TODO
+//! The JSON-schema dialect of Proxmox VE.
+//!
+//! Upstream describes every API parameter, return value and config-file key with a
+//! JSON-schema-like hash (`PVE::JSONSchema`). [`Schema`] is that hash as a typed value: it
+//! deserializes from the JSON form found in the API dump and the conformance corpora and
+//! serializes back to the same shape (Perl booleans as `1`/`0`).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
+
+/// The JSON types a schema can name. `type` may name several (`["string", "array"]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JsonType {
+    String,
+    Integer,
+    Number,
+    Boolean,
+    Object,
+    Array,
+    Null,
+    Any,
+    /// A Perl code reference; only the meta schema uses it.
+    Coderef,
+}
+
+impl JsonType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JsonType::String => "string",
+            JsonType::Integer => "integer",
+            JsonType::Number => "number",
+            JsonType::Boolean => "boolean",
+            JsonType::Object => "object",
+            JsonType::Array => "array",
+            JsonType::Null => "null",
+            JsonType::Any => "any",
+            JsonType::Coderef => "coderef",
+        }
+    }
+}
+
+/// `type`: one type, or a list of allowed types.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum TypeSpec {
+    One(JsonType),
+    Many(Vec<JsonType>),
+    /// Legacy: a whole schema in place of a type name (seen in a few upstream return
+    /// schemas, e.g. `type => { type => 'string', enum => [...] }`).
+    Schema(Box<Schema>),
+}
+
+/// `format`: the name of a registered format, or an inline property-string format.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum FormatSpec {
+    Named(String),
+    Inline(BTreeMap<String, Schema>),
+}
+
+/// `additionalProperties`: allowed or not, or a schema the extra keys must match.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Additional {
+    Bool(#[serde(with = "perl_bool")] bool),
+    Schema(Box<Schema>),
+}
+
+/// One PVE JSON schema. Field names follow upstream's keys; keys this struct does not
+/// know are kept in `extra` so that a schema round-trips unchanged.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Schema {
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub type_: Option<TypeSpec>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "opt_perl_bool"
+    )]
+    pub optional: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<Value>,
+    #[serde(rename = "enum", default, skip_serializing_if = "Option::is_none")]
+    pub enum_: Option<Vec<Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum: Option<serde_json::Number>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maximum: Option<serde_json::Number>,
+    #[serde(rename = "minLength", default, skip_serializing_if = "Option::is_none")]
+    pub min_length: Option<u64>,
+    #[serde(rename = "maxLength", default, skip_serializing_if = "Option::is_none")]
+    pub max_length: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<FormatSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub properties: Option<BTreeMap<String, Schema>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<Box<Schema>>,
+    #[serde(
+        rename = "additionalProperties",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub additional_properties: Option<Additional>,
+    #[serde(rename = "oneOf", default, skip_serializing_if = "Option::is_none")]
+    pub one_of: Option<Vec<Schema>>,
+    #[serde(rename = "allOf", default, skip_serializing_if = "Option::is_none")]
+    pub all_of: Option<Vec<Schema>>,
+    #[serde(
+        rename = "type-property",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub type_property: Option<String>,
+    #[serde(
+        rename = "type-property-schema",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub type_property_schema: Option<Box<Schema>>,
+    #[serde(
+        rename = "instance-type",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub instance_type: Option<String>,
+    #[serde(
+        rename = "instance-types",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub instance_types: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias: Option<String>,
+    #[serde(rename = "keyAlias", default, skip_serializing_if = "Option::is_none")]
+    pub key_alias: Option<String>,
+    /// Another key (string) that must be set too, or a schema (object) for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requires: Option<Value>,
+    #[serde(default, skip_serializing_if = "is_false", with = "perl_bool")]
+    pub default_key: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub typetext: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verbose_description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format_description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renderer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub links: Option<Value>,
+    /// Keys not modelled above (kept verbatim).
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// Perl's truth for the JSON forms a boolean flag takes in schemas: `1`, `"1"`, `true`
+/// are true; `0`, `"0"`, `""`, `false`, `null` are false.
+pub fn perl_truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !(s.is_empty() || s == "0"),
+        Value::Array(_) | Value::Object(_) => true,
+    }
+}
+
+/// (De)serializes a Perl boolean flag: read from any truthy form, written as `1`/`0`.
+pub mod perl_bool {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(b: &bool, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u8(u8::from(*b))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+        Ok(perl_truthy(&Value::deserialize(d)?))
+    }
+}
+
+mod opt_perl_bool {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(b: &Option<bool>, s: S) -> Result<S::Ok, S::Error> {
+        match b {
+            Some(b) => s.serialize_u8(u8::from(*b)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+        Ok(Some(perl_truthy(&Value::deserialize(d)?)))
+    }
+}
+
+impl Schema {
+    /// A schema of one type and nothing else.
+    pub fn of_type(t: JsonType) -> Self {
+        Self {
+            type_: Some(TypeSpec::One(t)),
+            ..Default::default()
+        }
+    }
+
+    /// Builder: sets `description`.
+    pub fn description(mut self, text: &str) -> Self {
+        self.description = Some(text.to_string());
+        self
+    }
+
+    /// Builder: marks the schema optional.
+    pub fn optional(mut self) -> Self {
+        self.optional = Some(true);
+        self
+    }
+
+    /// Whether the property may be absent.
+    pub fn is_optional(&self) -> bool {
+        self.optional.unwrap_or(false)
+    }
+
+    /// The single type, when exactly one is named.
+    pub fn single_type(&self) -> Option<JsonType> {
+        match &self.type_ {
+            Some(TypeSpec::One(t)) => Some(*t),
+            Some(TypeSpec::Many(v)) if v.len() == 1 => Some(v[0]),
+            _ => None,
+        }
+    }
+
+    /// Parses a schema from its JSON form.
+    pub fn from_value(v: &Value) -> Result<Self, serde_json::Error> {
+        Schema::deserialize(v)
+    }
+
+    /// The JSON form of the schema.
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn schema_round_trips_through_json() {
+        let v = json!({
+            "type": "object",
+            "additionalProperties": 0,
+            "properties": {
+                "vmid": {"type": "integer", "format": "pve-vmid", "minimum": 100, "optional": "1"},
+                "net": {"type": "string", "format": {"model": {"type": "string", "default_key": 1}}},
+                "kind": {"type": ["string", "array"], "x-unknown": 5},
+            }
+        });
+        let s = Schema::from_value(&v).unwrap();
+        let props = s.properties.as_ref().unwrap();
+        assert!(props["vmid"].is_optional());
+        assert_eq!(props["kind"].extra["x-unknown"], json!(5));
+        assert!(matches!(
+            s.additional_properties,
+            Some(Additional::Bool(false))
+        ));
+        let back = s.to_value();
+        assert_eq!(back["properties"]["vmid"]["optional"], json!(1));
+        assert_eq!(
+            back["properties"]["net"]["format"]["model"]["default_key"],
+            json!(1)
+        );
+        assert_eq!(back["additionalProperties"], json!(0));
+    }
+}
