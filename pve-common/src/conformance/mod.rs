@@ -226,3 +226,71 @@ mod tests {
         assert!(!perl_eq(&json!({"a": 1}), &json!({"a": 1, "b": 2})));
     }
 }
+
+/// The runner behind `cargo xtask conformance [--corpus DIR] [-v] [COMPONENT[/SUITE] …]`:
+/// runs the selected suites, prints `COMPONENT/SUITE: P/T passed` per suite (and each
+/// failed case's reason), then `N passed, N failed`. Returns the process exit code.
+pub fn run_cli(suites: &[Suite], args: &[String]) -> i32 {
+    let mut corpus = None;
+    let mut filters = Vec::new();
+    let mut verbose = false;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--corpus" => match it.next() {
+                Some(dir) => corpus = Some(PathBuf::from(dir)),
+                None => {
+                    eprintln!("--corpus needs a directory");
+                    return 2;
+                }
+            },
+            "-v" | "--verbose" => verbose = true,
+            s if s.starts_with('-') => {
+                eprintln!("unknown option '{s}'");
+                eprintln!("usage: conformance [--corpus DIR] [-v] [COMPONENT[/SUITE] ...]");
+                return 2;
+            }
+            s => filters.push(s.trim_end_matches('/').to_string()),
+        }
+    }
+    let root = corpus.unwrap_or_else(default_corpus_dir);
+    for f in &filters {
+        if !suites.iter().any(|s| selected(s, std::slice::from_ref(f))) {
+            eprintln!("no supported suite matches '{f}'");
+            return 2;
+        }
+    }
+    let (mut passed, mut failed) = (0, 0);
+    for suite in suites.iter().filter(|s| selected(s, &filters)) {
+        match run_suite(suite, &root) {
+            Ok(report) => {
+                println!(
+                    "{}/{}: {}/{} passed",
+                    report.component,
+                    report.name,
+                    report.passed(),
+                    report.cases.len()
+                );
+                for case in &report.cases {
+                    match &case.result {
+                        Err(reason) => println!("  FAIL {}: {reason}", case.name),
+                        Ok(()) if verbose => println!("  ok   {}", case.name),
+                        Ok(()) => {}
+                    }
+                }
+                passed += report.passed();
+                failed += report.failed();
+            }
+            Err(e) => {
+                println!("{}/{}: error: {e:#}", suite.component, suite.name);
+                failed += 1;
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    if failed > 0 {
+        1
+    } else {
+        0
+    }
+}
