@@ -211,22 +211,6 @@ pub mod check {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::check::perl_eq;
-    use serde_json::json;
-
-    #[test]
-    fn perl_scalar_comparison() {
-        assert!(perl_eq(&json!(1), &json!("1")));
-        assert!(perl_eq(&json!(1.0), &json!(1)));
-        assert!(perl_eq(&json!({"a": [1, "x"]}), &json!({"a": ["1", "x"]})));
-        assert!(!perl_eq(&json!(1), &json!(2)));
-        assert!(!perl_eq(&json!(null), &json!("")));
-        assert!(!perl_eq(&json!({"a": 1}), &json!({"a": 1, "b": 2})));
-    }
-}
-
 /// The runner behind `cargo xtask conformance [--corpus DIR] [-v] [COMPONENT[/SUITE] …]`:
 /// runs the selected suites, prints `COMPONENT/SUITE: P/T passed` per suite (and each
 /// failed case's reason), then `N passed, N failed`. Returns the process exit code.
@@ -292,5 +276,21 @@ pub fn run_cli(suites: &[Suite], args: &[String]) -> i32 {
         1
     } else {
         0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check::perl_eq;
+    use serde_json::json;
+
+    #[test]
+    fn perl_scalar_comparison() {
+        assert!(perl_eq(&json!(1), &json!("1")));
+        assert!(perl_eq(&json!(1.0), &json!(1)));
+        assert!(perl_eq(&json!({"a": [1, "x"]}), &json!({"a": ["1", "x"]})));
+        assert!(!perl_eq(&json!(1), &json!(2)));
+        assert!(!perl_eq(&json!(null), &json!("")));
+        assert!(!perl_eq(&json!({"a": 1}), &json!({"a": 1, "b": 2})));
     }
 }
