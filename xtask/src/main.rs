@@ -1,3 +1,212 @@
+//! `cargo xtask …`: developer and CI automation.
+//!
+//! - `deps`: install the Debian packages the project needs (idempotent)
+//! - `test`: deps, fmt check, clippy, every test, conformance
+//! - `run`: deps, build, and the dev node
+//! - `conformance [--corpus DIR] [COMPONENT[/SUITE] …]`: the data-driven suites
+//! - `fuzz [TARGET …] [--seconds N]`: the cargo-fuzz targets
+//!
+//! xtask depends on no workspace crate, so it builds before any -dev package is there.
+
+mod deps;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+const USAGE: &str = "usage: cargo xtask <command>
+
+commands:
+  deps                      install the Debian packages the project needs
+  test                      deps, fmt check, clippy -D warnings, all tests, conformance
+  run [--root DIR]          build and start the dev node (data under target/devnode)
+  conformance [--corpus DIR] [-v] [COMPONENT[/SUITE] ...]
+                            run the conformance suites against ../shared/conformance
+  fuzz [TARGET ...] [--seconds N]
+                            run the cargo-fuzz targets (default: all, 60 s each)
+";
+
 fn main() {
-    eprintln!("xtask: work in progress");
+    if let Err(e) = run() {
+        eprintln!("xtask: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
+    let mut args = std::env::args().skip(1);
+    let cmd = args.next().unwrap_or_default();
+    let rest: Vec<String> = args.collect();
+    match cmd.as_str() {
+        "deps" => deps::install(),
+        "test" => test(&rest),
+        "run" => dev_run(&rest),
+        "conformance" => conformance(&rest),
+        "fuzz" => fuzz(&rest),
+        "" | "help" | "-h" | "--help" => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        other => bail!("unknown command '{other}'\n{USAGE}"),
+    }
+}
+
+/// The workspace root (the parent of xtask/).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// The conformance corpus: `$PVE_CONFORMANCE_DIR`, else `../shared/conformance`.
+fn corpus_dir() -> PathBuf {
+    match std::env::var_os("PVE_CONFORMANCE_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => workspace_root().join("../shared/conformance"),
+    }
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(workspace_root());
+    cmd
+}
+
+/// Runs a command, failing with its name when it does not succeed.
+pub fn status(cmd: &mut Command) -> Result<()> {
+    let shown = format!("{cmd:?}");
+    eprintln!("+ {shown}");
+    let st = cmd.status().with_context(|| format!("starting {shown}"))?;
+    if !st.success() {
+        bail!("{shown} failed ({st})");
+    }
+    Ok(())
+}
+
+fn test(args: &[String]) -> Result<()> {
+    if let Some(a) = args.first() {
+        bail!("'test' takes no arguments (got '{a}')");
+    }
+    deps::install()?;
+    status(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    status(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    status(
+        cargo()
+            .args(["test", "--workspace"])
+            .env("PVE_CONFORMANCE_DIR", corpus_dir()),
+    )?;
+    conformance(&[])?;
+    eprintln!("xtask test: all checks passed");
+    Ok(())
+}
+
+fn conformance(args: &[String]) -> Result<()> {
+    status(
+        cargo()
+            .args([
+                "run",
+                "--quiet",
+                "-p",
+                "pve-manager",
+                "--bin",
+                "pve-conformance",
+                "--",
+            ])
+            .args(args)
+            .env("PVE_CONFORMANCE_DIR", corpus_dir()),
+    )
+}
+
+fn dev_run(args: &[String]) -> Result<()> {
+    let mut root = workspace_root().join("target/devnode");
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--root" => root = PathBuf::from(it.next().context("--root needs a directory")?),
+            other => bail!("unknown option '{other}' for 'run'"),
+        }
+    }
+    deps::install()?;
+    status(cargo().args(["build", "--workspace", "--bins"]))?;
+    println!("Built every binary of the workspace.");
+    println!("The dev node will live under {}", root.display());
+    println!(
+        "(PVE_ROOT={}); its daemons (pmxcfs, pvedaemon, pveproxy) arrive",
+        root.display()
+    );
+    println!("with the [pmxcfs] and [api] issues, and then this command starts them and");
+    println!("prints the URL https://127.0.0.1:8006 and the login.");
+    Ok(())
+}
+
+/// The fuzz targets in fuzz/fuzz_targets (their file stems).
+fn fuzz_targets() -> Result<Vec<String>> {
+    let dir = workspace_root().join("fuzz/fuzz_targets");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let p = e.path();
+            (p.extension()? == "rs").then(|| p.file_stem()?.to_str().map(str::to_string))?
+        })
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+fn fuzz(args: &[String]) -> Result<()> {
+    let mut seconds = 60u32;
+    let mut targets = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--seconds" => {
+                seconds = it.next().context("--seconds needs a number")?.parse()?;
+            }
+            t => targets.push(t.to_string()),
+        }
+    }
+    if targets.is_empty() {
+        targets = fuzz_targets()?;
+    }
+    let has_fuzz = Command::new("cargo")
+        .args(["fuzz", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_fuzz {
+        status(Command::new("cargo").args(["install", "--locked", "cargo-fuzz"]))?;
+    }
+    let fuzz_dir = workspace_root().join("fuzz");
+    for t in &targets {
+        let corpus = fuzz_dir.join("corpus").join(t);
+        std::fs::create_dir_all(&corpus)?;
+        let seeds = fuzz_dir.join("seeds").join(t);
+        let mut cmd = Command::new("cargo");
+        cmd.current_dir(&fuzz_dir)
+            .args(["+nightly", "fuzz", "run", t])
+            .arg(&corpus)
+            .arg(&seeds)
+            .arg("--")
+            .arg(format!("-max_total_time={seconds}"))
+            // The fuzz crate keeps its own target dir: its instrumented build must not
+            // invalidate the workspace's.
+            .env("CARGO_TARGET_DIR", fuzz_target_dir());
+        status(&mut cmd)?;
+    }
+    Ok(())
+}
+
+fn fuzz_target_dir() -> PathBuf {
+    std::env::var_os("PVE_FUZZ_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/tmp/pve-fuzz-target"))
 }
