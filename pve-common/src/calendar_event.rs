@@ -265,7 +265,8 @@ impl CalendarEvent {
     }
 
     /// [`compute_next_event`](Self::compute_next_event) in the node's zone (`TZ`, else
-    /// `/etc/localtime`).
+    /// `/etc/localtime`). jiff caches that zone for a few minutes, so a change of `TZ`
+    /// inside a running process is not seen at once.
     pub fn compute_next_event_local(&self, last: i64) -> Result<Option<i64>, CalendarEventError> {
         self.compute_next_event(last, &TimeZone::system())
     }
