@@ -8,6 +8,7 @@
 //! - [`paths`]: `NodePaths`, every host path from one root prefix
 //! - [`conformance`]: the data-driven harness over `../shared/conformance`
 
+pub mod api;
 pub mod calendar_event;
 pub mod conformance;
 pub mod paths;

@@ -21,6 +21,7 @@ pub mod formats;
 pub mod normalize;
 pub mod property_string;
 pub mod scalar;
+pub mod typetext;
 
 pub use check::{check_object, check_prop, check_prop_mut, validate, ErrorMap, ParameterError};
 pub use formats::{check_format, get_format, register_format, register_format_checker, split_list};
