@@ -112,7 +112,6 @@ fn check_api_list_params_case(case: &Value) -> Result<(), String> {
 
 /// Checks one `format_render` case of kind `pve-configid`: `{input, valid}`.
 // The format_render suite (registered with the renderer cases) dispatches here.
-#[allow(dead_code)]
 pub fn check_configid_case(case: &Value) -> Result<(), String> {
     let input = str_field(case, "input")?;
     let valid = case

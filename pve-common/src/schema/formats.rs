@@ -6,9 +6,7 @@
 //! [`register_format_checker`] (plain string checks). A name ending in `-list` checks each
 //! element of the list as split by [`split_list`]; a name ending in `-opt` checks only a
 //! non-empty value. Both suffixes need a checker, not a property-string format.
-//!
-//! `pve-calendar-event` is a hook: until the calendar module calls
-//! `register_format_checker("pve-calendar-event", …)` any non-empty string passes.
+//! `pve-calendar-event` is checked by the calendar event parser of this crate.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, LazyLock, OnceLock, RwLock};
@@ -453,10 +451,10 @@ fn verify_task_status_type(value: &str) -> Result<(), String> {
     )
 }
 
-fn verify_calendar_event_placeholder(value: &str) -> Result<(), String> {
-    fail(!value.trim().is_empty(), || {
-        format!("invalid calendar event '{value}' - event is empty")
-    })
+fn verify_calendar_event(value: &str) -> Result<(), String> {
+    crate::calendar_event::CalendarEvent::parse(value)
+        .map(|_| ())
+        .map_err(|e| format!("invalid calendar event '{value}' - {e}"))
 }
 
 fn pem_ok(content: &str, label: Option<&str>, multiple: bool) -> bool {
@@ -539,7 +537,7 @@ fn builtin_formats() -> HashMap<String, RegisteredFormat> {
         ("pve-tag", verify_tag),
         ("pve-tfa-secret", verify_tfa_secret),
         ("pve-task-status-type", verify_task_status_type),
-        ("pve-calendar-event", verify_calendar_event_placeholder),
+        ("pve-calendar-event", verify_calendar_event),
         ("pem-certificate", verify_pem_certificate),
         ("pem-certificate-chain", verify_pem_certificate_chain),
         ("pem-string", verify_pem_string),
@@ -636,6 +634,9 @@ mod tests {
         assert!(ok("pve-task-status-type", "OK") && !ok("pve-task-status-type", "fine"));
         assert!(ok("storage-pair", "a1:b2") && !ok("storage-pair", "a1:b"));
         assert!(ok("pve-calendar-event", "daily") && !ok("pve-calendar-event", ""));
+        assert!(ok("pve-calendar-event", "mon..fri 02:30"));
+        assert!(!ok("pve-calendar-event", "Fri..Mon"));
+        assert!(!ok("pve-calendar-event", "61"));
     }
 
     #[test]
