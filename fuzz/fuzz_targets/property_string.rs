@@ -1,0 +1,38 @@
+//! Parses arbitrary text as a property string against a format that uses every feature
+//! (default key, aliases, keyAlias, enums, booleans, numbers, nested named formats and
+//! `-list` formats); whatever parses must print and parse back to the same data.
+#![no_main]
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use libfuzzer_sys::fuzz_target;
+use pve_common::schema::property_string::{parse_property_string, print_property_string};
+use pve_common::schema::Schema;
+
+static FORMAT: LazyLock<BTreeMap<String, Schema>> = LazyLock::new(|| {
+    let v = serde_json::json!({
+        "model": {"type": "string", "default_key": 1, "enum": ["e1000", "virtio", "rtl8139", "vmxnet3"]},
+        "macaddr": {"type": "string", "format": "mac-addr", "optional": 1},
+        "virtio": {"alias": "macaddr", "keyAlias": "model", "optional": 1},
+        "e1000": {"alias": "macaddr", "keyAlias": "model", "optional": 1},
+        "bridge": {"type": "string", "format": "pve-bridge-id", "optional": 1},
+        "firewall": {"type": "boolean", "optional": 1},
+        "rate": {"type": "number", "minimum": 0, "optional": 1},
+        "tag": {"type": "integer", "minimum": 1, "maximum": 4094, "optional": 1},
+        "trunks": {"type": "string", "pattern": "\\d+(?:-\\d+)?(?:;\\d+(?:-\\d+)?)*", "optional": 1},
+        "size": {"type": "string", "format": "disk-size", "optional": 1},
+        "hosts": {"type": "string", "format": "dns-name-list", "optional": 1},
+        "mode": {"type": "string", "format": "bwlimit", "optional": 1},
+    });
+    serde_json::from_value(v).expect("valid fuzz format")
+});
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    if let Ok(parsed) = parse_property_string(&FORMAT, text) {
+        let printed = print_property_string(&parsed, &FORMAT).expect("parsed data prints");
+        let again = parse_property_string(&FORMAT, &printed).expect("printed string parses");
+        assert_eq!(parsed, again, "round trip of {text:?} via {printed:?}");
+    }
+});
