@@ -36,7 +36,8 @@ mod schema;
 mod value;
 mod write;
 
-pub use parse::{Diagnostic, DiagnosticKind, SectionConfigData};
+pub use parse::{digest, Diagnostic, DiagnosticKind, SectionConfigData};
+pub use schema::config_digest_schema;
 
 /// Errors of building a plugin set, writing a config or generating a schema. Texts follow
 /// upstream's `die` messages.
