@@ -5,6 +5,32 @@
 //! deserializes from the JSON form found in the API dump and the conformance corpora and
 //! serializes back to the same shape (Perl booleans as `1`/`0`).
 
+//!
+//! Built on it:
+//! - [`check`]: validation with upstream's error texts ([`check_prop`], [`check_object`],
+//!   [`validate`])
+//! - [`formats`]: the format registry ([`check_format`], [`register_format`],
+//!   [`register_format_checker`])
+//! - [`property_string`]: [`parse_property_string`] / [`print_property_string`]
+//! - [`scalar`]: [`parse_value`], typed values from config-file or CLI text
+//! - [`normalize`]: [`normalize_param`], the REST handler's legacy list handling
+
+pub mod check;
+mod extra_formats;
+pub mod formats;
+pub mod normalize;
+pub mod property_string;
+pub mod scalar;
+
+pub use check::{check_object, check_prop, check_prop_mut, validate, ErrorMap, ParameterError};
+pub use formats::{check_format, get_format, register_format, register_format_checker, split_list};
+pub use normalize::{normalize_param, normalize_property};
+pub use property_string::{
+    parse_named_property_string, parse_property_string, print_named_property_string,
+    print_property_string,
+};
+pub use scalar::{parse_boolean, parse_value};
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
