@@ -325,3 +325,32 @@ fn bad_input_never_panics() {
         let _ = cfg.write_allow_unknown("p", &data);
     }
 }
+
+#[test]
+fn array_items_are_checked_against_their_format() {
+    let def = json!({
+        "base": {"propertyList": {"type": {"description": "Section type."}}},
+        "plugins": {"two": {
+            "properties": {"arrayfield": {"type": "array", "items": {
+                "type": "string",
+                "format": {
+                    "subfield1": {"type": "string"},
+                    "subfield2": {"type": "integer", "minimum": 0, "optional": 1},
+                },
+            }}},
+            "options": {"arrayfield": {"optional": 1}},
+        }},
+    });
+    let cfg = SectionConfig::from_json(&def, false).unwrap();
+    let ok = cfg.parse("a", "two: t\n\tarrayfield subfield1=x,subfield2=2\n", false);
+    assert!(ok.diagnostics.is_empty(), "{:?}", ok.diagnostics);
+    let bad = cfg.parse(
+        "a",
+        "two: t\n\tarrayfield subfield2=-1\n\tarrayfield subfield1=y\n",
+        false,
+    );
+    assert_eq!(bad.diagnostics.len(), 1, "{:?}", bad.diagnostics);
+    assert_eq!(bad.diagnostics[0].key.as_deref(), Some("arrayfield"));
+    assert!(bad.diagnostics[0].message.starts_with("invalid format - "));
+    assert_eq!(bad.ids["t"]["arrayfield"], json!(["subfield1=y"]));
+}
