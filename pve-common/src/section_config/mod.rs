@@ -103,6 +103,41 @@ pub struct Plugin {
     pub properties: BTreeMap<String, Schema>,
     #[serde(default)]
     pub options: BTreeMap<String, OptionSpec>,
+    /// Opts this plugin into property isolation while the config as a whole is unified
+    /// (upstream's `isolate-properties` plugin data).
+    #[serde(
+        rename = "isolate-properties",
+        default,
+        with = "crate::schema::perl_bool"
+    )]
+    pub isolate_properties: bool,
+    /// Which properties of an isolating plugin other plugins may still use.
+    #[serde(rename = "expose-properties", default)]
+    pub expose_properties: Exposed,
+}
+
+/// Upstream's `expose-properties`: all or none (a boolean), or the named ones.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Exposed {
+    // the map first: the boolean form accepts any value
+    Some(BTreeMap<String, Value>),
+    All(#[serde(with = "crate::schema::perl_bool")] bool),
+}
+
+impl Default for Exposed {
+    fn default() -> Self {
+        Exposed::All(false)
+    }
+}
+
+impl Exposed {
+    fn exposes(&self, name: &str) -> bool {
+        match self {
+            Exposed::All(all) => *all,
+            Exposed::Some(names) => names.get(name).is_some_and(perl_truthy),
+        }
+    }
 }
 
 impl Plugin {
@@ -123,6 +158,13 @@ impl Plugin {
     /// unified mode, by another plugin).
     pub fn option(mut self, name: &str, spec: OptionSpec) -> Self {
         self.options.insert(name.to_string(), spec);
+        self
+    }
+
+    /// Builder: isolates this plugin's properties in a unified config.
+    pub fn isolate_properties(mut self, exposed: Exposed) -> Self {
+        self.isolate_properties = true;
+        self.expose_properties = exposed;
         self
     }
 
@@ -223,7 +265,20 @@ impl SectionConfig {
     /// {properties, options}}}`. `force_isolation` turns isolation on even when the base
     /// does not ask for it (upstream's deprecated `init(property_isolation => 1)`).
     pub fn from_json(def: &Value, force_isolation: bool) -> Result<Self, SectionConfigError> {
-        let def = JsonDefinition::deserialize(def)
+        // plugin data may also sit under `plugindata`, as upstream keeps it
+        let mut def = def.clone();
+        if let Some(plugins) = def.get_mut("plugins").and_then(Value::as_object_mut) {
+            for plugin in plugins.values_mut().filter_map(Value::as_object_mut) {
+                if let Some(Value::Object(data)) = plugin.remove("plugindata") {
+                    for key in ["isolate-properties", "expose-properties"] {
+                        if let Some(v) = data.get(key) {
+                            plugin.entry(key).or_insert_with(|| v.clone());
+                        }
+                    }
+                }
+            }
+        }
+        let def = JsonDefinition::deserialize(&def)
             .map_err(|e| SectionConfigError::Definition(format!("invalid definition: {e}")))?;
         let mut builder =
             Self::builder().property_isolation(def.base.property_isolation || force_isolation);
@@ -260,8 +315,8 @@ impl SectionConfig {
             id_check: b.id_check,
         };
 
-        if b.isolation {
-            cfg.init_isolated(&plugins)?;
+        if b.isolation || plugins.values().any(|p| p.isolate_properties) {
+            cfg.init_isolated(&plugins, b.isolation)?;
         } else {
             cfg.init_unified(&plugins)?;
         }
@@ -304,42 +359,76 @@ impl SectionConfig {
         Ok(())
     }
 
+    /// Isolation globally (`global`) or for the plugins that opt in: isolating plugins keep
+    /// their own definitions; in mixed mode the others share one list as in unified mode
+    /// (without forcing optional), plus what isolating plugins expose.
     fn init_isolated(
         &mut self,
         plugins: &BTreeMap<String, Plugin>,
+        global: bool,
     ) -> Result<(), SectionConfigError> {
-        // the first plugin (by type name) defining a property, for error messages
+        let def_err = SectionConfigError::Definition;
+        // the plugin a property name comes from, for error messages
         let mut origin: BTreeMap<&str, &str> = BTreeMap::new();
         for plugin in plugins.values() {
-            for name in plugin.properties.keys() {
-                origin.entry(name).or_insert(&plugin.type_name);
+            let isolates = global || plugin.isolate_properties;
+            if isolates {
+                self.isolated
+                    .insert(plugin.type_name.clone(), plugin.properties.clone());
             }
-            self.isolated
-                .insert(plugin.type_name.clone(), plugin.properties.clone());
+            for (name, schema) in &plugin.properties {
+                let exposed = !plugin.isolate_properties || plugin.expose_properties.exposes(name);
+                if !global && exposed {
+                    if self.property_list.contains_key(name) {
+                        let o = origin.get(name.as_str()).copied().unwrap_or("<base>");
+                        return Err(def_err(format!(
+                            "duplicate property '{name}' - already defined in '{o}'"
+                        )));
+                    }
+                    self.property_list.insert(name.clone(), schema.clone());
+                    origin.insert(name, &plugin.type_name);
+                } else {
+                    origin.entry(name).or_insert(&plugin.type_name);
+                }
+            }
         }
 
         let mut used: BTreeSet<String> = BTreeSet::from(["type".to_string()]);
         for plugin in plugins.values() {
-            let own = &plugin.properties;
+            let isolates = global || plugin.isolate_properties;
+            let shared = if plugin.isolate_properties {
+                &self.base
+            } else {
+                &self.property_list
+            };
             for name in plugin.options.keys() {
-                if own.contains_key(name) || self.property_list.contains_key(name) {
+                let own = isolates && plugin.properties.contains_key(name);
+                if own || shared.contains_key(name) {
                     continue;
                 }
-                return Err(SectionConfigError::Definition(
-                    match origin.get(name.as_str()) {
-                        None => format!("undefined property '{name}'"),
-                        Some(o) => format!(
+                let Some(o) = origin.get(name.as_str()) else {
+                    return Err(def_err(format!("undefined property '{name}'")));
+                };
+                return Err(def_err(if global {
+                    format!(
                         "cannot use property '{name}' of foreign plugin ('{o}') in isolation mode"
-                    ),
-                    },
-                ));
+                    )
+                } else if plugin.isolate_properties {
+                    format!(
+                        "isolated plugin cannot use property '{name}' from foreign plugin '{o}'"
+                    )
+                } else {
+                    format!("cannot use property '{name}' from isolated plugin '{o}'")
+                }));
             }
             let mut opts = plugin.options.clone();
-            for (name, schema) in own {
-                opts.entry(name.clone()).or_insert(OptionSpec {
-                    optional: schema.is_optional(),
-                    fixed: false,
-                });
+            if isolates {
+                for (name, schema) in &plugin.properties {
+                    opts.entry(name.clone()).or_insert(OptionSpec {
+                        optional: schema.is_optional(),
+                        fixed: false,
+                    });
+                }
             }
             used.extend(opts.keys().cloned());
             self.options.insert(plugin.type_name.clone(), opts);

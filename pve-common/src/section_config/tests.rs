@@ -354,3 +354,43 @@ fn array_items_are_checked_against_their_format() {
     assert!(bad.diagnostics[0].message.starts_with("invalid format - "));
     assert_eq!(bad.ids["t"]["arrayfield"], json!(["subfield1=y"]));
 }
+
+#[test]
+fn a_plugin_may_isolate_its_properties_in_a_unified_config() {
+    let def = json!({
+        "base": {"propertyList": {"type": {}, "id": {"type": "string"}}},
+        "plugins": {
+            "plain": {
+                "properties": {"shared": {"type": "string"}},
+                "options": {"shared": {"optional": 1}},
+            },
+            "iso": {
+                "plugindata": {"isolate-properties": 1, "expose-properties": {"pub": 1}},
+                "properties": {"shared": {"type": "integer"}, "pub": {"type": "string", "optional": 1}},
+                "options": {},
+            },
+            "user": {"properties": {}, "options": {"pub": {"optional": 1}}},
+        },
+    });
+    let cfg = SectionConfig::from_json(&def, false).unwrap();
+    assert!(cfg.has_isolated_properties());
+    assert_eq!(cfg.options("iso").unwrap().len(), 2);
+    let data = cfg.parse(
+        "m",
+        "plain: a\n\tshared text\n\niso: b\n\tshared 5\n\tpub p\n\nuser: c\n\tpub q\n",
+        false,
+    );
+    assert!(data.diagnostics.is_empty(), "{:?}", data.diagnostics);
+    assert_eq!(data.ids["b"]["shared"], json!(5));
+    assert_eq!(data.ids["a"]["shared"], json!("text"));
+
+    let mut bad = def.clone();
+    bad["plugins"]["user"]["options"] = json!({"shared": {"optional": 1}, "hidden": {}});
+    bad["plugins"]["iso"]["properties"]["hidden"] = json!({"type": "string"});
+    assert_eq!(
+        SectionConfig::from_json(&bad, false)
+            .unwrap_err()
+            .to_string(),
+        "cannot use property 'hidden' from isolated plugin 'iso'"
+    );
+}
