@@ -18,6 +18,7 @@
 pub mod check;
 mod extra_formats;
 pub mod formats;
+mod net_formats;
 pub mod normalize;
 pub mod property_string;
 pub mod scalar;

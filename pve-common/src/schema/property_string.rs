@@ -400,4 +400,47 @@ mod tests {
         );
         assert!(parse_named_property_string("bwlimit", "default=5").is_ok());
     }
+
+    #[test]
+    fn odd_input_never_panics() {
+        let f = net_format();
+        let inputs = [
+            "",
+            ",",
+            ",,,",
+            "=",
+            "==",
+            "a=",
+            "=b",
+            "virtio,",
+            "\0",
+            "virtio,\0=1",
+            "model=\u{1F600}",
+            "tag=99999999999999999999999",
+            "rate=1e400",
+            "rate=.",
+            "size=-1",
+            "firewall=",
+            "virtio,virtio",
+            "ä=ö",
+            "virtio,tag=+5",
+            "\n=\n",
+        ];
+        for input in inputs {
+            if let Ok(parsed) = parse_property_string(&f, input) {
+                let _ = print_property_string(&parsed, &f);
+            }
+        }
+        for name in [
+            "pve-vmid-list",
+            "bwlimit",
+            "pve-startup-order",
+            "pem-string",
+            "disk-size",
+        ] {
+            for input in inputs {
+                let _ = super::super::check_format(&FormatSpec::Named(name.into()), input);
+            }
+        }
+    }
 }
