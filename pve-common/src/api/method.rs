@@ -161,9 +161,11 @@ impl ApiMethod {
     where
         F: Fn(&RpcEnv, Params) -> Result<ApiResponse, ApiError> + Send + Sync + 'static,
     {
-        let mut parameters = Schema::of_type(JsonType::Object);
-        parameters.additional_properties = Some(crate::schema::Additional::Bool(false));
-        parameters.properties = Some(Default::default());
+        // Upstream's parameter schemas carry no `type`, only the properties.
+        let parameters = Schema {
+            additional_properties: Some(crate::schema::Additional::Bool(false)),
+            ..Default::default()
+        };
         ApiMethod {
             name: name.to_string(),
             method,
