@@ -9,6 +9,7 @@
 //! - [`conformance`]: the data-driven harness over `../shared/conformance`
 
 pub mod calendar_event;
+pub mod cli;
 pub mod conformance;
 pub mod paths;
 pub mod schema;
