@@ -6,6 +6,7 @@
 //! column per property, lists of scalars one value per row. Values go through the
 //! schema's `renderer` when human-readable output is on.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -256,15 +257,61 @@ fn guess_type(data: &Value) -> JsonType {
     }
 }
 
+/// The schema of property `key`. Schemas in API dumps fold numbered properties
+/// (`net0`, `net1`, …) into one `net[n]` entry; such an entry stands for every
+/// `net<digits>`.
+pub fn property_schema<'a>(
+    props: Option<&'a BTreeMap<String, Schema>>,
+    key: &str,
+) -> Option<&'a Schema> {
+    let props = props?;
+    if let Some(schema) = props.get(key) {
+        return Some(schema);
+    }
+    let base = key.trim_end_matches(|c: char| c.is_ascii_digit());
+    if base.len() == key.len() || base.is_empty() {
+        return None;
+    }
+    props.get(&format!("{base}[n]"))
+}
+
 /// Upstream's column list for an object schema: required properties sorted, then
-/// optional ones sorted.
-pub fn properties_to_print(schema: Option<&Schema>) -> Vec<String> {
+/// optional ones sorted. A folded `name[n]` property expands to the matching keys of
+/// `data_keys`.
+pub fn properties_to_print<'a>(
+    schema: Option<&Schema>,
+    data_keys: impl Iterator<Item = &'a String>,
+) -> Vec<String> {
     let Some(props) = schema.and_then(|s| s.properties.as_ref()) else {
         return Vec::new();
     };
-    let (optional, required): (Vec<&String>, Vec<&String>) =
-        props.keys().partition(|k| props[*k].is_optional());
-    required.into_iter().chain(optional).cloned().collect()
+    let mut required = Vec::new();
+    let mut optional = Vec::new();
+    for (key, prop) in props {
+        if key.ends_with("[n]") {
+            continue;
+        }
+        if prop.is_optional() {
+            optional.push(key.clone());
+        } else {
+            required.push(key.clone());
+        }
+    }
+    let mut expanded: Vec<String> = data_keys
+        .filter(|k| !props.contains_key(*k) && property_schema(Some(props), k).is_some())
+        .cloned()
+        .collect();
+    expanded.sort();
+    expanded.dedup();
+    for key in expanded {
+        match property_schema(Some(props), &key) {
+            Some(prop) if !prop.is_optional() => required.push(key),
+            _ => optional.push(key),
+        }
+    }
+    required.sort();
+    optional.sort();
+    required.into_iter().chain(optional).collect()
 }
 
 /// Prints an API result like upstream's `print_api_result`, returning the text that
@@ -333,7 +380,7 @@ fn format_object(
     };
     let mut props = match props_to_print {
         Some(props) => props.to_vec(),
-        None => properties_to_print(Some(schema)),
+        None => properties_to_print(Some(schema), map.keys()),
     };
     if props.is_empty() {
         props = map.keys().cloned().collect();
@@ -344,7 +391,7 @@ fn format_object(
         let Some(value) = map.get(key).filter(|v| !v.is_null()) else {
             continue;
         };
-        let prop_schema = schema.properties.as_ref().and_then(|p| p.get(key));
+        let prop_schema = property_schema(schema.properties.as_ref(), key);
         let text = data_to_text(Some(value), prop_schema, opts)?;
         let mut row = Map::new();
         row.insert("key".into(), Value::String(key.clone()));
@@ -386,7 +433,7 @@ fn format_array(
         let returnprops = item_schema.and_then(|s| s.properties.as_ref());
         let mut props = match props_to_print {
             Some(props) => props.to_vec(),
-            None => properties_to_print(item_schema),
+            None => properties_to_print(item_schema, rows.iter().flat_map(|r| r.keys())),
         };
         if props.is_empty() {
             let mut all: Vec<String> = rows.iter().flat_map(|r| r.keys().cloned()).collect();
@@ -412,7 +459,7 @@ fn format_array(
             })
             .collect();
         let mut rows: Vec<&Map<String, Value>> = value_rows.iter().collect();
-        let mut props = std::collections::BTreeMap::new();
+        let mut props = BTreeMap::new();
         props.insert(
             "value".to_string(),
             item_schema

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::format::{data_to_text, FormatError, FormatOptions, TableSort};
+use super::format::{data_to_text, property_schema, FormatError, FormatOptions, TableSort};
 use super::perl::{numify, scalar_to_string};
 use crate::schema::{JsonType, Schema};
 
@@ -94,7 +94,7 @@ pub(crate) fn render_table(
     layout: &TableLayout<'_>,
 ) -> Result<String, FormatError> {
     let opts = layout.opts;
-    let prop_schema = |name: &str| returnprops.and_then(|p| p.get(name));
+    let prop_schema = |name: &str| property_schema(returnprops, name);
 
     let sort_key = match &opts.sort {
         TableSort::FirstColumn => props.first().map(String::as_str),
