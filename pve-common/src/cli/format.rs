@@ -473,3 +473,232 @@ fn format_array(
         render_table(&mut rows, Some(&props), &["value".to_string()], &layout)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn schema(v: Value) -> Schema {
+        Schema::from_value(&v).expect("valid schema")
+    }
+
+    fn list_schema() -> Schema {
+        schema(
+            json!({"type": "array", "items": {"type": "object", "properties": {
+                "name": {"type": "string"},
+                "size": {"type": "integer", "optional": 1, "renderer": "bytes"},
+                "on": {"type": "boolean", "optional": 1},
+            }}}),
+        )
+    }
+
+    fn ascii() -> FormatOptions {
+        FormatOptions {
+            utf8: false,
+            ..FormatOptions::default()
+        }
+    }
+
+    #[test]
+    fn list_table_sorted_right_aligned_rendered() {
+        let data = json!([{"name": "b", "size": 2048, "on": true}, {"name": "a", "on": 0}]);
+        let out = format_api_result(&data, &list_schema(), None, &ascii());
+        assert_eq!(
+            out,
+            "+------+----+----------+\n\
+             | name | on |     size |\n\
+             +======+====+==========+\n\
+             | a    | 0  |          |\n\
+             +------+----+----------+\n\
+             | b    | 1  | 2.00 KiB |\n\
+             +------+----+----------+\n"
+        );
+        let raw = FormatOptions {
+            human_readable: false,
+            noborder: true,
+            ..ascii()
+        };
+        let out = format_api_result(&data, &list_schema(), None, &raw);
+        assert_eq!(out, "name on   size\na    0    \nb    true 2048\n");
+    }
+
+    #[test]
+    fn noheader_and_explicit_columns() {
+        let data = json!([{"name": "x", "size": 1}]);
+        let opts = FormatOptions {
+            noheader: true,
+            ..FormatOptions::default()
+        };
+        let cols = ["size".to_string()];
+        let out = format_api_result(&data, &list_schema(), Some(&cols), &opts);
+        assert_eq!(out, "┌────────┐\n│ 1.00 B │\n└────────┘\n");
+    }
+
+    #[test]
+    fn scalar_lists_and_scalars() {
+        let s = schema(json!({"type": "array", "items": {"type": "integer"}}));
+        let out = format_api_result(&json!([10, 9, 100]), &s, None, &ascii());
+        assert_eq!(
+            out,
+            "+-------+\n|     9 |\n+-------+\n|    10 |\n+-------+\n|   100 |\n+-------+\n"
+        );
+        let s = schema(json!({"type": "string"}));
+        assert_eq!(format_api_result(&json!("hi"), &s, None, &ascii()), "hi\n");
+        let s = schema(json!({"type": "null"}));
+        assert_eq!(format_api_result(&json!("hi"), &s, None, &ascii()), "");
+        let s = schema(json!({"type": "array", "items": {"type": "string"}}));
+        assert_eq!(format_api_result(&json!([]), &s, None, &ascii()), "");
+    }
+
+    #[test]
+    fn one_column_ascii_header_rule_has_no_corner() {
+        let data = json!([{"k": "v"}]);
+        let s = schema(json!({"type": "array", "items": {"type": "object"}}));
+        let out = format_api_result(&data, &s, None, &ascii());
+        assert_eq!(out, "+---+\n| k |\n+===\n| v |\n+---+\n");
+    }
+
+    #[test]
+    fn object_table_multiline_and_json_values() {
+        let data = json!({"b": "one\ntwo\n", "a": {"x": [1, true]}, "c": null});
+        let s = schema(json!({"type": "object"}));
+        let opts = FormatOptions {
+            noborder: true,
+            ..FormatOptions::default()
+        };
+        let out = format_api_result(&data, &s, None, &opts);
+        assert_eq!(out, "key value\na   {\"x\":[1,true]}\nb   one\n    two\n");
+    }
+
+    #[test]
+    fn cutoff_and_terminal_width() {
+        let data = json!([{"name": "abcdefgh"}]);
+        let s = schema(
+            json!({"type": "array", "items": {"type": "object", "properties": {
+            "name": {"type": "string", "maxLength": 3, "title": "Name"}}}}),
+        );
+        let out = format_api_result(&data, &s, None, &ascii());
+        assert_eq!(out, "+-----+\n| Name |\n+=====\n| abc |\n+-----+\n");
+        let opts = FormatOptions {
+            columns: Some(4),
+            ..ascii()
+        };
+        let out = format_api_result(&data, &s, None, &opts);
+        assert_eq!(out, "+---\n| Na\n+===\n| ab\n+---\n");
+    }
+
+    #[test]
+    fn non_utf8_codeset_replaces_non_ascii() {
+        let data = json!({"k": "Grüße"});
+        let opts = FormatOptions::from_env_vars(|n| (n == "LANG").then(|| "C".to_string()));
+        let out = format_api_result(&data, &schema(json!({"type": "object"})), None, &opts);
+        assert!(out.contains("| Gr??e |"), "{out}");
+    }
+
+    #[test]
+    fn machine_formats() {
+        let data = json!({"b": 0.5, "a": "2048"});
+        let s = schema(json!({"type": "object"}));
+        let mut opts = FormatOptions {
+            format: OutputFormat::Json,
+            ..FormatOptions::default()
+        };
+        assert_eq!(
+            format_api_result(&data, &s, None, &opts),
+            "{\"a\":\"2048\",\"b\":0.5}\n"
+        );
+        opts.format = OutputFormat::JsonPretty;
+        assert_eq!(
+            format_api_result(&data, &s, None, &opts),
+            "{\n   \"a\" : \"2048\",\n   \"b\" : 0.5\n}\n"
+        );
+        opts.format = OutputFormat::Yaml;
+        assert_eq!(
+            format_api_result(&data, &s, None, &opts),
+            "---\na: '2048'\nb: 0.5\n"
+        );
+    }
+
+    #[test]
+    fn errors_do_not_panic() {
+        let arr = schema(json!({"type": "array", "items": {"type": "object"}}));
+        let obj = schema(json!({"type": "object"}));
+        let opts = FormatOptions::default();
+        assert_eq!(
+            try_format_api_result(&json!({"a": 1}), &arr, None, &opts),
+            Err(FormatError::HashForArray)
+        );
+        assert_eq!(
+            try_format_api_result(&json!([{}]), &arr, None, &opts),
+            Err(FormatError::NoListProperties)
+        );
+        assert!(try_format_api_result(&json!([1]), &arr, None, &opts).is_err());
+        assert!(try_format_api_result(&json!("x"), &obj, None, &opts).is_err());
+        let bad = schema(json!({"type": "object", "properties": {"a": {"renderer": "nope"}}}));
+        assert_eq!(
+            try_format_api_result(&json!({"a": 1}), &bad, None, &opts),
+            Err(FormatError::UnknownRenderer("nope".into()))
+        );
+        assert_eq!(format_api_result(&json!({"a": 1}), &bad, None, &opts), "");
+        // No schema type: guessed from the data.
+        let none = Schema::default();
+        assert_eq!(format_api_result(&json!(null), &none, None, &opts), "\n");
+        let out = format_api_result(&json!(["b", "a"]), &none, None, &ascii());
+        // The hidden title `value` still counts for the width, as upstream.
+        assert_eq!(
+            out,
+            "+-------+\n| a     |\n+-------+\n| b     |\n+-------+\n"
+        );
+    }
+
+    #[test]
+    fn renderers() {
+        let r = |name: &str, v: Value| render(name, &v).unwrap();
+        assert_eq!(r("duration", json!(4303)), "1h 11m 43s");
+        assert_eq!(r("duration", json!(694861)), "1w 1d 1h");
+        assert_eq!(
+            r("fraction_as_percentage", json!(0.157894736842105)),
+            "15.79%"
+        );
+        assert_eq!(r("bytes", json!("25276502016")), "23.54 GiB");
+        assert_eq!(r("timestamp_gmt", json!(0)), "1970-01-01 00:00:00");
+        assert_eq!(r("yaml", json!({"a": 1})), "a: 1\n");
+    }
+
+    #[test]
+    fn locale_detection_and_format_names() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |n: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == n)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert!(FormatOptions::from_env_vars(env(&[("LANG", "C.UTF-8")])).utf8);
+        assert!(FormatOptions::from_env_vars(env(&[("LANG", "de_AT.utf8@euro")])).utf8);
+        assert!(!FormatOptions::from_env_vars(env(&[("LANG", "C")])).utf8);
+        assert!(!FormatOptions::from_env_vars(env(&[])).utf8);
+        assert!(!FormatOptions::from_env_vars(env(&[("LC_ALL", "C"), ("LANG", "C.UTF-8")])).utf8);
+        for f in ["text", "json", "json-pretty", "yaml"] {
+            assert_eq!(f.parse::<OutputFormat>().unwrap().as_str(), f);
+        }
+        assert!("xml".parse::<OutputFormat>().is_err());
+    }
+
+    #[test]
+    fn folded_numbered_properties() {
+        let s = schema(json!({"type": "object", "properties": {
+            "net[n]": {"type": "string", "optional": 1},
+            "name": {"type": "string", "optional": 1}}}));
+        let data = json!({"net10": "b", "net2": "a", "name": "x", "other": "y"});
+        let opts = FormatOptions {
+            noborder: true,
+            noheader: true,
+            ..FormatOptions::default()
+        };
+        let out = format_api_result(&data, &s, None, &opts);
+        assert_eq!(out, "name  x\nnet10 b\nnet2  a\n");
+    }
+}
