@@ -1,5 +1,7 @@
-//! pve-manager: the API root, the daemons and the node-wide tools. Later issues fill the
-//! HTTP servers, pvesh, the scheduler and the status daemon in here.
+//! pve-manager: the API root, the daemons and the node-wide tools (pvesh; later the HTTP
+//! servers, the scheduler and the status daemon).
+
+pub mod api;
 
 use pve_common::conformance::Suite;
 

@@ -4,6 +4,7 @@
 //! - `test`: deps, fmt check, clippy, every test, conformance
 //! - `run`: deps, build, and the dev node
 //! - `conformance [--corpus DIR] [COMPONENT[/SUITE] …]`: the data-driven suites
+//! - `apidump [--pretty]`: the API tree as upstream's apidoc JSON
 //! - `fuzz [TARGET …] [--seconds N]`: the cargo-fuzz targets
 //!
 //! xtask depends on no workspace crate, so it builds before any -dev package is there.
@@ -23,6 +24,7 @@ commands:
   run [--root DIR]          build and start the dev node (data under target/devnode)
   conformance [--corpus DIR] [-v] [COMPONENT[/SUITE] ...]
                             run the conformance suites against ../shared/conformance
+  apidump [--pretty]        print the API tree in upstream's apidoc JSON shape
   fuzz [TARGET ...] [--seconds N]
                             run the cargo-fuzz targets (default: all, 60 s each)
 ";
@@ -43,6 +45,7 @@ fn run() -> Result<()> {
         "test" => test(&rest),
         "run" => dev_run(&rest),
         "conformance" => conformance(&rest),
+        "apidump" => devtool("apidump", &rest),
         "fuzz" => fuzz(&rest),
         "" | "help" | "-h" | "--help" => {
             print!("{USAGE}");
@@ -110,6 +113,11 @@ fn test(args: &[String]) -> Result<()> {
 }
 
 fn conformance(args: &[String]) -> Result<()> {
+    devtool("conformance", args)
+}
+
+/// Runs a subcommand of pve-manager's `pve-devtool` binary.
+fn devtool(cmd: &str, args: &[String]) -> Result<()> {
     status(
         cargo()
             .args([
@@ -118,8 +126,9 @@ fn conformance(args: &[String]) -> Result<()> {
                 "-p",
                 "pve-manager",
                 "--bin",
-                "pve-conformance",
+                "pve-devtool",
                 "--",
+                cmd,
             ])
             .args(args)
             .env("PVE_CONFORMANCE_DIR", corpus_dir()),

@@ -1,7 +1,7 @@
 //! The data-driven conformance harness.
 //!
 //! A corpus has the layout `<root>/<component>/<suite>/…` (see `../shared/conformance`).
-//! Each crate contributes [`Suite`]s; the runner binary (`pve-conformance`, driven by
+//! Each crate contributes [`Suite`]s; the runner binary (`pve-devtool conformance`, driven by
 //! `cargo xtask conformance`) collects the suites of every crate, filters them by
 //! `COMPONENT[/SUITE]` and prints one line per suite.
 //!

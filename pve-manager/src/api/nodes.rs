@@ -1,0 +1,170 @@
+//! `/nodes` and `/nodes/{node}`: the node index and each node's directory.
+
+use pve_common::api::router::Children;
+use pve_common::api::{ApiError, ApiMethod, ApiResponse, HttpMethod, Permissions, Router, RpcEnv};
+use pve_common::schema::{JsonType, Schema};
+use serde_json::{json, Map, Value};
+
+/// The standard `node` parameter.
+pub fn node_param() -> Schema {
+    let mut s = Schema::of_type(JsonType::String).description("The cluster node name.");
+    s.format = Some(pve_common::schema::FormatSpec::Named("pve-node".into()));
+    s
+}
+
+fn prop(ty: JsonType, desc: &str, renderer: Option<&str>) -> Schema {
+    let mut s = Schema::of_type(ty).description(desc).optional();
+    s.renderer = renderer.map(str::to_string);
+    s
+}
+
+fn index_returns() -> Schema {
+    let mut status = Schema::of_type(JsonType::String).description("Node status.");
+    status.enum_ = Some(["unknown", "online", "offline"].map(Value::from).to_vec());
+    let mut item = Schema::of_type(JsonType::Object);
+    item.properties = Some(
+        [
+            (
+                "cpu",
+                prop(
+                    JsonType::Number,
+                    "CPU utilization.",
+                    Some("fraction_as_percentage"),
+                ),
+            ),
+            ("level", prop(JsonType::String, "Support level.", None)),
+            (
+                "maxcpu",
+                prop(JsonType::Integer, "Number of available CPUs.", None),
+            ),
+            (
+                "maxmem",
+                prop(
+                    JsonType::Integer,
+                    "Number of available memory in bytes.",
+                    Some("bytes"),
+                ),
+            ),
+            (
+                "mem",
+                prop(JsonType::Integer, "Used memory in bytes.", Some("bytes")),
+            ),
+            ("node", node_param()),
+            (
+                "ssl_fingerprint",
+                prop(
+                    JsonType::String,
+                    "The SSL fingerprint for the node certificate.",
+                    None,
+                ),
+            ),
+            ("status", status),
+            (
+                "uptime",
+                prop(
+                    JsonType::Integer,
+                    "Node uptime in seconds.",
+                    Some("duration"),
+                ),
+            ),
+        ]
+        .map(|(k, v)| (k.to_string(), v))
+        .into(),
+    );
+    let mut s = Schema::of_type(JsonType::Array);
+    s.items = Some(Box::new(item));
+    s.links = Some(json!([{"href": "{node}", "rel": "child"}]));
+    s
+}
+
+/// The values of `key:` lines (in kB) of /proc/meminfo.
+fn meminfo(key: &str) -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    text.lines().find_map(|l| {
+        let rest = l.strip_prefix(key)?.strip_prefix(':')?;
+        rest.split_whitespace()
+            .next()?
+            .parse::<u64>()
+            .ok()
+            .map(|kb| kb * 1024)
+    })
+}
+
+fn uptime() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/uptime").ok()?;
+    text.split_whitespace()
+        .next()?
+        .parse::<f64>()
+        .ok()
+        .map(|s| s as u64)
+}
+
+/// This node's entry of the node index, measured from the host. Until pvestatd feeds
+/// RRD data the CPU load is left out (upstream takes it from there too).
+fn local_node_entry(env: &RpcEnv) -> Value {
+    let mut e = Map::new();
+    e.insert("id".into(), json!(format!("node/{}", env.node)));
+    e.insert("level".into(), json!(""));
+    e.insert("node".into(), json!(env.node));
+    e.insert("status".into(), json!("online"));
+    e.insert("type".into(), json!("node"));
+    if let Ok(n) = std::thread::available_parallelism() {
+        e.insert("maxcpu".into(), json!(n.get()));
+    }
+    if let (Some(total), Some(avail)) = (meminfo("MemTotal"), meminfo("MemAvailable")) {
+        e.insert("maxmem".into(), json!(total));
+        e.insert("mem".into(), json!(total.saturating_sub(avail)));
+    }
+    if let Some(up) = uptime() {
+        e.insert("uptime".into(), json!(up));
+    }
+    Value::Object(e)
+}
+
+/// `/nodes/{node}`: the node directory; its index lists the sub-directories mounted.
+fn node_router() -> Router {
+    let dirs = Router::new().subdir("version", super::version::node_router());
+    let names: Vec<String> = match dirs.children() {
+        Children::Dirs(d) => d.keys().cloned().collect(),
+        _ => Vec::new(),
+    };
+    let mut item = Schema::of_type(JsonType::Object);
+    item.properties = Some(Default::default());
+    let mut returns = Schema::of_type(JsonType::Array);
+    returns.items = Some(Box::new(item));
+    returns.links = Some(json!([{"href": "{name}", "rel": "child"}]));
+    dirs.method(
+        ApiMethod::new("index", HttpMethod::Get, "Node index.", move |env, p| {
+            check_local_node(env, &p.required_str("node")?)?;
+            let list: Vec<Value> = names.iter().map(|n| json!({ "name": n })).collect();
+            Ok(ApiResponse::from(Value::Array(list)))
+        })
+        .param("node", node_param())
+        .permissions(Permissions::all_users())
+        .returns(returns),
+    )
+}
+
+/// Calls for another node are forwarded by the HTTP layer (`proxyto`); one that
+/// arrives here for an unknown node fails as upstream does.
+fn check_local_node(env: &RpcEnv, node: &str) -> Result<(), ApiError> {
+    if node == env.node || node == "localhost" {
+        Ok(())
+    } else {
+        Err(ApiError::internal(format!(
+            "no such cluster node '{node}'\n"
+        )))
+    }
+}
+
+pub fn router() -> Router {
+    Router::new()
+        .method(
+            ApiMethod::new("index", HttpMethod::Get, "Cluster node index.", |env, _| {
+                Ok(ApiResponse::from(json!([local_node_entry(env)])))
+            })
+            .permissions(Permissions::all_users())
+            .returns(index_returns()),
+        )
+        .match_param("node", node_router())
+}

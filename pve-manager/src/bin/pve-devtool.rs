@@ -1,0 +1,42 @@
+//! Developer tool behind `cargo xtask conformance` and `cargo xtask apidump`; not shipped.
+//!
+//! - `pve-devtool conformance [--corpus DIR] [-v] [COMPONENT[/SUITE] …]`
+//! - `pve-devtool apidump [--pretty]`: the API tree as upstream's apidoc JSON
+
+fn main() {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let cmd = if args.is_empty() {
+        String::new()
+    } else {
+        args.remove(0)
+    };
+    let code = match cmd.as_str() {
+        "conformance" => {
+            let suites = pve_manager::conformance_suites();
+            pve_common::conformance::run_cli(&suites, &args)
+        }
+        "apidump" => {
+            let dump = pve_common::api::dump::api_dump(&pve_manager::api::root());
+            let text = if args.iter().any(|a| a == "--pretty") {
+                serde_json::to_string_pretty(&dump)
+            } else {
+                serde_json::to_string(&dump)
+            };
+            match text {
+                Ok(t) => {
+                    println!("{t}");
+                    0
+                }
+                Err(e) => {
+                    eprintln!("apidump: {e}");
+                    1
+                }
+            }
+        }
+        other => {
+            eprintln!("unknown command '{other}'; usage: pve-devtool conformance|apidump [ARGS]");
+            2
+        }
+    };
+    std::process::exit(code);
+}
