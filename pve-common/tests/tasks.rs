@@ -676,3 +676,70 @@ fn concurrent_tasks_keep_active_and_index_consistent() {
         .collect();
     assert!(leftovers.is_empty());
 }
+
+/// Kills and reaps the child on every exit path of the test.
+struct ChildGuard(std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn proc_starttime(pid: u32) -> u64 {
+    let stat = read(format!("/proc/{pid}/stat"));
+    let rest = &stat[stat.rfind(')').unwrap() + 1..];
+    rest.split_whitespace().nth(19).unwrap().parse().unwrap()
+}
+
+#[test]
+fn foreign_process_task_is_stopped_with_sigterm() {
+    use std::os::unix::process::CommandExt;
+    let root = TempRoot::new("foreign");
+    let paths = root.paths();
+    let task_dir = paths.task_dir();
+    let child = match std::process::Command::new("sleep")
+        .arg("30")
+        .process_group(0)
+        .spawn()
+    {
+        Ok(c) => ChildGuard(c),
+        Err(e) => {
+            println!("SKIP: cannot run sleep: {e}");
+            return;
+        }
+    };
+    let pid = child.0.id();
+    let u = Upid {
+        node: "node1".into(),
+        pid,
+        pstart: proc_starttime(pid),
+        starttime: 0x68D7279C,
+        worker_type: "vzdump".into(),
+        id: "100".into(),
+        user: "root@pam".into(),
+    };
+    let log = u.log_path(&task_dir);
+    fs::create_dir_all(log.parent().unwrap()).unwrap();
+    fs::write(&log, "INFO: starting\n").unwrap();
+    fs::write(task_dir.join("active"), format!("{u} 0\n")).unwrap();
+
+    let upid = u.to_string();
+    assert_eq!(
+        task_status(&paths, &upid).unwrap().status,
+        RunState::Running
+    );
+    update_active(&paths).unwrap();
+    assert_eq!(read(task_dir.join("active")), format!("{upid} 0\n"));
+
+    stop_task(&paths, &upid).unwrap();
+    let mut child = child;
+    let status = child.0.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(15), "SIGTERM");
+    assert_eq!(
+        task_status(&paths, &upid).unwrap().status,
+        RunState::Stopped
+    );
+}
