@@ -385,4 +385,24 @@ mod tests {
         assert!(IndexEntry::parse("garbage 68D727A0 OK").is_none());
         assert!(IndexEntry::parse("").is_none());
     }
+
+    #[test]
+    fn status_from_the_last_line_of_large_logs() {
+        let dir = std::env::temp_dir().join(format!("pve-tasks-status-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("log");
+        let long = "x".repeat(10_000);
+        fs::write(
+            &log,
+            format!("{}\nTASK ERROR: {long}\n", "y\n".repeat(5000)),
+        )
+        .unwrap();
+        assert_eq!(read_status(&log), long);
+        fs::write(&log, "TASK OK").unwrap();
+        assert_eq!(read_status(&log), "OK");
+        fs::write(&log, "").unwrap();
+        assert_eq!(read_status(&log), "unexpected status");
+        fs::remove_dir_all(&dir).unwrap();
+        assert!(read_status(&log).starts_with("unable to get last line from task log - "));
+    }
 }
