@@ -15,6 +15,7 @@ pub mod conformance;
 pub mod paths;
 pub mod schema;
 pub mod section_config;
+pub mod tasks;
 pub mod units;
 pub mod upid;
 
