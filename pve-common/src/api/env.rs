@@ -1,9 +1,19 @@
 //! The environment a handler runs in: who calls, on which node, from where, and in
 //! which process (CLI, pveproxy, pvedaemon).
 
+use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 
+use super::error::ApiError;
 use crate::NodePaths;
+
+/// Evaluates privileges on ACL paths; pve-access-control provides the real one (the
+/// ACL tree of user.cfg). Kept behind a trait so the registry does not depend on it.
+pub trait PermissionChecker: Send + Sync {
+    /// Whether `auth` has `privs` on `path` (all of them, or any with `any`).
+    fn has_privs(&self, auth: &AuthId, path: &str, privs: &[&str], any: bool) -> bool;
+}
 
 /// Who is calling: a user (`user@realm`) or an API token (`user@realm!tokenid`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,13 +72,27 @@ pub enum EnvKind {
 }
 
 /// The environment of one call.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct RpcEnv {
     pub auth: AuthId,
     pub node: String,
     pub client_ip: Option<IpAddr>,
     pub kind: EnvKind,
     pub paths: NodePaths,
+    /// `None` grants nothing to anyone but root@pam.
+    pub permissions: Option<Arc<dyn PermissionChecker>>,
+}
+
+impl fmt::Debug for RpcEnv {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RpcEnv")
+            .field("auth", &self.auth)
+            .field("node", &self.node)
+            .field("client_ip", &self.client_ip)
+            .field("kind", &self.kind)
+            .field("paths", &self.paths)
+            .finish_non_exhaustive()
+    }
 }
 
 impl RpcEnv {
@@ -80,6 +104,28 @@ impl RpcEnv {
             client_ip: None,
             kind: EnvKind::Cli,
             paths,
+            permissions: None,
+        }
+    }
+
+    /// Whether the caller has `privs` on `path` (root@pam has everything).
+    pub fn has_privs(&self, path: &str, privs: &[&str], any: bool) -> bool {
+        self.auth.is_root()
+            || self.permissions.as_ref().is_some_and(|c| c.has_privs(&self.auth, path, privs, any))
+    }
+
+    /// [`Self::has_privs`], or upstream's 403: `Permission check failed (path, P)` naming
+    /// the first missing privilege, or all of them joined by `|` with `any`.
+    pub fn check_privs(&self, path: &str, privs: &[&str], any: bool) -> Result<(), ApiError> {
+        if any {
+            return match self.has_privs(path, privs, true) {
+                true => Ok(()),
+                false => Err(ApiError::permission(path, &privs.join("|"))),
+            };
+        }
+        match privs.iter().find(|p| !self.has_privs(path, &[p], false)) {
+            None => Ok(()),
+            Some(missing) => Err(ApiError::permission(path, missing)),
         }
     }
 }

@@ -10,7 +10,7 @@ pub mod permission;
 pub mod router;
 
 pub use call::{call_method, merge_params};
-pub use env::{AuthId, EnvKind, RpcEnv};
+pub use env::{AuthId, EnvKind, PermissionChecker, RpcEnv};
 pub use error::ApiError;
 pub use method::{ApiMethod, ApiResponse, HttpMethod, Params};
 pub use permission::{Check, Permissions};

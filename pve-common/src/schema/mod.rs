@@ -270,6 +270,17 @@ impl Schema {
         }
     }
 
+    /// A schema written as a JSON literal in the code (`schema(json!({...}))`), the
+    /// compact way to declare API schemas like upstream's Perl hashes. An invalid literal
+    /// is a programming error and panics at start-up (the API tree-walk test builds them
+    /// all).
+    pub fn literal(v: Value) -> Self {
+        match Schema::deserialize(&v) {
+            Ok(s) => s,
+            Err(e) => panic!("invalid schema literal {v}: {e}"),
+        }
+    }
+
     /// Parses a schema from its JSON form.
     pub fn from_value(v: &Value) -> Result<Self, serde_json::Error> {
         Schema::deserialize(v)
