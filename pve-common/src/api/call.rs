@@ -5,7 +5,8 @@ use serde_json::{Map, Value};
 
 use super::env::RpcEnv;
 use super::error::ApiError;
-use super::method::{ApiMethod, ApiResponse, Params};
+use super::method::{ApiMethod, ApiResponse, HttpMethod, Params};
+use super::router::Router;
 use crate::schema::{normalize_param, validate};
 
 /// Merges request parameters as upstream does: query values overwrite body values, and
@@ -59,10 +60,30 @@ pub fn call_method(
     (method.handler)(env, Params(map))
 }
 
+/// Routes `method path` in `root`, merges the path parameters with `query` and `body`,
+/// validates and runs the handler: the whole in-process request path shared by the HTTP
+/// servers and the CLIs. An unknown path or method is upstream's 501.
+pub fn call_merged(
+    root: &Router,
+    env: &RpcEnv,
+    method: HttpMethod,
+    path: &str,
+    query: Map<String, Value>,
+    body: Map<String, Value>,
+) -> Result<ApiResponse, ApiError> {
+    let Some((m, resolved)) = root.find(method, path) else {
+        return Err(ApiError::new(
+            super::error::status::NOT_IMPLEMENTED,
+            format!("Method '{method} {path}' not implemented\n"),
+        ));
+    };
+    let params = merge_params(&resolved.path_params, query, body)?;
+    call_method(m, env, params)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::method::HttpMethod;
     use crate::schema::{JsonType, Schema};
     use serde_json::json;
 

@@ -111,7 +111,10 @@ impl RpcEnv {
     /// Whether the caller has `privs` on `path` (root@pam has everything).
     pub fn has_privs(&self, path: &str, privs: &[&str], any: bool) -> bool {
         self.auth.is_root()
-            || self.permissions.as_ref().is_some_and(|c| c.has_privs(&self.auth, path, privs, any))
+            || self
+                .permissions
+                .as_ref()
+                .is_some_and(|c| c.has_privs(&self.auth, path, privs, any))
     }
 
     /// [`Self::has_privs`], or upstream's 403: `Permission check failed (path, P)` naming

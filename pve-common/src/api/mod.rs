@@ -9,7 +9,7 @@ pub mod method;
 pub mod permission;
 pub mod router;
 
-pub use call::{call_method, merge_params};
+pub use call::{call_merged, call_method, merge_params};
 pub use env::{AuthId, EnvKind, PermissionChecker, RpcEnv};
 pub use error::ApiError;
 pub use method::{ApiMethod, ApiResponse, HttpMethod, Params};

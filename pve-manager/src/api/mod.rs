@@ -1,6 +1,7 @@
 //! The API root: mounts every crate's routers at upstream's paths.
 
 mod nodes;
+mod tasks;
 mod version;
 
 use pve_common::api::Router;

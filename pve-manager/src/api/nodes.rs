@@ -123,7 +123,9 @@ fn local_node_entry(env: &RpcEnv) -> Value {
 
 /// `/nodes/{node}`: the node directory; its index lists the sub-directories mounted.
 fn node_router() -> Router {
-    let dirs = Router::new().subdir("version", super::version::node_router());
+    let dirs = Router::new()
+        .subdir("tasks", super::tasks::router())
+        .subdir("version", super::version::node_router());
     let names: Vec<String> = match dirs.children() {
         Children::Dirs(d) => d.keys().cloned().collect(),
         _ => Vec::new(),
