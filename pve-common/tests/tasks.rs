@@ -49,6 +49,7 @@ fn env(root: &TempRoot, kind: EnvKind, user: &str) -> RpcEnv {
         client_ip: None,
         kind,
         paths: root.paths(),
+        permissions: None,
     }
 }
 
