@@ -336,3 +336,145 @@ fn find_option<'a>(
     }
     Found::Value(spec, value)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn schema() -> Schema {
+        Schema::from_value(&json!({"additionalProperties": 0, "properties": {
+            "vmid": {"type": "integer"},
+            "memory": {"type": "string", "optional": 1},
+            "force": {"type": "boolean", "optional": 1},
+            "foo": {"type": "array", "items": {"type": "string"}, "optional": 1},
+            "vmids": {"type": "string", "format": "pve-vmid-list", "optional": 1},
+            "fooname": {"type": "string", "optional": 1},
+            "extra-args": {"type": "array", "items": {"type": "string"}, "optional": 1},
+        }}))
+        .unwrap()
+    }
+
+    fn parse(args: &str, arg_param: &ArgParam) -> (Result<Map<String, Value>, ApiError>, String) {
+        let args: Vec<String> = args.split_whitespace().map(str::to_string).collect();
+        let mut warnings = String::new();
+        let r = get_options_with(&schema(), &args, arg_param, &Map::new(), &mut |w| {
+            warnings.push_str(w)
+        });
+        (r, warnings)
+    }
+
+    fn ok(args: &str, arg_param: &ArgParam) -> Value {
+        Value::Object(parse(args, arg_param).0.unwrap())
+    }
+
+    fn err(args: &str, arg_param: &ArgParam) -> (String, String) {
+        let (r, w) = parse(args, arg_param);
+        let e = r.unwrap_err();
+        assert_eq!(e.status, 400);
+        (e.message, w)
+    }
+
+    #[test]
+    fn positional_and_permuted() {
+        let p = ArgParam::positional(&["vmid"]);
+        assert_eq!(
+            ok("--memory 5 100", &p),
+            json!({"vmid": "100", "memory": "5"})
+        );
+        assert_eq!(
+            ok("100 --memory=5", &p),
+            json!({"vmid": "100", "memory": "5"})
+        );
+        assert_eq!(err("", &p).0, "not enough arguments\n");
+        assert_eq!(err("100 101", &p).0, "too many arguments\n");
+        assert_eq!(err("100", &ArgParam::None).0, "too many arguments\n");
+        // `--` ends the options; what follows is positional.
+        let e = ArgParam::positional(&["vmid", "extra-args"]);
+        assert_eq!(
+            ok("100 -- --force x", &e),
+            json!({"vmid": "100", "extra-args": ["--force", "x"]})
+        );
+        assert_eq!(ok("100", &e), json!({"vmid": "100", "extra-args": []}));
+    }
+
+    #[test]
+    fn booleans() {
+        let p = ArgParam::None;
+        assert_eq!(ok("--force", &p), json!({"force": 1}));
+        assert_eq!(ok("--force=", &p), json!({"force": 1}));
+        assert_eq!(ok("-force no", &p), json!({"force": 0}));
+        assert_eq!(
+            ok("--force --memory 5", &p),
+            json!({"force": 1, "memory": "5"})
+        );
+        assert_eq!(
+            err("--force maybe", &p).0,
+            "unable to parse boolean option\n"
+        );
+        // "-" is taken as the value, and is no boolean.
+        assert_eq!(err("--force -", &p).0, "unable to parse boolean option\n");
+    }
+
+    #[test]
+    fn lists_and_arrays() {
+        let p = ArgParam::None;
+        assert_eq!(ok("--vmids 1 --vmids 2,3", &p), json!({"vmids": "1,2,3"}));
+        assert_eq!(ok("--foo a", &p), json!({"foo": ["a"]}));
+        assert_eq!(ok("--foo a --foo b", &p), json!({"foo": ["a", "b"]}));
+        let l = ArgParam::List("vmids".into());
+        assert_eq!(ok("1 2 3", &l), json!({"vmids": "1,2,3"}));
+    }
+
+    #[test]
+    fn getopt_errors_and_abbreviations() {
+        let p = ArgParam::None;
+        assert_eq!(ok("--mem 5", &p), json!({"memory": "5"}));
+        assert_eq!(ok("--Foo=bar", &p), json!({"foo": ["bar"]}));
+        let (m, w) = err("--bogus 1", &p);
+        assert_eq!(
+            (m.as_str(), w.as_str()),
+            ("unable to parse option\n", "Unknown option: bogus\n")
+        );
+        let (_, w) = err("--fo 1", &p);
+        assert_eq!(w, "Option fo is ambiguous (foo, fooname, force)\n");
+        let (_, w) = err("--memory", &p);
+        assert_eq!(w, "Option memory requires an argument\n");
+        let (_, w) = err("--mem=", &p);
+        assert_eq!(w, "Option memory requires an argument\n");
+        // Every bad option is reported before the parse fails.
+        let (_, w) = err("--x --y", &p);
+        assert_eq!(w, "Unknown option: x\nUnknown option: y\n");
+    }
+
+    #[test]
+    fn fixed_parameters_win_and_are_no_options() {
+        let mut fixed = Map::new();
+        fixed.insert("memory".into(), json!("7"));
+        let args = vec!["--memory".to_string(), "1".to_string()];
+        let mut w = String::new();
+        let r = get_options_with(&schema(), &args, &ArgParam::None, &fixed, &mut |x| {
+            w.push_str(x)
+        });
+        assert!(r.is_err());
+        assert_eq!(w, "Unknown option: memory\n");
+        let r = get_options_with(&schema(), &[], &ArgParam::None, &fixed, &mut |_| {}).unwrap();
+        assert_eq!(Value::Object(r), json!({"memory": "7"}));
+    }
+
+    #[test]
+    fn odd_input_never_panics() {
+        for args in [
+            "-",
+            "--",
+            "---",
+            "-=",
+            "--=x",
+            "--é=ü",
+            "-\u{0}",
+            "--force=é",
+        ] {
+            let _ = parse(args, &ArgParam::positional(&["vmid", "extra-args"]));
+        }
+    }
+}
