@@ -652,7 +652,9 @@ fn check_scalar(value: &Value, schema: &Schema, path: &str, errors: &mut ErrorMa
         let skip = matches!(format, FormatSpec::Named(n) if n.is_empty());
         if !skip {
             if let Err(e) = formats::check_format_at(format, &text, path) {
-                add_error(errors, path, format!("invalid format - {e}"));
+                // Upstream's format checks die with a message ending in a newline, and
+                // that newline stays in the error (`errors.vmid` of a 400 shows it).
+                add_error(errors, path, format!("invalid format - {e}\n"));
                 return;
             }
         }
@@ -785,10 +787,10 @@ mod tests {
         let e = errors_of(json!("1"), json!({"format": "pve-vmid"}));
         assert_eq!(
             e["_root"],
-            "invalid format - value does not look like a valid VM ID"
+            "invalid format - value does not look like a valid VM ID\n"
         );
         let e = errors_of(json!("x"), json!({"format": "nope"}));
-        assert_eq!(e["_root"], "invalid format - undefined format 'nope'");
+        assert_eq!(e["_root"], "invalid format - undefined format 'nope'\n");
         // A broken pattern in a schema is an error, not a panic.
         assert!(!errors_of(json!("x"), json!({"pattern": "("})).is_empty());
     }

@@ -115,13 +115,31 @@ pub struct Schema {
     pub enum_: Option<Vec<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pattern: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "perl_number"
+    )]
     pub minimum: Option<serde_json::Number>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "perl_number"
+    )]
     pub maximum: Option<serde_json::Number>,
-    #[serde(rename = "minLength", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "minLength",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "perl_count"
+    )]
     pub min_length: Option<u64>,
-    #[serde(rename = "maxLength", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "maxLength",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "perl_count"
+    )]
     pub max_length: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<FormatSpec>,
@@ -189,6 +207,37 @@ pub struct Schema {
     /// Keys not modelled above (kept verbatim).
     #[serde(flatten)]
     pub extra: BTreeMap<String, Value>,
+}
+
+/// A number as Perl leaves it in a schema: a JSON number or a numeric string (the
+/// published API dump has `"minimum": "0"` in places).
+fn perl_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<serde_json::Number>, D::Error> {
+    match Value::deserialize(d)? {
+        Value::Null => Ok(None),
+        Value::Number(n) => Ok(Some(n)),
+        Value::String(s) => {
+            let t = s.trim();
+            let n = t
+                .parse::<i64>()
+                .map(serde_json::Number::from)
+                .ok()
+                .or_else(|| t.parse::<f64>().ok().and_then(serde_json::Number::from_f64));
+            n.map(Some)
+                .ok_or_else(|| serde::de::Error::custom(format!("not a number: '{s}'")))
+        }
+        other => Err(serde::de::Error::custom(format!("not a number: {other}"))),
+    }
+}
+
+/// A length limit: a non-negative integer, also as a numeric string.
+fn perl_count<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    match perl_number(d)? {
+        None => Ok(None),
+        Some(n) => n
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| serde::de::Error::custom(format!("not a length: {n}"))),
+    }
 }
 
 fn is_false(b: &bool) -> bool {
@@ -323,5 +372,14 @@ mod tests {
             json!(1)
         );
         assert_eq!(back["additionalProperties"], json!(0));
+    }
+
+    #[test]
+    fn perl_string_numbers_are_accepted() {
+        let s = Schema::from_value(&json!({"type": "integer", "minimum": "0", "maxLength": "64"}))
+            .unwrap();
+        assert_eq!(s.minimum, Some(0.into()));
+        assert_eq!(s.max_length, Some(64));
+        assert!(Schema::from_value(&json!({"minimum": "x"})).is_err());
     }
 }

@@ -396,7 +396,7 @@ mod tests {
         super::super::check::check_object(v.as_object_mut().unwrap(), &f, false, "", &mut errors);
         assert_eq!(
             errors["bw"],
-            "invalid format - format error\nbw.move: type check ('number') failed - got 'x'"
+            "invalid format - format error\nbw.move: type check ('number') failed - got 'x'\n"
         );
         assert!(parse_named_property_string("bwlimit", "default=5").is_ok());
     }
