@@ -248,7 +248,7 @@ impl CliDef {
     pub fn new(root: CliGroup) -> Self {
         Self {
             root,
-            formatter: json_formatter,
+            formatter: standard_formatter,
             error_exit_code: |_| 255,
         }
     }
@@ -264,25 +264,47 @@ impl CliDef {
     }
 }
 
-/// The interim standard formatter: JSON (compact for `--output-format json`, pretty
-/// otherwise), nothing with `--quiet`.
-pub fn json_formatter(
+/// The format options of a command line: the output options given over this
+/// terminal's settings (locale, width).
+pub fn format_options(opts: &OutputOpts) -> std::io::Result<super::format::FormatOptions> {
+    let mut fo = super::format::FormatOptions::from_env();
+    fo.format = opts
+        .output_format()
+        .parse()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{e}")))?;
+    fo.noborder = opts.noborder();
+    fo.noheader = opts.noheader();
+    fo.human_readable = opts.human_readable();
+    fo.quiet = opts.quiet();
+    Ok(fo)
+}
+
+/// Prints `data` as upstream's `print_api_result` does with `fo`; nothing when quiet.
+pub fn print_api_result(
     out: &mut dyn Write,
     data: &Value,
-    _returns: &Schema,
-    _props: Option<&[String]>,
-    opts: &OutputOpts,
+    returns: &Schema,
+    props: Option<&[String]>,
+    fo: &super::format::FormatOptions,
 ) -> std::io::Result<()> {
-    if opts.quiet() || data.is_null() {
+    if fo.quiet {
         return Ok(());
     }
-    let text = if opts.output_format() == "json" {
-        serde_json::to_string(data)
-    } else {
-        serde_json::to_string_pretty(data)
-    }
-    .unwrap_or_default();
-    writeln!(out, "{text}")
+    let text = super::format::try_format_api_result(data, returns, props, fo)
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    out.write_all(text.as_bytes())
+}
+
+/// The standard formatter of a [`CliDef`]: [`print_api_result`] with the command line's
+/// [`format_options`].
+pub fn standard_formatter(
+    out: &mut dyn Write,
+    data: &Value,
+    returns: &Schema,
+    props: Option<&[String]>,
+    opts: &OutputOpts,
+) -> std::io::Result<()> {
+    print_api_result(out, data, returns, props, &format_options(opts)?)
 }
 
 /// The built-in `help` command's method (its schema drives parsing and usage).

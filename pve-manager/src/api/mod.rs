@@ -4,13 +4,34 @@ mod nodes;
 mod tasks;
 mod version;
 
-use pve_common::api::Router;
+use pve_common::api::router::Children;
+use pve_common::api::{ApiMethod, HttpMethod, Permissions, Router};
+use pve_common::schema::Schema;
+use serde_json::{json, Value};
 
 /// The whole API tree served below `/api2/<format>/`.
 pub fn root() -> Router {
-    Router::new()
+    let tree = Router::new()
         .subdir("nodes", nodes::router())
-        .subdir("version", version::router())
+        .subdir("version", version::router());
+    // `GET /` lists the top-level directories (upstream's API2 index; the apidoc leaves
+    // it out, and so does our dump).
+    let names: Vec<String> = match tree.children() {
+        Children::Dirs(d) => d.keys().cloned().collect(),
+        _ => Vec::new(),
+    };
+    tree.method(
+        ApiMethod::new("index", HttpMethod::Get, "Directory index.", move |_, _| {
+            let list: Vec<Value> = names.iter().map(|n| json!({ "subdir": n })).collect();
+            Ok(Value::Array(list).into())
+        })
+        .permissions(Permissions::all_users())
+        .returns(Schema::literal(json!({
+            "type": "array",
+            "items": {"type": "object", "properties": {"subdir": {"type": "string"}}},
+            "links": [{"rel": "child", "href": "{subdir}"}],
+        }))),
+    )
 }
 
 #[cfg(test)]

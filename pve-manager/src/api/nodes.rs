@@ -90,6 +90,68 @@ fn meminfo(key: &str) -> Option<u64> {
     })
 }
 
+/// Busy and total jiffies of all CPUs from the first line of /proc/stat.
+fn cpu_jiffies() -> Option<(u64, u64)> {
+    let text = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = text.lines().next()?.strip_prefix("cpu ")?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    if v.len() < 5 {
+        return None;
+    }
+    let total: u64 = v.iter().take(8).sum();
+    let idle = v[3] + v[4]; // idle + iowait
+    Some((total - idle, total))
+}
+
+/// CPU utilisation (0..1) measured over a short interval. pvestatd will provide this
+/// from its RRD data; until then the index measures it on the spot.
+fn cpu_usage() -> Option<f64> {
+    let (b0, t0) = cpu_jiffies()?;
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let (b1, t1) = cpu_jiffies()?;
+    let dt = t1.checked_sub(t0).filter(|d| *d > 0)?;
+    Some((b1.saturating_sub(b0)) as f64 / dt as f64)
+}
+
+/// Total and used bytes of the file system holding `path`.
+fn disk_usage(path: &std::path::Path) -> Option<(u64, u64)> {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).ok()?;
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `c` is a valid NUL-terminated path and `st` points to writable memory of
+    // the right size; statvfs initialises it on success, which we check.
+    let rc = unsafe { libc::statvfs(c.as_ptr(), st.as_mut_ptr()) };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: statvfs returned 0, so the struct is initialised.
+    let st = unsafe { st.assume_init() };
+    let frsize = st.f_frsize;
+    let total = st.f_blocks * frsize;
+    let free = st.f_bfree * frsize;
+    Some((total, total.saturating_sub(free)))
+}
+
+/// The SHA-256 fingerprint of this node's certificate (`AA:BB:…`), if it has one.
+fn ssl_fingerprint(env: &RpcEnv) -> Option<String> {
+    let pem = std::fs::read(
+        env.paths
+            .pve_file(&format!("nodes/{}/pve-ssl.pem", env.node)),
+    )
+    .ok()?;
+    let cert = openssl::x509::X509::from_pem(&pem).ok()?;
+    let digest = cert.digest(openssl::hash::MessageDigest::sha256()).ok()?;
+    Some(
+        digest
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect::<Vec<_>>()
+            .join(":"),
+    )
+}
+
 fn uptime() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/uptime").ok()?;
     text.split_whitespace()
@@ -99,8 +161,8 @@ fn uptime() -> Option<u64> {
         .map(|s| s as u64)
 }
 
-/// This node's entry of the node index, measured from the host. Until pvestatd feeds
-/// RRD data the CPU load is left out (upstream takes it from there too).
+/// This node's entry of the node index, measured from the host (upstream takes these
+/// values from pvestatd's RRD data, which does not exist yet).
 fn local_node_entry(env: &RpcEnv) -> Value {
     let mut e = Map::new();
     e.insert("id".into(), json!(format!("node/{}", env.node)));
@@ -117,6 +179,16 @@ fn local_node_entry(env: &RpcEnv) -> Value {
     }
     if let Some(up) = uptime() {
         e.insert("uptime".into(), json!(up));
+    }
+    if let Some(cpu) = cpu_usage() {
+        e.insert("cpu".into(), json!(cpu));
+    }
+    if let Some((total, used)) = disk_usage(env.paths.root()) {
+        e.insert("maxdisk".into(), json!(total));
+        e.insert("disk".into(), json!(used));
+    }
+    if let Some(fp) = ssl_fingerprint(env) {
+        e.insert("ssl_fingerprint".into(), json!(fp));
     }
     Value::Object(e)
 }
