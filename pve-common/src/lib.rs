@@ -13,6 +13,7 @@ pub mod calendar_event;
 pub mod cli;
 pub mod conformance;
 pub mod paths;
+pub mod perl;
 pub mod schema;
 pub mod section_config;
 pub mod tasks;

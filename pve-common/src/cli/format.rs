@@ -13,9 +13,9 @@ use std::str::FromStr;
 use serde_json::{Map, Value};
 
 use super::json::{to_canonical_json, to_canonical_json_pretty};
-use super::perl::{numify, scalar_to_string};
 use super::table::{render_table, TableLayout};
 use super::yaml::{dump_yaml, render_yaml};
+use crate::perl::{numify, scalar_to_string};
 use crate::schema::{perl_truthy, JsonType, Schema};
 use crate::units;
 

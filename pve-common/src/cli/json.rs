@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::perl::json_number_to_string;
+use crate::perl::json_number_to_string;
 
 /// Compact canonical JSON, no trailing newline.
 pub fn to_canonical_json(value: &Value) -> String {

@@ -7,13 +7,11 @@
 //! - [`format`]: `--output-format text|json|json-pretty|yaml`, text tables and renderers
 //! - [`json`]: canonical JSON as upstream's JSON::XS writes it
 //! - [`yaml`]: YAML as upstream's YAML::XS (libyaml) writes it
-//! - [`perl`]: Perl's scalar conversions (number to string, string to number)
 
 pub mod command;
 pub mod format;
 pub mod getopt;
 pub mod json;
-pub mod perl;
 pub mod schema_walk;
 mod table;
 pub mod text_wrap;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use super::format::{data_to_text, property_schema, FormatError, FormatOptions, TableSort};
-use super::perl::{numify, scalar_to_string};
+use crate::perl::{numify, scalar_to_string};
 use crate::schema::{JsonType, Schema};
 
 /// The table-relevant options, after the caller's adjustments (e.g. no header for

@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 
-use super::perl::{json_number_to_string, looks_like_number};
+use crate::perl::{json_number_to_string, looks_like_number};
 
 /// The whole document, starting with the `---` marker.
 pub fn dump_yaml(value: &Value) -> String {

@@ -157,18 +157,7 @@ pub mod check {
     }
 
     fn number_string(n: &serde_json::Number) -> String {
-        if let Some(i) = n.as_i64() {
-            return i.to_string();
-        }
-        if let Some(u) = n.as_u64() {
-            return u.to_string();
-        }
-        let f = n.as_f64().unwrap_or(f64::NAN);
-        if f.fract() == 0.0 && f.abs() < 1e15 {
-            format!("{}", f as i64)
-        } else {
-            format!("{f}")
-        }
+        crate::perl::json_number_to_string(n)
     }
 
     /// Deep comparison with `is_deeply` semantics for scalars.

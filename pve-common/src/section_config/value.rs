@@ -84,35 +84,9 @@ fn perl_numify(v: &str) -> Option<Number> {
     Number::from_f64(f)
 }
 
-/// A number as Perl prints it (integers plainly, 15 significant digits otherwise).
+/// A number as Perl prints it (see [`crate::perl::json_number_to_string`]).
 pub(crate) fn perl_number(n: &Number) -> String {
-    if let Some(i) = n.as_i64() {
-        return i.to_string();
-    }
-    if let Some(u) = n.as_u64() {
-        return u.to_string();
-    }
-    let f = n.as_f64().unwrap_or(f64::NAN);
-    if f.fract() == 0.0 && f.abs() < 1e15 {
-        return format!("{}", f as i64);
-    }
-    let s = format!("{:.14e}", f);
-    // back to a plain decimal when Perl would print one (%.15g)
-    let exp: i32 = s
-        .rsplit_once('e')
-        .and_then(|(_, e)| e.parse().ok())
-        .unwrap_or(0);
-    if (-5..15).contains(&exp) {
-        let prec = (14 - exp).max(0) as usize;
-        let fixed = format!("{f:.prec$}");
-        let trimmed = fixed.trim_end_matches('0').trim_end_matches('.');
-        trimmed.to_string()
-    } else {
-        let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
-        let m = m.trim_end_matches('0').trim_end_matches('.');
-        let e: i32 = e.parse().unwrap_or(0);
-        format!("{m}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs())
-    }
+    crate::perl::json_number_to_string(n)
 }
 
 #[cfg(test)]

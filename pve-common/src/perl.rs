@@ -144,7 +144,7 @@ pub fn scalar_to_string(value: &Value) -> String {
         Value::Bool(b) => if *b { "1" } else { "0" }.into(),
         Value::Number(n) => json_number_to_string(n),
         Value::String(s) => s.clone(),
-        _ => super::json::to_canonical_json(value),
+        _ => crate::cli::json::to_canonical_json(value),
     }
 }
 
