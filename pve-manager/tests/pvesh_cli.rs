@@ -231,3 +231,40 @@ fn recorded_pvesh_runs() {
     assert!(passed >= 5, "too few recordings checked");
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+#[test]
+fn ls_root_and_version_json() {
+    let root = std::env::temp_dir().join(format!("pvesh-ls-{}", std::process::id()));
+    std::fs::create_dir_all(&root).unwrap();
+    let pvesh = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_pvesh"))
+            .args(args)
+            .env("PVE_ROOT", &root)
+            .env("PVE_NODE_NAME", "n1")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = pvesh(&["ls", "/"]);
+    assert_eq!((code, err.as_str()), (Some(0), ""));
+    assert!(out.lines().any(|l| l == "Dr---        nodes"), "{out}");
+    assert!(out.lines().any(|l| l == "-r---        version"), "{out}");
+    let (code, out, err) = pvesh(&["get", "/version", "--output-format", "json"]);
+    assert_eq!((code, err.as_str()), (Some(0), ""));
+    let v: Value = serde_json::from_str(&out).expect("bare JSON");
+    assert_eq!(v["release"], "9.2");
+    assert!(out.ends_with("}\n") && !out.contains("\"data\""), "{out}");
+    let (code, _, err) = pvesh(&["get", "/nodes/n1/tasks", "--limit", "x"]);
+    assert_eq!(code, Some(255));
+    assert!(
+        err.starts_with(
+            "400 Parameter verification failed.\nlimit: type check ('integer') failed - got 'x'\n"
+        ),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -35,7 +35,19 @@ const RUNTIME: &[&str] = &[
     "iproute2",
     "sqlite3",
     "e2fsprogs",
+    "python3-venv",
 ];
+
+/// The Python API clients the client tests drive (pinned as in
+/// ../shared/conformance/clients/README.md), in their own venv.
+const CLIENT_PACKAGES: &[&str] = &["proxmoxer==2.3.0", "requests==2.34.2"];
+
+/// Where the client venv lives (`PVE_CLIENT_VENV` overrides it); tests read the same.
+pub fn client_venv() -> std::path::PathBuf {
+    std::env::var_os("PVE_CLIENT_VENV")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from("/var/tmp/pve-client-venv"))
+}
 
 /// Packages taken from bookworm-backports, with the same version as `qemu-utils`.
 const QEMU: &[&str] = &["qemu-utils", "qemu-system-x86"];
@@ -77,6 +89,41 @@ fn is_root() -> bool {
 }
 
 pub fn install() -> Result<()> {
+    install_debian()?;
+    install_clients()
+}
+
+/// The client venv with proxmoxer, made with Debian's python3 when missing.
+fn install_clients() -> Result<()> {
+    let venv = client_venv();
+    let python = venv.join("bin/python3");
+    let have = Command::new(&python)
+        .args(["-c", "import proxmoxer, requests"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if have {
+        return Ok(());
+    }
+    status(
+        Command::new("/usr/bin/python3")
+            .arg("-m")
+            .arg("venv")
+            .arg(&venv),
+    )?;
+    status(
+        Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .args(CLIENT_PACKAGES),
+    )
+}
+
+fn install_debian() -> Result<()> {
     let all: Vec<&str> = BUILD.iter().chain(RUNTIME).chain(QEMU).copied().collect();
     let have = installed(&all)?;
     let version_of = |p: &str| have.iter().find(|(n, _)| n == p).map(|(_, v)| v.clone());
