@@ -74,7 +74,7 @@ pub fn call_merged(
     let Some((m, resolved)) = root.find(method, path) else {
         return Err(ApiError::new(
             super::error::status::NOT_IMPLEMENTED,
-            format!("Method '{method} {path}' not implemented\n"),
+            format!("Method '{method} {path}' not implemented"),
         ));
     };
     let params = merge_params(&resolved.path_params, query, body)?;

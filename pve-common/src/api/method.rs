@@ -161,9 +161,11 @@ impl ApiMethod {
     where
         F: Fn(&RpcEnv, Params) -> Result<ApiResponse, ApiError> + Send + Sync + 'static,
     {
-        // Upstream's parameter schemas carry no `type`, only the properties.
+        // Upstream's parameter schemas carry no `type`, only the (possibly empty)
+        // properties, which makes them objects to the validator.
         let parameters = Schema {
             additional_properties: Some(crate::schema::Additional::Bool(false)),
+            properties: Some(Default::default()),
             ..Default::default()
         };
         ApiMethod {

@@ -1,0 +1,293 @@
+//! One API request, from the HTTP request to the response: upstream's order of
+//! processing (method and size checks, authentication, routing, parameters, token gate,
+//! permissions, forwarding of protected calls, the handler, the envelope).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response};
+use pve_common::api::{call_method, merge_params, ApiError, AuthId, EnvKind, HttpMethod, RpcEnv};
+use serde_json::Value;
+
+use super::auth::{needs_no_auth, AuthKind, Credentials};
+use super::envelope::{envelope, Envelope, Format};
+use super::params::{parse_body, parse_urlencoded, MAX_BODY};
+use super::ServerContext;
+
+/// An answer before it becomes an HTTP response.
+pub struct Reply {
+    pub status: u16,
+    pub reason: String,
+    pub body: Option<Value>,
+}
+
+impl From<Envelope> for Reply {
+    fn from(e: Envelope) -> Self {
+        Reply {
+            status: e.status,
+            reason: e.reason,
+            body: e.body,
+        }
+    }
+}
+
+fn bare(status: u16, reason: impl Into<String>) -> Reply {
+    Reply {
+        status,
+        reason: reason.into(),
+        body: None,
+    }
+}
+
+/// Handles one request; never fails (every error is an answer).
+pub async fn handle(ctx: Arc<ServerContext>, peer: SocketAddr, req: Request<Incoming>) -> Reply {
+    let method = req.method().clone();
+    let http_method = match method {
+        Method::GET => HttpMethod::Get,
+        Method::POST => HttpMethod::Post,
+        Method::PUT => HttpMethod::Put,
+        Method::DELETE => HttpMethod::Delete,
+        ref other => return bare(501, format!("method '{other}' not available")),
+    };
+    let chunked = req
+        .headers()
+        .get(hyper::header::TRANSFER_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    if chunked {
+        return bare(501, "chunked transfer encoding not supported");
+    }
+    let length: usize = req
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    if length > MAX_BODY {
+        return bare(501, "for data too large");
+    }
+    if length > 0 && matches!(http_method, HttpMethod::Get | HttpMethod::Delete) {
+        return bare(501, format!("Unexpected content for method '{method}'"));
+    }
+
+    let raw_path = req.uri().path().to_string();
+    let Some(rest) = raw_path.strip_prefix("/api2/") else {
+        return bare(501, "no such uri");
+    };
+    let (fmt, api_path) = rest.split_once('/').map_or((rest, ""), |(f, p)| (f, p));
+    let valid_fmt = fmt.len() > 1
+        && fmt.starts_with(|c: char| c.is_ascii_lowercase())
+        && fmt
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    if !valid_fmt {
+        return bare(501, "no such uri");
+    }
+    let Some(format) = Format::from_segment(fmt) else {
+        return bare(501, format!("no formatter for uri {raw_path}"));
+    };
+    let api_path = format!(
+        "/{}",
+        percent_encoding::percent_decode_str(api_path).decode_utf8_lossy()
+    );
+
+    // Authentication comes before routing: an unknown path without credentials is 401.
+    let creds = Credentials::from_headers(req.headers());
+    let auth = if needs_no_auth(&method, &api_path) {
+        None
+    } else {
+        match authenticate(&ctx, &creds, &method) {
+            Ok(a) => Some(a),
+            Err(reason) => {
+                tokio::time::sleep(ctx.auth_failure_delay).await;
+                return bare(401, reason);
+            }
+        }
+    };
+
+    let query = req
+        .uri()
+        .query()
+        .map(|q| parse_urlencoded(q.as_bytes()))
+        .unwrap_or_default();
+    let content_type = req
+        .headers()
+        .get(hyper::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let client_ip = client_ip(&ctx, &req, peer);
+    let forward_headers = req.headers().clone();
+    let uri = req.uri().clone();
+    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => return bare(501, "for data too large"),
+    };
+    let body_params = match parse_body(content_type.as_deref(), &body) {
+        Ok(p) => p,
+        Err(e) => return envelope(format, Err(e)).into(),
+    };
+
+    let Some((api_method, resolved)) = ctx.root.find(http_method, &api_path) else {
+        let e = ApiError::new(501, format!("Method '{method} {api_path}' not implemented"));
+        return envelope(format, Err(e)).into();
+    };
+    let params = match merge_params(&resolved.path_params, query, body_params) {
+        Ok(p) => p,
+        Err(e) => return envelope(format, Err(e)).into(),
+    };
+
+    let (auth_id, kind) = match auth {
+        Some((id, kind)) => (id, Some(kind)),
+        None => (
+            AuthId {
+                user: String::new(),
+                token: None,
+            },
+            None,
+        ),
+    };
+    if matches!(kind, Some(AuthKind::ApiToken(_))) && !api_method.allowtoken {
+        let e = ApiError::new(
+            403,
+            format!("URI {raw_path} not available with API token, need proper ticket.\n"),
+        );
+        return envelope(format, Err(e)).into();
+    }
+    let env = RpcEnv {
+        auth: auth_id,
+        node: ctx.node.clone(),
+        client_ip,
+        kind: ctx.kind,
+        paths: ctx.paths.clone(),
+        permissions: ctx.auth.permission_checker(),
+    };
+    if kind.is_some() && !env.auth.is_root() {
+        if let Err(e) = ctx
+            .auth
+            .check_permissions(&env, api_method.permissions.as_ref(), &params)
+        {
+            return envelope(format, Err(e)).into();
+        }
+    }
+
+    if api_method.protected && ctx.kind == EnvKind::Proxy {
+        if let Some(daemon) = ctx.daemon {
+            let fwd = super::forward::Forward {
+                method: method.clone(),
+                uri,
+                headers: forward_headers,
+                body,
+                client_ip: env.client_ip,
+            };
+            return super::forward::forward(daemon, fwd).await;
+        }
+    }
+
+    let m = api_method.clone();
+    let result = tokio::task::spawn_blocking(move || call_method(&m, &env, params)).await;
+    let result = result.unwrap_or_else(|_| Err(ApiError::internal("handler panicked\n")));
+    envelope(format, result).into()
+}
+
+fn authenticate(
+    ctx: &ServerContext,
+    creds: &Credentials,
+    method: &Method,
+) -> Result<(AuthId, AuthKind), String> {
+    if let Some(ticket) = &creds.ticket {
+        let id = ctx.auth.verify_ticket(ticket)?;
+        // pvedaemon trusts pveproxy, which checked the CSRF token already.
+        if *method != Method::GET && ctx.kind == EnvKind::Proxy {
+            let ok = creds
+                .csrf
+                .as_deref()
+                .is_some_and(|t| ctx.auth.verify_csrf(t, &id.user));
+            if !ok {
+                return Err("Permission denied - invalid csrf token".into());
+            }
+        }
+        return Ok((id, AuthKind::Ticket(ticket.clone())));
+    }
+    if let Some(token) = &creds.api_token {
+        let id = ctx.auth.verify_api_token(token)?;
+        return Ok((id, AuthKind::ApiToken(token.clone())));
+    }
+    Err("No ticket".into())
+}
+
+/// The client's address; pvedaemon believes the `PVEClientIP` header of pveproxy.
+fn client_ip(
+    ctx: &ServerContext,
+    req: &Request<Incoming>,
+    peer: SocketAddr,
+) -> Option<std::net::IpAddr> {
+    if ctx.kind == EnvKind::Daemon {
+        if let Some(ip) = req
+            .headers()
+            .get("PVEClientIP")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+        {
+            return Some(ip);
+        }
+    }
+    Some(peer.ip())
+}
+
+/// The HTTP response of a reply, with upstream's headers; any status from 400 up closes
+/// the connection.
+pub fn into_response(reply: Reply) -> Response<Full<Bytes>> {
+    let body = match &reply.body {
+        Some(v) => Bytes::from(serde_json::to_vec(v).unwrap_or_default()),
+        None => Bytes::new(),
+    };
+    let mut resp = Response::new(Full::new(body));
+    *resp.status_mut() = hyper::StatusCode::from_u16(reply.status)
+        .unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    if let Ok(phrase) = hyper::ext::ReasonPhrase::try_from(reply.reason.clone().into_bytes()) {
+        resp.extensions_mut().insert(phrase);
+    }
+    let h = resp.headers_mut();
+    let now = httpdate(std::time::SystemTime::now());
+    h.insert(
+        "Server",
+        "pve-api-daemon/3.0".parse().expect("static header"),
+    );
+    h.insert("Cache-Control", "max-age=0".parse().expect("static header"));
+    h.insert("Pragma", "no-cache".parse().expect("static header"));
+    if let Ok(v) = now.parse() {
+        h.insert("Expires", v);
+    }
+    if reply.body.is_some() {
+        h.insert(
+            hyper::header::CONTENT_TYPE,
+            "application/json;charset=UTF-8"
+                .parse()
+                .expect("static header"),
+        );
+    }
+    let conn = if reply.status >= 400 {
+        "close"
+    } else {
+        "Keep-Alive"
+    };
+    h.insert(
+        hyper::header::CONNECTION,
+        conn.parse().expect("static header"),
+    );
+    resp
+}
+
+/// An HTTP date (`Thu, 26 Nov 2026 16:00:00 GMT`).
+fn httpdate(t: std::time::SystemTime) -> String {
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    jiff::Timestamp::from_second(secs)
+        .map(|ts| ts.strftime("%a, %d %b %Y %H:%M:%S GMT").to_string())
+        .unwrap_or_default()
+}

@@ -1,0 +1,338 @@
+//! The API servers over real sockets: pvedaemon (plain HTTP) and pveproxy (TLS, handing
+//! protected calls to pvedaemon), with upstream's status lines, envelopes and headers.
+//! Credentials are checked by a small test authenticator; pve-access-control's real one
+//! is tested on its own.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use pve_common::api::{ApiError, AuthId, EnvKind, PermissionChecker, Permissions, RpcEnv};
+use pve_common::NodePaths;
+use pve_manager::http::{serve, Authenticator, ServerContext, TlsFiles};
+use serde_json::{json, Map, Value};
+
+struct TestAuth;
+
+impl Authenticator for TestAuth {
+    fn verify_ticket(&self, ticket: &str) -> Result<AuthId, String> {
+        match ticket {
+            "ticket-root" => Ok(AuthId::root()),
+            "ticket-alice" => Ok(AuthId::parse("alice@pve").unwrap()),
+            _ => Err("Authentication failed!".into()),
+        }
+    }
+    fn verify_csrf(&self, token: &str, userid: &str) -> bool {
+        token == format!("csrf-{userid}")
+    }
+    fn verify_api_token(&self, value: &str) -> Result<AuthId, String> {
+        match value {
+            "alice@pve!auto=secret" => Ok(AuthId::parse("alice@pve!auto").unwrap()),
+            _ => Err("Authentication failed!".into()),
+        }
+    }
+    fn permission_checker(&self) -> Option<Arc<dyn PermissionChecker>> {
+        None
+    }
+    fn check_permissions(
+        &self,
+        env: &RpcEnv,
+        p: Option<&Permissions>,
+        _: &Map<String, Value>,
+    ) -> Result<(), ApiError> {
+        match p {
+            Some(p) if p.user.is_some() && p.check.is_none() => Ok(()),
+            _ if env.auth.is_root() => Ok(()),
+            _ => Err(ApiError::permission("/", "Sys.Audit")),
+        }
+    }
+}
+
+fn tls_files(dir: &std::path::Path) -> TlsFiles {
+    let key = openssl::pkey::PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap();
+    let mut b = openssl::x509::X509::builder().unwrap();
+    let mut name = openssl::x509::X509NameBuilder::new().unwrap();
+    name.append_entry_by_text("CN", "localhost").unwrap();
+    let name = name.build();
+    b.set_subject_name(&name).unwrap();
+    b.set_issuer_name(&name).unwrap();
+    b.set_pubkey(&key).unwrap();
+    b.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).unwrap())
+        .unwrap();
+    b.set_not_after(&openssl::asn1::Asn1Time::days_from_now(1).unwrap())
+        .unwrap();
+    b.sign(&key, openssl::hash::MessageDigest::sha256())
+        .unwrap();
+    let (cert, keyf) = (dir.join("pve-ssl.pem"), dir.join("pve-ssl.key"));
+    std::fs::write(&cert, b.build().to_pem().unwrap()).unwrap();
+    std::fs::write(&keyf, key.private_key_to_pem_pkcs8().unwrap()).unwrap();
+    TlsFiles { cert, key: keyf }
+}
+
+struct Node {
+    daemon: SocketAddr,
+    proxy: SocketAddr,
+    root: std::path::PathBuf,
+}
+
+async fn start() -> (Node, Vec<pve_manager::http::Listening>) {
+    let root = std::env::temp_dir().join(format!(
+        "http-server-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    let ctx = |kind, daemon| {
+        Arc::new(ServerContext {
+            root: Arc::new(pve_manager::api::root()),
+            paths: NodePaths::new(&root),
+            node: "n1".into(),
+            kind,
+            auth: Arc::new(TestAuth),
+            daemon,
+            auth_failure_delay: Duration::from_millis(20),
+        })
+    };
+    let d = serve(
+        ctx(EnvKind::Daemon, None),
+        "127.0.0.1:0".parse().unwrap(),
+        None,
+    )
+    .await
+    .unwrap();
+    let p = serve(
+        ctx(EnvKind::Proxy, Some(d.addr)),
+        "127.0.0.1:0".parse().unwrap(),
+        Some(tls_files(&root)),
+    )
+    .await
+    .unwrap();
+    (
+        Node {
+            daemon: d.addr,
+            proxy: p.addr,
+            root,
+        },
+        vec![p, d],
+    )
+}
+
+struct Answer {
+    status: u16,
+    reason: String,
+    headers: hyper::HeaderMap,
+    body: Option<Value>,
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+async fn connect(addr: SocketAddr, tls: bool) -> Sender {
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    if tls {
+        let mut c = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls()).unwrap();
+        c.set_verify(openssl::ssl::SslVerifyMode::NONE);
+        let ssl = c
+            .build()
+            .configure()
+            .unwrap()
+            .into_ssl("localhost")
+            .unwrap();
+        let mut s = tokio_openssl::SslStream::new(ssl, tcp).unwrap();
+        std::pin::Pin::new(&mut s).connect().await.unwrap();
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(s))
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        sender
+    } else {
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        sender
+    }
+}
+
+async fn send(
+    s: &mut Sender,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Answer {
+    let mut r = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "localhost");
+    for (k, v) in headers {
+        r = r.header(*k, *v);
+    }
+    if !body.is_empty() {
+        r = r.header("content-type", "application/x-www-form-urlencoded");
+    }
+    let resp = s
+        .send_request(r.body(Full::new(Bytes::from(body.to_string()))).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let reason = resp
+        .extensions()
+        .get::<hyper::ext::ReasonPhrase>()
+        .map(|r| String::from_utf8_lossy(r.as_bytes()).into_owned())
+        .or_else(|| resp.status().canonical_reason().map(str::to_string))
+        .unwrap_or_default();
+    let headers = resp.headers().clone();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let body = if bytes.is_empty() {
+        None
+    } else {
+        Some(serde_json::from_slice(&bytes).unwrap())
+    };
+    Answer {
+        status,
+        reason,
+        headers,
+        body,
+    }
+}
+
+const ROOT: (&str, &str) = ("cookie", "PVEAuthCookie=ticket-root");
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_and_proxy_answer_like_upstream() {
+    let (node, servers) = start().await;
+    for (addr, tls) in [(node.daemon, false), (node.proxy, true)] {
+        let mut c = connect(addr, tls).await;
+        let a = send(&mut c, "GET", "/api2/json/version", &[ROOT], "").await;
+        assert_eq!((a.status, a.reason.as_str()), (200, "OK"));
+        assert_eq!(a.body.as_ref().unwrap()["data"]["release"], "9.2");
+        assert_eq!(a.headers["content-type"], "application/json;charset=UTF-8");
+        assert_eq!(a.headers["server"], "pve-api-daemon/3.0");
+        assert_eq!(a.headers["connection"], "Keep-Alive");
+        // Keep-alive: the same connection answers again.
+        let a = send(&mut c, "GET", "/api2/json/version?foo=bar", &[ROOT], "").await;
+        assert_eq!(
+            (a.status, a.reason.as_str()),
+            (400, "Parameter verification failed.")
+        );
+        assert_eq!(
+            a.body.unwrap(),
+            json!({"data": null, "message": "Parameter verification failed.\n", "errors": {"foo": "property is not defined in schema and the schema does not allow additional properties"}})
+        );
+        assert_eq!(a.headers["connection"], "close");
+
+        let mut c = connect(addr, tls).await;
+        let a = send(&mut c, "GET", "/api2/json/nosuch", &[ROOT], "").await;
+        assert_eq!(
+            (a.status, a.reason.as_str()),
+            (501, "Method 'GET /nosuch' not implemented")
+        );
+        assert_eq!(
+            a.body.unwrap(),
+            json!({"data": null, "message": "Method 'GET /nosuch' not implemented"})
+        );
+
+        let mut c = connect(addr, tls).await;
+        let a = send(&mut c, "GET", "/api2/extjs/nosuch", &[ROOT], "").await;
+        assert_eq!(a.status, 200);
+        assert_eq!(
+            a.body.unwrap(),
+            json!({"data": null, "success": 0, "status": 501, "message": "Method 'GET /nosuch' not implemented"})
+        );
+
+        let a = send(
+            &mut c,
+            "GET",
+            "/api2/extjs/version",
+            &[("authorization", "PVEAPIToken=alice@pve!auto=secret")],
+            "",
+        )
+        .await;
+        assert_eq!(a.body.as_ref().unwrap()["success"], 1);
+
+        let mut c = connect(addr, tls).await;
+        let a = send(&mut c, "GET", "/api2/json/nosuch", &[], "").await;
+        assert_eq!(
+            (a.status, a.reason.as_str(), a.body.is_none()),
+            (401, "No ticket", true)
+        );
+
+        let mut c = connect(addr, tls).await;
+        let a = send(
+            &mut c,
+            "GET",
+            "/api2/json/version",
+            &[("cookie", "PVEAuthCookie=forged")],
+            "",
+        )
+        .await;
+        assert_eq!(
+            (a.status, a.reason.as_str()),
+            (401, "Authentication failed!")
+        );
+
+        let mut c = connect(addr, tls).await;
+        let a = send(&mut c, "HEAD", "/api2/json/version", &[ROOT], "").await;
+        assert_eq!(
+            (a.status, a.reason.as_str()),
+            (501, "method 'HEAD' not available")
+        );
+
+        // Unknown node and ACL-denied calls.
+        let mut c = connect(addr, tls).await;
+        let a = send(
+            &mut c,
+            "GET",
+            "/api2/json/nodes/n1/tasks",
+            &[("cookie", "PVEAuthCookie=ticket-alice")],
+            "",
+        )
+        .await;
+        assert_eq!(a.status, 200, "user 'all' method: {:?}", a.body);
+        let a = send(
+            &mut c,
+            "GET",
+            "/api2/json/nodes/n1/version",
+            &[("cookie", "PVEAuthCookie=ticket-alice")],
+            "",
+        )
+        .await;
+        assert_eq!(a.status, 200);
+    }
+
+    // pveproxy checks the CSRF token on writes; pvedaemon trusts pveproxy.
+    let mut c = connect(node.proxy, true).await;
+    let a = send(&mut c, "DELETE", "/api2/json/nodes/n1/tasks/x", &[ROOT], "").await;
+    assert_eq!(
+        (a.status, a.reason.as_str()),
+        (401, "Permission denied - invalid csrf token")
+    );
+    let mut c = connect(node.proxy, true).await;
+    let a = send(
+        &mut c,
+        "DELETE",
+        "/api2/json/nodes/n1/tasks/x",
+        &[ROOT, ("CSRFPreventionToken", "csrf-root@pam")],
+        "",
+    )
+    .await;
+    // A protected method: answered by pvedaemon through pveproxy.
+    assert_eq!(
+        (a.status, a.reason.as_str()),
+        (400, "Parameter verification failed.")
+    );
+    assert_eq!(
+        a.body.unwrap()["errors"]["upid"],
+        "unable to parse worker upid"
+    );
+
+    for s in servers {
+        s.shutdown(Duration::from_secs(5)).await;
+    }
+    let _ = std::fs::remove_dir_all(&node.root);
+}
