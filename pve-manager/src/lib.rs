@@ -2,6 +2,7 @@
 //! servers, the scheduler and the status daemon).
 
 pub mod api;
+pub mod certs;
 pub mod http;
 pub mod pvesh;
 
