@@ -7,6 +7,7 @@
 //! - [`cfs`]: what other crates use: config files with digests, cfs locks, guest list
 
 pub mod apply;
+pub mod cfs;
 pub mod daemon;
 pub mod fuse;
 pub mod memdb;

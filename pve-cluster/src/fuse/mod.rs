@@ -239,16 +239,18 @@ impl Filesystem for CfsFuse {
         _flags: Option<u32>,
         reply: ReplyAttr,
     ) {
+        let before = self.resolve(ino).ok();
         if let Err(e) = self.setattr_inner(ino, mode, uid, gid, size, mtime) {
             return reply.error(e.0);
         }
         if let Some(s) = Special::from_ino(ino) {
             return reply.attr(&NO_TTL, &self.special_attr(s));
         }
-        match self.resolve(ino) {
-            Ok((e, path)) => reply.attr(&ttl_for(&path), &view::entry_attr(&e, &path, self.gid)),
-            // An unlock request removed the lock directory.
-            Err(_) => reply.error(libc::ENOENT),
+        // After a successful unlock request the lock directory is gone: the call
+        // still succeeds (as upstream), with the last attributes.
+        match self.resolve(ino).ok().or(before) {
+            Some((e, path)) => reply.attr(&ttl_for(&path), &view::entry_attr(&e, &path, self.gid)),
+            None => reply.error(libc::ENOENT),
         }
     }
 
