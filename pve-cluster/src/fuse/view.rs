@@ -155,7 +155,8 @@ pub fn entry_attr(e: &EntryInfo, path: &str, gid: u32) -> FileAttr {
 }
 
 pub fn special_attr(s: Special, size: u64, gid: u32) -> FileAttr {
-    match s {
+    // Generated entries report no blocks, as upstream.
+    let mut a = match s {
         Special::File(v) => attr(
             s.ino(),
             FileType::RegularFile,
@@ -165,7 +166,9 @@ pub fn special_attr(s: Special, size: u64, gid: u32) -> FileAttr {
             gid,
         ),
         Special::Link(_) => attr(s.ino(), FileType::Symlink, 0o755, size, 0, gid),
-    }
+    };
+    a.blocks = 0;
+    a
 }
 
 #[cfg(test)]
