@@ -1,1 +1,14 @@
-//! pve-cluster: filled by later issues (see ../shared/docs/ARCHITECTURE.md).
+//! pve-cluster: pmxcfs (the /etc/pve cluster file system) and its client side.
+//!
+//! - [`memdb`]: the tree in memory over SQLite (`config.db`), the single apply path
+//! - [`status`]: the generated files (`.version`, `.members`, `.vmlist`, …)
+//! - [`fuse`]: the FUSE view of the tree at `<root>/etc/pve`
+//! - [`daemon`]: startup, mount, shutdown of the `pmxcfs` process
+//! - [`cfs`]: what other crates use: config files with digests, cfs locks, guest list
+
+pub mod apply;
+pub mod cfs;
+pub mod daemon;
+pub mod fuse;
+pub mod memdb;
+pub mod status;

@@ -81,6 +81,21 @@ impl NodePaths {
     pub fn lxc_dir(&self) -> PathBuf {
         self.host("/var/lib/lxc")
     }
+    /// pmxcfs' single-instance lock, `/var/lib/pve-cluster/.pmxcfs.lockfile`.
+    pub fn pmxcfs_lock_file(&self) -> PathBuf {
+        self.cluster_lib_dir().join(".pmxcfs.lockfile")
+    }
+
+    /// pmxcfs' pid file, `/var/run/pve-cluster.pid`.
+    pub fn pmxcfs_pid_file(&self) -> PathBuf {
+        self.host("/var/run/pve-cluster.pid")
+    }
+
+    /// Created when pmxcfs exits, removed when it starts: clients wait while it exists.
+    pub fn cfs_restart_flag(&self) -> PathBuf {
+        self.run_dir("pve-cluster").join("cfs-restart-flag")
+    }
+
     /// `/run/pve-cluster` and `/run/pveproxy` style runtime dirs.
     pub fn run_dir(&self, name: &str) -> PathBuf {
         self.host("/run").join(name)

@@ -6,6 +6,7 @@
 //! - `conformance [--corpus DIR] [COMPONENT[/SUITE] …]`: the data-driven suites
 //! - `apidump [--pretty]`: the API tree as upstream's apidoc JSON
 //! - `fuzz [TARGET …] [--seconds N]`: the cargo-fuzz targets
+//! - `bench pmxcfs`: pmxcfs small-file rates vs. a plain directory (target/bench/pmxcfs.json)
 //!
 //! xtask depends on no workspace crate, so it builds before any -dev package is there.
 
@@ -27,6 +28,7 @@ commands:
   apidump [--pretty]        print the API tree in upstream's apidoc JSON shape
   fuzz [TARGET ...] [--seconds N]
                             run the cargo-fuzz targets (default: all, 60 s each)
+  bench pmxcfs [--files N]  pmxcfs vs. plain directory rates, JSON in target/bench/pmxcfs.json
 ";
 
 fn main() {
@@ -47,6 +49,7 @@ fn run() -> Result<()> {
         "conformance" => conformance(&rest),
         "apidump" => devtool("apidump", &rest),
         "fuzz" => fuzz(&rest),
+        "bench" => bench(&rest),
         "" | "help" | "-h" | "--help" => {
             print!("{USAGE}");
             Ok(())
@@ -218,4 +221,29 @@ fn fuzz_target_dir() -> PathBuf {
     std::env::var_os("PVE_FUZZ_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/var/tmp/pve-fuzz-target"))
+}
+
+/// `bench pmxcfs`: builds the release binaries and runs `pmxcfs-bench` (root, /dev/fuse).
+fn bench(args: &[String]) -> Result<()> {
+    match args.first().map(String::as_str) {
+        Some("pmxcfs") => {}
+        _ => bail!("usage: cargo xtask bench pmxcfs [--files N]"),
+    }
+    status(cargo().args(["build", "--release", "-p", "pve-cluster", "--bins"]))?;
+    let out = workspace_root().join("target/bench/pmxcfs.json");
+    let mut cmd = cargo();
+    cmd.args([
+        "run",
+        "--release",
+        "-q",
+        "-p",
+        "pve-cluster",
+        "--bin",
+        "pmxcfs-bench",
+        "--",
+    ])
+    .arg("--out")
+    .arg(&out)
+    .args(&args[1..]);
+    status(&mut cmd)
 }

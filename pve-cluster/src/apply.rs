@@ -1,0 +1,55 @@
+//! Where changes go: every FUSE change is submitted as an [`Op`] to a [`ChangeSink`].
+//!
+//! Local mode applies ops straight to the memdb (writer 0, local clock). The cluster
+//! mode will send them through the DFSM, whose delivery calls the same
+//! [`Memdb::apply`] on every node.
+
+use std::sync::Arc;
+
+use crate::memdb::{now_secs, Applied, Errno, Memdb, Op};
+
+pub trait ChangeSink: Send + Sync {
+    /// Applies (or replicates and waits for) one change; the result is the local one.
+    fn submit(&self, op: Op) -> Result<Applied, Errno>;
+
+    /// `utime(lockdir, 0)`: ask for removal of an expired lock whose entry has
+    /// checksum `csum`. Returns what happened to the local caller.
+    fn unlock_request(&self, path: &str, csum: [u8; 32]) -> Result<Applied, Errno>;
+}
+
+/// Local mode (`-l`, or no corosync.conf): no replication, always quorate.
+pub struct LocalSink {
+    memdb: Arc<Memdb>,
+}
+
+impl LocalSink {
+    pub fn new(memdb: Arc<Memdb>) -> Self {
+        LocalSink { memdb }
+    }
+}
+
+/// Node id used as writer in local mode.
+const LOCAL_WRITER: u32 = 0;
+
+impl ChangeSink for LocalSink {
+    fn submit(&self, op: Op) -> Result<Applied, Errno> {
+        self.memdb.apply(&op, LOCAL_WRITER, now_secs())
+    }
+
+    fn unlock_request(&self, path: &str, csum: [u8; 32]) -> Result<Applied, Errno> {
+        if self.memdb.lock_expired(path, &csum) {
+            let op = Op::Unlock {
+                path: path.to_string(),
+                csum,
+            };
+            self.memdb.apply(&op, LOCAL_WRITER, now_secs())
+        } else {
+            // Not expired: the mtime-0 update is refused like any older mtime.
+            let op = Op::Mtime {
+                path: path.to_string(),
+                mtime: 0,
+            };
+            self.memdb.apply(&op, LOCAL_WRITER, now_secs())
+        }
+    }
+}

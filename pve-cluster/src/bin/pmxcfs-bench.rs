@@ -1,0 +1,189 @@
+//! `cargo xtask bench pmxcfs`: small-file operations per second through a pmxcfs
+//! mount and on a plain directory of the same disk, measured in the same run.
+//!
+//! Usage: pmxcfs-bench [--out FILE] [--files N]. Needs root and /dev/fuse.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+
+const FILE_SIZE: usize = 1024;
+const READ_ROUNDS: usize = 5;
+const READDIR_ENTRIES: usize = 100;
+const READDIR_LOOPS: usize = 2000;
+
+struct Rates {
+    create_write: f64,
+    read: f64,
+    readdir: f64,
+    rename: f64,
+}
+
+fn per_sec(count: usize, f: impl FnOnce() -> Result<()>) -> Result<f64> {
+    let t = Instant::now();
+    f()?;
+    Ok(count as f64 / t.elapsed().as_secs_f64())
+}
+
+fn measure(dir: &Path, files: usize) -> Result<Rates> {
+    let data = vec![b'x'; FILE_SIZE];
+    let name = |i: usize| dir.join(format!("f{i}.cfg"));
+    let create_write = per_sec(files, || {
+        for i in 0..files {
+            fs::write(name(i), &data)?;
+        }
+        Ok(())
+    })?;
+    let read = per_sec(files * READ_ROUNDS, || {
+        for _ in 0..READ_ROUNDS {
+            for i in 0..files {
+                if fs::read(name(i))?.len() != FILE_SIZE {
+                    bail!("short read");
+                }
+            }
+        }
+        Ok(())
+    })?;
+    let small = dir.join("readdir");
+    fs::create_dir(&small)?;
+    for i in 0..READDIR_ENTRIES {
+        fs::write(small.join(format!("e{i}")), b"x")?;
+    }
+    let readdir = per_sec(READDIR_LOOPS, || {
+        for _ in 0..READDIR_LOOPS {
+            if fs::read_dir(&small)?.count() != READDIR_ENTRIES {
+                bail!("readdir count");
+            }
+        }
+        Ok(())
+    })?;
+    let rename = per_sec(files, || {
+        for i in 0..files {
+            fs::rename(name(i), dir.join(format!("r{i}.cfg")))?;
+        }
+        Ok(())
+    })?;
+    Ok(Rates {
+        create_write,
+        read,
+        readdir,
+        rename,
+    })
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+struct Daemon {
+    child: Child,
+    mnt: PathBuf,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // SAFETY: signalling our own child by pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        pve_cluster::daemon::lazy_unmount(&self.mnt);
+    }
+}
+
+fn main() -> Result<()> {
+    let mut out = PathBuf::from("target/bench/pmxcfs.json");
+    let mut files = 2000usize;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--out" => out = args.next().context("--out FILE")?.into(),
+            "--files" => files = args.next().context("--files N")?.parse()?,
+            other => bail!("unknown argument {other}"),
+        }
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 || !Path::new("/dev/fuse").exists() {
+        bail!("needs root and /dev/fuse");
+    }
+    let exe = std::env::current_exe()?;
+    let pmxcfs = exe.with_file_name("pmxcfs");
+    let base = std::env::temp_dir().join(format!("pmxcfs-bench-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&base);
+    let root = base.join("root");
+    let plain = base.join("plain");
+    fs::create_dir_all(&root)?;
+    fs::create_dir_all(&plain)?;
+    let mnt = root.join("etc/pve");
+
+    let child = Command::new(&pmxcfs)
+        .args(["-f", "-l"])
+        .env("PVE_ROOT", &root)
+        .env("PVE_NODE_NAME", "bench")
+        .stdin(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {}", pmxcfs.display()))?;
+    let daemon = Daemon {
+        child,
+        mnt: mnt.clone(),
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !mnt.join(".version").exists() {
+        if Instant::now() > deadline {
+            bail!("pmxcfs did not come up");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let target = mnt.join("bench");
+    fs::create_dir(&target)?;
+    let cfs = measure(&target, files)?;
+    let pln = measure(&plain, files)?;
+    let rss = rss_kib(daemon.child.id());
+    drop(daemon);
+    let _ = fs::remove_dir_all(&base);
+
+    let rates = |r: &Rates| {
+        json!({
+            "create_write_per_s": r.create_write.round(),
+            "read_per_s": r.read.round(),
+            "readdir_per_s": r.readdir.round(),
+            "rename_per_s": r.rename.round(),
+        })
+    };
+    let ratio = |a: f64, b: f64| (a / b * 1000.0).round() / 1000.0;
+    let report = json!({
+        "files": files,
+        "file_size": FILE_SIZE,
+        "read_rounds": READ_ROUNDS,
+        "readdir_entries": READDIR_ENTRIES,
+        "pmxcfs": rates(&cfs),
+        "plain_dir": rates(&pln),
+        "ratio_pmxcfs_to_plain": {
+            "create_write": ratio(cfs.create_write, pln.create_write),
+            "read": ratio(cfs.read, pln.read),
+            "readdir": ratio(cfs.readdir, pln.readdir),
+            "rename": ratio(cfs.rename, pln.rename),
+        },
+        "pmxcfs_rss_kib": rss,
+    });
+    if let Some(dir) = out.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    let text = serde_json::to_string_pretty(&report)?;
+    fs::write(&out, format!("{text}\n"))?;
+    println!("{text}");
+    println!("written to {}", out.display());
+    Ok(())
+}

@@ -1,0 +1,519 @@
+//! The FUSE file system at `<root>/etc/pve`.
+//!
+//! Reads come from the memdb (with the kernel's attribute and page cache kept warm);
+//! every change becomes an [`Op`] submitted to the [`ChangeSink`].
+
+mod view;
+
+use std::ffi::OsStr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use fuser::{
+    FileType, Filesystem, KernelConfig, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory,
+    ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, Request, TimeOrNow,
+};
+
+pub use view::{fuse_ino, memdb_inode, path_is_private, NodeLink, Special};
+
+use crate::apply::ChangeSink;
+use crate::memdb::{is_lock_dir_path, EntryInfo, Errno, Kind, Memdb, Op, MAX_FILE_SIZE};
+use crate::status::{Status, VirtualFile};
+
+/// How long the kernel may cache names and attributes of stored entries. Local
+/// changes all pass through the kernel, which updates its caches itself.
+const TTL: Duration = Duration::from_secs(5);
+/// Generated files and lock directories are never cached.
+const NO_TTL: Duration = Duration::ZERO;
+
+const FOPEN_DIRECT_IO: u32 = 1 << 0;
+const FOPEN_KEEP_CACHE: u32 = 1 << 1;
+
+/// Upstream's write chunk (libfuse 2 with big_writes): a write crossing the 1 MiB
+/// limit ends as a short write at a 128 KiB boundary.
+const MAX_WRITE: u32 = 128 * 1024;
+
+const STATFS_BLOCKS: u64 = 32768;
+const STATFS_FILES: u64 = 262144;
+
+pub struct CfsFuse {
+    memdb: Arc<Memdb>,
+    status: Arc<Status>,
+    sink: Arc<dyn ChangeSink>,
+    gid: u32,
+}
+
+fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_string()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+fn ttl_for(path: &str) -> Duration {
+    if is_lock_dir_path(path) {
+        NO_TTL
+    } else {
+        TTL
+    }
+}
+
+impl CfsFuse {
+    pub fn new(
+        memdb: Arc<Memdb>,
+        status: Arc<Status>,
+        sink: Arc<dyn ChangeSink>,
+        gid: u32,
+    ) -> Self {
+        CfsFuse {
+            memdb,
+            status,
+            sink,
+            gid,
+        }
+    }
+
+    fn resolve(&self, ino: u64) -> Result<(EntryInfo, String), Errno> {
+        let inode = memdb_inode(ino).ok_or(Errno::ENOENT)?;
+        let e = self.memdb.stat_inode(inode).ok_or(Errno::ENOENT)?;
+        let path = self.memdb.path_of(inode).ok_or(Errno::ENOENT)?;
+        Ok((e, path))
+    }
+
+    /// Path for a new entry `name` in directory `parent`.
+    fn child_path(&self, parent: u64, name: &OsStr) -> Result<String, Errno> {
+        let name = name.to_str().ok_or(Errno::EINVAL)?;
+        if parent == fuser::FUSE_ROOT_ID && Special::from_name(name).is_some() {
+            return Err(Errno::EEXIST);
+        }
+        let (dir, dir_path) = self.resolve(parent)?;
+        if dir.kind != Kind::Dir {
+            return Err(Errno::ENOTDIR);
+        }
+        Ok(join(&dir_path, name))
+    }
+
+    fn special_content(&self, s: Special) -> Vec<u8> {
+        match s {
+            Special::File(v) => self.status.render(v, &self.memdb),
+            Special::Link(l) => l.target(&self.status.nodename).into_bytes(),
+        }
+    }
+
+    fn special_attr(&self, s: Special) -> fuser::FileAttr {
+        view::special_attr(s, self.special_content(s).len() as u64, self.gid)
+    }
+
+    fn reply_path_entry(&self, path: &str, reply: ReplyEntry) {
+        match self.memdb.getattr(path) {
+            Some(e) => reply.entry(&ttl_for(path), &view::entry_attr(&e, path, self.gid), 0),
+            None => reply.error(libc::EIO),
+        }
+    }
+
+    fn write_special(&self, s: Special, data: &[u8]) -> Result<u32, Errno> {
+        match s {
+            Special::File(VirtualFile::Debug) => {
+                match data.first() {
+                    Some(b'1') => self.status.set_debug(true),
+                    Some(b'0') => self.status.set_debug(false),
+                    _ => return Err(Errno::EINVAL),
+                }
+                Ok(data.len() as u32)
+            }
+            _ => Err(Errno::EIO),
+        }
+    }
+
+    fn setattr_inner(
+        &self,
+        ino: u64,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+        size: Option<u64>,
+        mtime: Option<TimeOrNow>,
+    ) -> Result<(), Errno> {
+        if let Some(s) = Special::from_ino(ino) {
+            return match (size, mode, uid, gid) {
+                (Some(_), ..) if s == Special::File(VirtualFile::Debug) => Ok(()),
+                (None, None, None, None) => Ok(()),
+                _ => Err(Errno::EPERM),
+            };
+        }
+        let (e, path) = self.resolve(ino)?;
+        if let Some(mode) = mode {
+            // Only the mode we show anyway may be "set"; it changes nothing.
+            let allowed = if path_is_private(&path) { 0o600 } else { 0o640 };
+            if mode & 0o7777 != allowed {
+                return Err(Errno::EPERM);
+            }
+        }
+        if uid.is_some_and(|u| u != 0) || gid.is_some_and(|g| g != self.gid) {
+            return Err(Errno::EPERM);
+        }
+        if let Some(size) = size {
+            if size > MAX_FILE_SIZE {
+                return Err(Errno::EFBIG);
+            }
+            self.sink.submit(Op::Write {
+                path: path.clone(),
+                offset: size as u32,
+                data: Vec::new(),
+                truncate: true,
+            })?;
+        }
+        if let Some(t) = mtime {
+            let t = match t {
+                TimeOrNow::Now => SystemTime::now(),
+                TimeOrNow::SpecificTime(t) => t,
+            };
+            let secs = t
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| d.as_secs() as u32)
+                .unwrap_or(0);
+            if secs == 0 && e.kind == Kind::Dir && is_lock_dir_path(&path) {
+                let csum = self.memdb.entry_csum(&path).ok_or(Errno::ENOENT)?;
+                self.sink.unlock_request(&path, csum)?;
+            } else {
+                self.sink.submit(Op::Mtime { path, mtime: secs })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Filesystem for CfsFuse {
+    fn init(&mut self, _req: &Request<'_>, config: &mut KernelConfig) -> Result<(), libc::c_int> {
+        let _ = config.set_max_write(MAX_WRITE);
+        Ok(())
+    }
+
+    fn lookup(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEntry) {
+        let Some(name) = name.to_str() else {
+            return reply.error(libc::ENOENT);
+        };
+        if parent == fuser::FUSE_ROOT_ID {
+            if let Some(s) = Special::from_name(name) {
+                return reply.entry(&NO_TTL, &self.special_attr(s), 0);
+            }
+        }
+        let Some(dir) = memdb_inode(parent) else {
+            return reply.error(libc::ENOENT);
+        };
+        match self.memdb.lookup_child(dir, name) {
+            Some(e) => {
+                let path = self.memdb.path_of(e.inode).unwrap_or_default();
+                reply.entry(&ttl_for(&path), &view::entry_attr(&e, &path, self.gid), 0)
+            }
+            None => reply.error(libc::ENOENT),
+        }
+    }
+
+    fn getattr(&mut self, _req: &Request<'_>, ino: u64, _fh: Option<u64>, reply: ReplyAttr) {
+        if let Some(s) = Special::from_ino(ino) {
+            return reply.attr(&NO_TTL, &self.special_attr(s));
+        }
+        match self.resolve(ino) {
+            Ok((e, path)) => reply.attr(&ttl_for(&path), &view::entry_attr(&e, &path, self.gid)),
+            Err(e) => reply.error(e.0),
+        }
+    }
+
+    fn setattr(
+        &mut self,
+        _req: &Request<'_>,
+        ino: u64,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+        size: Option<u64>,
+        _atime: Option<TimeOrNow>,
+        mtime: Option<TimeOrNow>,
+        _ctime: Option<SystemTime>,
+        _fh: Option<u64>,
+        _crtime: Option<SystemTime>,
+        _chgtime: Option<SystemTime>,
+        _bkuptime: Option<SystemTime>,
+        _flags: Option<u32>,
+        reply: ReplyAttr,
+    ) {
+        let before = self.resolve(ino).ok();
+        if let Err(e) = self.setattr_inner(ino, mode, uid, gid, size, mtime) {
+            return reply.error(e.0);
+        }
+        if let Some(s) = Special::from_ino(ino) {
+            return reply.attr(&NO_TTL, &self.special_attr(s));
+        }
+        // After a successful unlock request the lock directory is gone: the call
+        // still succeeds (as upstream), with the last attributes.
+        match self.resolve(ino).ok().or(before) {
+            Some((e, path)) => reply.attr(&ttl_for(&path), &view::entry_attr(&e, &path, self.gid)),
+            None => reply.error(libc::ENOENT),
+        }
+    }
+
+    fn readlink(&mut self, _req: &Request<'_>, ino: u64, reply: ReplyData) {
+        match Special::from_ino(ino) {
+            Some(s @ Special::Link(_)) => reply.data(&self.special_content(s)),
+            _ => reply.error(libc::EINVAL),
+        }
+    }
+
+    fn mkdir(
+        &mut self,
+        _req: &Request<'_>,
+        parent: u64,
+        name: &OsStr,
+        _mode: u32,
+        _umask: u32,
+        reply: ReplyEntry,
+    ) {
+        let res = self.child_path(parent, name).and_then(|path| {
+            self.sink
+                .submit(Op::Mkdir { path: path.clone() })
+                .map(|_| path)
+        });
+        match res {
+            Ok(path) => self.reply_path_entry(&path, reply),
+            Err(e) => reply.error(e.0),
+        }
+    }
+
+    fn unlink(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
+        let res = match self.child_path(parent, name) {
+            Err(Errno::EEXIST) => Err(Errno::EACCES),
+            other => other.and_then(|path| self.sink.submit(Op::Delete { path })),
+        };
+        match res {
+            Ok(_) => reply.ok(),
+            Err(e) => reply.error(e.0),
+        }
+    }
+
+    fn rmdir(&mut self, req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
+        self.unlink(req, parent, name, reply)
+    }
+
+    fn symlink(
+        &mut self,
+        _req: &Request<'_>,
+        _parent: u64,
+        _name: &OsStr,
+        _target: &std::path::Path,
+        reply: ReplyEntry,
+    ) {
+        reply.error(libc::ENOSYS)
+    }
+
+    fn rename(
+        &mut self,
+        _req: &Request<'_>,
+        parent: u64,
+        name: &OsStr,
+        newparent: u64,
+        newname: &OsStr,
+        flags: u32,
+        reply: ReplyEmpty,
+    ) {
+        if flags != 0 {
+            return reply.error(libc::EINVAL);
+        }
+        let from = self.child_path(parent, name);
+        let to = self.child_path(newparent, newname);
+        let res = match (from, to) {
+            (Ok(from), Ok(to)) => self.sink.submit(Op::Rename { from, to }),
+            (Err(Errno::EEXIST), _) | (_, Err(Errno::EEXIST)) => Err(Errno::EACCES),
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        };
+        match res {
+            Ok(_) => reply.ok(),
+            Err(e) => reply.error(e.0),
+        }
+    }
+
+    fn open(&mut self, _req: &Request<'_>, ino: u64, flags: i32, reply: ReplyOpen) {
+        if let Some(s) = Special::from_ino(ino) {
+            let writing = flags & libc::O_ACCMODE != libc::O_RDONLY;
+            if writing && s != Special::File(VirtualFile::Debug) {
+                return reply.error(libc::EIO);
+            }
+            return reply.opened(0, FOPEN_DIRECT_IO);
+        }
+        match self.resolve(ino) {
+            Ok(_) => reply.opened(0, FOPEN_KEEP_CACHE),
+            Err(e) => reply.error(e.0),
+        }
+    }
+
+    fn read(
+        &mut self,
+        _req: &Request<'_>,
+        ino: u64,
+        _fh: u64,
+        offset: i64,
+        size: u32,
+        _flags: i32,
+        _lock_owner: Option<u64>,
+        reply: ReplyData,
+    ) {
+        let offset = offset.max(0) as usize;
+        if let Some(s) = Special::from_ino(ino) {
+            let data = self.special_content(s);
+            let start = offset.min(data.len());
+            let end = start.saturating_add(size as usize).min(data.len());
+            return reply.data(&data[start..end]);
+        }
+        let Some(inode) = memdb_inode(ino) else {
+            return reply.error(libc::ENOENT);
+        };
+        match self.memdb.read_inode(inode, offset as u64, size as usize) {
+            Ok(data) => reply.data(&data),
+            Err(e) => reply.error(e.0),
+        }
+    }
+
+    fn write(
+        &mut self,
+        _req: &Request<'_>,
+        ino: u64,
+        _fh: u64,
+        offset: i64,
+        data: &[u8],
+        _write_flags: u32,
+        _flags: i32,
+        _lock_owner: Option<u64>,
+        reply: ReplyWrite,
+    ) {
+        if let Some(s) = Special::from_ino(ino) {
+            return match self.write_special(s, data) {
+                Ok(n) => reply.written(n),
+                Err(e) => reply.error(e.0),
+            };
+        }
+        if offset < 0 || offset as u64 + data.len() as u64 > MAX_FILE_SIZE {
+            return reply.error(libc::EFBIG);
+        }
+        let res = self.resolve(ino).and_then(|(_, path)| {
+            self.sink.submit(Op::Write {
+                path,
+                offset: offset as u32,
+                data: data.to_vec(),
+                truncate: false,
+            })
+        });
+        match res {
+            Ok(a) => reply.written(a.count as u32),
+            Err(e) => reply.error(e.0),
+        }
+    }
+
+    /// Nothing to flush (writes are applied when they arrive); ENOSYS makes the kernel
+    /// stop sending FLUSH on every close, which saves a round trip per file access.
+    fn flush(&mut self, _req: &Request<'_>, _ino: u64, _fh: u64, _lo: u64, reply: ReplyEmpty) {
+        reply.error(libc::ENOSYS)
+    }
+
+    fn fsync(&mut self, _req: &Request<'_>, _ino: u64, _fh: u64, _ds: bool, reply: ReplyEmpty) {
+        reply.ok()
+    }
+
+    fn readdir(
+        &mut self,
+        _req: &Request<'_>,
+        ino: u64,
+        _fh: u64,
+        offset: i64,
+        mut reply: ReplyDirectory,
+    ) {
+        let Some(inode) = memdb_inode(ino) else {
+            return reply.error(libc::ENOTDIR);
+        };
+        let children = match self.memdb.readdir(inode) {
+            Ok(c) => c,
+            Err(e) => return reply.error(e.0),
+        };
+        let parent = self
+            .memdb
+            .stat_inode(inode)
+            .map(|e| fuse_ino(e.parent))
+            .unwrap_or(fuser::FUSE_ROOT_ID);
+        let mut list: Vec<(u64, FileType, String)> = vec![
+            (ino, FileType::Directory, ".".into()),
+            (parent, FileType::Directory, "..".into()),
+        ];
+        if inode == 0 {
+            for s in Special::all() {
+                let kind = match s {
+                    Special::File(_) => FileType::RegularFile,
+                    Special::Link(_) => FileType::Symlink,
+                };
+                list.push((s.ino(), kind, s.name().to_string()));
+            }
+        }
+        for c in children {
+            let kind = match c.kind {
+                Kind::Dir => FileType::Directory,
+                Kind::File => FileType::RegularFile,
+            };
+            list.push((fuse_ino(c.inode), kind, c.name));
+        }
+        for (i, (ino, kind, name)) in list.into_iter().enumerate().skip(offset.max(0) as usize) {
+            if reply.add(ino, (i + 1) as i64, kind, name) {
+                break;
+            }
+        }
+        reply.ok()
+    }
+
+    fn statfs(&mut self, _req: &Request<'_>, _ino: u64, reply: ReplyStatfs) {
+        let (files, size) = self.memdb.usage();
+        let bfree = STATFS_BLOCKS.saturating_sub(size.div_ceil(4096));
+        reply.statfs(
+            STATFS_BLOCKS,
+            bfree,
+            bfree,
+            STATFS_FILES,
+            STATFS_FILES.saturating_sub(files),
+            4096,
+            256,
+            4096,
+        )
+    }
+
+    fn access(&mut self, _req: &Request<'_>, _ino: u64, _mask: i32, reply: ReplyEmpty) {
+        reply.ok()
+    }
+
+    fn create(
+        &mut self,
+        _req: &Request<'_>,
+        parent: u64,
+        name: &OsStr,
+        _mode: u32,
+        _umask: u32,
+        _flags: i32,
+        reply: ReplyCreate,
+    ) {
+        let res = self.child_path(parent, name).and_then(|path| {
+            self.sink
+                .submit(Op::Create { path: path.clone() })
+                .map(|_| path)
+        });
+        let path = match res {
+            Ok(p) => p,
+            Err(e) => return reply.error(e.0),
+        };
+        match self.memdb.getattr(&path) {
+            Some(e) => reply.created(
+                &ttl_for(&path),
+                &view::entry_attr(&e, &path, self.gid),
+                0,
+                0,
+                FOPEN_KEEP_CACHE,
+            ),
+            None => reply.error(libc::EIO),
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! The SQLite backend: upstream's `config.db` schema, one transaction per change.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{params, Connection};
+
+use super::tree::{Row, DT_REG};
+
+/// Exactly upstream's statement, so `sqlite_master` holds the same text.
+const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS tree (  inode INTEGER PRIMARY KEY NOT NULL,  parent INTEGER NOT NULL CHECK(typeof(parent)=='integer'),  version INTEGER NOT NULL CHECK(typeof(version)=='integer'),  writer INTEGER NOT NULL CHECK(typeof(writer)=='integer'),  mtime INTEGER NOT NULL CHECK(typeof(mtime)=='integer'),  type INTEGER NOT NULL CHECK(typeof(type)=='integer'),  name TEXT NOT NULL,  data BLOB);";
+
+const REPLACE: &str = "REPLACE INTO tree (inode, parent, version, writer, mtime, type, name, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+const DELETE: &str = "DELETE FROM tree WHERE inode = ?1";
+const SELECT_ALL: &str = "SELECT inode, parent, version, writer, mtime, type, name, data FROM tree";
+
+/// Name of row 0, which carries the global version, writer and mtime.
+pub const VERSION_ROW_NAME: &str = "__version__";
+
+/// Global state stored in row 0.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RootState {
+    pub version: u64,
+    pub writer: u32,
+    pub mtime: u32,
+}
+
+pub struct Database {
+    conn: Connection,
+}
+
+/// What a load found: the entry rows and row 0 (if any).
+pub struct Loaded {
+    pub rows: Vec<Row>,
+    pub root: Option<RootState>,
+}
+
+impl Database {
+    pub fn open(path: &Path) -> rusqlite::Result<Database> {
+        let conn = Connection::open(path)?;
+        // Secrets live in this file.
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+        conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))?;
+        conn.execute_batch("PRAGMA synchronous=NORMAL")?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.execute_batch(CREATE_TABLE)?;
+        Ok(Database { conn })
+    }
+
+    pub fn load(&self) -> rusqlite::Result<Loaded> {
+        let mut stmt = self.conn.prepare_cached(SELECT_ALL)?;
+        let mut rows = Vec::new();
+        let mut root = None;
+        let mut q = stmt.query([])?;
+        while let Some(r) = q.next()? {
+            let inode: i64 = r.get(0)?;
+            let version: i64 = r.get(2)?;
+            // Upstream reads writer and mtime as 32 bit and the type as 8 bit.
+            let writer = r.get::<_, i64>(3)? as u32;
+            let mtime = r.get::<_, i64>(4)? as u32;
+            if inode == 0 {
+                root = Some(RootState {
+                    version: version as u64,
+                    writer,
+                    mtime,
+                });
+                continue;
+            }
+            rows.push(Row {
+                inode: inode as u64,
+                parent: r.get::<_, i64>(1)? as u64,
+                version: version as u64,
+                writer,
+                mtime,
+                dtype: r.get::<_, i64>(5)? as u8,
+                name: r.get(6)?,
+                data: r.get(7)?,
+            });
+        }
+        Ok(Loaded { rows, root })
+    }
+
+    /// One change as one transaction: optionally delete `delete_inode`, store `row`
+    /// (if any), then update row 0.
+    pub fn commit(
+        &mut self,
+        row: Option<&Row>,
+        delete_inode: Option<u64>,
+        root: RootState,
+    ) -> rusqlite::Result<()> {
+        let tx = self.conn.transaction()?;
+        if let Some(inode) = delete_inode {
+            tx.prepare_cached(DELETE)?.execute(params![inode as i64])?;
+        }
+        if let Some(row) = row {
+            let data = row.data.as_deref().filter(|d| !d.is_empty());
+            let changed = tx.prepare_cached(REPLACE)?.execute(params![
+                row.inode as i64,
+                row.parent as i64,
+                row.version as i64,
+                row.writer as i64,
+                row.mtime as i64,
+                row.dtype as i64,
+                row.name,
+                data,
+            ])?;
+            if changed != 1 {
+                return Err(rusqlite::Error::StatementChangedRows(changed));
+            }
+        }
+        tx.prepare_cached(REPLACE)?.execute(params![
+            0i64,
+            0i64,
+            root.version as i64,
+            root.writer as i64,
+            root.mtime as i64,
+            DT_REG as i64,
+            VERSION_ROW_NAME,
+            Option::<Vec<u8>>::None,
+        ])?;
+        tx.commit()
+    }
+}

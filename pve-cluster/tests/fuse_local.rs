@@ -1,0 +1,290 @@
+//! pmxcfs in local mode through a real FUSE mount.
+
+mod common;
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::time::Duration;
+
+use common::{errno_of, host_ready, set_mtime, Node, NODE};
+use pve_cluster::cfs::{Cfs, CfsError};
+
+fn mode(p: &std::path::Path) -> u32 {
+    fs::symlink_metadata(p).unwrap().mode() & 0o7777
+}
+
+#[test]
+fn files_dirs_modes_symlinks_virtual_files_and_restart() {
+    if !host_ready() {
+        return;
+    }
+    let mut n = Node::new("basic");
+    n.start();
+    let m = n.mnt();
+
+    // create, write, read
+    fs::write(n.p("storage.cfg"), b"dir: local\n\tpath /var/lib/vz\n").unwrap();
+    assert_eq!(
+        fs::read(n.p("storage.cfg")).unwrap(),
+        b"dir: local\n\tpath /var/lib/vz\n"
+    );
+    let mut f = fs::OpenOptions::new()
+        .append(true)
+        .open(n.p("storage.cfg"))
+        .unwrap();
+    f.write_all(b"\tcontent iso\n").unwrap();
+    drop(f);
+    assert!(fs::read_to_string(n.p("storage.cfg"))
+        .unwrap()
+        .ends_with("content iso\n"));
+    // truncate
+    fs::write(n.p("storage.cfg"), b"short\n").unwrap();
+    assert_eq!(fs::read(n.p("storage.cfg")).unwrap(), b"short\n");
+    // O_EXCL on an existing file
+    let excl = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(n.p("storage.cfg"));
+    assert_eq!(errno_of(excl), libc::EEXIST);
+
+    // mkdir / rmdir
+    fs::create_dir_all(n.p("nodes/pve1/qemu-server")).unwrap();
+    fs::create_dir(n.p("nodes/pve1/lxc")).unwrap();
+    fs::create_dir(n.p("nodes/pve1/priv")).unwrap();
+    assert_eq!(errno_of(fs::create_dir(n.p("nodes"))), libc::EEXIST);
+    assert_eq!(errno_of(fs::remove_dir(n.p("nodes"))), libc::ENOTEMPTY);
+    fs::create_dir(n.p("tmpdir")).unwrap();
+    fs::remove_dir(n.p("tmpdir")).unwrap();
+    assert!(!n.p("tmpdir").exists());
+
+    // rename (keeps the content; replaces a target)
+    fs::write(n.p("vzdump.conf.tmp.1"), b"a\n").unwrap();
+    fs::write(n.p("vzdump.conf"), b"old\n").unwrap();
+    fs::rename(n.p("vzdump.conf.tmp.1"), n.p("vzdump.conf")).unwrap();
+    assert_eq!(fs::read(n.p("vzdump.conf")).unwrap(), b"a\n");
+    assert!(!n.p("vzdump.conf.tmp.1").exists());
+
+    // delete
+    fs::write(n.p("deleteme.txt"), b"x").unwrap();
+    fs::remove_file(n.p("deleteme.txt")).unwrap();
+    assert!(!n.p("deleteme.txt").exists());
+    assert_eq!(errno_of(fs::remove_file(n.p("deleteme.txt"))), libc::ENOENT);
+
+    // modes and owners
+    fs::create_dir(n.p("priv")).unwrap();
+    fs::write(n.p("priv/authkey.key"), b"secret\n").unwrap();
+    fs::write(n.p("nodes/pve1/priv/x"), b"secret\n").unwrap();
+    let gid = pve_cluster::daemon::www_data_gid();
+    for (rel, want) in [
+        ("", 0o755),
+        ("storage.cfg", 0o640),
+        ("nodes", 0o755),
+        ("nodes/pve1/qemu-server", 0o755),
+        ("priv", 0o700),
+        ("priv/authkey.key", 0o600),
+        ("nodes/pve1/priv", 0o700),
+        ("nodes/pve1/priv/x", 0o600),
+        (".version", 0o440),
+        (".members", 0o440),
+        (".vmlist", 0o440),
+        (".clusterlog", 0o440),
+        (".rrd", 0o440),
+        (".debug", 0o640),
+        ("local", 0o755),
+    ] {
+        let md = fs::symlink_metadata(n.p(rel)).unwrap();
+        assert_eq!(md.mode() & 0o7777, want, "mode of '{rel}'");
+        assert_eq!((md.uid(), md.gid()), (0, gid), "owner of '{rel}'");
+    }
+    assert_eq!(fs::metadata(&m).unwrap().mtime(), 0);
+    assert_eq!(fs::symlink_metadata(n.p(".version")).unwrap().mtime(), 0);
+    // chmod only to the mode shown; chown only to root:www-data
+    let set =
+        |rel: &str, mode: u32| fs::set_permissions(n.p(rel), fs::Permissions::from_mode(mode));
+    assert_eq!(errno_of(set("storage.cfg", 0o644)), libc::EPERM);
+    set("storage.cfg", 0o640).unwrap();
+    assert_eq!(errno_of(set("priv/authkey.key", 0o640)), libc::EPERM);
+    set("priv/authkey.key", 0o600).unwrap();
+    assert_eq!(mode(&n.p("storage.cfg")), 0o640);
+    assert_eq!(
+        errno_of(std::os::unix::fs::chown(n.p("storage.cfg"), Some(1), None)),
+        libc::EPERM
+    );
+    std::os::unix::fs::chown(n.p("storage.cfg"), Some(0), Some(gid)).unwrap();
+
+    // symlinks
+    for (name, target) in [
+        ("local", "nodes/pve1".to_string()),
+        ("qemu-server", format!("nodes/{NODE}/qemu-server")),
+        ("lxc", format!("nodes/{NODE}/lxc")),
+        ("openvz", format!("nodes/{NODE}/openvz")),
+    ] {
+        assert_eq!(fs::read_link(n.p(name)).unwrap().to_str().unwrap(), target);
+    }
+    assert_eq!(
+        errno_of(std::os::unix::fs::symlink("storage.cfg", n.p("link-test"))),
+        libc::ENOSYS
+    );
+    fs::write(n.p("qemu-server/100.conf"), b"memory: 512\n").unwrap();
+    assert!(n.p("nodes/pve1/qemu-server/100.conf").exists());
+
+    // VMID uniqueness across nodes and types
+    fs::create_dir_all(n.p("nodes/pve2/lxc")).unwrap();
+    assert_eq!(
+        errno_of(fs::write(n.p("nodes/pve2/lxc/100.conf"), b"")),
+        libc::EEXIST
+    );
+    assert_eq!(
+        errno_of(fs::write(n.p("nodes/pve1/lxc/100.conf"), b"")),
+        libc::EEXIST
+    );
+    fs::write(n.p("nodes/pve2/lxc/200.conf"), b"arch: amd64\n").unwrap();
+
+    // virtual files
+    assert_eq!(
+        fs::read_to_string(n.p(".members")).unwrap(),
+        "{\n\"nodename\": \"pve1\",\n\"version\": 0\n}\n"
+    );
+    let cfs = Cfs::new(&n.paths());
+    let vl = cfs.vmlist().unwrap();
+    assert_eq!(vl.ids[&100].node, "pve1");
+    assert_eq!(vl.ids[&100].guest_type, "qemu");
+    assert_eq!(vl.ids[&200].node, "pve2");
+    assert_eq!(cfs.members().unwrap().nodename, "pve1");
+    let version = fs::read_to_string(n.p(".version")).unwrap();
+    assert!(version.contains("\"storage.cfg\": "), "{version}");
+    assert_eq!(fs::read_to_string(n.p(".debug")).unwrap(), "0\n");
+    fs::write(n.p(".debug"), b"1\n").unwrap();
+    assert_eq!(fs::read_to_string(n.p(".debug")).unwrap(), "1\n");
+    fs::write(n.p(".debug"), b"0\n").unwrap();
+    assert_eq!(
+        errno_of(fs::OpenOptions::new().write(true).open(n.p(".members"))),
+        libc::EIO
+    );
+    assert_eq!(errno_of(fs::create_dir(n.p(".version"))), libc::EEXIST);
+    assert_eq!(fs::read(n.p(".rrd")).unwrap(), b"");
+    assert!(fs::read_to_string(n.p(".clusterlog"))
+        .unwrap()
+        .contains("starting cluster log"));
+    let names: Vec<String> = fs::read_dir(&m)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    for want in [
+        ".version",
+        ".vmlist",
+        "local",
+        "storage.cfg",
+        "nodes",
+        "priv",
+    ] {
+        assert!(
+            names.iter().any(|x| x == want),
+            "{want} missing in {names:?}"
+        );
+    }
+
+    // size limit: a 1.1 MiB write is short at 1 MiB, the next one fails EFBIG
+    let data: Vec<u8> = (0..1_153_434u32).map(|i| (i * 7) as u8).collect();
+    let mut f = fs::File::create(n.p("too-big.bin")).unwrap();
+    assert_eq!(f.write(&data).unwrap(), 1_048_576);
+    assert_eq!(errno_of(f.write(&data[1_048_576..])), libc::EFBIG);
+    drop(f);
+    assert_eq!(fs::read(n.p("too-big.bin")).unwrap(), &data[..1_048_576]);
+
+    // restart persistence
+    let before: Vec<(String, Vec<u8>, u32)> = [
+        "storage.cfg",
+        "vzdump.conf",
+        "priv/authkey.key",
+        "too-big.bin",
+        "qemu-server/100.conf",
+    ]
+    .iter()
+    .map(|r| (r.to_string(), fs::read(n.p(r)).unwrap(), mode(&n.p(r))))
+    .collect();
+    let mtime = fs::metadata(n.p("storage.cfg")).unwrap().mtime();
+    n.stop();
+    n.start();
+    for (r, data, md) in before {
+        assert_eq!(fs::read(n.p(&r)).unwrap(), data, "{r} after restart");
+        assert_eq!(mode(&n.p(&r)), md);
+    }
+    assert_eq!(fs::metadata(n.p("storage.cfg")).unwrap().mtime(), mtime);
+    assert_eq!(cfs.vmlist().unwrap().ids.len(), 2);
+    n.stop();
+}
+
+#[test]
+fn locks_and_cfs_client() {
+    if !host_ready() {
+        return;
+    }
+    let mut n = Node::new("locks");
+    n.env.push(("PMXCFS_TEST_LOCK_TIMEOUT".into(), "1".into()));
+    n.start();
+    fs::create_dir_all(n.p("priv/lock")).unwrap();
+    let l = n.p("priv/lock/testlock");
+    fs::create_dir(&l).unwrap();
+    assert_eq!(mode(&l), 0o700);
+    assert_eq!(errno_of(fs::create_dir(&l)), libc::EEXIST);
+    // unlock request on a fresh lock is refused; the holder may refresh it
+    assert_eq!(errno_of(set_mtime(&l, 0)), libc::EACCES);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    set_mtime(&l, now + 5).unwrap();
+    assert_eq!(errno_of(set_mtime(&l, now)), libc::EACCES);
+    assert_eq!(
+        errno_of(fs::rename(&l, n.p("priv/lock/other"))),
+        libc::EACCES
+    );
+    // after the (test-shortened) expiry the unlock request removes it
+    std::thread::sleep(Duration::from_millis(2100));
+    set_mtime(&l, 0).unwrap();
+    assert!(!l.exists());
+    fs::create_dir(&l).unwrap();
+
+    let cfs = Cfs::new(&n.paths());
+    // held lock: timeout with upstream's message
+    fs::create_dir(n.p("priv/lock/file-storage_cfg")).unwrap();
+    let t0 = std::time::Instant::now();
+    let res: Result<(), CfsError> =
+        cfs.lock_file("storage.cfg", Some(Duration::from_secs(1)), || Ok(()));
+    let err = res.unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "cfs-lock 'file-storage_cfg' error: got lock request timeout"
+    );
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    // an expired lock is broken by the waiting client (utime 0)
+    std::thread::sleep(Duration::from_millis(1100));
+    let got: Result<u32, CfsError> =
+        cfs.lock_file("storage.cfg", Some(Duration::from_secs(5)), || Ok(7));
+    assert_eq!(got.unwrap(), 7);
+    assert!(!n.p("priv/lock/file-storage_cfg").exists());
+
+    // config files with digest checks
+    assert!(cfs.read_file("storage.cfg").unwrap().is_none());
+    cfs.write_file("storage.cfg", b"dir: local\n", None)
+        .unwrap();
+    let f = cfs.read_file("storage.cfg").unwrap().unwrap();
+    assert_eq!(f.data, b"dir: local\n");
+    let res = cfs.lock_domain("pve", None, || {
+        cfs.write_file("storage.cfg", b"dir: x\n", Some(&f.digest))?;
+        cfs.write_file("storage.cfg", b"dir: y\n", Some(&f.digest))
+    });
+    assert!(matches!(res, Err(CfsError::DigestMismatch)));
+    assert_eq!(
+        cfs.read_file("storage.cfg").unwrap().unwrap().data,
+        b"dir: x\n"
+    );
+    assert!(matches!(
+        cfs.read_file("foo.cfg"),
+        Err(CfsError::UnknownFile(_))
+    ));
+    assert!(!n.p("priv/lock/domain-pve").exists());
+    n.stop();
+}
