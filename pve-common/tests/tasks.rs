@@ -230,6 +230,9 @@ fn active_keeps_running_plus_recent_finished() {
 
     tx.send(()).unwrap();
     assert_eq!(wait_stopped(&paths, &running), "OK");
+    // A task reads as stopped as soon as its worker is gone; like upstream's readers,
+    // refresh the list before looking at it (the worker's own refresh may still run).
+    update_active(&paths).unwrap();
     // The running task was archived at its end and now ranks among the 25 recent ones.
     let active = read(task_dir.join("active"));
     assert_eq!(active.lines().count(), MAX_FINISHED);
