@@ -1,1 +1,9 @@
-//! pve-access-control: filled by later issues (see ../shared/docs/ARCHITECTURE.md).
+//! pve-access-control: user.cfg (users, tokens, groups, pools, roles, ACLs), the built-in
+//! roles and privileges, ACL evaluation, realms (pam, pve), tickets, CSRF tokens and API
+//! tokens; the `/access` API.
+
+pub mod ids;
+pub mod privileges;
+pub mod user_cfg;
+
+pub use user_cfg::UserConfig;
