@@ -7,3 +7,5 @@ pub mod privileges;
 pub mod user_cfg;
 
 pub use user_cfg::UserConfig;
+pub mod acl;
+pub mod perm_check;
