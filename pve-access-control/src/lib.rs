@@ -8,4 +8,8 @@ pub mod user_cfg;
 
 pub use user_cfg::UserConfig;
 pub mod acl;
+pub mod csrf;
 pub mod perm_check;
+pub mod secrets;
+pub mod store;
+pub mod tickets;
