@@ -8,7 +8,9 @@ pub mod user_cfg;
 
 pub use user_cfg::UserConfig;
 pub mod acl;
+pub mod auth;
 pub mod csrf;
+pub mod domains;
 pub mod perm_check;
 pub mod secrets;
 pub mod store;
