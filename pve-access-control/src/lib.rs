@@ -8,6 +8,7 @@ pub mod user_cfg;
 
 pub use user_cfg::UserConfig;
 pub mod acl;
+pub mod api;
 pub mod auth;
 pub mod csrf;
 pub mod domains;
