@@ -90,7 +90,25 @@ fn is_root() -> bool {
 
 pub fn install() -> Result<()> {
     install_debian()?;
+    install_pam_service()?;
     install_clients()
+}
+
+/// The PAM service the `pam` realm authenticates through (as the upstream package
+/// installs it): the system's common auth and account stacks.
+const PAM_SERVICE: &str = "/etc/pam.d/proxmox-ve-auth";
+const PAM_SERVICE_TEXT: &str = "auth\tinclude\tcommon-auth\naccount\tinclude\tcommon-account\n";
+
+fn install_pam_service() -> Result<()> {
+    if Path::new(PAM_SERVICE).exists() {
+        return Ok(());
+    }
+    if !is_root() {
+        bail!("{PAM_SERVICE} is missing; run `cargo xtask deps` as root");
+    }
+    std::fs::write(PAM_SERVICE, PAM_SERVICE_TEXT)
+        .with_context(|| format!("write {PAM_SERVICE}"))?;
+    set_mode(PAM_SERVICE, 0o644)
 }
 
 /// The client venv with proxmoxer, made with Debian's python3 when missing.

@@ -111,13 +111,14 @@ fn verify_roleid(name: &str) -> Result<(), String> {
 }
 
 fn verify_poolid(name: &str) -> Result<(), String> {
-    if !re!(r"^[A-Za-z0-9.\-_]+(?:/[A-Za-z0-9.\-_]+)*$").is_match(name) {
-        return Err(format!("pool name '{name}' contains invalid characters"));
-    }
-    if name.split('/').count() > 3 {
+    // Upstream counts the levels first (Perl's split drops trailing empty fields).
+    if name.trim_end_matches('/').split('/').count() > 3 {
         return Err(format!(
             "pool name '{name}' nested too deeply (max levels = 3)"
         ));
+    }
+    if !re!(r"^[A-Za-z0-9.\-_]+(?:/[A-Za-z0-9.\-_]+){0,2}$").is_match(name) {
+        return Err(format!("pool name '{name}' contains invalid characters"));
     }
     Ok(())
 }
@@ -166,7 +167,6 @@ const PRIVILEGES: &[&str] = &[
     "VM.GuestAgent.FileWrite",
     "VM.GuestAgent.Unrestricted",
     "VM.Migrate",
-    "VM.Monitor",
     "VM.PowerMgmt",
     "VM.Replicate",
     "VM.Snapshot",
