@@ -11,44 +11,43 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
-use pve_common::api::{ApiError, AuthId, EnvKind, PermissionChecker, Permissions, RpcEnv};
+use pve_access_control::store::ConfigFiles;
+use pve_common::api::EnvKind;
 use pve_common::NodePaths;
-use pve_manager::http::{serve, Authenticator, ServerContext, TlsFiles};
-use serde_json::{json, Map, Value};
+use pve_manager::http::{serve, AccessControl, ServerContext, TlsFiles};
+use serde_json::{json, Value};
 
-struct TestAuth;
+/// The node's user.cfg: alice is PVEVMUser on /vms/100 and has a token there.
+const USER_CFG: &str = "user:alice@pve:1:0:Alice:::::\ntoken:alice@pve!auto:0:1::\nuser:root@pam:1:0:::::::\n\nacl:1:/vms/100:alice@pve:PVEVMUser:\n";
+const TOKEN_SECRET: &str = "6f1c9c0e-7bd0-4a39-9d4c-2f1e3b0c9a11";
 
-impl Authenticator for TestAuth {
-    fn verify_ticket(&self, ticket: &str) -> Result<AuthId, String> {
-        match ticket {
-            "ticket-root" => Ok(AuthId::root()),
-            "ticket-alice" => Ok(AuthId::parse("alice@pve").unwrap()),
-            _ => Err("Authentication failed!".into()),
-        }
-    }
-    fn verify_csrf(&self, token: &str, userid: &str) -> bool {
-        token == format!("csrf-{userid}")
-    }
-    fn verify_api_token(&self, value: &str) -> Result<AuthId, String> {
-        match value {
-            "alice@pve!auto=secret" => Ok(AuthId::parse("alice@pve!auto").unwrap()),
-            _ => Err("Authentication failed!".into()),
-        }
-    }
-    fn permission_checker(&self) -> Option<Arc<dyn PermissionChecker>> {
-        None
-    }
-    fn check_permissions(
-        &self,
-        env: &RpcEnv,
-        p: Option<&Permissions>,
-        _: &Map<String, Value>,
-    ) -> Result<(), ApiError> {
-        match p {
-            Some(p) if p.user.is_some() && p.check.is_none() => Ok(()),
-            _ if env.auth.is_root() => Ok(()),
-            _ => Err(ApiError::permission("/", "Sys.Audit")),
-        }
+struct Creds {
+    root_cookie: String,
+    root_csrf: String,
+    alice_cookie: String,
+}
+
+fn setup_access(root: &std::path::Path) -> Creds {
+    let pve = root.join("etc/pve");
+    std::fs::create_dir_all(pve.join("priv")).unwrap();
+    std::fs::write(pve.join("user.cfg"), USER_CFG).unwrap();
+    std::fs::write(
+        pve.join("priv/token.cfg"),
+        format!("alice@pve!auto {TOKEN_SECRET}\n"),
+    )
+    .unwrap();
+    let files = ConfigFiles::new(NodePaths::new(root));
+    let ticket = |u: &str| {
+        let t = pve_access_control::tickets::assemble_ticket(&files, u).unwrap();
+        format!(
+            "PVEAuthCookie={}",
+            percent_encoding::utf8_percent_encode(&t, percent_encoding::NON_ALPHANUMERIC)
+        )
+    };
+    Creds {
+        root_cookie: ticket("root@pam"),
+        root_csrf: pve_access_control::csrf::assemble_csrf_token(&files, "root@pam").unwrap(),
+        alice_cookie: ticket("alice@pve"),
     }
 }
 
@@ -79,7 +78,7 @@ struct Node {
     root: std::path::PathBuf,
 }
 
-async fn start() -> (Node, Vec<pve_manager::http::Listening>) {
+async fn start() -> (Node, Creds, Vec<pve_manager::http::Listening>) {
     let root = std::env::temp_dir().join(format!(
         "http-server-{}-{:?}",
         std::process::id(),
@@ -87,13 +86,14 @@ async fn start() -> (Node, Vec<pve_manager::http::Listening>) {
     ));
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root).unwrap();
+    let creds = setup_access(&root);
     let ctx = |kind, daemon| {
         Arc::new(ServerContext {
             root: Arc::new(pve_manager::api::root()),
             paths: NodePaths::new(&root),
             node: "n1".into(),
             kind,
-            auth: Arc::new(TestAuth),
+            auth: Arc::new(AccessControl::new(NodePaths::new(&root))),
             daemon,
             auth_failure_delay: Duration::from_millis(20),
         })
@@ -118,6 +118,7 @@ async fn start() -> (Node, Vec<pve_manager::http::Listening>) {
             proxy: p.addr,
             root,
         },
+        creds,
         vec![p, d],
     )
 }
@@ -201,21 +202,23 @@ async fn send(
     }
 }
 
-const ROOT: (&str, &str) = ("cookie", "PVEAuthCookie=ticket-root");
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn daemon_and_proxy_answer_like_upstream() {
-    let (node, servers) = start().await;
+    let (node, creds, servers) = start().await;
+    let root_cookie = creds.root_cookie.as_str();
+    let alice_cookie = creds.alice_cookie.as_str();
+    let root = ("cookie", root_cookie);
+    let token = format!("PVEAPIToken=alice@pve!auto={TOKEN_SECRET}");
     for (addr, tls) in [(node.daemon, false), (node.proxy, true)] {
         let mut c = connect(addr, tls).await;
-        let a = send(&mut c, "GET", "/api2/json/version", &[ROOT], "").await;
+        let a = send(&mut c, "GET", "/api2/json/version", &[root], "").await;
         assert_eq!((a.status, a.reason.as_str()), (200, "OK"));
         assert_eq!(a.body.as_ref().unwrap()["data"]["release"], "9.2");
         assert_eq!(a.headers["content-type"], "application/json;charset=UTF-8");
         assert_eq!(a.headers["server"], "pve-api-daemon/3.0");
         assert_eq!(a.headers["connection"], "Keep-Alive");
         // Keep-alive: the same connection answers again.
-        let a = send(&mut c, "GET", "/api2/json/version?foo=bar", &[ROOT], "").await;
+        let a = send(&mut c, "GET", "/api2/json/version?foo=bar", &[root], "").await;
         assert_eq!(
             (a.status, a.reason.as_str()),
             (400, "Parameter verification failed.")
@@ -227,7 +230,7 @@ async fn daemon_and_proxy_answer_like_upstream() {
         assert_eq!(a.headers["connection"], "close");
 
         let mut c = connect(addr, tls).await;
-        let a = send(&mut c, "GET", "/api2/json/nosuch", &[ROOT], "").await;
+        let a = send(&mut c, "GET", "/api2/json/nosuch", &[root], "").await;
         assert_eq!(
             (a.status, a.reason.as_str()),
             (501, "Method 'GET /nosuch' not implemented")
@@ -238,7 +241,7 @@ async fn daemon_and_proxy_answer_like_upstream() {
         );
 
         let mut c = connect(addr, tls).await;
-        let a = send(&mut c, "GET", "/api2/extjs/nosuch", &[ROOT], "").await;
+        let a = send(&mut c, "GET", "/api2/extjs/nosuch", &[root], "").await;
         assert_eq!(a.status, 200);
         assert_eq!(
             a.body.unwrap(),
@@ -249,7 +252,7 @@ async fn daemon_and_proxy_answer_like_upstream() {
             &mut c,
             "GET",
             "/api2/extjs/version",
-            &[("authorization", "PVEAPIToken=alice@pve!auto=secret")],
+            &[("authorization", token.as_str())],
             "",
         )
         .await;
@@ -277,7 +280,7 @@ async fn daemon_and_proxy_answer_like_upstream() {
         );
 
         let mut c = connect(addr, tls).await;
-        let a = send(&mut c, "HEAD", "/api2/json/version", &[ROOT], "").await;
+        let a = send(&mut c, "HEAD", "/api2/json/version", &[root], "").await;
         assert_eq!(
             (a.status, a.reason.as_str()),
             (501, "method 'HEAD' not available")
@@ -289,7 +292,7 @@ async fn daemon_and_proxy_answer_like_upstream() {
             &mut c,
             "GET",
             "/api2/json/nodes/n1/tasks",
-            &[("cookie", "PVEAuthCookie=ticket-alice")],
+            &[("cookie", alice_cookie)],
             "",
         )
         .await;
@@ -298,7 +301,7 @@ async fn daemon_and_proxy_answer_like_upstream() {
             &mut c,
             "GET",
             "/api2/json/nodes/n1/version",
-            &[("cookie", "PVEAuthCookie=ticket-alice")],
+            &[("cookie", alice_cookie)],
             "",
         )
         .await;
@@ -307,7 +310,7 @@ async fn daemon_and_proxy_answer_like_upstream() {
 
     // pveproxy checks the CSRF token on writes; pvedaemon trusts pveproxy.
     let mut c = connect(node.proxy, true).await;
-    let a = send(&mut c, "DELETE", "/api2/json/nodes/n1/tasks/x", &[ROOT], "").await;
+    let a = send(&mut c, "DELETE", "/api2/json/nodes/n1/tasks/x", &[root], "").await;
     assert_eq!(
         (a.status, a.reason.as_str()),
         (401, "Permission denied - invalid csrf token")
@@ -317,7 +320,7 @@ async fn daemon_and_proxy_answer_like_upstream() {
         &mut c,
         "DELETE",
         "/api2/json/nodes/n1/tasks/x",
-        &[ROOT, ("CSRFPreventionToken", "csrf-root@pam")],
+        &[root, ("CSRFPreventionToken", creds.root_csrf.as_str())],
         "",
     )
     .await;

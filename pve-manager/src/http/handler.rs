@@ -12,7 +12,7 @@ use hyper::{Method, Request, Response};
 use pve_common::api::{call_method, merge_params, ApiError, AuthId, EnvKind, HttpMethod, RpcEnv};
 use serde_json::Value;
 
-use super::auth::{needs_no_auth, AuthKind, Credentials};
+use super::auth::{needs_no_auth, Session};
 use super::envelope::{envelope, Envelope, Format};
 use super::params::{parse_body, parse_urlencoded, MAX_BODY};
 use super::ServerContext;
@@ -95,12 +95,20 @@ pub async fn handle(ctx: Arc<ServerContext>, peer: SocketAddr, req: Request<Inco
     );
 
     // Authentication comes before routing: an unknown path without credentials is 401.
-    let creds = Credentials::from_headers(req.headers());
-    let auth = if needs_no_auth(&method, &api_path) {
+    // pvedaemon trusts pveproxy, which checked the CSRF token already.
+    let session: Option<Box<dyn Session>> = if needs_no_auth(http_method, &api_path) {
         None
     } else {
-        match authenticate(&ctx, &creds, &method) {
-            Ok(a) => Some(a),
+        let auth = ctx.auth.clone();
+        let headers = req.headers().clone();
+        let check_csrf = ctx.kind == EnvKind::Proxy;
+        let result = tokio::task::spawn_blocking(move || {
+            auth.authenticate(&headers, http_method, check_csrf)
+        })
+        .await
+        .unwrap_or_else(|_| Err("Authentication failed!".into()));
+        match result {
+            Ok(s) => Some(s),
             Err(reason) => {
                 tokio::time::sleep(ctx.auth_failure_delay).await;
                 return bare(401, reason);
@@ -139,39 +147,33 @@ pub async fn handle(ctx: Arc<ServerContext>, peer: SocketAddr, req: Request<Inco
         Err(e) => return envelope(format, Err(e)).into(),
     };
 
-    let (auth_id, kind) = match auth {
-        Some((id, kind)) => (id, Some(kind)),
-        None => (
-            AuthId {
-                user: String::new(),
-                token: None,
-            },
-            None,
-        ),
-    };
-    if matches!(kind, Some(AuthKind::ApiToken(_))) && !api_method.allowtoken {
+    if session.as_ref().is_some_and(|s| s.via_token()) && !api_method.allowtoken {
         let e = ApiError::new(
             403,
             format!("URI {raw_path} not available with API token, need proper ticket.\n"),
         );
         return envelope(format, Err(e)).into();
     }
+    // Permissions are checked here, in one place, before any handler or forwarding.
+    if let Some(s) = &session {
+        if let Err(e) = s.check_permissions(api_method.permissions.as_ref(), &params) {
+            return envelope(format, Err(e)).into();
+        }
+    }
     let env = RpcEnv {
-        auth: auth_id,
+        auth: session.as_ref().map_or(
+            AuthId {
+                user: String::new(),
+                token: None,
+            },
+            |s| s.auth().clone(),
+        ),
         node: ctx.node.clone(),
         client_ip,
         kind: ctx.kind,
         paths: ctx.paths.clone(),
-        permissions: ctx.auth.permission_checker(),
+        permissions: session.as_ref().and_then(|s| s.permission_checker()),
     };
-    if kind.is_some() && !env.auth.is_root() {
-        if let Err(e) = ctx
-            .auth
-            .check_permissions(&env, api_method.permissions.as_ref(), &params)
-        {
-            return envelope(format, Err(e)).into();
-        }
-    }
 
     if api_method.protected && ctx.kind == EnvKind::Proxy {
         if let Some(daemon) = ctx.daemon {
@@ -190,32 +192,6 @@ pub async fn handle(ctx: Arc<ServerContext>, peer: SocketAddr, req: Request<Inco
     let result = tokio::task::spawn_blocking(move || call_method(&m, &env, params)).await;
     let result = result.unwrap_or_else(|_| Err(ApiError::internal("handler panicked\n")));
     envelope(format, result).into()
-}
-
-fn authenticate(
-    ctx: &ServerContext,
-    creds: &Credentials,
-    method: &Method,
-) -> Result<(AuthId, AuthKind), String> {
-    if let Some(ticket) = &creds.ticket {
-        let id = ctx.auth.verify_ticket(ticket)?;
-        // pvedaemon trusts pveproxy, which checked the CSRF token already.
-        if *method != Method::GET && ctx.kind == EnvKind::Proxy {
-            let ok = creds
-                .csrf
-                .as_deref()
-                .is_some_and(|t| ctx.auth.verify_csrf(t, &id.user));
-            if !ok {
-                return Err("Permission denied - invalid csrf token".into());
-            }
-        }
-        return Ok((id, AuthKind::Ticket(ticket.clone())));
-    }
-    if let Some(token) = &creds.api_token {
-        let id = ctx.auth.verify_api_token(token)?;
-        return Ok((id, AuthKind::ApiToken(token.clone())));
-    }
-    Err("No ticket".into())
 }
 
 /// The client's address; pvedaemon believes the `PVEClientIP` header of pveproxy.

@@ -2,6 +2,7 @@
 //! pvedaemon) and pvedaemon (plain HTTP on 127.0.0.1:85, root). Both serve the same
 //! registry with upstream's URL layout, envelopes, status lines and error texts.
 
+pub mod access;
 pub mod auth;
 pub mod envelope;
 mod forward;
@@ -16,7 +17,8 @@ use std::time::Duration;
 use pve_common::api::{EnvKind, Router};
 use pve_common::NodePaths;
 
-pub use auth::{Authenticator, Credentials};
+pub use access::AccessControl;
+pub use auth::{Authenticator, Session};
 pub use server::{serve, Listening, TlsFiles};
 
 /// Everything a server needs to answer requests.
