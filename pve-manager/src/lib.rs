@@ -3,6 +3,8 @@
 
 pub mod api;
 pub mod certs;
+pub mod daemon;
+pub mod devnode;
 pub mod http;
 pub mod pvesh;
 

@@ -11,6 +11,7 @@
 //! xtask depends on no workspace crate, so it builds before any -dev package is there.
 
 mod deps;
+mod devnode;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -22,7 +23,9 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   deps                      install the Debian packages the project needs
   test                      deps, fmt check, clippy -D warnings, all tests, conformance
-  run [--root DIR]          build and start the dev node (data under target/devnode)
+  run [--root DIR] [--port N] [--daemon-port N] [--detach]
+                            build and start the dev node (data under target/devnode)
+  stop [--root DIR]         stop the dev node and everything it started
   conformance [--corpus DIR] [-v] [COMPONENT[/SUITE] ...]
                             run the conformance suites against ../shared/conformance
   apidump [--pretty]        print the API tree in upstream's apidoc JSON shape
@@ -45,7 +48,8 @@ fn run() -> Result<()> {
     match cmd.as_str() {
         "deps" => deps::install(),
         "test" => test(&rest),
-        "run" => dev_run(&rest),
+        "run" => devnode::run(&rest),
+        "stop" => devnode::stop(&rest),
         "conformance" => conformance(&rest),
         "apidump" => devtool("apidump", &rest),
         "fuzz" => fuzz(&rest),
@@ -136,28 +140,6 @@ fn devtool(cmd: &str, args: &[String]) -> Result<()> {
             .args(args)
             .env("PVE_CONFORMANCE_DIR", corpus_dir()),
     )
-}
-
-fn dev_run(args: &[String]) -> Result<()> {
-    let mut root = workspace_root().join("target/devnode");
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--root" => root = PathBuf::from(it.next().context("--root needs a directory")?),
-            other => bail!("unknown option '{other}' for 'run'"),
-        }
-    }
-    deps::install()?;
-    status(cargo().args(["build", "--workspace", "--bins"]))?;
-    println!("Built every binary of the workspace.");
-    println!("The dev node will live under {}", root.display());
-    println!(
-        "(PVE_ROOT={}); its daemons (pmxcfs, pvedaemon, pveproxy) arrive",
-        root.display()
-    );
-    println!("with the [pmxcfs] and [api] issues, and then this command starts them and");
-    println!("prints the URL https://127.0.0.1:8006 and the login.");
-    Ok(())
 }
 
 /// The fuzz targets in fuzz/fuzz_targets (their file stems).

@@ -2,6 +2,8 @@
 //!
 //! - `pve-devtool conformance [--corpus DIR] [-v] [COMPONENT[/SUITE] …]`
 //! - `pve-devtool apidump [--pretty]`: the API tree as upstream's apidoc JSON
+//! - `pve-devtool devnode-user USERID PASSWORD ROLE`: a `pve`-realm user with ROLE on
+//!   `/` in the node below `$PVE_ROOT` (the dev node's admin)
 
 fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
@@ -33,8 +35,28 @@ fn main() {
                 }
             }
         }
+        "devnode-user" => match (args.first(), args.get(1), args.get(2)) {
+            (Some(user), Some(password), Some(role)) => {
+                match pve_manager::devnode::add_admin(
+                    &pve_common::NodePaths::from_env(),
+                    user,
+                    password,
+                    role,
+                ) {
+                    Ok(()) => 0,
+                    Err(e) => {
+                        eprintln!("devnode-user: {e:#}");
+                        1
+                    }
+                }
+            }
+            _ => {
+                eprintln!("usage: pve-devtool devnode-user USERID PASSWORD ROLE");
+                2
+            }
+        },
         other => {
-            eprintln!("unknown command '{other}'; usage: pve-devtool conformance|apidump [ARGS]");
+            eprintln!("unknown command '{other}'; usage: pve-devtool conformance|apidump|devnode-user [ARGS]");
             2
         }
     };
