@@ -137,6 +137,9 @@ fn daemonize(pid_file: &Path) -> Result<Option<File>> {
         if !ok {
             std::process::exit(1);
         }
+        if let Some(dir) = pid_file.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
         let _ = std::fs::write(pid_file, format!("{pid}\n"));
         std::process::exit(0);
     }
@@ -218,7 +221,11 @@ pub fn run(setup: NodeSetup, opts: Options) -> Result<()> {
             let _ = w.write_all(b"1");
         }
         None => {
-            let _ = std::fs::write(paths.pmxcfs_pid_file(), format!("{}\n", std::process::id()));
+            let pid_file = paths.pmxcfs_pid_file();
+            if let Some(dir) = pid_file.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            let _ = std::fs::write(pid_file, format!("{}\n", std::process::id()));
         }
     }
     drop(ready_pipe);

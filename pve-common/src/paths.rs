@@ -88,7 +88,7 @@ impl NodePaths {
 
     /// pmxcfs' pid file, `/var/run/pve-cluster.pid`.
     pub fn pmxcfs_pid_file(&self) -> PathBuf {
-        self.host("/var/run/pve-cluster.pid")
+        self.host("/run/pve-cluster.pid")
     }
 
     /// Created when pmxcfs exits, removed when it starts: clients wait while it exists.

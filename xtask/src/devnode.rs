@@ -94,8 +94,18 @@ pub fn run(args: &[String]) -> Result<()> {
     std::fs::create_dir_all(&n.root)?;
     stop_node(&bin, &n)?;
 
-    // pmxcfs in local mode; it daemonizes once the mount is up.
-    status(node_cmd(&bin, &n, "pmxcfs").arg("-l"))?;
+    // pmxcfs in local mode; it daemonizes once the mount is up. Its output goes to a
+    // log file, so that nothing holds our stdout open.
+    let log_dir = n.root.join("var/log");
+    std::fs::create_dir_all(&log_dir)?;
+    let log = std::fs::File::create(log_dir.join("pmxcfs.log"))?;
+    status(
+        node_cmd(&bin, &n, "pmxcfs")
+            .arg("-l")
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log),
+    )?;
     let deadline = Instant::now() + Duration::from_secs(20);
     while !mounted(&n.root) {
         if Instant::now() > deadline {
@@ -174,7 +184,7 @@ fn stop_node(bin: &Path, n: &DevNode) -> Result<()> {
             let _ = node_cmd(bin, n, d).arg("stop").status();
         }
     }
-    let pid_file = n.root.join("var/run/pve-cluster.pid");
+    let pid_file = n.root.join("run/pve-cluster.pid");
     if let Some(pid) = std::fs::read_to_string(&pid_file)
         .ok()
         .and_then(|t| t.trim().parse::<i32>().ok())
