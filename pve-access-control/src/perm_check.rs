@@ -194,21 +194,27 @@ fn exec_check(
             let Some(path) = normalize_path(&template_replace(template, params)) else {
                 return Ok(false);
             };
-            let mut privs = vec!["Permissions.Modify"];
-            if path.starts_with("/storage/") && path.len() > 9 {
-                privs.push("Datastore.Allocate");
-            } else if path.starts_with("/vms/") && path.len() > 5 {
-                privs.push("VM.Allocate");
-            } else if path.starts_with("/pool/") && path.len() > 6 {
-                privs.push("Pool.Allocate");
-            }
-            match check_privs(cfg, authid, &path, &privs, true) {
+            match check_privs(cfg, authid, &path, &perm_modify_privs(&path), true) {
                 Ok(()) => Ok(true),
                 Err(_) if noerr => Ok(false),
                 Err(e) => Err(e),
             }
         }
     }
+}
+
+/// The privileges of which any allows changing the ACL of `path` (upstream's
+/// `check_perm_modify`): Permissions.Modify, or the allocate privilege of the object.
+pub fn perm_modify_privs(path: &str) -> Vec<&'static str> {
+    let mut privs = vec!["Permissions.Modify"];
+    if path.starts_with("/storage/") && path.len() > 9 {
+        privs.push("Datastore.Allocate");
+    } else if path.starts_with("/vms/") && path.len() > 5 {
+        privs.push("VM.Allocate");
+    } else if path.starts_with("/pool/") && path.len() > 6 {
+        privs.push("Pool.Allocate");
+    }
+    privs
 }
 
 fn userid_group(

@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 /// The whole API tree served below `/api2/<format>/`.
 pub fn root() -> Router {
     let tree = Router::new()
+        .subdir("access", pve_access_control::api::router())
         .subdir("nodes", nodes::router())
         .subdir("version", version::router());
     // `GET /` lists the top-level directories (upstream's API2 index; the apidoc leaves
