@@ -15,7 +15,7 @@ use anyhow::{bail, Context, Result};
 use fuser::MountOption;
 use pve_common::NodePaths;
 
-use crate::apply::LocalSink;
+use crate::apply::{ChangeSink, LocalSink};
 use crate::fuse::CfsFuse;
 use crate::memdb::Memdb;
 use crate::status::Status;
@@ -161,9 +161,6 @@ pub struct NodeSetup {
 /// Runs pmxcfs until SIGTERM/SIGINT/SIGHUP; returns after a clean unmount.
 pub fn run(setup: NodeSetup, opts: Options) -> Result<()> {
     let paths = &setup.paths;
-    if !opts.local {
-        eprintln!("pmxcfs: cluster mode is not implemented yet, running in local mode");
-    }
     // SAFETY: umask has no preconditions.
     unsafe { libc::umask(0o027) };
     let mountpoint = paths.etc_pve();
@@ -179,6 +176,7 @@ pub fn run(setup: NodeSetup, opts: Options) -> Result<()> {
     };
     block_signals();
 
+    let new_db = !paths.config_db().exists();
     let memdb = Arc::new(
         Memdb::open(&paths.config_db())
             .with_context(|| format!("memdb_open failed - {}", paths.config_db().display()))?,
@@ -189,15 +187,27 @@ pub fn run(setup: NodeSetup, opts: Options) -> Result<()> {
     {
         memdb.set_lock_timeout(secs);
     }
+    let host_conf = paths.corosync_dir().join("corosync.conf");
+    if new_db && !opts.local {
+        if let Ok(data) = std::fs::read(&host_conf) {
+            crate::cluster::import_corosync_conf(&memdb, &data)?;
+        }
+    }
     let status = Arc::new(Status::new(&setup.nodename));
     status.set_debug(opts.debug);
+    let cluster_mode = !opts.local && memdb.getattr("corosync.conf").is_some();
     let _ = std::fs::remove_file(paths.cfs_restart_flag());
 
     if lazy_unmount(&mountpoint) {
         eprintln!("pmxcfs: cleaned up stale mount at {}", mountpoint.display());
     }
     mkdir_mode(&mountpoint, 0o750)?;
-    let sink = Arc::new(LocalSink::new(memdb.clone()));
+    let (sink, cluster): (Arc<dyn ChangeSink>, _) = if cluster_mode {
+        let c = crate::cluster::Cluster::start(memdb.clone(), status.clone(), host_conf);
+        (c.sink(), Some(c))
+    } else {
+        (Arc::new(LocalSink::new(memdb.clone())), None)
+    };
     let fs = CfsFuse::new(memdb.clone(), status, sink, setup.gid);
     let options = [
         MountOption::FSName("pmxcfs".into()),
@@ -233,6 +243,9 @@ pub fn run(setup: NodeSetup, opts: Options) -> Result<()> {
     let sig = wait_for_signal();
     if opts.debug {
         eprintln!("pmxcfs: got signal {sig}, shutting down");
+    }
+    if let Some(c) = cluster {
+        c.stop();
     }
     shutdown(paths, &mountpoint, &memdb, done_rx, loop_thread);
     Ok(())

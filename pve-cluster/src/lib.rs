@@ -4,11 +4,17 @@
 //! - [`status`]: the generated files (`.version`, `.members`, `.vmlist`, …)
 //! - [`fuse`]: the FUSE view of the tree at `<root>/etc/pve`
 //! - [`daemon`]: startup, mount, shutdown of the `pmxcfs` process
+//! - [`dfsm`]: the DFSM protocol (DCDB, kvstore); [`corosync`]: CPG, quorum, cmap
 //! - [`cfs`]: what other crates use: config files with digests, cfs locks, guest list
 
 pub mod apply;
 pub mod cfs;
+pub mod cluster;
+pub mod corosync;
 pub mod daemon;
+pub mod dfsm;
 pub mod fuse;
 pub mod memdb;
+pub mod pvecm;
 pub mod status;
+pub mod testcluster;

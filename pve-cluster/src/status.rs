@@ -1,6 +1,7 @@
 //! Node status behind the generated files: `.version`, `.members`, `.vmlist`,
 //! `.clusterlog`, `.rrd` and `.debug`, in upstream's exact text layout.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
@@ -64,12 +65,42 @@ pub struct LogEntry {
     pub msg: String,
 }
 
-/// Status of this node (local mode: no cluster info, no kvstore peers).
+/// One node of the corosync nodelist.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClusterNode {
+    pub name: String,
+    pub nodeid: u32,
+    pub votes: u32,
+    pub ring0_addr: String,
+}
+
+/// The cluster as corosync's cmap describes it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClusterInfo {
+    pub name: String,
+    pub config_version: u64,
+    pub nodes: Vec<ClusterNode>,
+}
+
+#[derive(Default)]
+struct ClusterView {
+    info: Option<ClusterInfo>,
+    /// Node ids whose pmxcfs is in the kvstore group.
+    online: Vec<u32>,
+    clinfo_version: u32,
+    /// `nodeip` broadcasts per node name.
+    ips: BTreeMap<String, String>,
+    /// Other kvstore keys per node name: key → (version, value).
+    kv: BTreeMap<String, BTreeMap<String, (u32, Vec<u8>)>>,
+}
+
+/// Status of this node: cluster info, quorum, kvstore tables, cluster log.
 pub struct Status {
     pub start_time: u32,
     pub nodename: String,
     debug: AtomicBool,
-    clinfo_version: u32,
+    quorate: AtomicBool,
+    cluster: Mutex<ClusterView>,
     log: Mutex<Vec<LogEntry>>,
 }
 
@@ -95,11 +126,84 @@ impl Status {
             start_time: now_secs(),
             nodename: nodename.to_string(),
             debug: AtomicBool::new(false),
-            clinfo_version: 0,
+            quorate: AtomicBool::new(true),
+            cluster: Mutex::new(ClusterView::default()),
             log: Mutex::new(Vec::new()),
         };
         st.cluster_log(6, "root", "cluster", "starting cluster log");
         st
+    }
+
+    /// Whether writes are allowed (local mode: always).
+    pub fn quorate(&self) -> bool {
+        self.quorate.load(Ordering::SeqCst)
+    }
+
+    pub fn set_quorate(&self, q: bool) {
+        self.quorate.store(q, Ordering::SeqCst);
+    }
+
+    fn view(&self) -> std::sync::MutexGuard<'_, ClusterView> {
+        self.cluster.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn cluster_info(&self) -> Option<ClusterInfo> {
+        self.view().info.clone()
+    }
+
+    /// New cmap contents (bumps the clinfo counter only on a change).
+    pub fn set_cluster_info(&self, info: ClusterInfo) {
+        let mut v = self.view();
+        if v.info.as_ref() != Some(&info) {
+            v.info = Some(info);
+            v.clinfo_version += 1;
+        }
+    }
+
+    /// The node ids whose pmxcfs is in the kvstore group.
+    pub fn set_online(&self, nodeids: Vec<u32>) {
+        let mut v = self.view();
+        v.online = nodeids;
+        v.clinfo_version += 1;
+    }
+
+    pub fn node_name(&self, nodeid: u32) -> Option<String> {
+        self.view()
+            .info
+            .as_ref()?
+            .nodes
+            .iter()
+            .find(|n| n.nodeid == nodeid)
+            .map(|n| n.name.clone())
+    }
+
+    pub fn set_node_ip(&self, node: &str, ip: &str) {
+        self.view().ips.insert(node.to_string(), ip.to_string());
+    }
+
+    /// Stores a kvstore key of `node` (empty value: delete).
+    pub fn set_kv(&self, node: &str, key: &str, value: &[u8]) {
+        let mut v = self.view();
+        let table = v.kv.entry(node.to_string()).or_default();
+        if value.is_empty() {
+            table.remove(key);
+        } else {
+            let version = table.get(key).map(|e| e.0 + 1).unwrap_or(1);
+            table.insert(key.to_string(), (version, value.to_vec()));
+        }
+    }
+
+    pub fn get_kv(&self, node: &str, key: &str) -> Option<Vec<u8>> {
+        self.view().kv.get(node)?.get(key).map(|e| e.1.clone())
+    }
+
+    /// All keys this node has set (re-broadcast after a kvstore sync).
+    pub fn local_kv(&self) -> Vec<(String, Vec<u8>)> {
+        self.view()
+            .kv
+            .get(&self.nodename)
+            .map(|t| t.iter().map(|(k, v)| (k.clone(), v.1.clone())).collect())
+            .unwrap_or_default()
     }
 
     pub fn debug(&self) -> bool {
@@ -130,6 +234,15 @@ impl Status {
         }
     }
 
+    /// Adds an entry received from another node.
+    pub fn insert_log(&self, e: LogEntry) {
+        let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        log.push(e);
+        if log.len() > 4096 {
+            log.remove(0);
+        }
+    }
+
     pub fn render(&self, vf: VirtualFile, memdb: &Memdb) -> Vec<u8> {
         match vf {
             VirtualFile::Version => self.version_text(memdb),
@@ -145,22 +258,78 @@ impl Status {
     fn version_text(&self, memdb: &Memdb) -> String {
         let mut s = String::from("{\n");
         s += &format!("\"starttime\": {},\n", self.start_time);
-        s += &format!("\"clinfo\": {},\n", self.clinfo_version);
+        let v = self.view();
+        s += &format!("\"clinfo\": {},\n", v.clinfo_version);
         s += &format!("\"vmlist\": {},\n", memdb.vmlist().version);
         for (path, count) in memdb.counters().iter() {
             s += &format!("\"{path}\": {count},\n");
         }
         s += "\"kvstore\": {\n";
-        s += &format!("\"{}\": {{\n", self.nodename);
-        s += "}\n}\n}\n";
+        let mut nodes: Vec<&String> = v.kv.keys().collect();
+        if !v.kv.contains_key(&self.nodename) {
+            nodes.insert(0, &self.nodename);
+        }
+        let blocks: Vec<String> = nodes
+            .iter()
+            .map(|n| {
+                let keys: Vec<String> =
+                    v.kv.get(*n)
+                        .map(|t| t.iter().map(|(k, e)| format!("\"{k}\": {}", e.0)).collect())
+                        .unwrap_or_default();
+                let mut b = format!("\"{n}\": {{\n");
+                if !keys.is_empty() {
+                    b += &keys.join(",\n");
+                    b += "\n";
+                }
+                b += "}";
+                b
+            })
+            .collect();
+        s += &blocks.join(",\n");
+        s += "\n}\n}\n";
         s
     }
 
     fn members_text(&self) -> String {
-        format!(
-            "{{\n\"nodename\": \"{}\",\n\"version\": {}\n}}\n",
-            self.nodename, self.clinfo_version
-        )
+        let v = self.view();
+        let Some(info) = v.info.as_ref().filter(|i| !i.nodes.is_empty()) else {
+            return format!(
+                "{{\n\"nodename\": \"{}\",\n\"version\": {}\n}}\n",
+                self.nodename, v.clinfo_version
+            );
+        };
+        let mut s = format!(
+            "{{\n\"nodename\": \"{}\",\n\"version\": {},\n",
+            self.nodename, v.clinfo_version
+        );
+        s += &format!(
+            "\"cluster\": {{ \"name\": \"{}\", \"version\": {}, \"nodes\": {}, \"quorate\": {} }},\n",
+            info.name,
+            info.config_version,
+            info.nodes.len(),
+            u8::from(self.quorate())
+        );
+        s += "\"nodelist\": {\n";
+        let lines: Vec<String> = info
+            .nodes
+            .iter()
+            .map(|n| {
+                let mut l = format!(
+                    "  \"{}\": {{ \"id\": {}, \"online\": {}",
+                    n.name,
+                    n.nodeid,
+                    u8::from(v.online.contains(&n.nodeid))
+                );
+                if let Some(ip) = v.ips.get(&n.name) {
+                    l += &format!(", \"ip\": \"{ip}\"");
+                }
+                l += "}";
+                l
+            })
+            .collect();
+        s += &lines.join(",\n");
+        s += "\n  }\n}\n";
+        s
     }
 
     pub fn clusterlog_text(&self, max: usize) -> String {

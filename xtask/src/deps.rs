@@ -23,6 +23,7 @@ const BUILD: &[&str] = &[
     "libquorum-dev",
     "libcmap-dev",
     "libvotequorum-dev",
+    "libcfg-dev",
 ];
 
 /// What the daemons and the real-host tests drive.

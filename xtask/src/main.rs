@@ -7,6 +7,8 @@
 //! - `apidump [--pretty]`: the API tree as upstream's apidoc JSON
 //! - `fuzz [TARGET …] [--seconds N]`: the cargo-fuzz targets
 //! - `bench pmxcfs`: pmxcfs small-file rates vs. a plain directory (target/bench/pmxcfs.json)
+//! - `cluster up [--nodes N] | status | down`: N nodes in network namespaces, each with
+//!   its own corosync, pmxcfs and PVE_ROOT (runs the built `pve-testcluster`)
 //!
 //! xtask depends on no workspace crate, so it builds before any -dev package is there.
 
@@ -32,6 +34,9 @@ commands:
   fuzz [TARGET ...] [--seconds N]
                             run the cargo-fuzz targets (default: all, 60 s each)
   bench pmxcfs [--files N]  pmxcfs vs. plain directory rates, JSON in target/bench/pmxcfs.json
+  cluster up [--nodes N]    N nodes (default 3) in network namespaces: corosync + pmxcfs each
+  cluster status            `pvecm status` of every node
+  cluster down              stop every process, unmount, delete the namespaces
 ";
 
 fn main() {
@@ -54,6 +59,7 @@ fn run() -> Result<()> {
         "apidump" => devtool("apidump", &rest),
         "fuzz" => fuzz(&rest),
         "bench" => bench(&rest),
+        "cluster" => cluster(&rest),
         "" | "help" | "-h" | "--help" => {
             print!("{USAGE}");
             Ok(())
@@ -203,6 +209,27 @@ fn fuzz_target_dir() -> PathBuf {
     std::env::var_os("PVE_FUZZ_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/var/tmp/pve-fuzz-target"))
+}
+
+/// `cluster up|status|down`: builds pve-cluster's binaries and runs `pve-testcluster`.
+fn cluster(args: &[String]) -> Result<()> {
+    match args.first().map(String::as_str) {
+        Some("up" | "status" | "down") => {}
+        _ => bail!("usage: cargo xtask cluster up [--nodes N] | status | down"),
+    }
+    status(cargo().args(["build", "-q", "-p", "pve-cluster", "--bins"]))?;
+    let mut cmd = cargo();
+    cmd.args([
+        "run",
+        "-q",
+        "-p",
+        "pve-cluster",
+        "--bin",
+        "pve-testcluster",
+        "--",
+    ])
+    .args(args);
+    status(&mut cmd)
 }
 
 /// `bench pmxcfs`: builds the release binaries and runs `pmxcfs-bench` (root, /dev/fuse).

@@ -22,7 +22,7 @@ use crate::status::{Status, VirtualFile};
 
 /// How long the kernel may cache names and attributes of stored entries. Local
 /// changes all pass through the kernel, which updates its caches itself.
-const TTL: Duration = Duration::from_secs(5);
+const TTL: Duration = Duration::from_secs(1);
 /// Generated files and lock directories are never cached.
 const NO_TTL: Duration = Duration::ZERO;
 
@@ -107,7 +107,11 @@ impl CfsFuse {
 
     fn reply_path_entry(&self, path: &str, reply: ReplyEntry) {
         match self.memdb.getattr(path) {
-            Some(e) => reply.entry(&ttl_for(path), &view::entry_attr(&e, path, self.gid), 0),
+            Some(e) => reply.entry(
+                &ttl_for(path),
+                &view::entry_attr(&e, path, self.gid, self.status.quorate()),
+                0,
+            ),
             None => reply.error(libc::EIO),
         }
     }
@@ -205,7 +209,11 @@ impl Filesystem for CfsFuse {
         match self.memdb.lookup_child(dir, name) {
             Some(e) => {
                 let path = self.memdb.path_of(e.inode).unwrap_or_default();
-                reply.entry(&ttl_for(&path), &view::entry_attr(&e, &path, self.gid), 0)
+                reply.entry(
+                    &ttl_for(&path),
+                    &view::entry_attr(&e, &path, self.gid, self.status.quorate()),
+                    0,
+                )
             }
             None => reply.error(libc::ENOENT),
         }
@@ -216,7 +224,10 @@ impl Filesystem for CfsFuse {
             return reply.attr(&NO_TTL, &self.special_attr(s));
         }
         match self.resolve(ino) {
-            Ok((e, path)) => reply.attr(&ttl_for(&path), &view::entry_attr(&e, &path, self.gid)),
+            Ok((e, path)) => reply.attr(
+                &ttl_for(&path),
+                &view::entry_attr(&e, &path, self.gid, self.status.quorate()),
+            ),
             Err(e) => reply.error(e.0),
         }
     }
@@ -249,7 +260,10 @@ impl Filesystem for CfsFuse {
         // After a successful unlock request the lock directory is gone: the call
         // still succeeds (as upstream), with the last attributes.
         match self.resolve(ino).ok().or(before) {
-            Some((e, path)) => reply.attr(&ttl_for(&path), &view::entry_attr(&e, &path, self.gid)),
+            Some((e, path)) => reply.attr(
+                &ttl_for(&path),
+                &view::entry_attr(&e, &path, self.gid, self.status.quorate()),
+            ),
             None => reply.error(libc::ENOENT),
         }
     }
@@ -508,7 +522,7 @@ impl Filesystem for CfsFuse {
         match self.memdb.getattr(&path) {
             Some(e) => reply.created(
                 &ttl_for(&path),
-                &view::entry_attr(&e, &path, self.gid),
+                &view::entry_attr(&e, &path, self.gid, self.status.quorate()),
                 0,
                 0,
                 FOPEN_KEEP_CACHE,

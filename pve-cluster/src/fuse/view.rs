@@ -106,14 +106,22 @@ pub fn path_is_private(path: &str) -> bool {
     }
 }
 
-/// Permission bits as upstream shows them (quorate: everything writable by owner).
-pub fn mode_for(path: &str, kind: Kind) -> u16 {
-    match (path_is_private(path), kind) {
+/// Permission bits as upstream shows them: 0777/0666 when quorate, 0555/0444 when
+/// not, then masked to 0700/0600 (private) or 0755/0640.
+pub fn mode_for(path: &str, kind: Kind, quorate: bool) -> u16 {
+    let base = match (kind, quorate) {
+        (Kind::Dir, true) => 0o777,
+        (Kind::File, true) => 0o666,
+        (Kind::Dir, false) => 0o555,
+        (Kind::File, false) => 0o444,
+    };
+    let mask = match (path_is_private(path), kind) {
         (true, Kind::Dir) => 0o700,
         (true, Kind::File) => 0o600,
         (false, Kind::Dir) => 0o755,
         (false, Kind::File) => 0o640,
-    }
+    };
+    base & mask
 }
 
 fn attr(ino: u64, kind: FileType, perm: u16, size: u64, mtime: u32, gid: u32) -> FileAttr {
@@ -137,7 +145,7 @@ fn attr(ino: u64, kind: FileType, perm: u16, size: u64, mtime: u32, gid: u32) ->
     }
 }
 
-pub fn entry_attr(e: &EntryInfo, path: &str, gid: u32) -> FileAttr {
+pub fn entry_attr(e: &EntryInfo, path: &str, gid: u32, quorate: bool) -> FileAttr {
     let kind = match e.kind {
         Kind::Dir => FileType::Directory,
         Kind::File => FileType::RegularFile,
@@ -147,7 +155,7 @@ pub fn entry_attr(e: &EntryInfo, path: &str, gid: u32) -> FileAttr {
     attr(
         fuse_ino(e.inode),
         kind,
-        mode_for(path, e.kind),
+        mode_for(path, e.kind, quorate),
         e.size,
         mtime,
         gid,

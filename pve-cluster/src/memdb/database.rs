@@ -49,7 +49,51 @@ impl Database {
     }
 
     pub fn load(&self) -> rusqlite::Result<Loaded> {
-        let mut stmt = self.conn.prepare_cached(SELECT_ALL)?;
+        load_from(&self.conn)
+    }
+
+    /// One transaction for a state transfer: delete `obsolete`, store `rows` (inode 0
+    /// is row 0), then let `check` judge the reloaded table; commit only if it agrees.
+    pub fn replace_all<T>(
+        &mut self,
+        obsolete: &[u64],
+        rows: &[Row],
+        check: impl FnOnce(&Loaded) -> Result<T, String>,
+    ) -> Result<T, String> {
+        let err = |e: rusqlite::Error| e.to_string();
+        let tx = self.conn.transaction().map_err(err)?;
+        for inode in obsolete {
+            tx.prepare_cached(DELETE)
+                .and_then(|mut s| s.execute(params![*inode as i64]))
+                .map_err(err)?;
+        }
+        for row in rows {
+            let data = row.data.as_deref().filter(|d| !d.is_empty());
+            tx.prepare_cached(REPLACE)
+                .and_then(|mut s| {
+                    s.execute(params![
+                        row.inode as i64,
+                        row.parent as i64,
+                        row.version as i64,
+                        row.writer as i64,
+                        row.mtime as i64,
+                        row.dtype as i64,
+                        row.name,
+                        data,
+                    ])
+                })
+                .map_err(err)?;
+        }
+        let loaded = load_from(&tx).map_err(err)?;
+        let out = check(&loaded)?;
+        tx.commit().map_err(err)?;
+        Ok(out)
+    }
+}
+
+fn load_from(conn: &Connection) -> rusqlite::Result<Loaded> {
+    {
+        let mut stmt = conn.prepare_cached(SELECT_ALL)?;
         let mut rows = Vec::new();
         let mut root = None;
         let mut q = stmt.query([])?;
@@ -80,7 +124,9 @@ impl Database {
         }
         Ok(Loaded { rows, root })
     }
+}
 
+impl Database {
     /// One change as one transaction: optionally delete `delete_inode`, store `row`
     /// (if any), then update row 0.
     pub fn commit(

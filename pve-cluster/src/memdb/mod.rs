@@ -7,6 +7,7 @@
 mod database;
 mod index;
 mod locks;
+mod sync;
 mod tree;
 mod vmlist;
 
@@ -16,7 +17,8 @@ use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 pub use database::{RootState, VERSION_ROW_NAME};
 pub use index::{encode_index, entry_csum};
 pub use locks::{is_lock_dir_path, LOCK_DIR, LOCK_TIMEOUT_SECS};
-pub use tree::{split_path, EntryInfo, Kind, MAX_FILE_SIZE};
+pub use sync::SyncEntry;
+pub use tree::{split_path, EntryInfo, Kind, DT_DIR, DT_REG, MAX_FILE_SIZE};
 pub use vmlist::{
     guest_path, GuestEntry, GuestPath, GuestType, PathCounters, VmList, OBSERVED_PATHS,
 };
@@ -206,6 +208,11 @@ impl Memdb {
         let mut st = self.write();
         *st.db.lock().unwrap_or_else(|e| e.into_inner()) = None;
         st.errors = true;
+    }
+
+    /// Whether a backend failure has stopped all changes.
+    pub fn has_errors(&self) -> bool {
+        self.read().errors
     }
 
     /// Sets how long a lock lives (upstream: 120 s); only tests change it.

@@ -1,0 +1,659 @@
+//! The distributed state machine shared by the DCDB and the kvstore: membership
+//! changes, the state exchange, message queues and synchronous local sends.
+//!
+//! It knows nothing about corosync: messages come in through [`Dfsm::on_deliver`]
+//! and [`Dfsm::on_confchg`] and go out through a [`Transport`].
+
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use super::wire::{self, Epoch, Message, MsgType};
+use crate::memdb::{now_secs, Errno};
+
+/// Returned by the application when the node must leave the group and resync.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaveGroup;
+
+/// Sends one totally ordered message to the group.
+pub trait Transport: Send + Sync {
+    fn mcast(&self, msg: &[u8]) -> Result<(), Errno>;
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Mode {
+    Start = 0,
+    StartSync = 1,
+    Synced = 2,
+    Update = 3,
+    Leave = 253,
+    VersionError = 254,
+    Error = 255,
+}
+
+impl Mode {
+    pub fn is_error(self) -> bool {
+        self >= Mode::Leave
+    }
+}
+
+/// One member of the current configuration during a sync.
+#[derive(Clone, Debug)]
+pub struct Member {
+    pub nodeid: u32,
+    pub pid: u32,
+    pub state: Option<Vec<u8>>,
+    pub synced: bool,
+}
+
+/// What the application callbacks may use to send state messages in the current epoch.
+pub struct StateSender<'a> {
+    dfsm: &'a Dfsm,
+    epoch: Epoch,
+}
+
+impl StateSender<'_> {
+    pub fn send(&self, kind: MsgType, payload: &[u8]) -> Result<(), Errno> {
+        let msg = wire::encode_state(kind, self.dfsm.version, now_secs(), &self.epoch, payload);
+        self.dfsm.mcast(&msg)
+    }
+}
+
+/// Facts about the local node handed to the application on delivery.
+pub struct DeliverCtx<'a> {
+    pub dfsm: &'a Dfsm,
+    pub lowest_nodeid: u32,
+    /// Sender counter of a local message.
+    pub count: Option<u64>,
+}
+
+impl DeliverCtx<'_> {
+    pub fn is_local(&self, nodeid: u32, pid: u32) -> bool {
+        nodeid == self.dfsm.nodeid() && pid == self.dfsm.pid
+    }
+
+    pub fn we_are_lowest(&self) -> bool {
+        self.lowest_nodeid == self.dfsm.nodeid()
+    }
+}
+
+/// The application on top of the DFSM (DCDB or kvstore). `Err(LeaveGroup)` makes the node
+/// leave the group (and rejoin later).
+pub trait DfsmApp: Send + Sync {
+    fn get_state(&self) -> Vec<u8>;
+    /// All states are in: mark synced members; the leader sends its updates.
+    fn process_state(
+        &self,
+        members: &mut [Member],
+        local: usize,
+        out: &StateSender<'_>,
+    ) -> Result<(), LeaveGroup>;
+    fn process_update(&self, nodeid: u32, pid: u32, payload: &[u8]) -> Result<(), LeaveGroup>;
+    fn commit(&self) -> Result<(), LeaveGroup>;
+    fn cleanup(&self) {}
+    /// Applies a normal message; returns the result code for a local sender.
+    fn deliver(
+        &self,
+        ctx: &DeliverCtx<'_>,
+        nodeid: u32,
+        pid: u32,
+        subtype: u16,
+        time: u32,
+        payload: &[u8],
+    ) -> Result<i32, LeaveGroup>;
+    fn checksum(&self) -> Option<[u8; 32]> {
+        None
+    }
+    fn synced(&self, _dfsm: &Dfsm) {}
+    fn confchg(&self, _dfsm: &Dfsm, _members: &[(u32, u32)]) {}
+    /// An error that must stop the service for good (e.g. database failure).
+    fn fatal(&self) -> bool {
+        false
+    }
+}
+
+struct Queued {
+    nodeid: u32,
+    pid: u32,
+    count: u64,
+    msg: Vec<u8>,
+}
+
+struct Inner {
+    mode: Mode,
+    epoch_counter: u32,
+    sync_epoch: Epoch,
+    lowest_nodeid: u32,
+    members: Vec<Member>,
+    local: Option<usize>,
+    /// Normal messages held back until synced, ordered by sender counter.
+    queue: Vec<Queued>,
+    /// Messages of synced senders received while we wait for updates.
+    sync_queue: Vec<Queued>,
+    csum_counter: u64,
+    csum: Option<(u64, Epoch, [u8; 32])>,
+}
+
+#[derive(Default)]
+struct Results {
+    rcvd: u64,
+    map: HashMap<u64, Option<i32>>,
+    /// Bumped when the group is left: waiters give up.
+    generation: u64,
+}
+
+pub struct Dfsm {
+    pub group: &'static str,
+    pub version: u32,
+    nodeid: Mutex<u32>,
+    pub pid: u32,
+    app: Arc<dyn DfsmApp>,
+    transport: Mutex<Option<Arc<dyn Transport>>>,
+    inner: Mutex<Inner>,
+    send_count: Mutex<u64>,
+    results: Mutex<Results>,
+    results_cond: Condvar,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+type Leave = LeaveGroup;
+
+impl Dfsm {
+    pub fn new(group: &'static str, version: u32, app: Arc<dyn DfsmApp>) -> Arc<Dfsm> {
+        Arc::new(Dfsm {
+            group,
+            version,
+            nodeid: Mutex::new(0),
+            pid: std::process::id(),
+            app,
+            transport: Mutex::new(None),
+            inner: Mutex::new(Inner {
+                mode: Mode::Start,
+                epoch_counter: 0,
+                sync_epoch: Epoch::default(),
+                lowest_nodeid: 0,
+                members: Vec::new(),
+                local: None,
+                queue: Vec::new(),
+                sync_queue: Vec::new(),
+                csum_counter: 0,
+                csum: None,
+            }),
+            send_count: Mutex::new(0),
+            results: Mutex::new(Results::default()),
+            results_cond: Condvar::new(),
+        })
+    }
+
+    pub fn nodeid(&self) -> u32 {
+        *lock(&self.nodeid)
+    }
+
+    pub fn mode(&self) -> Mode {
+        lock(&self.inner).mode
+    }
+
+    pub fn is_synced(&self) -> bool {
+        self.mode() == Mode::Synced
+    }
+
+    pub fn lowest_nodeid(&self) -> u32 {
+        lock(&self.inner).lowest_nodeid
+    }
+
+    /// Current members as `(nodeid, pid)`.
+    pub fn members(&self) -> Vec<(u32, u32)> {
+        lock(&self.inner)
+            .members
+            .iter()
+            .map(|m| (m.nodeid, m.pid))
+            .collect()
+    }
+
+    /// A (re)connected group handle: start over in START mode.
+    pub fn connected(&self, nodeid: u32, transport: Arc<dyn Transport>) {
+        *lock(&self.nodeid) = nodeid;
+        *lock(&self.transport) = Some(transport);
+        let mut inner = lock(&self.inner);
+        if !inner.mode.is_error() || inner.mode == Mode::Leave {
+            inner.mode = Mode::Start;
+        }
+    }
+
+    /// The group was left or the connection lost: drop queues, fail local waiters.
+    pub fn disconnected(&self) {
+        *lock(&self.transport) = None;
+        {
+            let mut inner = lock(&self.inner);
+            inner.queue.clear();
+            inner.sync_queue.clear();
+            inner.members.clear();
+            inner.local = None;
+            if !inner.mode.is_error() {
+                inner.mode = Mode::Leave;
+            }
+        }
+        self.app.cleanup();
+        let mut r = lock(&self.results);
+        r.generation += 1;
+        self.results_cond.notify_all();
+    }
+
+    fn mcast(&self, msg: &[u8]) -> Result<(), Errno> {
+        let t = lock(&self.transport).clone().ok_or(Errno::EACCES)?;
+        t.mcast(msg)
+    }
+
+    /// Sends a normal message without waiting for it.
+    pub fn send(&self, subtype: u16, payload: &[u8]) -> Result<(), Errno> {
+        let mut count = lock(&self.send_count);
+        *count += 1;
+        let msg = wire::encode_normal(subtype, self.version, now_secs(), *count, payload);
+        self.mcast(&msg)
+    }
+
+    /// Sends a normal message and waits until it has been applied locally; returns
+    /// its counter and the local result code (>= 0 or a negative errno).
+    pub fn send_sync(&self, subtype: u16, payload: &[u8]) -> Result<(u64, i32), Errno> {
+        let (count, generation) = {
+            let mut count = lock(&self.send_count);
+            *count += 1;
+            let generation = {
+                let mut r = lock(&self.results);
+                r.map.insert(*count, None);
+                r.generation
+            };
+            let msg = wire::encode_normal(subtype, self.version, now_secs(), *count, payload);
+            if let Err(e) = self.mcast(&msg) {
+                lock(&self.results).map.remove(&*count);
+                return Err(e);
+            }
+            (*count, generation)
+        };
+        let mut r = lock(&self.results);
+        while r.rcvd < count && r.generation == generation {
+            r = self.results_cond.wait(r).unwrap_or_else(|e| e.into_inner());
+        }
+        match r.map.remove(&count).flatten() {
+            Some(res) => Ok((count, res)),
+            None => Err(Errno::EIO),
+        }
+    }
+
+    fn record_local_result(&self, count: u64, result: Option<i32>) {
+        let mut r = lock(&self.results);
+        if let Some(slot) = r.map.get_mut(&count) {
+            *slot = result;
+        }
+        r.rcvd = count;
+        self.results_cond.notify_all();
+    }
+
+    fn set_mode(&self, inner: &mut Inner, mode: Mode) {
+        if inner.mode == mode {
+            return;
+        }
+        if !mode.is_error() && inner.mode.is_error() {
+            return;
+        }
+        if mode.is_error() && inner.mode.is_error() && mode < inner.mode {
+            return;
+        }
+        inner.mode = mode;
+        if mode == Mode::Synced {
+            self.app.synced(self);
+        }
+    }
+
+    fn reset_sync(&self, inner: &mut Inner, members: Option<&[(u32, u32)]>) {
+        for m in inner.members.iter_mut() {
+            m.state = None;
+        }
+        if let Some(list) = members {
+            let mut ms: Vec<Member> = list
+                .iter()
+                .map(|&(nodeid, pid)| Member {
+                    nodeid,
+                    pid,
+                    state: None,
+                    synced: false,
+                })
+                .collect();
+            ms.sort_by_key(|m| (m.nodeid, m.pid));
+            let me = (self.nodeid(), self.pid);
+            inner.local = ms.iter().position(|m| (m.nodeid, m.pid) == me);
+            inner.members = ms;
+        }
+        self.app.cleanup();
+    }
+
+    fn member_idx(inner: &Inner, nodeid: u32, pid: u32) -> Option<usize> {
+        inner
+            .members
+            .iter()
+            .position(|m| m.nodeid == nodeid && m.pid == pid)
+    }
+
+    /// A configuration change of the group (all current members).
+    pub fn on_confchg(&self, members: &[(u32, u32)], joined: usize) {
+        let mut inner = lock(&self.inner);
+        inner.epoch_counter = inner.epoch_counter.wrapping_add(1);
+        inner.sync_epoch = Epoch {
+            epoch: inner.epoch_counter,
+            time: now_secs(),
+            nodeid: self.nodeid(),
+            pid: self.pid,
+        };
+        inner.csum = None;
+        inner.sync_queue.clear();
+        let mode = inner.mode;
+        if mode.is_error() {
+            return;
+        }
+        inner.lowest_nodeid = members.iter().map(|m| m.0).min().unwrap_or(0);
+        let me = (self.nodeid(), self.pid);
+        let we_are_member = members.contains(&me);
+        self.reset_sync(&mut inner, Some(members));
+        if !we_are_member {
+            if mode != Mode::Start {
+                self.set_mode(&mut inner, Mode::Leave);
+            }
+            return;
+        }
+        if members.len() > 1 {
+            if joined > 0 && !inner.queue.is_empty() && self.resend_queue(&mut inner).is_err() {
+                self.set_mode(&mut inner, Mode::Leave);
+                return;
+            }
+            self.set_mode(&mut inner, Mode::StartSync);
+            if inner.lowest_nodeid == self.nodeid() {
+                let msg = wire::encode_state(
+                    MsgType::SyncStart,
+                    self.version,
+                    now_secs(),
+                    &inner.sync_epoch,
+                    &[],
+                );
+                if self.mcast(&msg).is_err() {
+                    self.set_mode(&mut inner, Mode::Leave);
+                    return;
+                }
+            }
+        } else {
+            if let Some(l) = inner.local {
+                inner.members[l].synced = true;
+            }
+            self.set_mode(&mut inner, Mode::Synced);
+            if self.deliver_queue(&mut inner).is_err() {
+                self.set_mode(&mut inner, Mode::Leave);
+                return;
+            }
+        }
+        drop(inner);
+        self.app.confchg(self, members);
+    }
+
+    /// Our own queued messages go out again so every member holds the same queue.
+    fn resend_queue(&self, inner: &mut Inner) -> Result<(), Leave> {
+        let me = (self.nodeid(), self.pid);
+        let mine: Vec<Vec<u8>> = inner
+            .queue
+            .iter()
+            .filter(|q| (q.nodeid, q.pid) == me)
+            .map(|q| q.msg.clone())
+            .collect();
+        inner.queue.clear();
+        for m in mine {
+            self.mcast(&m).map_err(|_| LeaveGroup)?;
+        }
+        Ok(())
+    }
+
+    fn deliver_queue(&self, inner: &mut Inner) -> Result<(), Leave> {
+        let queue = std::mem::take(&mut inner.queue);
+        let mut keep = Vec::new();
+        let mut res = Ok(());
+        for q in queue {
+            if res.is_err() {
+                keep.push(q);
+                continue;
+            }
+            let Some(i) = Self::member_idx(inner, q.nodeid, q.pid) else {
+                continue;
+            };
+            let synced = inner.members[i].synced;
+            match inner.mode {
+                Mode::Synced if synced => {
+                    res = self.handle(inner, q.nodeid, q.pid, &q.msg);
+                }
+                Mode::Update if synced => inner.sync_queue.push(q),
+                Mode::Synced | Mode::Update => keep.push(q),
+                _ => {
+                    keep.push(q);
+                    res = Err(LeaveGroup);
+                }
+            }
+        }
+        keep.append(&mut inner.queue);
+        keep.sort_by_key(|q| q.count);
+        inner.queue = keep;
+        res
+    }
+
+    fn deliver_sync_queue(&self, inner: &mut Inner) -> Result<(), Leave> {
+        let queue = std::mem::take(&mut inner.sync_queue);
+        for q in queue {
+            if inner.mode == Mode::Synced {
+                self.handle(inner, q.nodeid, q.pid, &q.msg)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A message delivered by the group, in total order.
+    pub fn on_deliver(&self, nodeid: u32, pid: u32, msg: &[u8]) {
+        let mut inner = lock(&self.inner);
+        if self.handle(&mut inner, nodeid, pid, msg).is_err() {
+            self.set_mode(&mut inner, Mode::Leave);
+            self.reset_sync(&mut inner, None);
+        }
+        if self.app.fatal() {
+            self.set_mode(&mut inner, Mode::Error);
+        }
+    }
+
+    fn handle(&self, inner: &mut Inner, nodeid: u32, pid: u32, msg: &[u8]) -> Result<(), Leave> {
+        let mode = inner.mode;
+        if mode.is_error() {
+            return Ok(());
+        }
+        let Ok(base) = wire::decode_base(msg) else {
+            eprintln!(
+                "{}: received short message ({} bytes)",
+                self.group,
+                msg.len()
+            );
+            return Err(LeaveGroup);
+        };
+        if base.protocol_version > self.version {
+            eprintln!(
+                "{}: received message with protocol version {}",
+                self.group, base.protocol_version
+            );
+            self.set_mode(inner, Mode::VersionError);
+            return Ok(());
+        }
+        if base.protocol_version < self.version {
+            return Ok(());
+        }
+        let decoded = wire::decode(msg).map_err(|e| {
+            eprintln!("{}: {e}", self.group);
+            LeaveGroup
+        })?;
+        match decoded {
+            Message::Normal {
+                header,
+                count,
+                payload,
+            } => {
+                if mode != Mode::Synced {
+                    let i = Self::member_idx(inner, nodeid, pid).ok_or(LeaveGroup)?;
+                    let q = Queued {
+                        nodeid,
+                        pid,
+                        count,
+                        msg: msg.to_vec(),
+                    };
+                    if mode == Mode::Update && inner.members[i].synced {
+                        inner.sync_queue.push(q);
+                    } else {
+                        let pos = inner.queue.partition_point(|x| x.count <= count);
+                        inner.queue.insert(pos, q);
+                    }
+                    return Ok(());
+                }
+                let local = nodeid == self.nodeid() && pid == self.pid;
+                let ctx = DeliverCtx {
+                    dfsm: self,
+                    lowest_nodeid: inner.lowest_nodeid,
+                    count: local.then_some(count),
+                };
+                let res = self
+                    .app
+                    .deliver(&ctx, nodeid, pid, header.subtype, header.time, payload);
+                if local {
+                    self.record_local_result(count, res.ok());
+                }
+                res.map(|_| ())
+            }
+            Message::State {
+                kind,
+                epoch,
+                payload,
+                ..
+            } => self.handle_state(inner, nodeid, pid, kind, epoch, payload),
+        }
+    }
+
+    fn handle_state(
+        &self,
+        inner: &mut Inner,
+        nodeid: u32,
+        pid: u32,
+        kind: MsgType,
+        epoch: Epoch,
+        payload: &[u8],
+    ) -> Result<(), Leave> {
+        if kind != MsgType::SyncStart && epoch != inner.sync_epoch {
+            return Ok(());
+        }
+        match (inner.mode, kind) {
+            (Mode::Synced, MsgType::UpdateComplete) => {
+                for m in inner.members.iter_mut() {
+                    m.synced = true;
+                }
+                self.deliver_queue(inner)
+            }
+            (Mode::Synced, MsgType::VerifyRequest) => {
+                let id = u64::from_le_bytes(payload.try_into().map_err(|_| LeaveGroup)?);
+                if let Some(csum) = self.app.checksum() {
+                    inner.csum = Some((id, epoch, csum));
+                    if nodeid == self.nodeid() && pid == self.pid {
+                        let mut p = id.to_le_bytes().to_vec();
+                        p.extend_from_slice(&csum);
+                        let out = StateSender { dfsm: self, epoch };
+                        out.send(MsgType::Verify, &p).map_err(|_| LeaveGroup)?;
+                    }
+                }
+                Ok(())
+            }
+            (Mode::Synced, MsgType::Verify) => {
+                if payload.len() != 40 {
+                    return Err(LeaveGroup);
+                }
+                let id = u64::from_le_bytes(payload[..8].try_into().expect("8 bytes"));
+                match inner.csum {
+                    Some((cid, cep, csum))
+                        if cid == id && cep == epoch && csum[..] != payload[8..] =>
+                    {
+                        eprintln!("{}: wrong checksum - restarting", self.group);
+                        return Err(LeaveGroup);
+                    }
+                    _ => {}
+                }
+                inner.csum = None;
+                Ok(())
+            }
+            (Mode::Synced, _) => Ok(()),
+            (Mode::StartSync, MsgType::SyncStart) => {
+                inner.sync_epoch = epoch;
+                self.reset_sync(inner, None);
+                let state = self.app.get_state();
+                if state.is_empty() {
+                    return Err(LeaveGroup);
+                }
+                let out = StateSender { dfsm: self, epoch };
+                out.send(MsgType::State, &state).map_err(|_| LeaveGroup)
+            }
+            (Mode::StartSync, MsgType::State) => {
+                let i = Self::member_idx(inner, nodeid, pid).ok_or(LeaveGroup)?;
+                if inner.members[i].state.is_some() {
+                    return Err(LeaveGroup);
+                }
+                inner.members[i].state = Some(payload.to_vec());
+                if inner.members.iter().any(|m| m.state.is_none()) {
+                    return Ok(());
+                }
+                let local = inner.local.ok_or(LeaveGroup)?;
+                let out = StateSender {
+                    dfsm: self,
+                    epoch: inner.sync_epoch,
+                };
+                for m in inner.members.iter_mut() {
+                    m.synced = false;
+                }
+                self.app.process_state(&mut inner.members, local, &out)?;
+                if inner.members[local].synced {
+                    self.set_mode(inner, Mode::Synced);
+                    self.reset_sync(inner, None);
+                } else {
+                    self.set_mode(inner, Mode::Update);
+                }
+                self.deliver_queue(inner)
+            }
+            (Mode::Update, MsgType::Update) => self.app.process_update(nodeid, pid, payload),
+            (Mode::Update, MsgType::UpdateComplete) => {
+                self.app.commit()?;
+                for m in inner.members.iter_mut() {
+                    m.synced = true;
+                }
+                self.set_mode(inner, Mode::Synced);
+                self.deliver_sync_queue(inner)?;
+                self.deliver_queue(inner)?;
+                self.reset_sync(inner, None);
+                Ok(())
+            }
+            (_, MsgType::VerifyRequest | MsgType::Verify) => Ok(()),
+            _ => Err(LeaveGroup),
+        }
+    }
+
+    /// Starts a verification round (lowest node id only, when synced).
+    pub fn verify_request(&self) -> Result<(), Errno> {
+        let (epoch, id) = {
+            let mut inner = lock(&self.inner);
+            if inner.mode != Mode::Synced
+                || inner.lowest_nodeid != self.nodeid()
+                || inner.csum.is_some()
+            {
+                return Ok(());
+            }
+            inner.csum_counter += 1;
+            (inner.sync_epoch, inner.csum_counter)
+        };
+        let out = StateSender { dfsm: self, epoch };
+        out.send(MsgType::VerifyRequest, &id.to_le_bytes())
+    }
+}
