@@ -13,11 +13,13 @@ pub mod list;
 pub mod plugin;
 pub mod prune;
 pub mod qemu_img;
+pub mod storage;
 pub mod volume;
 
 pub use config::{StorageConfig, StorageSection};
 pub use error::StorageError;
 pub use plugin::{StorageCtx, StoragePlugin};
+pub use storage::Storage;
 pub use volume::{parse_volume_id, VolumeName, Vtype};
 
 /// The conformance suites of this crate (`../shared/conformance/pve-storage`).
