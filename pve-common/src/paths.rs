@@ -9,6 +9,10 @@ use std::path::{Path, PathBuf};
 /// The environment variable that sets the root prefix.
 pub const ROOT_ENV: &str = "PVE_ROOT";
 
+/// The path of the implicit `local` dir storage as storage.cfg spells it (the host
+/// location is [`NodePaths::var_lib_vz`]).
+pub const LOCAL_STORAGE_PATH: &str = "/var/lib/vz";
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodePaths {
     root: PathBuf,
@@ -64,7 +68,11 @@ impl NodePaths {
     }
     /// `/var/lib/vz`, the `local` dir storage.
     pub fn var_lib_vz(&self) -> PathBuf {
-        self.host("/var/lib/vz")
+        self.host(LOCAL_STORAGE_PATH)
+    }
+    /// `/var/lock/pve-manager`: node-local storage locks.
+    pub fn pve_manager_lock_dir(&self) -> PathBuf {
+        self.host("/var/lock/pve-manager")
     }
     /// `/var/log/pve`, task logs live in `tasks/` below it.
     pub fn log_dir(&self) -> PathBuf {

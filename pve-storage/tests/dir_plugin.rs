@@ -1,0 +1,134 @@
+//! The dir plugin on a real folder: allocate, resize, snapshot, base image, linked
+//! clone, free; and refusals of names that would leave the storage.
+
+use std::path::Path;
+
+use pve_common::NodePaths;
+use pve_storage::{Storage, StorageConfig};
+
+struct Node(std::path::PathBuf);
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr")
+            .arg("-R")
+            .arg("-i")
+            .arg(&self.0)
+            .output();
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn node(tag: &str) -> (Node, Storage) {
+    let root = std::env::temp_dir().join(format!("pve-storage-it-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(root.join("etc/pve")).unwrap();
+    let paths = NodePaths::new(&root);
+    let cfg = StorageConfig::parse(
+        "dir: local\n\tpath /var/lib/vz\n\tcontent images,rootdir,iso,backup,snippets,vztmpl\n\n",
+    );
+    (Node(root), Storage { paths, cfg })
+}
+
+fn skip_without_qemu_img() -> bool {
+    if pve_storage::qemu_img::available() {
+        return false;
+    }
+    assert!(
+        std::env::var("PVE_TEST_REQUIRE_HOST").as_deref() != Ok("1"),
+        "qemu-img missing"
+    );
+    println!("SKIP: qemu-img not installed");
+    true
+}
+
+#[test]
+fn image_life_cycle() {
+    if skip_without_qemu_img() {
+        return;
+    }
+    let (node, st) = node("life");
+    let volid = st
+        .vdisk_alloc("local", 100, Some("qcow2"), None, 1024)
+        .unwrap();
+    assert_eq!(volid, "local:100/vm-100-disk-0.qcow2");
+    let (path, owner, _) = st.path(&volid, None).unwrap();
+    assert!(path.starts_with(&node.0) && path.is_file());
+    assert_eq!(owner.as_deref(), Some("100"));
+    assert_eq!(st.volume_size_info(&volid).unwrap().size, 1024 * 1024);
+    st.volume_resize(&volid, 4 * 1024 * 1024).unwrap();
+    assert_eq!(st.volume_size_info(&volid).unwrap().size, 4 * 1024 * 1024);
+
+    st.volume_snapshot(&volid, "before").unwrap();
+    assert_eq!(
+        pve_storage::qemu_img::snapshot_names(&path).unwrap(),
+        vec!["before".to_string()]
+    );
+    st.volume_snapshot_rollback(&volid, "before").unwrap();
+    st.volume_snapshot_delete(&volid, "before").unwrap();
+
+    let raw = st
+        .vdisk_alloc("local", 100, Some("raw"), None, 1024)
+        .unwrap();
+    assert_eq!(raw, "local:100/vm-100-disk-1.raw");
+    assert_eq!(
+        st.volume_snapshot(&raw, "x").unwrap_err().to_string(),
+        "can't snapshot this image format"
+    );
+
+    let base = st.vdisk_create_base(&volid).unwrap();
+    assert_eq!(base, "local:100/base-100-disk-0.qcow2");
+    let clone = st.vdisk_clone(&base, 101).unwrap();
+    assert_eq!(
+        clone,
+        "local:100/base-100-disk-0.qcow2/101/vm-101-disk-0.qcow2"
+    );
+    let listed = st
+        .volume_list("local", Some(&["images"]), Some(101))
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].volid, clone);
+    assert_eq!(
+        listed[0].parent.clone().flatten().as_deref(),
+        Some("../100/base-100-disk-0.qcow2")
+    );
+
+    st.vdisk_free(&clone).unwrap();
+    st.vdisk_free(&base).unwrap();
+    st.vdisk_free(&raw).unwrap();
+    assert!(!node.0.join("var/lib/vz/images/100").exists());
+}
+
+#[test]
+fn names_leaving_the_storage_are_refused() {
+    let (node, st) = node("escape");
+    let outside = node.0.join("outside.raw");
+    std::fs::write(&outside, b"keep me").unwrap();
+    for volid in [
+        "local:../outside.raw",
+        "local:100/../../outside.raw",
+        "local:/etc/passwd",
+        "local:iso/../../outside.iso",
+        "local:snippets/..",
+    ] {
+        let err = st.path(volid, None).unwrap_err().to_string();
+        assert!(err.starts_with("unable to parse"), "{volid}: {err}");
+        assert!(st.vdisk_free(volid).is_err(), "{volid}");
+    }
+    assert_eq!(
+        st.path("nope:iso/x.iso", None).unwrap_err().to_string(),
+        "storage 'nope' does not exist"
+    );
+    // a symlinked guest folder leading out of the storage
+    let images = node.0.join("var/lib/vz/images");
+    std::fs::create_dir_all(&images).unwrap();
+    std::os::unix::fs::symlink(&node.0, images.join("100")).unwrap();
+    let err = st
+        .vdisk_free("local:100/outside.raw")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("outside of the storage"), "{err}");
+    assert!(st.path("local:100/outside.raw", None).is_err());
+    assert!(Path::new(&outside).is_file());
+    assert_eq!(std::fs::read(&outside).unwrap(), b"keep me");
+}
