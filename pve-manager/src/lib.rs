@@ -12,5 +12,7 @@ use pve_common::conformance::Suite;
 
 /// The conformance suites of every crate, in dependency order.
 pub fn conformance_suites() -> Vec<Suite> {
-    pve_common::conformance::suites()
+    let mut all = pve_common::conformance::suites();
+    all.extend(pve_storage::conformance_suites());
+    all
 }

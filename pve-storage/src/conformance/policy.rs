@@ -8,8 +8,7 @@ use crate::config::StorageConfig;
 use crate::prune::{select, BackupItem, PruneOptions};
 use pve_common::conformance::check::{expect_eq, str_field};
 
-/// Prefix of failures caused by a malformed corpus rather than by our code.
-pub const CORPUS_DEFECT: &str = "corpus defect";
+pub use pve_common::conformance::CORPUS_DEFECT;
 
 pub fn prune_case(top: &Value, case: &Value) -> Result<(), String> {
     let list_name = str_field(case, "list")?;

@@ -96,6 +96,13 @@ pub fn is_integer(text: &str) -> bool {
 }
 
 /// A schema `pattern`, anchored as `^(?:…)$` and compiled once per distinct pattern.
+/// A Perl pattern in the `regex` crate's syntax. Upstream's published patterns carry
+/// Perl's stringified-regex groups `(?^:…)` / `(?^i:…)` ("default flags"), which are
+/// plain `(?:…)` / `(?i:…)` groups.
+pub fn perl_pattern(pattern: &str) -> String {
+    pattern.replace("(?^", "(?")
+}
+
 fn pattern_matches(pattern: &str, text: &str) -> Result<bool, String> {
     static CACHE: LazyLock<Mutex<HashMap<String, Regex>>> =
         LazyLock::new(|| Mutex::new(HashMap::new()));
@@ -103,7 +110,7 @@ fn pattern_matches(pattern: &str, text: &str) -> Result<bool, String> {
     if let Some(re) = cache.get(pattern) {
         return Ok(re.is_match(text));
     }
-    let re = Regex::new(&format!("^(?:{pattern})$"))
+    let re = Regex::new(&format!("^(?:{})$", perl_pattern(pattern)))
         .map_err(|e| format!("invalid regex pattern in schema: {e}"))?;
     let res = re.is_match(text);
     if cache.len() < 4096 {

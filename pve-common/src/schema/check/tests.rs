@@ -95,3 +95,19 @@ fn validate_reports_parameter_error() {
         "Parameter verification failed.\nvmid: type check ('integer') failed - got 'abc'"
     );
 }
+
+#[test]
+fn perl_stringified_patterns_work() {
+    let s = Schema::literal(
+        serde_json::json!({"type": "string", "pattern": "(?^:[A-Za-z][A-Za-z0-9\\.\\-_]+)"}),
+    );
+    let mut errors = ErrorMap::new();
+    check_prop(&serde_json::json!("auto-1"), &s, "t", &mut errors);
+    assert!(errors.is_empty(), "{errors:?}");
+    check_prop(&serde_json::json!("1bad"), &s, "t", &mut errors);
+    assert_eq!(errors["t"], "value does not match the regex pattern");
+    let ci = Schema::literal(serde_json::json!({"type": "string", "pattern": "(?^i:abc)"}));
+    let mut errors = ErrorMap::new();
+    check_prop(&serde_json::json!("ABC"), &ci, "t", &mut errors);
+    assert!(errors.is_empty(), "{errors:?}");
+}
