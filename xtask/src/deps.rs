@@ -37,6 +37,8 @@ const RUNTIME: &[&str] = &[
     "sqlite3",
     "e2fsprogs",
     "python3-venv",
+    "curl",
+    "wrk",
 ];
 
 /// The Python API clients the client tests drive (pinned as in

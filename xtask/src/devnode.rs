@@ -45,7 +45,7 @@ fn parse(args: &[String], allow_run_opts: bool) -> Result<DevNode> {
 }
 
 /// Where `cargo build` puts the binaries (the target dir cargo uses for this checkout).
-fn bin_dir() -> Result<PathBuf> {
+pub fn bin_dir() -> Result<PathBuf> {
     let out = cargo()
         .args(["metadata", "--format-version", "1", "--no-deps"])
         .output()?;

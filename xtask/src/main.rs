@@ -12,6 +12,7 @@
 //!
 //! xtask depends on no workspace crate, so it builds before any -dev package is there.
 
+mod bench_api;
 mod deps;
 mod devnode;
 
@@ -34,6 +35,7 @@ commands:
   fuzz [TARGET ...] [--seconds N]
                             run the cargo-fuzz targets (default: all, 60 s each)
   bench pmxcfs [--files N]  pmxcfs vs. plain directory rates, JSON in target/bench/pmxcfs.json
+  bench api [--seconds N]   API throughput/latency via pveproxy and pvedaemon, target/bench/api.json
   cluster up [--nodes N]    N nodes (default 3) in network namespaces: corosync + pmxcfs each
   cluster status            `pvecm status` of every node
   cluster down              stop every process, unmount, delete the namespaces
@@ -236,7 +238,8 @@ fn cluster(args: &[String]) -> Result<()> {
 fn bench(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
         Some("pmxcfs") => {}
-        _ => bail!("usage: cargo xtask bench pmxcfs [--files N]"),
+        Some("api") => return bench_api::run(&args[1..]),
+        _ => bail!("usage: cargo xtask bench pmxcfs [--files N] | api [--seconds N]"),
     }
     status(cargo().args(["build", "--release", "-p", "pve-cluster", "--bins"]))?;
     let out = workspace_root().join("target/bench/pmxcfs.json");
