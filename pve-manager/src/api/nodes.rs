@@ -239,7 +239,19 @@ pub fn router() -> Router {
     Router::new()
         .method(
             ApiMethod::new("index", HttpMethod::Get, "Cluster node index.", |env, _| {
-                Ok(ApiResponse::from(json!([local_node_entry(env)])))
+                let mut entry = local_node_entry(env);
+                // Without Sys.Audit on the node upstream shows only its identity and state.
+                if !env.has_privs(&format!("/nodes/{}", env.node), &["Sys.Audit"], false) {
+                    if let Value::Object(m) = &mut entry {
+                        m.retain(|k, _| {
+                            matches!(
+                                k.as_str(),
+                                "id" | "node" | "type" | "level" | "status" | "ssl_fingerprint"
+                            )
+                        });
+                    }
+                }
+                Ok(ApiResponse::from(json!([entry])))
             })
             .permissions(Permissions::all_users())
             .returns(index_returns()),
