@@ -1,5 +1,7 @@
 //! pve-manager: the API root, the daemons and the node-wide tools (pvesh; later the HTTP
 //! servers, the scheduler and the status daemon).
+// Upstream's schemas are written as `json!` literals; the largest nest deeply.
+#![recursion_limit = "256"]
 
 pub mod api;
 pub mod certs;

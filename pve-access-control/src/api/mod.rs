@@ -73,7 +73,7 @@ fn exception_text(e: &ApiError) -> String {
 
 /// Read-modify-write of user.cfg under its lock, as upstream's `lock_user_config`:
 /// an error becomes a 500 `<errmsg>: <error>`. The file is written only on success.
-fn update_user_config<T>(
+pub fn update_user_config<T>(
     env: &RpcEnv,
     errmsg: &str,
     f: impl FnOnce(&mut UserConfig) -> Result<T, ApiError>,

@@ -1,6 +1,10 @@
 //! The API root: mounts every crate's routers at upstream's paths.
 
+mod cluster;
+mod node_system;
 mod nodes;
+mod pools;
+mod resources;
 mod tasks;
 mod version;
 
@@ -13,7 +17,9 @@ use serde_json::{json, Value};
 pub fn root() -> Router {
     let tree = Router::new()
         .subdir("access", pve_access_control::api::router())
+        .subdir("cluster", cluster::router())
         .subdir("nodes", nodes::router())
+        .subdir("pools", pools::router())
         .subdir("version", version::router());
     // `GET /` lists the top-level directories (upstream's API2 index; the apidoc leaves
     // it out, and so does our dump).

@@ -163,7 +163,7 @@ fn uptime() -> Option<u64> {
 
 /// This node's entry of the node index, measured from the host (upstream takes these
 /// values from pvestatd's RRD data, which does not exist yet).
-fn local_node_entry(env: &RpcEnv) -> Value {
+pub(super) fn local_node_entry(env: &RpcEnv) -> Value {
     let mut e = Map::new();
     e.insert("id".into(), json!(format!("node/{}", env.node)));
     e.insert("level".into(), json!(""));
@@ -196,7 +196,11 @@ fn local_node_entry(env: &RpcEnv) -> Value {
 /// `/nodes/{node}`: the node directory; its index lists the sub-directories mounted.
 fn node_router() -> Router {
     let dirs = Router::new()
+        .subdir("dns", super::node_system::dns_router())
+        .subdir("network", super::node_system::network_router())
+        .subdir("status", super::node_system::status_router())
         .subdir("tasks", super::tasks::router())
+        .subdir("time", super::node_system::time_router())
         .subdir("version", super::version::node_router());
     let names: Vec<String> = match dirs.children() {
         Children::Dirs(d) => d.keys().cloned().collect(),
@@ -221,7 +225,7 @@ fn node_router() -> Router {
 
 /// Calls for another node are forwarded by the HTTP layer (`proxyto`); one that
 /// arrives here for an unknown node fails as upstream does.
-fn check_local_node(env: &RpcEnv, node: &str) -> Result<(), ApiError> {
+pub(super) fn check_local_node(env: &RpcEnv, node: &str) -> Result<(), ApiError> {
     if node == env.node || node == "localhost" {
         Ok(())
     } else {
@@ -235,7 +239,19 @@ pub fn router() -> Router {
     Router::new()
         .method(
             ApiMethod::new("index", HttpMethod::Get, "Cluster node index.", |env, _| {
-                Ok(ApiResponse::from(json!([local_node_entry(env)])))
+                let mut entry = local_node_entry(env);
+                // Without Sys.Audit on the node upstream shows only its identity and state.
+                if !env.has_privs(&format!("/nodes/{}", env.node), &["Sys.Audit"], false) {
+                    if let Value::Object(m) = &mut entry {
+                        m.retain(|k, _| {
+                            matches!(
+                                k.as_str(),
+                                "id" | "node" | "type" | "level" | "status" | "ssl_fingerprint"
+                            )
+                        });
+                    }
+                }
+                Ok(ApiResponse::from(json!([entry])))
             })
             .permissions(Permissions::all_users())
             .returns(index_returns()),
