@@ -237,6 +237,7 @@ async fn request(addr: std::net::SocketAddr, req: Request<Full<Bytes>>) -> Answe
         .await
         .unwrap();
     tokio::spawn(conn);
+    sender.ready().await.unwrap();
     let resp = sender.send_request(req).await.unwrap();
     let status = resp.status().as_u16();
     let reason = resp

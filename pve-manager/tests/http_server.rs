@@ -176,6 +176,10 @@ async fn send(
     if !body.is_empty() {
         r = r.header("content-type", "application/x-www-form-urlencoded");
     }
+    // The connection must be ready for the next request (keep-alive).
+    s.ready()
+        .await
+        .expect("connection ready for the next request");
     let resp = s
         .send_request(r.body(Full::new(Bytes::from(body.to_string()))).unwrap())
         .await
