@@ -27,18 +27,15 @@ const TOKEN_SECRET: &str = "3c9f1e2a-5b7d-4e8f-9a0b-1c2d3e4f5a6b";
 /// Cases that differ from upstream on purpose or for a reason outside the API code,
 /// with why.
 const DEVIATIONS: &[(&str, &str)] = &[
-    // Build identity: `repoid` is our own git revision, not upstream's.
     ("version", "repoid is our build's revision"),
     ("version_token", "repoid is our build's revision"),
     ("extjs_version", "repoid is our build's revision"),
     ("node_version", "repoid is our build's revision"),
     ("node_status", "pveversion carries our build's revision"),
-    // Our node index lists the sub-directories we serve, upstream's all 41.
     (
         "node_index",
         "node directory lists only mounted sub-directories",
     ),
-    // Recorded task list: the tasks came from qemu create/start, which we do not serve.
     (
         "node_tasks",
         "recorded tasks come from unimplemented qemu endpoints",
@@ -54,51 +51,6 @@ const DEVIATIONS: &[(&str, &str)] = &[
     (
         "node_tasks_as_alice",
         "recorded tasks come from unimplemented qemu endpoints (total: 0 extra)",
-    ),
-    // HTTP layer (not the endpoints): open items of the servers.
-    (
-        "node_unknown_status",
-        "proxyto to an unknown node: no hostname lookup error yet",
-    ),
-    (
-        "extjs_access_ticket_bad_password",
-        "extjs error status 401 as number, upstream string; Connection header",
-    ),
-    (
-        "access_ticket_alice",
-        "Connection: 'close, Keep-Alive' of forwarded calls not reproduced",
-    ),
-    (
-        "access_ticket_realm_param",
-        "Connection: 'close, Keep-Alive' of forwarded calls not reproduced",
-    ),
-    (
-        "access_ticket_renew",
-        "Connection: 'close, Keep-Alive' of forwarded calls not reproduced",
-    ),
-    (
-        "access_token_create",
-        "Connection: 'close, Keep-Alive' of forwarded calls not reproduced",
-    ),
-    (
-        "access_users",
-        "Connection: 'close, Keep-Alive' of forwarded calls not reproduced",
-    ),
-    (
-        "access_users_full",
-        "Connection: 'close, Keep-Alive' of forwarded calls not reproduced",
-    ),
-    (
-        "access_users_as_alice",
-        "Connection: 'close, Keep-Alive' of forwarded calls not reproduced",
-    ),
-    (
-        "access_users_as_bob",
-        "Connection: 'close, Keep-Alive' of forwarded calls not reproduced",
-    ),
-    (
-        "cluster_status",
-        "Connection: 'close, Keep-Alive' of forwarded calls not reproduced",
     ),
 ];
 

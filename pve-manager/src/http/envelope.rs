@@ -87,12 +87,13 @@ pub fn envelope(format: Format, result: Result<ApiResponse, ApiError>) -> Envelo
             let ok = status < 400;
             body.insert("success".into(), json!(u8::from(ok)));
             if !ok {
-                // Upstream's parameter errors carry the status as a string, others as a
-                // number (as recorded from the original daemons).
-                let code = if body.contains_key("errors") {
-                    json!(status.to_string())
-                } else {
+                // Errors raised by upstream's handlers carry the status as a string,
+                // the server's own 501 for a missing method as a number (as recorded
+                // from the original daemons).
+                let code = if status == 501 {
                     json!(status)
+                } else {
+                    json!(status.to_string())
                 };
                 body.insert("status".into(), code);
             }

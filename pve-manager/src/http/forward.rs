@@ -38,6 +38,7 @@ pub async fn forward(daemon: SocketAddr, f: Forward) -> Reply {
             status: 500,
             reason: e.clone(),
             body: Some(serde_json::json!({"data": null, "message": format!("{e}\n")})),
+            forwarded: false,
         },
     }
 }
@@ -92,5 +93,6 @@ async fn send(daemon: SocketAddr, f: Forward) -> Result<Reply, String> {
         status,
         reason,
         body,
+        forwarded: true,
     })
 }

@@ -22,6 +22,9 @@ pub struct Reply {
     pub status: u16,
     pub reason: String,
     pub body: Option<Value>,
+    /// Answered by pvedaemon through pveproxy: upstream passes pvedaemon's
+    /// `Connection: close` on to the client.
+    pub forwarded: bool,
 }
 
 impl From<Envelope> for Reply {
@@ -30,6 +33,7 @@ impl From<Envelope> for Reply {
             status: e.status,
             reason: e.reason,
             body: e.body,
+            forwarded: false,
         }
     }
 }
@@ -39,6 +43,7 @@ fn bare(status: u16, reason: impl Into<String>) -> Reply {
         status,
         reason: reason.into(),
         body: None,
+        forwarded: false,
     }
 }
 
@@ -175,6 +180,17 @@ pub async fn handle(ctx: Arc<ServerContext>, peer: SocketAddr, req: Request<Inco
         permissions: session.as_ref().and_then(|s| s.permission_checker()),
     };
 
+    if let Some(node) = api_method
+        .proxyto
+        .as_ref()
+        .and_then(|p| params.get(p))
+        .and_then(Value::as_str)
+    {
+        if let Err(e) = check_proxy_target(&ctx, node) {
+            return envelope(format, Err(e)).into();
+        }
+    }
+
     if api_method.protected && ctx.kind == EnvKind::Proxy {
         if let Some(daemon) = ctx.daemon {
             let fwd = super::forward::Forward {
@@ -191,7 +207,29 @@ pub async fn handle(ctx: Arc<ServerContext>, peer: SocketAddr, req: Request<Inco
     let m = api_method.clone();
     let result = tokio::task::spawn_blocking(move || call_method(&m, &env, params)).await;
     let result = result.unwrap_or_else(|_| Err(ApiError::internal("handler panicked\n")));
+    // Every 401 is delayed, the handlers' too (failed logins).
+    if result.as_ref().is_err_and(|e| e.status == 401) {
+        tokio::time::sleep(ctx.auth_failure_delay).await;
+    }
     envelope(format, result).into()
+}
+
+/// A `proxyto` call for another node would be forwarded to it. This node forwards only
+/// to itself so far; another node name fails as upstream's address lookup does for a
+/// node it cannot find.
+fn check_proxy_target(ctx: &ServerContext, node: &str) -> Result<(), ApiError> {
+    if node == ctx.node || node == "localhost" {
+        return Ok(());
+    }
+    use std::net::ToSocketAddrs;
+    match (node, 0).to_socket_addrs() {
+        Err(e) => Err(ApiError::internal(format!(
+            "hostname lookup '{node}' failed - failed to get address info for: {node}: {e}\n"
+        ))),
+        Ok(_) => Err(ApiError::internal(format!(
+            "unable to proxy to node '{node}' - forwarding to other cluster nodes is not implemented yet\n"
+        ))),
+    }
 }
 
 /// The client's address; pvedaemon believes the `PVEClientIP` header of pveproxy.
@@ -245,15 +283,25 @@ pub fn into_response(reply: Reply) -> Response<Full<Bytes>> {
                 .expect("static header"),
         );
     }
-    let conn = if reply.status >= 400 {
-        "close"
+    // Upstream closes after every error; a forwarded answer also carries pvedaemon's
+    // `Connection: close` next to pveproxy's `Keep-Alive`.
+    if reply.status >= 400 {
+        h.insert(
+            hyper::header::CONNECTION,
+            "close".parse().expect("static header"),
+        );
     } else {
-        "Keep-Alive"
-    };
-    h.insert(
-        hyper::header::CONNECTION,
-        conn.parse().expect("static header"),
-    );
+        if reply.forwarded {
+            h.append(
+                hyper::header::CONNECTION,
+                "close".parse().expect("static header"),
+            );
+        }
+        h.append(
+            hyper::header::CONNECTION,
+            "Keep-Alive".parse().expect("static header"),
+        );
+    }
     resp
 }
 
