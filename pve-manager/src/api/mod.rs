@@ -14,6 +14,7 @@ pub fn root() -> Router {
     let tree = Router::new()
         .subdir("access", pve_access_control::api::router())
         .subdir("nodes", nodes::router())
+        .subdir("storage", pve_storage::api::storage_router())
         .subdir("version", version::router());
     // `GET /` lists the top-level directories (upstream's API2 index; the apidoc leaves
     // it out, and so does our dump).

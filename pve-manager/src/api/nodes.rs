@@ -196,6 +196,7 @@ fn local_node_entry(env: &RpcEnv) -> Value {
 /// `/nodes/{node}`: the node directory; its index lists the sub-directories mounted.
 fn node_router() -> Router {
     let dirs = Router::new()
+        .subdir("storage", pve_storage::api::node_storage_router())
         .subdir("tasks", super::tasks::router())
         .subdir("version", super::version::node_router());
     let names: Vec<String> = match dirs.children() {
