@@ -3,7 +3,9 @@
 //! `/storage` and `/nodes/{node}/storage` API and `pvesm`.
 
 pub mod access;
+pub mod api;
 pub mod archive;
+pub mod attributes;
 pub mod bwlimit;
 pub mod config;
 pub mod conformance;

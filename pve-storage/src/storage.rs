@@ -167,7 +167,10 @@ impl Storage {
                 None => own.clone(),
             };
             let vmid = vmid.map(|v| v.to_string());
-            p.list_volumes(ctx, vmid.as_deref(), &cts, &vmlist)
+            let mut list = p.list_volumes(ctx, vmid.as_deref(), &cts, &vmlist)?;
+            // upstream's volume_list sorts by the lower-cased volume id
+            list.sort_by_key(|e| e.volid.to_lowercase());
+            Ok(list)
         })
     }
 }

@@ -20,6 +20,7 @@ pub fn root() -> Router {
         .subdir("cluster", cluster::router())
         .subdir("nodes", nodes::router())
         .subdir("pools", pools::router())
+        .subdir("storage", pve_storage::api::storage_router())
         .subdir("version", version::router());
     // `GET /` lists the top-level directories (upstream's API2 index; the apidoc leaves
     // it out, and so does our dump).

@@ -199,6 +199,7 @@ fn node_router() -> Router {
         .subdir("dns", super::node_system::dns_router())
         .subdir("network", super::node_system::network_router())
         .subdir("status", super::node_system::status_router())
+        .subdir("storage", pve_storage::api::node_storage_router())
         .subdir("tasks", super::tasks::router())
         .subdir("time", super::node_system::time_router())
         .subdir("version", super::version::node_router());
