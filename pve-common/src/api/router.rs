@@ -95,10 +95,18 @@ impl Router {
 
     /// Finds the router for `path` (empty segments are skipped, as upstream does).
     pub fn resolve(&self, path: &str) -> Option<Resolved<'_>> {
+        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        self.resolve_segments(&segments)
+    }
+
+    /// Finds the router for a path given as its segments, already decoded: a request's
+    /// path is split at its `/` first and each segment percent-decoded then, so that a
+    /// `{param}` may hold an encoded `/` (volume ids like `local:100/vm-100-disk-0.qcow2`).
+    pub fn resolve_segments(&self, segments: &[&str]) -> Option<Resolved<'_>> {
         let mut router = self;
         let mut path_params = Map::new();
         let mut template = String::new();
-        for seg in path.split('/').filter(|s| !s.is_empty()) {
+        for seg in segments.iter().copied().filter(|s| !s.is_empty()) {
             router = match &router.children {
                 Children::None => return None,
                 Children::Dirs(dirs) => {
@@ -131,6 +139,17 @@ impl Router {
         Some((m, resolved))
     }
 
+    /// [`Self::find`] for a path given as decoded segments.
+    pub fn find_segments(
+        &self,
+        method: HttpMethod,
+        segments: &[&str],
+    ) -> Option<(&ApiMethod, Resolved<'_>)> {
+        let resolved = self.resolve_segments(segments)?;
+        let m = resolved.router.methods.get(&method)?;
+        Some((m, resolved))
+    }
+
     /// Visits every path of the tree (depth first, sorted), with its template.
     pub fn walk<'a>(&'a self, visit: &mut dyn FnMut(&str, &'a Router)) {
         self.walk_from(String::new(), visit);
@@ -149,5 +168,39 @@ impl Router {
                 router.walk_from(format!("{prefix}/{{{name}}}"), visit)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::method::{ApiResponse, HttpMethod};
+
+    fn tree() -> Router {
+        let get = ApiMethod::new("content", HttpMethod::Get, "x", |_, _| {
+            Ok(ApiResponse::default())
+        });
+        Router::new().subdir(
+            "content",
+            Router::new().match_param("volume", Router::new().method(get)),
+        )
+    }
+
+    #[test]
+    fn decoded_segments_may_hold_slashes() {
+        let t = tree();
+        let (_, r) = t
+            .find_segments(
+                HttpMethod::Get,
+                &["content", "local:100/vm-100-disk-0.qcow2"],
+            )
+            .unwrap();
+        assert_eq!(r.path_params["volume"], "local:100/vm-100-disk-0.qcow2");
+        assert_eq!(r.template, "/content/{volume}");
+        // Split as a plain path, the slash is a separator.
+        assert!(t
+            .find(HttpMethod::Get, "/content/local:100/vm-100-disk-0.qcow2")
+            .is_none());
+        assert!(t.find(HttpMethod::Get, "//content//x").is_some());
     }
 }

@@ -94,10 +94,17 @@ pub async fn handle(ctx: Arc<ServerContext>, peer: SocketAddr, req: Request<Inco
     let Some(format) = Format::from_segment(fmt) else {
         return bare(501, format!("no formatter for uri {raw_path}"));
     };
-    let api_path = format!(
-        "/{}",
-        percent_encoding::percent_decode_str(api_path).decode_utf8_lossy()
-    );
+    // Split first, decode each segment then: a parameter may hold an encoded `/`.
+    let segments: Vec<String> = api_path
+        .split('/')
+        .filter(|seg| !seg.is_empty())
+        .map(|seg| {
+            percent_encoding::percent_decode_str(seg)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .collect();
+    let api_path = format!("/{}", segments.join("/"));
 
     // Authentication comes before routing: an unknown path without credentials is 401.
     // pvedaemon trusts pveproxy, which checked the CSRF token already.
@@ -143,7 +150,8 @@ pub async fn handle(ctx: Arc<ServerContext>, peer: SocketAddr, req: Request<Inco
         Err(e) => return envelope(format, Err(e)).into(),
     };
 
-    let Some((api_method, resolved)) = ctx.root.find(http_method, &api_path) else {
+    let segment_refs: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let Some((api_method, resolved)) = ctx.root.find_segments(http_method, &segment_refs) else {
         let e = ApiError::new(501, format!("Method '{method} {api_path}' not implemented"));
         return envelope(format, Err(e)).into();
     };
