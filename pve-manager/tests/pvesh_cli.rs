@@ -164,11 +164,23 @@ fn check(name: &str, fx: &Value, root: &Path, node: &str) -> Result<(), String> 
         return Ok(());
     }
     if name.starts_with("pvesh_ls") {
-        // We implement a subset of the children: each of ours must be recorded as is.
+        // We implement a subset of the children and of their methods: each child we
+        // list must be recorded, in the same layout, and every capability we show
+        // (`D`, `r`, `w`, `c`, `d` at their positions) must be upstream's too.
         let recorded: Vec<&str> = want.lines().collect();
         for line in got.stdout.lines() {
-            if !recorded.contains(&line) {
-                return Err(format!("ls line {line:?} not in the recording"));
+            let (caps, child) = line.split_at(line.find(' ').unwrap_or(line.len()));
+            let Some(theirs) = recorded.iter().find(|l| l.get(caps.len()..) == Some(child)) else {
+                return Err(format!("ls line {line:?}: child not in the recording"));
+            };
+            let fits = caps
+                .chars()
+                .zip(theirs.chars())
+                .all(|(o, t)| o == '-' || o == t);
+            if !fits {
+                return Err(format!(
+                    "ls line {line:?} claims more than upstream's {theirs:?}"
+                ));
             }
         }
         return if got.stdout.is_empty() {
