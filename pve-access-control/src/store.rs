@@ -17,6 +17,36 @@ pub struct ConfigFiles {
     paths: NodePaths,
 }
 
+/// What identifies one version of a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FileKey {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl FileKey {
+    fn of(m: &fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        FileKey {
+            dev: m.dev(),
+            ino: m.ino(),
+            len: m.len(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        }
+    }
+}
+
+type ReadCache = std::sync::Mutex<std::collections::HashMap<PathBuf, (FileKey, String)>>;
+
+fn read_cache() -> &'static ReadCache {
+    static CACHE: std::sync::OnceLock<ReadCache> = std::sync::OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
 /// A held lock; released on drop.
 pub struct FileLock {
     _file: File,
@@ -36,12 +66,41 @@ impl ConfigFiles {
     }
 
     /// The file's text; `None` when it does not exist.
+    ///
+    /// The daemons read user.cfg, token.cfg and the keys on every request, so the text
+    /// is kept per file and read again only when the file's identity changes (inode,
+    /// size, mtime or ctime). Our writers replace files by rename, which always gives a
+    /// new inode.
     pub fn read(&self, rel: &str) -> io::Result<Option<String>> {
-        match fs::read(self.path(rel)) {
-            Ok(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
+        let path = self.path(rel);
+        let meta = match fs::metadata(&path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let key = FileKey::of(&meta);
+        if let Some(text) = read_cache().lock().ok().and_then(|c| {
+            c.get(&path)
+                .filter(|(k, _)| *k == key)
+                .map(|(_, t)| t.clone())
+        }) {
+            return Ok(Some(text));
         }
+        let text = match fs::read(&path) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        // Cache only what did not change while we read it.
+        if fs::metadata(&path).is_ok_and(|m| FileKey::of(&m) == key) {
+            if let Ok(mut c) = read_cache().lock() {
+                if c.len() > 256 {
+                    c.clear();
+                }
+                c.insert(path, (key, text.clone()));
+            }
+        }
+        Ok(Some(text))
     }
 
     pub fn mtime(&self, rel: &str) -> Option<SystemTime> {

@@ -67,11 +67,17 @@ impl<'a> AuthKeys<'a> {
 
     /// A public key and its file's mtime (epoch seconds).
     pub fn public_key(&self, old: bool) -> Option<(PKey<Public>, i64)> {
+        let (pem, mtime) = self.public_key_pem(old)?;
+        let key = PKey::public_key_from_pem(pem.as_bytes()).ok()?;
+        Some((key, mtime))
+    }
+
+    /// The PEM text of the current (or old) public key and its file's mtime.
+    pub fn public_key_pem(&self, old: bool) -> Option<(String, i64)> {
         let name = if old { PUB_KEY_OLD } else { PUB_KEY };
         let pem = self.files.read(name).ok()??;
         let mtime = epoch(self.files.mtime(name)?);
-        let key = PKey::public_key_from_pem(pem.as_bytes()).ok()?;
-        Some((key, mtime))
+        Some((pem, mtime))
     }
 
     /// Whether the current key pair exists and needs no rotation.
@@ -231,17 +237,56 @@ pub fn verify_ticket(files: &ConfigFiles, ticket: &str) -> Result<(String, i64),
     let keys = AuthKeys::new(files);
     let now = now();
     for old in [false, true] {
-        let Some((key, mtime)) = keys.public_key(old) else {
+        let Some((pem, mtime)) = keys.public_key_pem(old) else {
             continue;
         };
         let Some((min, max)) = ticket_age_range(now, mtime, old) else {
             continue;
         };
+        // A signature checked once with this very key need not be checked again; the
+        // age window is still applied on every use.
+        if let Some((data, created)) = verified_signature(ticket, &pem) {
+            let age = now - created;
+            if age > min && age < max {
+                return Ok((data, age));
+            }
+            continue;
+        }
+        let Ok(key) = PKey::public_key_from_pem(pem.as_bytes()) else {
+            continue;
+        };
         if let Some(found) = verify_rsa_ticket(&key, "PVE", ticket, None, min, max) {
+            remember_signature(ticket, &pem, &found.0, now - found.1);
             return Ok(found);
         }
     }
     Err(TicketError::Invalid("PVE".into()))
+}
+
+/// Tickets whose signature verified: ticket → (public key PEM, data, creation time).
+type SignatureCache = std::sync::Mutex<std::collections::HashMap<String, (String, String, i64)>>;
+
+fn signature_cache() -> &'static SignatureCache {
+    static CACHE: std::sync::OnceLock<SignatureCache> = std::sync::OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+fn verified_signature(ticket: &str, pem: &str) -> Option<(String, i64)> {
+    let cache = signature_cache().lock().ok()?;
+    let (key, data, created) = cache.get(ticket)?;
+    (key == pem).then(|| (data.clone(), *created))
+}
+
+fn remember_signature(ticket: &str, pem: &str, data: &str, created: i64) {
+    if let Ok(mut cache) = signature_cache().lock() {
+        if cache.len() >= 4096 {
+            cache.clear();
+        }
+        cache.insert(
+            ticket.to_string(),
+            (pem.to_string(), data.to_string(), created),
+        );
+    }
 }
 
 fn vnc_aad(userid: &str, path: &str, port: Option<&str>) -> Result<String, TicketError> {

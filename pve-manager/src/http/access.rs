@@ -5,9 +5,7 @@ use std::sync::Arc;
 
 use hyper::HeaderMap;
 use pve_access_control::acl::UserConfigChecker;
-use pve_access_control::auth::{
-    authenticate_request, extract_credential, load_user_config, Credential,
-};
+use pve_access_control::auth::{authenticate_request, extract_credential, Credential};
 use pve_access_control::perm_check::check_api_permissions;
 use pve_access_control::store::ConfigFiles;
 use pve_access_control::user_cfg::UserConfig;
@@ -19,13 +17,29 @@ use super::auth::{Authenticator, Session};
 
 pub struct AccessControl {
     files: ConfigFiles,
+    /// The last parsed user.cfg and its text: parsed again only when the text changes.
+    user_cfg: std::sync::Mutex<Option<(String, Arc<UserConfig>)>>,
 }
 
 impl AccessControl {
     pub fn new(paths: NodePaths) -> Self {
         Self {
             files: ConfigFiles::new(paths),
+            user_cfg: Default::default(),
         }
+    }
+
+    fn user_config(&self) -> std::io::Result<Arc<UserConfig>> {
+        let text = self.files.read("user.cfg")?.unwrap_or_default();
+        let mut cached = self.user_cfg.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((raw, cfg)) = cached.as_ref() {
+            if *raw == text {
+                return Ok(cfg.clone());
+            }
+        }
+        let cfg = Arc::new(UserConfig::parse(&text));
+        *cached = Some((text, cfg.clone()));
+        Ok(cfg)
     }
 }
 
@@ -71,11 +85,10 @@ impl Authenticator for AccessControl {
         method: HttpMethod,
         check_csrf: bool,
     ) -> Result<Box<dyn Session>, String> {
-        let cfg = Arc::new(load_user_config(&self.files).map_err(|e| {
-            // An unreadable user.cfg fails every login, as upstream.
-            let _ = e;
-            "Authentication failed!".to_string()
-        })?);
+        // An unreadable user.cfg fails every login, as upstream.
+        let cfg = self
+            .user_config()
+            .map_err(|_| "Authentication failed!".to_string())?;
         let cookie = header_text(headers, hyper::header::COOKIE);
         let authorization = headers
             .get(hyper::header::AUTHORIZATION)
