@@ -24,7 +24,8 @@ pub trait GuestConfigSchema {
     fn special_sections(&self) -> &[&str];
     /// Checks one value of a section; `Ok` carries the value as it is stored (booleans
     /// normalised to `0`/`1`, drive paths turned into volume ids, …). `Err` is the
-    /// message after `unable to parse value of '<key>' - `, with its final newline.
+    /// message after `unable to parse value of '<key>' - `, with its final newline (empty:
+    /// no detail).
     fn check_value(
         &self,
         section: SectionKind<'_>,
@@ -271,6 +272,9 @@ pub fn parse_guest_config(
                 Ok(v) => {
                     let sec = section_of(&mut config, &target).expect("current section exists");
                     sec.values.insert(key.to_string(), v);
+                }
+                Err(e) if e.is_empty() => {
+                    fail(format!("{what} - unable to parse value of '{key}'\n"))?
                 }
                 Err(e) => fail(format!("{what} - unable to parse value of '{key}' - {e}"))?,
             }
