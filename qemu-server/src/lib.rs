@@ -2,6 +2,7 @@
 //! qemu-server: the VM config schema and files, and config → QEMU command line
 //! (see ../shared/docs/ARCHITECTURE.md).
 
+pub mod cmdline;
 pub mod config;
 mod conformance;
 pub mod drive;
