@@ -1,1 +1,8 @@
-//! pve-guest-common: filled by later issues (see ../shared/docs/ARCHITECTURE.md).
+//! pve-guest-common: what VMs and containers share (see ../shared/docs/ARCHITECTURE.md).
+
+pub mod config;
+
+pub use config::{
+    config_digest, parse_guest_config, write_guest_config, ConfigSection, GuestConfig,
+    GuestConfigSchema, ParsedConfig, SectionKind,
+};

@@ -16,5 +16,6 @@ use pve_common::conformance::Suite;
 pub fn conformance_suites() -> Vec<Suite> {
     let mut all = pve_common::conformance::suites();
     all.extend(pve_storage::conformance_suites());
+    all.extend(qemu_server::conformance_suites());
     all
 }

@@ -1,1 +1,16 @@
-//! qemu-server: filled by later issues (see ../shared/docs/ARCHITECTURE.md).
+#![recursion_limit = "512"]
+//! qemu-server: the VM config schema and files, and config → QEMU command line
+//! (see ../shared/docs/ARCHITECTURE.md).
+
+pub mod cmdline;
+pub mod config;
+mod conformance;
+pub mod drive;
+pub mod schema;
+
+pub use config::{parse_vm_config, write_vm_config, VmConfigSchema};
+
+/// The qemu-server conformance suites.
+pub fn conformance_suites() -> Vec<pve_common::conformance::Suite> {
+    conformance::suites()
+}

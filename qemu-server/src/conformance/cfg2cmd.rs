@@ -1,0 +1,136 @@
+//! `cfg2cmd`: each `NAME.conf`, loaded as VM 8006 on node `localhost` with the
+//! environment of `cfg2cmd-env/`, must give `NAME.conf.cmd` (compared in the README's
+//! normalised form) or fail with its `EXPECT_ERROR` header.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use pve_common::conformance::CaseOutcome;
+use serde_json::Value;
+
+use crate::cmdline::{config_to_command, normalize_pretty, pretty_command, HostFacts};
+use crate::config::parse_vm_config;
+
+const VMID: u32 = 8006;
+
+struct CorpusHost {
+    qemu_version: (u32, u32, u32),
+    arch: String,
+    iscsi: Option<String>,
+}
+
+impl HostFacts for CorpusHost {
+    fn node_name(&self) -> &str {
+        "localhost"
+    }
+    fn qemu_version(&self) -> (u32, u32, u32) {
+        self.qemu_version
+    }
+    fn host_arch(&self) -> &str {
+        &self.arch
+    }
+    fn iscsi_initiator_name(&self) -> Option<String> {
+        self.iscsi.clone()
+    }
+}
+
+fn parse_version(text: &str) -> (u32, u32, u32) {
+    let mut it = text.split('.').map(|p| p.parse().unwrap_or(0));
+    (
+        it.next().unwrap_or(0),
+        it.next().unwrap_or(0),
+        it.next().unwrap_or(0),
+    )
+}
+
+/// `KEY: value` header lines of the description.
+fn headers(description: &str) -> Vec<(String, String)> {
+    description
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .filter(|(k, _)| k.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'))
+        .collect()
+}
+
+fn run_case(dir: &Path, env: &Value, name: &str) -> Result<(), String> {
+    let raw = std::fs::read_to_string(dir.join(name)).map_err(|e| e.to_string())?;
+    let parsed = parse_vm_config(VMID, &raw, false)?;
+    let hdr = headers(parsed.config.main.description.as_deref().unwrap_or(""));
+    let get = |k: &str| hdr.iter().find(|(h, _)| h == k).map(|(_, v)| v.clone());
+    let defaults = &env["defaults"];
+    let host = CorpusHost {
+        qemu_version: parse_version(
+            &get("QEMU_VERSION")
+                .unwrap_or_else(|| defaults["qemu_version"].as_str().unwrap_or("").into()),
+        ),
+        arch: get("HOST_ARCH")
+            .unwrap_or_else(|| defaults["host_arch"].as_str().unwrap_or("x86_64").into()),
+        iscsi: env["iscsi_initiator_name"].as_str().map(str::to_string),
+    };
+    let expect_error = get("EXPECT_ERROR");
+    let expect_warn = get("EXPECT_WARN").or_else(|| get("EXPECT_WARNING"));
+    if let Some(w) = parsed
+        .warnings
+        .iter()
+        .find(|w| Some(w.trim_end()) != expect_warn.as_deref())
+    {
+        return Err(format!("unexpected warning: {w}"));
+    }
+    match (config_to_command(VMID, &parsed.config, &host), expect_error) {
+        (Err(e), Some(want)) if e.trim_end_matches('\n') == want => Ok(()),
+        (Err(e), _) => Err(e),
+        (Ok(_), Some(want)) => Err(format!("generated a command, expected error {want:?}")),
+        (Ok(argv), None) => {
+            let want = std::fs::read_to_string(dir.join(format!("{name}.cmd")))
+                .map_err(|e| format!("{name}.cmd: {e}"))?;
+            let got = normalize_pretty(&pretty_command(&argv));
+            let want = normalize_pretty(&want);
+            if got == want {
+                Ok(())
+            } else {
+                Err(format!("got\n{got}\nexpected\n{want}"))
+            }
+        }
+    }
+}
+
+pub(super) fn run(dir: &Path) -> Result<Vec<CaseOutcome>> {
+    let env_file = dir.join("../cfg2cmd-env/env.json");
+    let env: Value = serde_json::from_str(
+        &std::fs::read_to_string(&env_file)
+            .with_context(|| format!("reading {}", env_file.display()))?,
+    )?;
+    let mut names: Vec<String> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".conf"))
+        .collect();
+    names.sort();
+    Ok(names
+        .into_iter()
+        .map(|name| {
+            let result = run_case(dir, &env, &name);
+            CaseOutcome { name, result }
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn shared_corpus() {
+        let root = pve_common::conformance::default_corpus_dir();
+        let suite = &super::super::suites()[1];
+        let Ok(report) = pve_common::conformance::run_suite(suite, &root) else {
+            println!("SKIP: no corpus at {}", root.display());
+            return;
+        };
+        for case in report.cases.iter().filter(|c| c.result.is_ok()) {
+            println!("PASS {}", case.name);
+        }
+        println!("cfg2cmd {}/{}", report.passed(), report.cases.len());
+        assert!(report.passed() >= 1);
+    }
+}

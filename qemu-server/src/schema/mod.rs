@@ -1,0 +1,170 @@
+//! The VM config option schema: upstream's option declarations (the parameters of
+//! `POST /nodes/{node}/qemu`), the internal snapshot keys, and upstream's per-value
+//! type check used when reading and writing config files.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use pve_common::schema::formats::check_format;
+use pve_common::schema::{JsonType, Schema};
+use serde_json::json;
+
+mod drive_options;
+pub mod formats;
+mod general_options;
+
+fn declarations() -> impl Iterator<Item = (&'static str, u32, serde_json::Value)> {
+    drive_options::drive_option_declarations()
+        .into_iter()
+        .chain(general_options::general_option_declarations())
+}
+
+/// The schema declared for an option family (`scsi`, `net`, `memory`, …).
+pub(crate) fn declared_option(family: &str) -> Schema {
+    declarations()
+        .find(|(name, _, _)| *name == family)
+        .map(|(_, _, v)| Schema::literal(v))
+        .unwrap_or_default()
+}
+
+/// Keys that only the config file has (snapshot bookkeeping, meta data).
+fn internal_options() -> Vec<(&'static str, serde_json::Value)> {
+    vec![
+        (
+            "parent",
+            json!({"type": "string", "format": "pve-configid", "optional": 1,
+            "description": "Parent snapshot name. This is used internally, and should not be modified."}),
+        ),
+        (
+            "snaptime",
+            json!({"type": "integer", "minimum": 0, "optional": 1,
+            "description": "Timestamp for snapshots."}),
+        ),
+        (
+            "vmstate",
+            json!({"type": "string", "format": "pve-volume-id", "optional": 1,
+            "description": "Reference to a volume which stores the VM state. This is used internally for snapshots."}),
+        ),
+        (
+            "runningmachine",
+            json!({"type": "string", "optional": 1,
+            "description": "Specifies the QEMU machine type of the running vm. This is used internally for snapshots."}),
+        ),
+        (
+            "runningcpu",
+            json!({"type": "string", "optional": 1,
+            "description": "Specifies the QEMU '-cpu' parameter of the running vm. This is used internally for snapshots."}),
+        ),
+        (
+            "running-nets-host-mtu",
+            json!({"type": "string", "optional": 1,
+            "pattern": "net\\d+=\\d+(,net\\d+=\\d+)*",
+            "description": "List of VirtIO network devices and their effective host_mtu setting."}),
+        ),
+        (
+            "meta",
+            json!({"type": "string", "format": "pve-qm-meta", "optional": 1,
+            "description": "Some (read-only) meta-information about this guest."}),
+        ),
+    ]
+}
+
+/// Every key a VM config section may hold, with its schema (`scsi0` … `scsi30` expanded).
+pub fn vm_config_options() -> &'static BTreeMap<String, Schema> {
+    static OPTIONS: OnceLock<BTreeMap<String, Schema>> = OnceLock::new();
+    OPTIONS.get_or_init(|| {
+        formats::register_formats();
+        let mut map = BTreeMap::new();
+        for (name, count, v) in declarations() {
+            let schema = Schema::literal(v);
+            if count == 0 {
+                map.insert(name.to_string(), schema);
+            } else {
+                for i in 0..count {
+                    map.insert(format!("{name}{i}"), schema.clone());
+                }
+            }
+        }
+        for (name, v) in internal_options() {
+            map.insert(name.to_string(), Schema::literal(v));
+        }
+        map
+    })
+}
+
+/// Upstream's config-file type check: booleans normalised to `0`/`1`, integers and
+/// numbers by pattern, strings against their format. `Err` ends with a newline.
+pub fn check_option_value(
+    options: &BTreeMap<String, Schema>,
+    key: &str,
+    value: &str,
+) -> Result<String, String> {
+    let schema = options
+        .get(key)
+        .ok_or_else(|| format!("unknown setting '{key}'\n"))?;
+    if value.contains(['\n', '\r']) {
+        return Err("property contains a line feed\n".into());
+    }
+    match schema.single_type() {
+        Some(JsonType::Boolean) => {
+            let lower = value.to_ascii_lowercase();
+            if value == "1" || ["on", "yes", "true"].contains(&lower.as_str()) {
+                Ok("1".into())
+            } else if value == "0" || ["off", "no", "false"].contains(&lower.as_str()) {
+                Ok("0".into())
+            } else {
+                Err(format!("type check ('boolean') failed - got '{value}'\n"))
+            }
+        }
+        Some(JsonType::Integer) => {
+            if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+                let trimmed = value.trim_start_matches('0');
+                Ok(if trimmed.is_empty() { "0" } else { trimmed }.to_string())
+            } else {
+                Err(format!("type check ('integer') failed - got '{value}'\n"))
+            }
+        }
+        Some(JsonType::Number) => {
+            let (int, frac) = value.split_once('.').unwrap_or((value, "1"));
+            let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+            if digits(int) && digits(frac) {
+                Ok(value.to_string())
+            } else {
+                Err(format!("type check ('number') failed - got '{value}'\n"))
+            }
+        }
+        _ => {
+            if let Some(format) = &schema.format {
+                check_format(format, value).map_err(|e| format!("{e}\n"))?;
+                Ok(value.to_string())
+            } else {
+                let unquoted = value
+                    .strip_prefix('"')
+                    .and_then(|v| v.strip_suffix('"'))
+                    .unwrap_or(value);
+                Ok(unquoted.to_string())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_expand_and_check() {
+        let opts = vm_config_options();
+        assert!(opts.contains_key("scsi30") && !opts.contains_key("scsi31"));
+        assert!(opts.contains_key("net31") && opts.contains_key("unused255"));
+        assert_eq!(check_option_value(opts, "numa", "yes").unwrap(), "1");
+        assert_eq!(
+            check_option_value(opts, "numa", "x").unwrap_err(),
+            "type check ('boolean') failed - got 'x'\n"
+        );
+        check_option_value(opts, "scsi0", "local:100/vm-100-disk-0.qcow2,size=4G").unwrap();
+        check_option_value(opts, "net0", "virtio=92:38:11:FD:ED:87,bridge=vmbr0").unwrap();
+        check_option_value(opts, "cpu", "host,flags=+aes").unwrap();
+        check_option_value(opts, "boot", "order=scsi0;ide2;net0").unwrap();
+    }
+}
