@@ -32,6 +32,9 @@ pub struct Suite {
     pub component: &'static str,
     pub name: &'static str,
     pub kind: SuiteKind,
+    /// A suite whose implementation is still being built: the default run (no filter)
+    /// lists it without running it; naming it (`COMPONENT/SUITE`) runs it.
+    pub in_progress: bool,
 }
 
 impl Suite {
@@ -44,6 +47,7 @@ impl Suite {
             component,
             name,
             kind: SuiteKind::CasesJson(check),
+            in_progress: false,
         }
     }
 }
@@ -253,6 +257,16 @@ pub fn run_cli(suites: &[Suite], args: &[String]) -> i32 {
     }
     let (mut passed, mut failed, mut unusable) = (0, 0, 0);
     for suite in suites.iter().filter(|s| selected(s, &filters)) {
+        let named = filters
+            .iter()
+            .any(|f| f == &format!("{}/{}", suite.component, suite.name));
+        if suite.in_progress && !named {
+            println!(
+                "{}/{}: in progress, not run (run it by name: {}/{})",
+                suite.component, suite.name, suite.component, suite.name
+            );
+            continue;
+        }
         match run_suite(suite, &root) {
             Ok(report) => {
                 let note = match report.unusable() {

@@ -17,6 +17,7 @@ pub fn suites() -> Vec<Suite> {
             component: "pve-common",
             name: "section_config_schema",
             kind: SuiteKind::Dir(run_schema_suite),
+            in_progress: false,
         },
     ]
 }

@@ -20,6 +20,7 @@ fn with_top(name: &'static str, run: fn(&Path) -> anyhow::Result<Vec<CaseOutcome
         component: COMPONENT,
         name,
         kind: SuiteKind::Dir(run),
+        in_progress: false,
     }
 }
 
