@@ -7,6 +7,7 @@ pub mod api;
 pub mod archive;
 pub mod attributes;
 pub mod bwlimit;
+pub mod cli;
 pub mod config;
 pub mod conformance;
 pub mod error;

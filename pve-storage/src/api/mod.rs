@@ -16,6 +16,7 @@ mod schemas;
 mod status;
 
 pub use config::storage_router;
+pub(crate) use prune::{delete as prune_delete, dryrun as prune_dryrun};
 pub use status::{node_storage_router, storage_info, StorageInfo};
 
 /// Adds upstream's parameter properties, return schema and permissions to a method.
