@@ -17,6 +17,7 @@ pub mod plugin;
 pub mod prune;
 pub mod qemu_img;
 pub mod storage;
+pub mod upload;
 pub mod volume;
 
 pub use config::{StorageConfig, StorageSection};

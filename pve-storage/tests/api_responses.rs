@@ -11,20 +11,7 @@ use serde_json::{json, Map, Value};
 
 mod common;
 
-use common::{build_node, responses};
-
-/// The API root as pve-manager mounts the storage routers.
-fn root_router() -> Router {
-    Router::new()
-        .subdir(
-            "nodes",
-            Router::new().match_param(
-                "node",
-                Router::new().subdir("storage", pve_storage::api::node_storage_router()),
-            ),
-        )
-        .subdir("storage", pve_storage::api::storage_router())
-}
+use common::{build_node, responses, root_router};
 
 /// `<name>`, `<name:int>`, `<name:number>` and patterns with tokens.
 fn matches_placeholder(want: &str, have: &Value) -> Option<bool> {

@@ -10,15 +10,7 @@ use serde_json::Value;
 
 mod common;
 
-use common::{build_node, responses};
-
-struct TempRoot(std::path::PathBuf);
-
-impl Drop for TempRoot {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use common::{build_node, responses, TempRoot};
 
 fn run_case(root: &Path, case: &Value) -> (i32, String, String) {
     let argv: Vec<&str> = case["argv"]
@@ -125,8 +117,7 @@ fn recorded_pvesm_output() {
         println!("SKIP: no recorded CLI output at {}", dir.display());
         return;
     }
-    let root = TempRoot(std::env::temp_dir().join(format!("pvesm-cli-{}", std::process::id())));
-    let _ = std::fs::remove_dir_all(&root.0);
+    let root = TempRoot::new("pvesm-cli");
     build_node(&root.0);
     let names = ["pvesm_status.json", "pvesm_list_local.json"];
     let mut failed = Vec::new();
@@ -164,8 +155,7 @@ fn recorded_pvesm_output() {
 
 #[test]
 fn alloc_path_free_round_trip() {
-    let root = TempRoot(std::env::temp_dir().join(format!("pvesm-rt-{}", std::process::id())));
-    let _ = std::fs::remove_dir_all(&root.0);
+    let root = TempRoot::new("pvesm-rt");
     build_node(&root.0);
     let run = |args: &[&str]| {
         let out = Command::new(env!("CARGO_BIN_EXE_pvesm"))

@@ -14,6 +14,7 @@ mod content;
 mod prune;
 mod schemas;
 mod status;
+mod upload;
 
 pub use config::storage_router;
 pub(crate) use prune::{delete as prune_delete, dryrun as prune_dryrun};

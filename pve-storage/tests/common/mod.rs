@@ -1,7 +1,11 @@
-//! Shared by the integration tests: the conformance corpus and the recorded node.
+//! Shared by the integration tests: the conformance corpus, the recorded node, the
+//! API root and temp node roots.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 
+use pve_common::api::{AuthId, EnvKind, Router, RpcEnv};
+use pve_common::NodePaths;
 use serde_json::{json, Map};
 
 const GIB: u64 = 1024 * 1024 * 1024;
@@ -77,5 +81,76 @@ pub fn build_node(root: &Path) {
         "snippets",
     ] {
         std::fs::create_dir_all(vz.join(sub)).unwrap();
+    }
+}
+
+/// The API root as pve-manager mounts the storage routers.
+pub fn root_router() -> Router {
+    Router::new()
+        .subdir(
+            "nodes",
+            Router::new().match_param(
+                "node",
+                Router::new().subdir("storage", pve_storage::api::node_storage_router()),
+            ),
+        )
+        .subdir("storage", pve_storage::api::storage_router())
+}
+
+/// A temp node root, removed on drop.
+pub struct TempRoot(pub PathBuf);
+
+impl TempRoot {
+    /// An empty root below the temp dir, unique per process and `tag`.
+    pub fn new(tag: &str) -> Self {
+        let path = std::env::temp_dir().join(format!("pve-storage-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(path.join("etc/pve")).unwrap();
+        TempRoot(path)
+    }
+
+    /// A root whose storage.cfg is `cfg`.
+    pub fn with_storage_cfg(tag: &str, cfg: &str) -> Self {
+        let root = Self::new(tag);
+        std::fs::write(root.0.join("etc/pve/storage.cfg"), cfg).unwrap();
+        root
+    }
+
+    /// root@pam on node `pveo` in this root; `kind` Cli runs workers in the foreground.
+    pub fn env(&self, kind: EnvKind) -> RpcEnv {
+        RpcEnv {
+            auth: AuthId::root(),
+            node: "pveo".into(),
+            client_ip: None,
+            kind,
+            paths: NodePaths::new(&self.0),
+            permissions: None,
+        }
+    }
+
+    /// Every file and folder below the root, relative, sorted.
+    pub fn tree(&self) -> Vec<String> {
+        fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                return;
+            };
+            for e in entries.flatten() {
+                let p = e.path();
+                out.push(p.strip_prefix(base).unwrap().display().to_string());
+                if p.is_dir() && !p.is_symlink() {
+                    walk(base, &p, out);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.0, &self.0, &mut out);
+        out.sort();
+        out
+    }
+}
+
+impl Drop for TempRoot {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
