@@ -7,6 +7,7 @@ pub mod api;
 pub mod archive;
 pub mod attributes;
 pub mod bwlimit;
+pub mod cli;
 pub mod config;
 pub mod conformance;
 pub mod error;
@@ -16,6 +17,7 @@ pub mod plugin;
 pub mod prune;
 pub mod qemu_img;
 pub mod storage;
+pub mod upload;
 pub mod volume;
 
 pub use config::{StorageConfig, StorageSection};

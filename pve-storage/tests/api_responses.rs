@@ -3,102 +3,15 @@
 //! routers, on a temp node root rebuilt from the recorded node state (storage.cfg and
 //! the file list of `local`: dummies of the listed sizes, real qcow2 images).
 
-use std::path::{Path, PathBuf};
-
 use pve_common::api::{
     call_merged, call_method, merge_params, AuthId, EnvKind, HttpMethod, Router, RpcEnv,
 };
 use pve_common::NodePaths;
 use serde_json::{json, Map, Value};
 
-const GIB: u64 = 1024 * 1024 * 1024;
+mod common;
 
-fn corpus() -> PathBuf {
-    std::env::var_os("PVE_CONFORMANCE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance")
-        })
-}
-
-fn responses() -> PathBuf {
-    corpus().join("api/responses")
-}
-
-/// The API root as pve-manager mounts the storage routers.
-fn root_router() -> Router {
-    Router::new()
-        .subdir(
-            "nodes",
-            Router::new().match_param(
-                "node",
-                Router::new().subdir("storage", pve_storage::api::node_storage_router()),
-            ),
-        )
-        .subdir("storage", pve_storage::api::storage_router())
-}
-
-/// Rebuilds the recorded node below a fresh temp root.
-fn build_node(root: &Path) {
-    let state = responses().join("state");
-    let etc = root.join("etc/pve");
-    std::fs::create_dir_all(&etc).unwrap();
-    std::fs::copy(state.join("etc-pve/storage.cfg"), etc.join("storage.cfg")).unwrap();
-    let mut ids = Map::new();
-    for (dir, kind) in [("qemu-server", "qemu"), ("lxc", "lxc")] {
-        for e in std::fs::read_dir(state.join("etc-pve").join(dir)).unwrap() {
-            let name = e.unwrap().file_name().into_string().unwrap();
-            let vmid = name.trim_end_matches(".conf");
-            if vmid == "103" {
-                continue; // created by a write case, absent for the read cases
-            }
-            ids.insert(
-                vmid.into(),
-                json!({"node": "pveo", "type": kind, "version": 1}),
-            );
-        }
-    }
-    std::fs::write(
-        etc.join(".vmlist"),
-        serde_json::to_vec(&json!({"version": 1, "ids": ids})).unwrap(),
-    )
-    .unwrap();
-    let vz = root.join("var/lib/vz");
-    let tsv = std::fs::read_to_string(state.join("var-lib-vz-files.tsv")).unwrap();
-    for line in tsv.lines().skip(1) {
-        let cols: Vec<&str> = line.split('\t').collect();
-        let (size, rel) = (cols[0].parse::<u64>().unwrap(), cols[3]);
-        let path = vz.join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        if rel.ends_with(".qcow2") {
-            // the listed size is the file's; the image's virtual size is whole GiB
-            let vsize = size / GIB * GIB;
-            let ok = std::process::Command::new("qemu-img")
-                .args(["create", "-q", "-f", "qcow2"])
-                .arg(&path)
-                .arg(vsize.to_string())
-                .status()
-                .unwrap()
-                .success();
-            assert!(ok, "qemu-img create {rel}");
-        } else if rel == "dump/vzdump-qemu-100-2026_11_20-03_00_01.vma.zst.notes" {
-            std::fs::write(&path, "nightly backup web01").unwrap();
-        } else {
-            let f = std::fs::File::create(&path).unwrap();
-            f.set_len(size).unwrap();
-        }
-    }
-    for sub in [
-        "template/iso",
-        "template/cache",
-        "dump",
-        "images",
-        "private",
-        "snippets",
-    ] {
-        std::fs::create_dir_all(vz.join(sub)).unwrap();
-    }
-}
+use common::{build_node, responses, root_router};
 
 /// `<name>`, `<name:int>`, `<name:number>` and patterns with tokens.
 fn matches_placeholder(want: &str, have: &Value) -> Option<bool> {

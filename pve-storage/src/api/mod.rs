@@ -14,8 +14,10 @@ mod content;
 mod prune;
 mod schemas;
 mod status;
+mod upload;
 
 pub use config::storage_router;
+pub(crate) use prune::{delete as prune_delete, dryrun as prune_dryrun};
 pub use status::{node_storage_router, storage_info, StorageInfo};
 
 /// Adds upstream's parameter properties, return schema and permissions to a method.

@@ -49,7 +49,7 @@ fn selection(storage: &Storage, p: &Params) -> Result<Vec<PruneEntry>, ApiError>
     )?)
 }
 
-fn dryrun(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
+pub(crate) fn dryrun(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
     let storage = load(env)?;
     let list = selection(&storage, &p)?;
     Ok(serde_json::to_value(list)
@@ -57,7 +57,7 @@ fn dryrun(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
         .into())
 }
 
-fn delete(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
+pub(crate) fn delete(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
     let storeid = p.required_str("storage")?;
     let vmid = p.i64("vmid");
     let storage_path = format!("/storage/{storeid}");

@@ -200,6 +200,7 @@ pub fn node_storage_router() -> Router {
         ))
         .subdir("content", super::content::router())
         .subdir("prunebackups", super::prune::router())
+        .subdir("upload", super::upload::router())
         .subdir(
             "status",
             Router::new().method(declare(
