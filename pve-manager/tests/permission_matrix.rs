@@ -76,6 +76,7 @@ fn role_privs(role: &str) -> &'static [&'static str] {
             "VM.Snapshot.Rollback",
         ],
         "VMObserver" => &["VM.Audit"],
+        "NoAccess" => &[],
         other => panic!("role {other} not in the matrix"),
     }
 }
@@ -87,6 +88,8 @@ const ROLES: [(&str, &str); 3] = [
 ];
 const SCOPES: [(&str, &str); 3] = [("vm", "/vms/100"), ("pool", "/pool/prod"), ("root", "/")];
 const POOL: (&str, &[u32], &[&str]) = ("prod", &[100], &["local"]);
+/// A group and its members; ACL entries name it as `@vmops`.
+const GROUP: (&str, &[&str]) = ("vmops", &["grp-vmuser@pve", "grp-own@pve"]);
 
 struct Acl {
     propagate: bool,
@@ -139,6 +142,21 @@ impl Model {
         token("aud-root@pve!full", false, None);
         token("aud-root@pve!sep", true, Some(("/vms/100", "PVEVMAdmin")));
         token("aud-root@pve!noacl", true, None);
+        token(
+            "vmadmin-root@pve!pool",
+            true,
+            Some(("/pool/prod", "PVEVMUser")),
+        );
+        // NoAccess on the path wins over the propagated role from `/`.
+        m.users.push("aud-novm@pve".into());
+        m.acl(true, "/", "aud-novm@pve", "PVEAuditor");
+        m.acl(true, "/vms/100", "aud-novm@pve", "NoAccess");
+        // A group's roles, and a user entry that replaces the group's on the same level.
+        m.users.push("grp-vmuser@pve".into());
+        m.users.push("grp-own@pve".into());
+        m.acl(true, "/vms/100", "@vmops", "PVEVMUser");
+        m.acl(true, "/", "@vmops", "PVEAuditor");
+        m.acl(true, "/", "grp-own@pve", "PVEVMAdmin");
         // What the ACL writes of the matrix set (so they change nothing).
         m.acl(false, "/vms/100", "target@pve", "VMObserver");
         m
@@ -169,6 +187,8 @@ impl Model {
         let (name, vms, stores) = POOL;
         let vms: Vec<String> = vms.iter().map(u32::to_string).collect();
         out += &format!("pool:{name}::{}:{}:\n\n", vms.join(","), stores.join(","));
+        let (group, members) = GROUP;
+        out += &format!("group:{group}:{}::\n\n", members.join(","));
         out += "role:VMObserver:VM.Audit:\n\n";
         for a in &self.acls {
             out += &format!(
@@ -194,12 +214,20 @@ impl Model {
         let mut current = BTreeSet::new();
         for (i, level) in levels.iter().enumerate() {
             let last = i + 1 == levels.len();
-            let here: BTreeSet<&'static str> = self
-                .acls
-                .iter()
-                .filter(|a| &a.path == level && a.who == authid && (last || a.propagate))
-                .map(|a| a.role)
-                .collect();
+            let entries = |who: &dyn Fn(&str) -> bool| -> BTreeSet<&'static str> {
+                self.acls
+                    .iter()
+                    .filter(|a| &a.path == level && who(&a.who) && (last || a.propagate))
+                    .map(|a| a.role)
+                    .collect()
+            };
+            let mut here = entries(&|who| who == authid);
+            if here.is_empty() {
+                let (group, members) = GROUP;
+                if members.contains(&authid) {
+                    here = entries(&|who| who.strip_prefix('@') == Some(group));
+                }
+            }
             if !here.is_empty() {
                 current = here;
             }
@@ -226,6 +254,9 @@ impl Model {
 
     fn compile(&self, authid: &str, path: &str) -> BTreeSet<&'static str> {
         let mut roles = self.roles(authid, path);
+        if roles.contains("NoAccess") {
+            return BTreeSet::new();
+        }
         let (pool, vms, stores) = POOL;
         let member = match (path.strip_prefix("/vms/"), path.strip_prefix("/storage/")) {
             (Some(id), _) => vms.iter().any(|v| v.to_string() == id),
@@ -380,6 +411,18 @@ struct Case {
 }
 
 const CASES: &[Case] = &[
+    Case {
+        method: "GET",
+        template: "/nodes/{node}/time",
+        path_params: &[("node", NODE)],
+        params: &[],
+    },
+    Case {
+        method: "GET",
+        template: "/cluster/nextid",
+        path_params: &[],
+        params: &[],
+    },
     Case {
         method: "GET",
         template: "/cluster/resources",
@@ -690,7 +733,9 @@ fn visible(model: &Model, authid: &str, case: &Case) -> Option<BTreeSet<String>>
             let audit = model.has(authid, "/access", &["Sys.Audit"], false);
             for a in &model.acls {
                 if audit || model.can_modify_acl(authid, &a.path) {
-                    set.insert(format!("{} {} {}", a.path, a.who, a.role));
+                    // Groups are listed by name (type `group`), without the `@`.
+                    let ugid = a.who.strip_prefix('@').unwrap_or(&a.who);
+                    set.insert(format!("{} {ugid} {}", a.path, a.role));
                 }
             }
         }
