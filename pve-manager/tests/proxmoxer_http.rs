@@ -26,6 +26,7 @@ user:admin@pve:1:0:::::::
 token:admin@pve!ci:0:0::
 user:carol@pve:1:0:::::::
 user:target@pve:1:0:::::::
+user:dave@pve:0:0:::::::
 user:root@pam:1:0:::::::
 
 acl:1:/:admin@pve:Administrator:
@@ -107,6 +108,22 @@ try:
 except AuthenticationError as e:
     assert "code: 401" in str(e), str(e)
 
+try:
+    api(user="dave@pve", password=os.environ["CAROL_PASSWORD"])
+    raise SystemExit("a disabled user logged in")
+except AuthenticationError as e:
+    assert "code: 401" in str(e), str(e)
+
+# Renewal: the ticket as the password; the realm as its own parameter; the ticket in
+# the Authorization header instead of the cookie.
+renewed = admin.access.ticket.post(username="admin@pve", password=ticket)
+assert renewed["ticket"].startswith("PVE:admin@pve:") and renewed["username"] == "admin@pve", renewed
+r = requests.post(f"{base}/access/ticket", data={"username": "admin", "realm": "pve",
+                  "password": os.environ["ADMIN_PASSWORD"]}, verify=False, timeout=5)
+assert r.status_code == 200 and r.json()["data"]["username"] == "admin@pve", (r.status_code, r.text)
+r = requests.get(f"{base}/version", headers={"Authorization": f"PVEAuthCookie={ticket}"}, verify=False, timeout=5)
+assert r.status_code == 200, (r.status_code, r.reason)
+
 # No ticket: 401 "No ticket".
 r = requests.get(f"{base}/version", verify=False, timeout=5)
 assert (r.status_code, r.reason) == (401, "No ticket"), (r.status_code, r.reason)
@@ -146,10 +163,14 @@ fn setup(root: &std::path::Path) {
         format!("admin@pve!ci {TOKEN_SECRET}\n"),
     )
     .unwrap();
-    let shadow: String = [("admin", ADMIN_PASSWORD), ("carol", CAROL_PASSWORD)]
-        .iter()
-        .map(|(u, pw)| format!("{u}:{}:\n", encrypt_password(pw).unwrap()))
-        .collect();
+    let shadow: String = [
+        ("admin", ADMIN_PASSWORD),
+        ("carol", CAROL_PASSWORD),
+        ("dave", CAROL_PASSWORD),
+    ]
+    .iter()
+    .map(|(u, pw)| format!("{u}:{}:\n", encrypt_password(pw).unwrap()))
+    .collect();
     std::fs::write(pve.join("priv/shadow.cfg"), shadow).unwrap();
 }
 
