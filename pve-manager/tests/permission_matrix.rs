@@ -411,6 +411,13 @@ struct Case {
 }
 
 const CASES: &[Case] = &[
+    // `allowtoken: 0`: tokens are refused before any permission check.
+    Case {
+        method: "PUT",
+        template: "/access/password",
+        path_params: &[],
+        params: &[("userid", "target@pve"), ("password", "new-password-1")],
+    },
     Case {
         method: "GET",
         template: "/nodes/{node}/time",
