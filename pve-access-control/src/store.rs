@@ -94,7 +94,8 @@ impl ConfigFiles {
         // Cache only what did not change while we read it.
         if fs::metadata(&path).is_ok_and(|m| FileKey::of(&m) == key) {
             if let Ok(mut c) = read_cache().lock() {
-                if c.len() > 256 {
+                // Room for every guest config of a large cluster.
+                if c.len() >= 65536 {
                     c.clear();
                 }
                 c.insert(path, (key, text.clone()));

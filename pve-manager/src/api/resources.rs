@@ -64,11 +64,13 @@ fn guest_config(env: &RpcEnv, vmid: u32, g: &GuestInfo) -> BTreeMap<String, Stri
     } else {
         "qemu-server"
     };
-    let text = std::fs::read_to_string(
-        env.paths
-            .pve_file(&format!("nodes/{}/{dir}/{vmid}.conf", g.node)),
-    )
-    .unwrap_or_default();
+    // Read through the file cache: only configs that changed since the last request
+    // are read again (one stat each otherwise).
+    let text = ConfigFiles::new(env.paths.clone())
+        .read(&format!("nodes/{}/{dir}/{vmid}.conf", g.node))
+        .ok()
+        .flatten()
+        .unwrap_or_default();
     let mut conf = BTreeMap::new();
     for line in text.lines() {
         if line.starts_with('[') {
