@@ -110,6 +110,21 @@ fn three_node_cluster() {
         std::fs::write(c.mnt(i).join(&rel), format!("written on node{i}\n")).unwrap();
         wait_same(&c, &rel, &format!("written on node{i}\n"));
     }
+    // A change from another node is read at once, not from a stale page cache: once a
+    // later write (total order) is visible on node3, the earlier overwrite is too.
+    assert_eq!(
+        read(&c.mnt(3).join("from-node1.txt")).as_deref(),
+        Some("written on node1\n")
+    );
+    std::fs::write(c.mnt(1).join("from-node1.txt"), "WRITTEN ON NODE1\n").unwrap();
+    std::fs::write(c.mnt(1).join("marker.txt"), "m").unwrap();
+    wait_for("marker on node3", Duration::from_secs(20), || {
+        read(&c.mnt(3).join("marker.txt")).is_some()
+    });
+    assert_eq!(
+        read(&c.mnt(3).join("from-node1.txt")).as_deref(),
+        Some("WRITTEN ON NODE1\n")
+    );
     let members = read(&c.mnt(1).join(".members")).unwrap();
     assert!(members.contains("\"node3\": { \"id\": 3, \"online\": 1"));
 
@@ -134,7 +149,7 @@ fn three_node_cluster() {
     assert_eq!(err.raw_os_error(), Some(libc::EACCES), "{err}");
     assert_eq!(
         read(&c.mnt(1).join("from-node1.txt")).as_deref(),
-        Some("written on node1\n")
+        Some("WRITTEN ON NODE1\n")
     );
     c.set_link(2, true).unwrap();
     c.set_link(3, true).unwrap();
