@@ -125,8 +125,11 @@ fn three_node_cluster() {
         read(&c.mnt(3).join("from-node1.txt")).as_deref(),
         Some("WRITTEN ON NODE1\n")
     );
-    let members = read(&c.mnt(1).join(".members")).unwrap();
-    assert!(members.contains("\"node3\": { \"id\": 3, \"online\": 1"));
+    // Online state comes from the kvstore group's membership, which may lag the DCDB's.
+    wait_for("node3 online in .members", Duration::from_secs(20), || {
+        read(&c.mnt(1).join(".members"))
+            .is_some_and(|m| m.contains("\"node3\": { \"id\": 3, \"online\": 1"))
+    });
 
     // Catch-up on restart: node3 (follower) and node1 (lowest id, starts the sync).
     for (down, writer) in [(3usize, 1usize), (1, 2)] {
