@@ -209,6 +209,11 @@ pub fn run(setup: NodeSetup, opts: Options) -> Result<()> {
         (Arc::new(LocalSink::new(memdb.clone())), None)
     };
     let fs = CfsFuse::new(memdb.clone(), status, sink, setup.gid);
+    let fs = if cluster.is_some() {
+        fs.with_direct_io()
+    } else {
+        fs
+    };
     let options = [
         MountOption::FSName("pmxcfs".into()),
         MountOption::DefaultPermissions,

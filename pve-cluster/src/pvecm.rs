@@ -154,6 +154,93 @@ pub fn remove_node(conf: &str, node: &str) -> Result<String> {
     ))
 }
 
+/// Adds a node block (next free node id) to a corosync.conf text and bumps
+/// config_version; returns the new text and the node id.
+pub fn add_node(conf: &str, node: &str, addr: &str) -> Result<(String, u32)> {
+    let mut max_id = 0u32;
+    let mut nodelist_end = None;
+    let mut in_nodelist = false;
+    let mut depth = 0i32;
+    for (i, l) in conf.lines().enumerate() {
+        let t = l.trim();
+        if depth == 0 && t == "nodelist {" {
+            in_nodelist = true;
+        }
+        if in_nodelist {
+            if let Some(v) = t.strip_prefix("nodeid:") {
+                max_id = max_id.max(v.trim().parse().unwrap_or(0));
+            }
+            if t == format!("name: {node}") || t == format!("ring0_addr: {addr}") {
+                bail!("unable to add node: node name or address '{node}/{addr}' already used in the cluster");
+            }
+        }
+        depth += t.matches('{').count() as i32 - t.matches('}').count() as i32;
+        if in_nodelist && depth == 0 {
+            nodelist_end = Some(i);
+            in_nodelist = false;
+        }
+    }
+    let end = nodelist_end.context("corosync.conf has no nodelist")?;
+    let id = max_id + 1;
+    let mut lines: Vec<String> = conf.lines().map(str::to_string).collect();
+    let block = format!(
+        "  node {{\n    name: {node}\n    nodeid: {id}\n    quorum_votes: 1\n    ring0_addr: {addr}\n  }}"
+    );
+    lines.insert(end, block);
+    let v = config_version(conf).context("corosync.conf has no config_version")?;
+    let text = lines.join("\n") + "\n";
+    let text = text.replacen(
+        &format!("config_version: {v}"),
+        &format!("config_version: {}", v + 1),
+        1,
+    );
+    Ok((text, id))
+}
+
+/// `pvecm add` without the API (tests, one machine): `existing` is the root of a
+/// running cluster node. Its /etc/pve/corosync.conf gets this node (the change
+/// reaches every node's host copy and corosync reloads it), and this node gets the
+/// new config and the authkey in its /etc/corosync, and loses its old config.db so
+/// that it takes the cluster's data on first sync, as upstream's join does. Starting
+/// corosync and pmxcfs is left to the caller. Returns the new node id.
+pub fn join_local(paths: &NodePaths, existing: &NodePaths, node: &str, addr: &str) -> Result<u32> {
+    let host_conf = paths.corosync_dir().join("corosync.conf");
+    if host_conf.exists() || paths.pve_file("corosync.conf").exists() {
+        bail!("detected the following error(s):\n* authentication key '/etc/corosync/authkey' already exists\n* cluster config '/etc/pve/corosync.conf' already exists");
+    }
+    if paths.pve_file(".version").exists() {
+        bail!("pmxcfs is running on this node; stop it before joining");
+    }
+    let cluster_conf = existing.pve_file("corosync.conf");
+    let conf = std::fs::read_to_string(&cluster_conf)
+        .with_context(|| format!("reading {}", cluster_conf.display()))?;
+    let (new_conf, id) = add_node(&conf, node, addr)?;
+    let key = std::fs::read(existing.corosync_dir().join("authkey"))
+        .context("reading the cluster's corosync authkey")?;
+    std::fs::write(&cluster_conf, &new_conf)
+        .with_context(|| format!("writing {}", cluster_conf.display()))?;
+    std::fs::create_dir_all(paths.corosync_dir())?;
+    let authkey = paths.corosync_dir().join("authkey");
+    std::fs::write(&authkey, &key)?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&authkey, std::fs::Permissions::from_mode(0o400))?;
+    std::fs::write(&host_conf, &new_conf)?;
+    let db = paths.config_db();
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = db.clone().into_os_string();
+        p.push(suffix);
+        match std::fs::remove_file(&p) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("removing {}", db.display()))
+            }
+            _ => {}
+        }
+    }
+    println!("Writing corosync key to /etc/corosync/authkey.");
+    println!("Writing corosync config to /etc/corosync/corosync.conf (node id {id})");
+    Ok(id)
+}
+
 pub fn delnode(paths: &NodePaths, node: &str) -> Result<()> {
     let path = paths.pve_file("corosync.conf");
     let conf = std::fs::read_to_string(&path).context("reading /etc/pve/corosync.conf")?;
@@ -182,5 +269,30 @@ mod tests {
         assert!(out.contains("node3"));
         assert_eq!(config_version(&out), Some(2));
         assert!(remove_node(&conf, "node9").is_err());
+    }
+
+    #[test]
+    fn add_node_appends_and_bumps_version() {
+        let conf = crate::testcluster::TestCluster::new(
+            "x",
+            0,
+            2,
+            std::path::Path::new("/nonexistent"),
+            std::path::Path::new("/bin/true"),
+        )
+        .corosync_conf();
+        let (out, id) = add_node(&conf, "node3", "10.123.0.3").unwrap();
+        assert_eq!(id, 3);
+        assert_eq!(config_version(&out), Some(2));
+        let nodelist_end = out.find("\n}\n\nquorum").unwrap();
+        let added = out.find("name: node3").unwrap();
+        assert!(added < nodelist_end, "{out}");
+        assert!(
+            out.contains("    nodeid: 3\n    quorum_votes: 1\n    ring0_addr: 10.123.0.3\n  }\n}")
+        );
+        assert!(add_node(&out, "node3", "10.123.0.9").is_err());
+        assert!(add_node(&out, "node4", "10.123.0.1").is_err());
+        let (back, _) = (remove_node(&out, "node3").unwrap(), 0);
+        assert_eq!(config_version(&back), Some(3));
     }
 }

@@ -149,8 +149,13 @@ impl TestCluster {
 
     /// The corosync.conf every node starts with (upstream's layout).
     pub fn corosync_conf(&self) -> String {
+        self.corosync_conf_of(self.nodes)
+    }
+
+    /// A corosync.conf that lists nodes 1..=`members`.
+    pub fn corosync_conf_of(&self, members: usize) -> String {
         let mut s = String::from("logging {\n  debug: off\n  to_syslog: no\n}\n\nnodelist {\n");
-        for i in 1..=self.nodes {
+        for i in 1..=members {
             s += &format!(
                 "  node {{\n    name: {}\n    nodeid: {i}\n    quorum_votes: 1\n    ring0_addr: {}\n  }}\n",
                 node_name(i),
@@ -167,6 +172,12 @@ impl TestCluster {
 
     /// Creates namespaces, bridge, node dirs and configs, then starts every node.
     pub fn up(&self) -> Result<()> {
+        self.up_with(self.nodes)
+    }
+
+    /// Like [`up`](Self::up), but only nodes 1..=`members` are configured and
+    /// started; the others get a namespace and an empty root, ready to join.
+    pub fn up_with(&self, members: usize) -> Result<()> {
         self.down_quiet();
         fs::create_dir_all(&self.base)?;
         let br = self.bridge_ns();
@@ -202,7 +213,13 @@ impl TestCluster {
             for d in ["etc/corosync", "var/lib/corosync", "run", "var/log"] {
                 fs::create_dir_all(r.join(d))?;
             }
-            fs::write(r.join("etc/corosync/corosync.conf"), self.corosync_conf())?;
+            if i > members {
+                continue;
+            }
+            fs::write(
+                r.join("etc/corosync/corosync.conf"),
+                self.corosync_conf_of(members),
+            )?;
             fs::write(r.join("etc/corosync/authkey"), &key)?;
             use std::os::unix::fs::PermissionsExt;
             fs::set_permissions(
@@ -210,10 +227,10 @@ impl TestCluster {
                 fs::Permissions::from_mode(0o400),
             )?;
         }
-        for i in 1..=self.nodes {
+        for i in 1..=members {
             self.start_corosync(i)?;
         }
-        for i in 1..=self.nodes {
+        for i in 1..=members {
             self.start_pmxcfs(i)?;
         }
         Ok(())

@@ -110,8 +110,26 @@ fn three_node_cluster() {
         std::fs::write(c.mnt(i).join(&rel), format!("written on node{i}\n")).unwrap();
         wait_same(&c, &rel, &format!("written on node{i}\n"));
     }
-    let members = read(&c.mnt(1).join(".members")).unwrap();
-    assert!(members.contains("\"node3\": { \"id\": 3, \"online\": 1"));
+    // A change from another node is read at once, not from a stale page cache: once a
+    // later write (total order) is visible on node3, the earlier overwrite is too.
+    assert_eq!(
+        read(&c.mnt(3).join("from-node1.txt")).as_deref(),
+        Some("written on node1\n")
+    );
+    std::fs::write(c.mnt(1).join("from-node1.txt"), "WRITTEN ON NODE1\n").unwrap();
+    std::fs::write(c.mnt(1).join("marker.txt"), "m").unwrap();
+    wait_for("marker on node3", Duration::from_secs(20), || {
+        read(&c.mnt(3).join("marker.txt")).is_some()
+    });
+    assert_eq!(
+        read(&c.mnt(3).join("from-node1.txt")).as_deref(),
+        Some("WRITTEN ON NODE1\n")
+    );
+    // Online state comes from the kvstore group's membership, which may lag the DCDB's.
+    wait_for("node3 online in .members", Duration::from_secs(20), || {
+        read(&c.mnt(1).join(".members"))
+            .is_some_and(|m| m.contains("\"node3\": { \"id\": 3, \"online\": 1"))
+    });
 
     // Catch-up on restart: node3 (follower) and node1 (lowest id, starts the sync).
     for (down, writer) in [(3usize, 1usize), (1, 2)] {
@@ -134,7 +152,7 @@ fn three_node_cluster() {
     assert_eq!(err.raw_os_error(), Some(libc::EACCES), "{err}");
     assert_eq!(
         read(&c.mnt(1).join("from-node1.txt")).as_deref(),
-        Some("written on node1\n")
+        Some("WRITTEN ON NODE1\n")
     );
     c.set_link(2, true).unwrap();
     c.set_link(3, true).unwrap();

@@ -7,6 +7,10 @@
 //! - `apidump [--pretty]`: the API tree as upstream's apidoc JSON
 //! - `fuzz [TARGET …] [--seconds N]`: the cargo-fuzz targets
 //! - `bench pmxcfs`: pmxcfs small-file rates vs. a plain directory (target/bench/pmxcfs.json)
+//! - `bench cluster`: replicated writes and latency on 3 netns nodes vs. local mode
+//!   (target/bench/cluster.json)
+//! - `bench api`: API requests/s and latency via pveproxy and pvedaemon
+//!   (target/bench/api.json)
 //! - `cluster up [--nodes N] | status | down`: N nodes in network namespaces, each with
 //!   its own corosync, pmxcfs and PVE_ROOT (runs the built `pve-testcluster`)
 //!
@@ -35,6 +39,9 @@ commands:
   fuzz [TARGET ...] [--seconds N]
                             run the cargo-fuzz targets (default: all, 60 s each)
   bench pmxcfs [--files N]  pmxcfs vs. plain directory rates, JSON in target/bench/pmxcfs.json
+  bench cluster [--files N] [--samples N]
+                            3-node replicated writes (rate, p50/p99 node1->node3) vs. local
+                            mode, JSON in target/bench/cluster.json
   bench api [--seconds N]   API throughput/latency via pveproxy and pvedaemon, target/bench/api.json
   cluster up [--nodes N]    N nodes (default 3) in network namespaces: corosync + pmxcfs each
   cluster status            `pvecm status` of every node
@@ -234,15 +241,20 @@ fn cluster(args: &[String]) -> Result<()> {
     status(&mut cmd)
 }
 
-/// `bench pmxcfs`: builds the release binaries and runs `pmxcfs-bench` (root, /dev/fuse).
+/// `bench pmxcfs|cluster|api`: builds the release binaries and runs `pmxcfs-bench`
+/// (root, /dev/fuse), `pmxcfs-cluster-bench` (also corosync and network namespaces) or
+/// the API load test ([`bench_api`]).
 fn bench(args: &[String]) -> Result<()> {
-    match args.first().map(String::as_str) {
-        Some("pmxcfs") => {}
+    let (bin, json) = match args.first().map(String::as_str) {
+        Some("pmxcfs") => ("pmxcfs-bench", "pmxcfs.json"),
+        Some("cluster") => ("pmxcfs-cluster-bench", "cluster.json"),
         Some("api") => return bench_api::run(&args[1..]),
-        _ => bail!("usage: cargo xtask bench pmxcfs [--files N] | api [--seconds N]"),
-    }
+        _ => bail!(
+            "usage: cargo xtask bench pmxcfs [--files N] | cluster [--files N] [--samples N] | api [--seconds N]"
+        ),
+    };
     status(cargo().args(["build", "--release", "-p", "pve-cluster", "--bins"]))?;
-    let out = workspace_root().join("target/bench/pmxcfs.json");
+    let out = workspace_root().join("target/bench").join(json);
     let mut cmd = cargo();
     cmd.args([
         "run",
@@ -251,7 +263,7 @@ fn bench(args: &[String]) -> Result<()> {
         "-p",
         "pve-cluster",
         "--bin",
-        "pmxcfs-bench",
+        bin,
         "--",
     ])
     .arg("--out")

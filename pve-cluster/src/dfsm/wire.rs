@@ -399,7 +399,8 @@ pub struct IndexHeader {
 pub const INDEX_HEADER_LEN: usize = 32;
 pub const INDEX_RECORD_LEN: usize = 40;
 
-/// Checks the index layout and returns its header.
+/// Checks the index layout (length, records in strictly ascending inode order) and
+/// returns its header.
 pub fn decode_index_header(idx: &[u8]) -> Result<IndexHeader, DecodeError> {
     if idx.len() < INDEX_HEADER_LEN {
         return Err(DecodeError::Short(idx.len()));
@@ -417,6 +418,15 @@ pub fn decode_index_header(idx: &[u8]) -> Result<IndexHeader, DecodeError> {
         .and_then(|v| v.checked_add(INDEX_HEADER_LEN));
     if h.bytes as usize != idx.len() || expect != Some(idx.len()) {
         return Err(DecodeError::Malformed("index length mismatch"));
+    }
+    // Records are sorted by inode (the comparison of indexes walks them in step).
+    let mut last = None;
+    for i in 0..h.size as usize {
+        let inode = index_record(idx, i).0;
+        if last.is_some_and(|l| inode <= l) {
+            return Err(DecodeError::Malformed("index not sorted by inode"));
+        }
+        last = Some(inode);
     }
     Ok(h)
 }
@@ -526,6 +536,37 @@ mod tests {
         let p = encode_update(&e);
         assert_eq!(p.len(), 41 + 5 + 3);
         assert_eq!(decode_update(&p).unwrap(), e);
+    }
+
+    fn index(inodes: &[u64]) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend_from_slice(&9u64.to_le_bytes());
+        v.extend_from_slice(&inodes.iter().max().copied().unwrap_or(0).to_le_bytes());
+        v.extend_from_slice(&1u32.to_le_bytes());
+        v.extend_from_slice(&0u32.to_le_bytes());
+        v.extend_from_slice(&(inodes.len() as u32).to_le_bytes());
+        v.extend_from_slice(&((32 + 40 * inodes.len()) as u32).to_le_bytes());
+        for i in inodes {
+            v.extend_from_slice(&i.to_le_bytes());
+            v.extend_from_slice(&[1; 32]);
+        }
+        v
+    }
+
+    /// Fuzz crash: an index with records out of order (or repeated) made the
+    /// comparison find differences between an index and itself.
+    #[test]
+    fn index_records_must_ascend() {
+        assert!(decode_index_header(&index(&[0, 5, 7])).is_ok());
+        assert!(decode_index_header(&index(&[])).is_ok());
+        for bad in [&[0u64, 7, 5][..], &[0, 5, 5]] {
+            assert_eq!(
+                decode_index_header(&index(bad)),
+                Err(DecodeError::Malformed("index not sorted by inode"))
+            );
+        }
+        let idx = index(&[0, 5, 7]);
+        assert!(crate::dfsm::dcdb::differing_inodes(&idx, &[&idx]).is_empty());
     }
 
     #[test]

@@ -41,6 +41,10 @@ pub struct CfsFuse {
     status: Arc<Status>,
     sink: Arc<dyn ChangeSink>,
     gid: u32,
+    /// `open` flags of stored files: page cache kept in local mode (every change
+    /// passes this kernel); direct I/O in cluster mode, as upstream, so that a change
+    /// applied from another node is read at once.
+    file_open_flags: u32,
 }
 
 fn join(dir: &str, name: &str) -> String {
@@ -71,7 +75,14 @@ impl CfsFuse {
             status,
             sink,
             gid,
+            file_open_flags: FOPEN_KEEP_CACHE,
         }
+    }
+
+    /// Files are opened with `direct_io` (cluster mode: other nodes change them).
+    pub fn with_direct_io(mut self) -> Self {
+        self.file_open_flags = FOPEN_DIRECT_IO;
+        self
     }
 
     fn resolve(&self, ino: u64) -> Result<(EntryInfo, String), Errno> {
@@ -356,7 +367,7 @@ impl Filesystem for CfsFuse {
             return reply.opened(0, FOPEN_DIRECT_IO);
         }
         match self.resolve(ino) {
-            Ok(_) => reply.opened(0, FOPEN_KEEP_CACHE),
+            Ok(_) => reply.opened(0, self.file_open_flags),
             Err(e) => reply.error(e.0),
         }
     }
@@ -525,7 +536,7 @@ impl Filesystem for CfsFuse {
                 &view::entry_attr(&e, &path, self.gid, self.status.quorate()),
                 0,
                 0,
-                FOPEN_KEEP_CACHE,
+                self.file_open_flags,
             ),
             None => reply.error(libc::EIO),
         }

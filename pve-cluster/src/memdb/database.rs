@@ -2,6 +2,8 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rusqlite::{params, Connection};
@@ -26,8 +28,54 @@ pub struct RootState {
     pub mtime: u32,
 }
 
+/// How often the checkpointer copies the WAL back into the database file.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(500);
+
 pub struct Database {
     conn: Connection,
+    checkpointer: Option<Checkpointer>,
+}
+
+/// WAL checkpoints on their own connection and thread, so that the fsync of a
+/// checkpoint never runs inside a change (in cluster mode: on the delivery path,
+/// where it would stall every following message). Durability is unchanged: commits
+/// are not synced either way (`synchronous=NORMAL`), checkpoints are.
+struct Checkpointer {
+    /// Dropping it stops the thread at once.
+    stop: mpsc::Sender<()>,
+    thread: JoinHandle<()>,
+}
+
+impl Checkpointer {
+    /// `None` if no second connection or thread can be had (SQLite's automatic
+    /// checkpoints then stay on).
+    fn start(path: &Path) -> Option<Checkpointer> {
+        let conn = Connection::open(path).ok()?;
+        conn.busy_timeout(Duration::from_secs(10)).ok()?;
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("wal-checkpoint".into())
+            .spawn(move || {
+                while let Err(mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(CHECKPOINT_INTERVAL)
+                {
+                    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                }
+            })
+            .ok()?;
+        Some(Checkpointer { stop, thread })
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        // The checkpointer's connection closes first, so ours is the last one and
+        // SQLite checkpoints and removes the WAL on close.
+        if let Some(c) = self.checkpointer.take() {
+            drop(c.stop);
+            let _ = c.thread.join();
+        }
+    }
 }
 
 /// What a load found: the entry rows and row 0 (if any).
@@ -45,7 +93,11 @@ impl Database {
         conn.execute_batch("PRAGMA synchronous=NORMAL")?;
         conn.busy_timeout(Duration::from_secs(10))?;
         conn.execute_batch(CREATE_TABLE)?;
-        Ok(Database { conn })
+        let checkpointer = Checkpointer::start(path);
+        if checkpointer.is_some() {
+            conn.execute_batch("PRAGMA wal_autocheckpoint=0")?;
+        }
+        Ok(Database { conn, checkpointer })
     }
 
     pub fn load(&self) -> rusqlite::Result<Loaded> {

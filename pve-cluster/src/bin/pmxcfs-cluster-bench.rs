@@ -1,0 +1,228 @@
+//! `cargo xtask bench cluster`: replicated small-file writes on a 3-node cluster in
+//! network namespaces, against a local-mode pmxcfs measured in the same run.
+//!
+//! - create+write rate of 1 KiB files on node 1 (each write returns once it is
+//!   applied on node 1, i.e. totally ordered through corosync), and the rate until
+//!   the last file is readable on node 3;
+//! - per-write latency from the start of the write on node 1 until node 3 reads the
+//!   new contents (p50/p99);
+//! - the create+write rate of a local-mode (`-l`) pmxcfs as the baseline.
+//!
+//! Usage: pmxcfs-cluster-bench [--out FILE] [--files N] [--samples N]. Needs root,
+//! /dev/fuse, corosync and `ip netns`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use pve_cluster::testcluster::{host_problem, TestCluster};
+use serde_json::json;
+
+const FILE_SIZE: usize = 1024;
+/// Between two reads of the file on node 3 while waiting for it (the poller must not
+/// eat a core of the two the nodes share).
+const POLL_PAUSE: Duration = Duration::from_micros(50);
+
+fn content(tag: &str, i: usize) -> Vec<u8> {
+    let mut v = format!("{tag} {i}\n").into_bytes();
+    v.resize(FILE_SIZE, b'x');
+    v
+}
+
+/// Create+write rate of `files` files in `dir`.
+fn create_write_rate(dir: &Path, files: usize) -> Result<f64> {
+    let t = Instant::now();
+    for i in 0..files {
+        fs::write(dir.join(format!("f{i}.cfg")), content("rate", i))?;
+    }
+    Ok(files as f64 / t.elapsed().as_secs_f64())
+}
+
+fn wait_readable(p: &Path, want: &[u8], timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if fs::read(p).is_ok_and(|d| d == want) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("{} not readable in time", p.display());
+        }
+        std::thread::sleep(POLL_PAUSE);
+    }
+}
+
+/// A local-mode pmxcfs, stopped on drop.
+struct LocalPmxcfs {
+    child: Child,
+    base: PathBuf,
+}
+
+impl LocalPmxcfs {
+    fn start(pmxcfs: &Path, base: &Path) -> Result<LocalPmxcfs> {
+        let root = base.join("root");
+        fs::create_dir_all(&root)?;
+        let child = Command::new(pmxcfs)
+            .args(["-f", "-l"])
+            .env("PVE_ROOT", &root)
+            .env("PVE_NODE_NAME", "bench")
+            .stdin(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {}", pmxcfs.display()))?;
+        let d = LocalPmxcfs {
+            child,
+            base: base.to_path_buf(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !d.mnt().join(".version").exists() {
+            if Instant::now() > deadline {
+                bail!("local pmxcfs did not come up");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(d)
+    }
+
+    fn mnt(&self) -> PathBuf {
+        self.base.join("root/etc/pve")
+    }
+}
+
+impl Drop for LocalPmxcfs {
+    fn drop(&mut self) {
+        pve_cluster::testcluster::kill_wait(self.child.id() as i32, Duration::from_secs(10));
+        let _ = self.child.try_wait();
+        pve_cluster::daemon::lazy_unmount(&self.mnt());
+        let _ = fs::remove_dir_all(&self.base);
+    }
+}
+
+struct Down(TestCluster);
+
+impl Drop for Down {
+    fn drop(&mut self) {
+        self.0.down_quiet();
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+fn ms(d: f64) -> f64 {
+    (d * 1e5).round() / 100.0
+}
+
+fn main() -> Result<()> {
+    let mut out = PathBuf::from("target/bench/cluster.json");
+    let mut files = 2000usize;
+    let mut samples = 1000usize;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--out" => out = args.next().context("--out FILE")?.into(),
+            "--files" => files = args.next().context("--files N")?.parse()?,
+            "--samples" => samples = args.next().context("--samples N")?.parse()?,
+            other => bail!("unknown argument {other}"),
+        }
+    }
+    if files == 0 || samples == 0 {
+        bail!("--files and --samples must be positive");
+    }
+    if let Some(p) = host_problem() {
+        bail!("cannot run a cluster here: {p}");
+    }
+    let pmxcfs = std::env::current_exe()?.with_file_name("pmxcfs");
+    let base = PathBuf::from(format!("/var/tmp/pve-cluster-bench-{}", std::process::id()));
+
+    // Baseline: local mode on the same disk, same binary.
+    let local_rate = {
+        let local = LocalPmxcfs::start(&pmxcfs, &base.join("local"))?;
+        let dir = local.mnt().join("bench");
+        fs::create_dir(&dir)?;
+        create_write_rate(&dir, files)?
+    };
+
+    let c = TestCluster::new("pcb", 250, 3, &base.join("cluster"), &pmxcfs);
+    let guard = Down(c.clone());
+    c.up()?;
+    c.wait_quorate(&[1, 2, 3], 3, Duration::from_secs(30))?;
+    for i in 1..=3 {
+        let members = c.mnt(i).join(".members");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !fs::read_to_string(&members).is_ok_and(|m| m.contains("\"quorate\": 1")) {
+            if Instant::now() > deadline {
+                bail!("pmxcfs on node{i} did not become quorate");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    fs::create_dir(c.mnt(1).join("bench"))?;
+    fs::create_dir(c.mnt(1).join("lat"))?;
+    fs::write(c.mnt(1).join("ready"), b"1")?;
+    wait_readable(&c.mnt(3).join("ready"), b"1", Duration::from_secs(20))?;
+
+    // Throughput: node 1 writes; then until node 3 has the last file.
+    let t = Instant::now();
+    let node1_rate = create_write_rate(&c.mnt(1).join("bench"), files)?;
+    let last = files - 1;
+    wait_readable(
+        &c.mnt(3).join(format!("bench/f{last}.cfg")),
+        &content("rate", last),
+        Duration::from_secs(60),
+    )?;
+    let replicated_rate = files as f64 / t.elapsed().as_secs_f64();
+
+    // Latency: one write at a time, timed until node 3 reads it.
+    let mut lat = Vec::with_capacity(samples);
+    let mut write_lat = Vec::with_capacity(samples);
+    for i in 0..samples {
+        let data = content("lat", i);
+        let rel = format!("lat/l{i}.cfg");
+        let t = Instant::now();
+        fs::write(c.mnt(1).join(&rel), &data)?;
+        write_lat.push(t.elapsed().as_secs_f64());
+        wait_readable(&c.mnt(3).join(&rel), &data, Duration::from_secs(20))?;
+        lat.push(t.elapsed().as_secs_f64());
+    }
+    drop(guard);
+    let _ = fs::remove_dir_all(&base);
+
+    lat.sort_by(f64::total_cmp);
+    write_lat.sort_by(f64::total_cmp);
+    let ratio = |a: f64, b: f64| (a / b * 1000.0).round() / 1000.0;
+    let report = json!({
+        "nodes": 3,
+        "files": files,
+        "file_size": FILE_SIZE,
+        "local": { "create_write_per_s": local_rate.round() },
+        "cluster": {
+            "create_write_per_s_node1": node1_rate.round(),
+            "create_write_per_s_until_node3": replicated_rate.round(),
+            "latency_node1_to_node3_ms": {
+                "samples": samples,
+                "p50": ms(percentile(&lat, 0.5)),
+                "p99": ms(percentile(&lat, 0.99)),
+                "max": ms(lat[lat.len() - 1]),
+            },
+            "write_call_on_node1_ms": {
+                "p50": ms(percentile(&write_lat, 0.5)),
+                "p99": ms(percentile(&write_lat, 0.99)),
+            },
+        },
+        "ratio_cluster_to_local": {
+            "create_write_node1": ratio(node1_rate, local_rate),
+            "create_write_until_node3": ratio(replicated_rate, local_rate),
+        },
+    });
+    if let Some(dir) = out.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    let text = serde_json::to_string_pretty(&report)?;
+    fs::write(&out, format!("{text}\n"))?;
+    println!("{text}");
+    println!("written to {}", out.display());
+    Ok(())
+}
