@@ -2,74 +2,12 @@
 //! One cluster serves all checks in order (bringing one up takes seconds).
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use pve_cluster::testcluster::{host_problem, TestCluster};
+use pve_cluster::testcluster::TestCluster;
 
-struct Guard(TestCluster);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        self.0.down_quiet();
-    }
-}
-
-fn ready() -> bool {
-    match host_problem() {
-        None => true,
-        Some(reason) => {
-            if std::env::var("PVE_TEST_REQUIRE_HOST").as_deref() == Ok("1") {
-                panic!("host feature required but missing: {reason}");
-            }
-            println!("SKIP: {reason}");
-            false
-        }
-    }
-}
-
-fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn read(p: &Path) -> Option<String> {
-    std::fs::read_to_string(p).ok()
-}
-
-fn quorate(c: &TestCluster, i: usize) -> bool {
-    read(&c.mnt(i).join(".members")).is_some_and(|m| m.contains("\"quorate\": 1"))
-}
-
-type DbRow = (i64, i64, i64, i64, i64, i64, String, Option<Vec<u8>>);
-
-fn db_rows(db: &Path) -> Vec<DbRow> {
-    let conn = rusqlite::Connection::open(db).unwrap();
-    let ok: String = conn
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(ok, "ok", "integrity_check of {}", db.display());
-    let mut st = conn
-        .prepare("SELECT inode,parent,version,writer,mtime,type,name,data FROM tree ORDER BY inode")
-        .unwrap();
-    st.query_map([], |r| {
-        Ok((
-            r.get(0)?,
-            r.get(1)?,
-            r.get(2)?,
-            r.get(3)?,
-            r.get(4)?,
-            r.get(5)?,
-            r.get(6)?,
-            r.get(7)?,
-        ))
-    })
-    .unwrap()
-    .map(Result::unwrap)
-    .collect()
-}
+mod cluster_common;
+use cluster_common::*;
 
 fn wait_same(c: &TestCluster, rel: &str, content: &str) {
     for i in 1..=3 {
