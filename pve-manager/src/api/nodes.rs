@@ -106,14 +106,40 @@ fn cpu_jiffies() -> Option<(u64, u64)> {
     Some((total - idle, total))
 }
 
-/// CPU utilisation (0..1) measured over a short interval. pvestatd will provide this
-/// from its RRD data; until then the index measures it on the spot.
+/// CPU utilisation (0..1) since the previous reading (pvestatd will provide this from
+/// its RRD data). The first reading of a process waits 50 ms for a second sample; later
+/// ones use the previous sample, at most every 100 ms, so a busy API does not wait.
 fn cpu_usage() -> Option<f64> {
-    let (b0, t0) = cpu_jiffies()?;
-    std::thread::sleep(std::time::Duration::from_millis(50));
-    let (b1, t1) = cpu_jiffies()?;
-    let dt = t1.checked_sub(t0).filter(|d| *d > 0)?;
-    Some((b1.saturating_sub(b0)) as f64 / dt as f64)
+    use std::time::{Duration, Instant};
+    struct Sample {
+        at: Instant,
+        busy: u64,
+        total: u64,
+        value: f64,
+    }
+    static LAST: std::sync::Mutex<Option<Sample>> = std::sync::Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+    if last.is_none() {
+        let (b0, t0) = cpu_jiffies()?;
+        std::thread::sleep(Duration::from_millis(50));
+        *last = Some(Sample {
+            at: Instant::now() - Duration::from_secs(1),
+            busy: b0,
+            total: t0,
+            value: 0.0,
+        });
+    }
+    let prev = last.as_mut()?;
+    if prev.at.elapsed() >= Duration::from_millis(100) {
+        let (b1, t1) = cpu_jiffies()?;
+        if let Some(dt) = t1.checked_sub(prev.total).filter(|d| *d > 0) {
+            prev.value = b1.saturating_sub(prev.busy) as f64 / dt as f64;
+        }
+        prev.at = Instant::now();
+        prev.busy = b1;
+        prev.total = t1;
+    }
+    Some(prev.value)
 }
 
 /// Total and used bytes of the file system holding `path`.

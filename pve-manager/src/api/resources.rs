@@ -130,8 +130,11 @@ fn qemu_boot_disk_size(conf: &BTreeMap<String, String>) -> u64 {
         .unwrap_or(0)
 }
 
+/// The node's CPU count (asked once: the standard library reads the cgroup limits for
+/// it, too slow to repeat for every guest of a long list).
 fn node_cpus() -> u64 {
-    std::thread::available_parallelism().map_or(1, |n| n.get() as u64)
+    static CPUS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u64))
 }
 
 fn num(conf: &BTreeMap<String, String>, key: &str) -> Option<u64> {
