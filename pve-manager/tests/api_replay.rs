@@ -5,6 +5,9 @@
 //! Cases whose method and path our router does not serve are counted and listed as
 //! not implemented.
 
+mod common;
+use common::tls_files;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -148,30 +151,6 @@ fn build_root(state: &Path, root: &Path) -> Creds {
         cookies.insert(who, (t, csrf));
     }
     Creds { cookies }
-}
-
-fn tls_files(dir: &Path) -> TlsFiles {
-    let key = openssl::pkey::PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap();
-    let mut b = openssl::x509::X509::builder().unwrap();
-    let mut name = openssl::x509::X509NameBuilder::new().unwrap();
-    name.append_entry_by_text("CN", "localhost").unwrap();
-    let name = name.build();
-    b.set_subject_name(&name).unwrap();
-    b.set_issuer_name(&name).unwrap();
-    b.set_pubkey(&key).unwrap();
-    b.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).unwrap())
-        .unwrap();
-    b.set_not_after(&openssl::asn1::Asn1Time::days_from_now(1).unwrap())
-        .unwrap();
-    b.sign(&key, openssl::hash::MessageDigest::sha256())
-        .unwrap();
-    let (cert, keyf) = (dir.join("proxy-ssl.pem"), dir.join("proxy-ssl.key"));
-    std::fs::write(&cert, b.build().to_pem().unwrap()).unwrap();
-    std::fs::write(&keyf, key.private_key_to_pem_pkcs8().unwrap()).unwrap();
-    // The node certificate pmxcfs would hold (the node index shows its fingerprint).
-    let node_dir = dir.join("etc/pve/nodes").join(NODE);
-    std::fs::copy(&cert, node_dir.join("pve-ssl.pem")).unwrap();
-    TlsFiles { cert, key: keyf }
 }
 
 struct Answer {
@@ -367,6 +346,15 @@ fn form(params: &serde_json::Map<String, Value>, creds: &Creds) -> String {
     s.finish()
 }
 
+/// The proxy's certificate, also as the node certificate pmxcfs would hold (the node
+/// index shows its fingerprint).
+fn node_tls(root: &Path) -> TlsFiles {
+    let tls = tls_files(root);
+    let node_dir = root.join("etc/pve/nodes").join(NODE);
+    std::fs::copy(&tls.cert, node_dir.join("pve-ssl.pem")).unwrap();
+    tls
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recorded_upstream_answers_replay() {
     let dir = corpus_dir().join("api/responses");
@@ -400,7 +388,7 @@ async fn recorded_upstream_answers_replay() {
     let p = serve(
         ctx(EnvKind::Proxy, Some(d.addr)),
         "127.0.0.1:0".parse().unwrap(),
-        Some(tls_files(&root)),
+        Some(node_tls(&root)),
     )
     .await
     .unwrap();

@@ -3,6 +3,9 @@
 //! Credentials are checked by a small test authenticator; pve-access-control's real one
 //! is tested on its own.
 
+mod common;
+use common::tls_files;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +17,7 @@ use hyper_util::rt::TokioIo;
 use pve_access_control::store::ConfigFiles;
 use pve_common::api::EnvKind;
 use pve_common::NodePaths;
-use pve_manager::http::{serve, AccessControl, ServerContext, TlsFiles};
+use pve_manager::http::{serve, AccessControl, ServerContext};
 use serde_json::{json, Value};
 
 /// The node's user.cfg: alice is PVEVMUser on /vms/100 and has a token there.
@@ -49,27 +52,6 @@ fn setup_access(root: &std::path::Path) -> Creds {
         root_csrf: pve_access_control::csrf::assemble_csrf_token(&files, "root@pam").unwrap(),
         alice_cookie: ticket("alice@pve"),
     }
-}
-
-fn tls_files(dir: &std::path::Path) -> TlsFiles {
-    let key = openssl::pkey::PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap();
-    let mut b = openssl::x509::X509::builder().unwrap();
-    let mut name = openssl::x509::X509NameBuilder::new().unwrap();
-    name.append_entry_by_text("CN", "localhost").unwrap();
-    let name = name.build();
-    b.set_subject_name(&name).unwrap();
-    b.set_issuer_name(&name).unwrap();
-    b.set_pubkey(&key).unwrap();
-    b.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).unwrap())
-        .unwrap();
-    b.set_not_after(&openssl::asn1::Asn1Time::days_from_now(1).unwrap())
-        .unwrap();
-    b.sign(&key, openssl::hash::MessageDigest::sha256())
-        .unwrap();
-    let (cert, keyf) = (dir.join("pve-ssl.pem"), dir.join("pve-ssl.key"));
-    std::fs::write(&cert, b.build().to_pem().unwrap()).unwrap();
-    std::fs::write(&keyf, key.private_key_to_pem_pkcs8().unwrap()).unwrap();
-    TlsFiles { cert, key: keyf }
 }
 
 struct Node {
