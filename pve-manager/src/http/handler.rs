@@ -261,10 +261,16 @@ fn client_ip(
 
 /// The HTTP response of a reply, with upstream's headers; any status from 400 up closes
 /// the connection.
-pub fn into_response(reply: Reply) -> Response<Full<Bytes>> {
-    let body = match &reply.body {
+pub fn into_response(reply: Reply, compression: Compression) -> Response<Full<Bytes>> {
+    let mut body = match &reply.body {
         Some(v) => Bytes::from(serde_json::to_vec(v).unwrap_or_default()),
         None => Bytes::new(),
+    };
+    // Like upstream, bodies over 1 KiB are compressed when the client accepts it.
+    let encoding = if body.len() > 1024 {
+        compression.encode(&mut body)
+    } else {
+        None
     };
     let mut resp = Response::new(Full::new(body));
     *resp.status_mut() = hyper::StatusCode::from_u16(reply.status)
@@ -282,6 +288,12 @@ pub fn into_response(reply: Reply) -> Response<Full<Bytes>> {
     h.insert("Pragma", "no-cache".parse().expect("static header"));
     if let Ok(v) = now.parse() {
         h.insert("Expires", v);
+    }
+    if let Some(enc) = encoding {
+        h.insert(
+            hyper::header::CONTENT_ENCODING,
+            enc.parse().expect("static header"),
+        );
     }
     if reply.body.is_some() {
         h.insert(
@@ -313,6 +325,62 @@ pub fn into_response(reply: Reply) -> Response<Full<Bytes>> {
     resp
 }
 
+/// The response compression a client accepts (`Accept-Encoding`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Deflate,
+}
+
+impl Compression {
+    pub fn accepted(headers: &hyper::HeaderMap) -> Self {
+        let accepts = |name: &str| {
+            headers
+                .get_all(hyper::header::ACCEPT_ENCODING)
+                .iter()
+                .any(|v| {
+                    v.to_str().is_ok_and(|v| {
+                        v.split(',').any(|e| {
+                            let mut parts = e.split(';');
+                            let enc = parts.next().unwrap_or("").trim();
+                            let refused = parts.any(|p| p.trim().replace(' ', "") == "q=0");
+                            enc.eq_ignore_ascii_case(name) && !refused
+                        })
+                    })
+                })
+        };
+        if accepts("gzip") {
+            Compression::Gzip
+        } else if accepts("deflate") {
+            Compression::Deflate
+        } else {
+            Compression::None
+        }
+    }
+
+    /// Compresses `body` in place; the `Content-Encoding` to send, if any.
+    fn encode(self, body: &mut Bytes) -> Option<&'static str> {
+        use std::io::Write;
+        let level = flate2::Compression::fast();
+        let (data, name) = match self {
+            Compression::None => return None,
+            Compression::Gzip => {
+                let mut e = flate2::write::GzEncoder::new(Vec::new(), level);
+                e.write_all(body).ok()?;
+                (e.finish().ok()?, "gzip")
+            }
+            Compression::Deflate => {
+                let mut e = flate2::write::ZlibEncoder::new(Vec::new(), level);
+                e.write_all(body).ok()?;
+                (e.finish().ok()?, "deflate")
+            }
+        };
+        *body = Bytes::from(data);
+        Some(name)
+    }
+}
+
 /// An HTTP date (`Thu, 26 Nov 2026 16:00:00 GMT`).
 fn httpdate(t: std::time::SystemTime) -> String {
     let secs = t
@@ -322,4 +390,57 @@ fn httpdate(t: std::time::SystemTime) -> String {
     jiff::Timestamp::from_second(secs)
         .map(|ts| ts.strftime("%a, %d %b %Y %H:%M:%S GMT").to_string())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    fn headers(v: &str) -> hyper::HeaderMap {
+        let mut h = hyper::HeaderMap::new();
+        h.insert(hyper::header::ACCEPT_ENCODING, v.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn accepted_encodings() {
+        assert_eq!(
+            Compression::accepted(&headers("gzip, deflate")),
+            Compression::Gzip
+        );
+        assert_eq!(
+            Compression::accepted(&headers("deflate")),
+            Compression::Deflate
+        );
+        assert_eq!(
+            Compression::accepted(&headers("gzip;q=0, br")),
+            Compression::None
+        );
+        assert_eq!(
+            Compression::accepted(&hyper::HeaderMap::new()),
+            Compression::None
+        );
+    }
+
+    #[tokio::test]
+    async fn large_bodies_are_compressed_small_ones_not() {
+        let big = serde_json::json!({"data": "x".repeat(4000)});
+        let reply = |body: Value| Reply {
+            status: 200,
+            reason: "OK".into(),
+            body: Some(body),
+            forwarded: false,
+        };
+        let resp = into_response(reply(big.clone()), Compression::Gzip);
+        assert_eq!(resp.headers()["content-encoding"], "gzip");
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        assert!(bytes.len() < 1000);
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut text)
+            .unwrap();
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), big);
+        let small = into_response(reply(serde_json::json!({"data": 1})), Compression::Gzip);
+        assert!(small.headers().get("content-encoding").is_none());
+    }
 }

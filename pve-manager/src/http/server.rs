@@ -13,7 +13,7 @@ use openssl::ssl::{Ssl, SslAcceptor, SslFiletype, SslMethod};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use super::handler::{handle, into_response};
+use super::handler::{handle, into_response, Compression};
 use super::ServerContext;
 
 /// Certificate chain and key (PEM) for TLS.
@@ -73,7 +73,10 @@ pub async fn serve(
             let ctx = ctx.clone();
             let service = service_fn(move |req| {
                 let ctx = ctx.clone();
-                async move { Ok::<_, Infallible>(into_response(handle(ctx, peer, req).await)) }
+                async move {
+                    let compression = Compression::accepted(req.headers());
+                    Ok::<_, Infallible>(into_response(handle(ctx, peer, req).await, compression))
+                }
             });
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder
