@@ -335,23 +335,18 @@ pub(super) fn read_method() -> ApiMethod {
         .returns(Schema::literal(json!({"additionalProperties": 0, "properties": {"comment": {"optional": 1, "type": "string"}, "members": {"items": {"additionalProperties": 1, "properties": {"id": {"type": "string"}, "node": {"type": "string"}, "storage": {"optional": 1, "type": "string"}, "type": {"enum": ["qemu", "lxc", "openvz", "storage"], "type": "string"}, "vmid": {"optional": 1, "type": "integer"}}, "type": "object"}, "type": "array"}}, "type": "object"})))
 }
 
+/// `PUT /pools/{poolid}`: the same method as `PUT /pools` under upstream's old name.
 pub(super) fn update_legacy_method() -> ApiMethod {
-    ApiMethod::new("update_pool_deprecated", HttpMethod::Put, "Update pool data (deprecated, no support for nested pools - use 'PUT /pools/?poolid={poolid}' instead).", update_pool)
-        .param("allow-move", Schema::literal(json!({"default": 0, "description": "Allow adding a guest even if already in another pool. The guest will be removed from its current pool and added to this one.", "optional": 1, "type": "boolean", "typetext": "<boolean>"})))
-        .param("comment", Schema::literal(json!({"optional": 1, "type": "string", "typetext": "<string>"})))
-        .param("delete", Schema::literal(json!({"default": 0, "description": "Remove the passed VMIDs and/or storage IDs instead of adding them.", "optional": 1, "type": "boolean", "typetext": "<boolean>"})))
-        .param("poolid", Schema::literal(json!({"format": "pve-poolid", "type": "string", "typetext": "<string>"})))
-        .param("storage", Schema::literal(json!({"description": "List of storage IDs to add or remove from this pool.", "format": "pve-storage-id-list", "optional": 1, "type": "string", "typetext": "<string>"})))
-        .param("vms", Schema::literal(json!({"description": "List of guest VMIDs to add or remove from this pool.", "format": "pve-vmid-list", "optional": 1, "type": "string", "typetext": "<string>"})))
-        .permissions(perms(json!({"check": ["perm", "/pool/{poolid}", ["Pool.Allocate"]], "description": "You also need the right to modify permissions on any object you add/delete."})))
-        .protected()
-        .returns(Schema::literal(json!({"type": "null"})))
+    let mut m = update_method();
+    m.name = "update_pool_deprecated".into();
+    m.description = "Update pool data (deprecated, no support for nested pools - use 'PUT /pools/?poolid={poolid}' instead).".into();
+    m
 }
 
+/// `DELETE /pools/{poolid}`: the same method as `DELETE /pools` under upstream's old name.
 pub(super) fn delete_legacy_method() -> ApiMethod {
-    ApiMethod::new("delete_pool_deprecated", HttpMethod::Delete, "Delete pool (deprecated, no support for nested pools, use 'DELETE /pools/?poolid={poolid}').", delete_pool)
-        .param("poolid", Schema::literal(json!({"format": "pve-poolid", "type": "string", "typetext": "<string>"})))
-        .permissions(perms(json!({"check": ["perm", "/pool/{poolid}", ["Pool.Allocate"]], "description": "You can only delete empty pools (no members)."})))
-        .protected()
-        .returns(Schema::literal(json!({"type": "null"})))
+    let mut m = delete_method();
+    m.name = "delete_pool_deprecated".into();
+    m.description = "Delete pool (deprecated, no support for nested pools, use 'DELETE /pools/?poolid={poolid}').".into();
+    m
 }
