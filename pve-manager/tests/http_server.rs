@@ -4,20 +4,15 @@
 //! is tested on its own.
 
 mod common;
-use common::tls_files;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 use pve_access_control::store::ConfigFiles;
-use pve_common::api::EnvKind;
 use pve_common::NodePaths;
-use pve_manager::http::{serve, AccessControl, ServerContext};
 use serde_json::{json, Value};
 
 /// The node's user.cfg: alice is PVEVMUser on /vms/100 and has a token there.
@@ -60,7 +55,7 @@ struct Node {
     root: std::path::PathBuf,
 }
 
-async fn start() -> (Node, Creds, Vec<pve_manager::http::Listening>) {
+async fn start() -> (Node, Creds, common::Servers) {
     let root = std::env::temp_dir().join(format!(
         "http-server-{}-{:?}",
         std::process::id(),
@@ -69,40 +64,13 @@ async fn start() -> (Node, Creds, Vec<pve_manager::http::Listening>) {
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root).unwrap();
     let creds = setup_access(&root);
-    let ctx = |kind, daemon| {
-        Arc::new(ServerContext {
-            root: Arc::new(pve_manager::api::root()),
-            paths: NodePaths::new(&root),
-            node: "n1".into(),
-            kind,
-            auth: Arc::new(AccessControl::new(NodePaths::new(&root))),
-            daemon,
-            auth_failure_delay: Duration::from_millis(20),
-        })
+    let servers = common::start_servers(&root, "n1").await;
+    let node = Node {
+        daemon: servers.daemon,
+        proxy: servers.proxy,
+        root,
     };
-    let d = serve(
-        ctx(EnvKind::Daemon, None),
-        "127.0.0.1:0".parse().unwrap(),
-        None,
-    )
-    .await
-    .unwrap();
-    let p = serve(
-        ctx(EnvKind::Proxy, Some(d.addr)),
-        "127.0.0.1:0".parse().unwrap(),
-        Some(tls_files(&root)),
-    )
-    .await
-    .unwrap();
-    (
-        Node {
-            daemon: d.addr,
-            proxy: p.addr,
-            root,
-        },
-        creds,
-        vec![p, d],
-    )
+    (node, creds, servers)
 }
 
 struct Answer {
@@ -320,8 +288,6 @@ async fn daemon_and_proxy_answer_like_upstream() {
         "unable to parse worker upid"
     );
 
-    for s in servers {
-        s.shutdown(Duration::from_secs(5)).await;
-    }
+    servers.shutdown().await;
     let _ = std::fs::remove_dir_all(&node.root);
 }
