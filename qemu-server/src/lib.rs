@@ -6,6 +6,7 @@ pub mod cmdline;
 pub mod config;
 mod conformance;
 pub mod drive;
+pub mod helpers;
 pub mod schema;
 
 pub use config::{parse_vm_config, write_vm_config, VmConfigSchema};
