@@ -8,30 +8,13 @@
 //! complete, verified file is renamed into place. On any error, and if the caller
 //! panics or drops the reader midway, the temp file is removed.
 //!
-//! # Feeding it from the HTTP server (pve-manager/src/http)
+//! # Fed by the HTTP server
 //!
-//! Upstream's server spools a multipart upload to `/var/tmp/pveupload-*` and passes
-//! `tmpfilename`; the API method here still accepts that. To stream without a spool
-//! file and without buffering, the server must:
-//!
-//! 1. Check authentication, the CSRF token and the method's permission
-//!    (`Datastore.AllocateTemplate` on `/storage/{storage}`) from the headers *before*
-//!    reading the body, and refuse a body that is not `multipart/form-data`.
-//! 2. Parse the body incrementally from hyper's frames: the form fields before the file
-//!    part (`content`, `filename`, `checksum`, `checksum-algorithm`; the web UI and
-//!    upstream's clients send them first) are small and collected into the parameters,
-//!    which are validated against the method's schema as for any call.
-//! 3. Hand the file part to [`upload_volume`] as a blocking [`Read`] on a blocking thread
-//!    (`spawn_blocking`): a bounded channel of `Bytes` chunks (a few chunks deep, so a slow
-//!    disk applies back-pressure to the socket) whose reader yields the part's bytes up to,
-//!    never including, the closing boundary. A boundary split across two frames must be
-//!    held back only by its length, never by whole parts.
-//! 4. Make the reader return an error (`UnexpectedEof`) when the connection ends or
-//!    times out before the closing boundary; [`upload_volume`] then removes its temp
-//!    file and no partial volume remains. Bytes after the file part are drained and
-//!    ignored.
-//! 5. Answer with the task's UPID as upstream's method does (the copy runs in an
-//!    `imgcopy` worker there; here the streaming itself is the worker's job).
+//! pveproxy does what upstream's server does (pve-manager/src/http/upload.rs): it parses
+//! the multipart body while it arrives, spools the file part to `/var/tmp/pveupload-*`
+//! in constant memory and calls the method with `tmpfilename`; the method's `imgcopy`
+//! worker streams that file through [`upload_volume`] and removes it. Permissions are
+//! checked from the URL before the body is read.
 
 use std::io::{ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};

@@ -10,7 +10,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
 use pve_common::api::{call_method, merge_params, ApiError, AuthId, EnvKind, HttpMethod, RpcEnv};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::auth::{needs_no_auth, Session};
 use super::envelope::{envelope, Envelope, Format};
@@ -71,9 +71,6 @@ pub async fn handle(ctx: Arc<ServerContext>, peer: SocketAddr, req: Request<Inco
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    if length > MAX_BODY {
-        return bare(501, "for data too large");
-    }
     if length > 0 && matches!(http_method, HttpMethod::Get | HttpMethod::Delete) {
         return bare(501, format!("Unexpected content for method '{method}'"));
     }
@@ -105,6 +102,13 @@ pub async fn handle(ctx: Arc<ServerContext>, peer: SocketAddr, req: Request<Inco
         })
         .collect();
     let api_path = format!("/{}", segments.join("/"));
+    // pveproxy spools file uploads (multipart) instead of reading them into memory.
+    let upload = ctx.kind == EnvKind::Proxy
+        && http_method == HttpMethod::Post
+        && super::upload::is_upload_path(&api_path);
+    if length > MAX_BODY && !upload {
+        return bare(501, "for data too large");
+    }
 
     // Authentication comes before routing: an unknown path without credentials is 401.
     // pvedaemon trusts pveproxy, which checked the CSRF token already.
@@ -139,19 +143,59 @@ pub async fn handle(ctx: Arc<ServerContext>, peer: SocketAddr, req: Request<Inco
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let client_ip = client_ip(&ctx, &req, peer);
-    let forward_headers = req.headers().clone();
+    let mut forward_headers = req.headers().clone();
     let uri = req.uri().clone();
-    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(_) => return bare(501, "for data too large"),
-    };
-    let body_params = match parse_body(content_type.as_deref(), &body) {
-        Ok(p) => p,
-        Err(e) => return envelope(format, Err(e)).into(),
-    };
 
     let segment_refs: Vec<&str> = segments.iter().map(String::as_str).collect();
-    let Some((api_method, resolved)) = ctx.root.find_segments(http_method, &segment_refs) else {
+    let found = ctx.root.find_segments(http_method, &segment_refs);
+
+    let mut spool = None;
+    let (body, body_params) = if upload {
+        let Some((api_method, resolved)) = &found else {
+            let e = ApiError::new(501, format!("Method '{method} {api_path}' not implemented"));
+            return envelope(format, Err(e)).into();
+        };
+        let received = receive_upload(
+            &ctx,
+            req,
+            session.as_deref(),
+            api_method,
+            &resolved.path_params,
+            &query,
+            content_type.as_deref(),
+        )
+        .await;
+        let (s, fields) = match received {
+            Ok(r) => r,
+            Err(e) => return envelope(format, Err(e)).into(),
+        };
+        // pvedaemon gets the form fields and the spool file's name as a plain form.
+        let encoded = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(
+                fields
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?))),
+            )
+            .finish();
+        forward_headers.insert(
+            hyper::header::CONTENT_TYPE,
+            hyper::header::HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        spool = Some(s);
+        (Bytes::from(encoded), fields)
+    } else {
+        let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(_) => return bare(501, "for data too large"),
+        };
+        let body_params = match parse_body(content_type.as_deref(), &body) {
+            Ok(p) => p,
+            Err(e) => return envelope(format, Err(e)).into(),
+        };
+        (body, body_params)
+    };
+
+    let Some((api_method, resolved)) = found else {
         let e = ApiError::new(501, format!("Method '{method} {api_path}' not implemented"));
         return envelope(format, Err(e)).into();
     };
@@ -208,18 +252,66 @@ pub async fn handle(ctx: Arc<ServerContext>, peer: SocketAddr, req: Request<Inco
                 body,
                 client_ip: env.client_ip,
             };
-            return super::forward::forward(daemon, fwd).await;
+            let reply = super::forward::forward(daemon, fwd).await;
+            keep_spool_on_success(spool, reply.status);
+            return reply;
         }
     }
 
     let m = api_method.clone();
     let result = tokio::task::spawn_blocking(move || call_method(&m, &env, params)).await;
     let result = result.unwrap_or_else(|_| Err(ApiError::internal("handler panicked\n")));
+    keep_spool_on_success(spool, if result.is_ok() { 200 } else { 500 });
     // Every 401 is delayed, the handlers' too (failed logins).
     if result.as_ref().is_err_and(|e| e.status == 401) {
         tokio::time::sleep(ctx.auth_failure_delay).await;
     }
     envelope(format, result).into()
+}
+
+/// A successful upload call hands the spool file to its worker; otherwise it goes.
+fn keep_spool_on_success(spool: Option<super::upload::Spool>, status: u16) {
+    if let Some(s) = spool {
+        if status == 200 {
+            s.keep();
+        }
+    }
+}
+
+/// The multipart body of an upload call, spooled to a file. The caller's permission is
+/// checked from the URL and query before any of the body is read.
+async fn receive_upload(
+    ctx: &ServerContext,
+    req: Request<Incoming>,
+    session: Option<&dyn Session>,
+    api_method: &pve_common::api::ApiMethod,
+    path_params: &Map<String, Value>,
+    query: &Map<String, Value>,
+    content_type: Option<&str>,
+) -> Result<(super::upload::Spool, Map<String, Value>), ApiError> {
+    let ctype = content_type.unwrap_or("");
+    let (ct, boundary) = super::upload::parse_content_type(ctype);
+    let boundary = match boundary {
+        Some(b) if ct.eq_ignore_ascii_case("multipart/form-data") => b,
+        _ => {
+            return Err(ApiError::internal(format!(
+                "upload 'Content-Type '{ctype}' not implemented\n"
+            )))
+        }
+    };
+    if query.contains_key("tmpfilename") {
+        return Err(ApiError::internal(
+            "'tmpfilename' query parameter is not allowed for file uploads\n",
+        ));
+    }
+    if let Some(s) = session {
+        let known = merge_params(path_params, query.clone(), Map::new())?;
+        s.check_permissions(api_method.permissions.as_ref(), &known)?;
+    }
+    let (spool, file) = super::upload::Spool::create(&ctx.paths).await?;
+    let mut fields = super::upload::receive(req.into_body(), &boundary, file).await?;
+    fields.insert("tmpfilename".into(), Value::String(spool.name.clone()));
+    Ok((spool, fields))
 }
 
 /// A `proxyto` call for another node would be forwarded to it. This node forwards only

@@ -9,6 +9,7 @@ mod forward;
 pub mod handler;
 pub mod params;
 mod server;
+pub mod upload;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
