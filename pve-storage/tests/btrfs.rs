@@ -104,19 +104,28 @@ fn btrfs_volume_life_cycle() {
     };
     let s = Storage::load(&pve_common::NodePaths::new(&root.0)).unwrap();
 
-    // a container root file system: a subvolume with a quota
-    let ct = s
+    let images = mnt.join("images");
+
+    // a container root file system: an unsized subvolume (quotas are refused, as upstream)
+    let err = s
         .vdisk_alloc("bt", 200, Some("subvol"), None, 64 * 1024)
-        .unwrap();
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("btrfs quotas are currently not supported"),
+        "{err}"
+    );
+    let ct = s.vdisk_alloc("bt", 200, Some("subvol"), None, 0).unwrap();
     assert_eq!(ct, "bt:200/subvol-200-disk-0.subvol");
     let (ct_path, owner, _) = s.path(&ct, None).unwrap();
     assert_eq!(owner.as_deref(), Some("200"));
-    assert_eq!(ct_path, mnt.join("images/200/subvol-200-disk-0.subvol"));
+    assert_eq!(ct_path, images.join("200/subvol-200-disk-0.subvol"));
     assert!(is_subvolume(&ct_path));
-    s.volume_resize(&ct, 128 * 1024 * 1024).unwrap();
+    assert!(s.volume_resize(&ct, 128 * 1024 * 1024).is_err());
     std::fs::write(ct_path.join("etc-hostname"), "before").unwrap();
     s.volume_snapshot(&ct, "snap1").unwrap();
     let (snap_path, _, _) = s.path(&ct, Some("snap1")).unwrap();
+    assert_eq!(snap_path, images.join("200/subvol-200-disk-0.subvol@snap1"));
     assert!(is_subvolume(&snap_path));
     std::fs::write(ct_path.join("etc-hostname"), "after").unwrap();
     s.volume_snapshot_rollback(&ct, "snap1").unwrap();
@@ -128,19 +137,76 @@ fn btrfs_volume_life_cycle() {
     s.volume_snapshot_delete(&ct, "snap1").unwrap();
     assert!(!snap_path.exists());
 
-    // a VM disk: a raw image
+    // a VM disk: a raw image in a subvolume of its own
     let vm = s.vdisk_alloc("bt", 100, Some("raw"), None, 1024).unwrap();
+    assert_eq!(vm, "bt:100/vm-100-disk-0.raw");
     let (vm_path, _, _) = s.path(&vm, None).unwrap();
-    assert!(vm_path.starts_with(&mnt));
+    assert_eq!(vm_path, images.join("100/vm-100-disk-0/disk.raw"));
+    assert!(is_subvolume(&images.join("100/vm-100-disk-0")));
     s.volume_resize(&vm, 4 * 1024 * 1024).unwrap();
     assert_eq!(s.volume_size_info(&vm).unwrap().size, 4 * 1024 * 1024);
+    let listed: Vec<String> = s
+        .volume_list("bt", Some(&["images"]), None)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.volid)
+        .collect();
+    assert!(listed.contains(&vm), "{listed:?}");
 
-    s.vdisk_free(&vm).unwrap();
+    // snapshot and rollback of the raw image
+    write_at(&vm_path, b"first");
+    s.volume_snapshot(&vm, "s1").unwrap();
+    let (vm_snap, _, _) = s.path(&vm, Some("s1")).unwrap();
+    assert_eq!(vm_snap, images.join("100/vm-100-disk-0@s1/disk.raw"));
+    write_at(&vm_path, b"later");
+    s.volume_snapshot_rollback(&vm, "s1").unwrap();
+    assert_eq!(&std::fs::read(&vm_path).unwrap()[..5], b"first");
+    // snapshots are not volumes
+    let listed: Vec<String> = s
+        .volume_list("bt", Some(&["images"]), Some(100))
+        .unwrap()
+        .into_iter()
+        .map(|e| e.volid)
+        .collect();
+    assert_eq!(listed, vec![vm.clone()]);
+
+    // template and linked clone (qemu-server refuses templates with snapshots)
+    s.volume_snapshot_delete(&vm, "s1").unwrap();
+    assert!(!vm_snap.exists());
+    let base = s.vdisk_create_base(&vm).unwrap();
+    assert_eq!(base, "bt:100/base-100-disk-0.raw");
+    let (base_path, _, _) = s.path(&base, None).unwrap();
     assert!(!vm_path.exists());
+    assert!(std::fs::OpenOptions::new()
+        .write(true)
+        .open(&base_path)
+        .is_err());
+    let clone = s.vdisk_clone(&base, 101).unwrap();
+    assert_eq!(clone, "bt:101/vm-101-disk-0.raw");
+    let (clone_path, _, _) = s.path(&clone, None).unwrap();
+    assert_eq!(&std::fs::read(&clone_path).unwrap()[..5], b"first");
+    write_at(&clone_path, b"clone");
+    assert_eq!(&std::fs::read(&base_path).unwrap()[..5], b"first");
+    // freeing removes the snapshots with the volume
+    s.volume_snapshot(&clone, "c1").unwrap();
+    let (clone_snap, _, _) = s.path(&clone, Some("c1")).unwrap();
+    assert!(clone_snap.exists());
+    s.vdisk_free(&clone).unwrap();
+    assert!(!clone_snap.exists());
+    assert!(!images.join("101").exists());
+
+    s.vdisk_free(&base).unwrap();
+    assert!(!base_path.exists());
     s.vdisk_free(&ct).unwrap();
     assert!(!ct_path.exists());
-    let left: Vec<_> = std::fs::read_dir(mnt.join("images"))
+    let left: Vec<_> = std::fs::read_dir(&images)
         .map(|r| r.flatten().map(|e| e.file_name()).collect())
         .unwrap_or_default();
     assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+fn write_at(path: &Path, data: &[u8]) {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    f.write_all(data).unwrap();
 }
