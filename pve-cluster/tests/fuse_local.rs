@@ -126,8 +126,21 @@ fn files_dirs_modes_symlinks_virtual_files_and_restart() {
         errno_of(std::os::unix::fs::symlink("storage.cfg", n.p("link-test"))),
         libc::ENOSYS
     );
+    // A generated file read before a change shows the change at once (its pages are
+    // cached, but dropped when its content changes).
+    let before = fs::read_to_string(n.p(".vmlist")).unwrap();
+    assert!(!before.contains("\"100\""), "{before}");
     fs::write(n.p("qemu-server/100.conf"), b"memory: 512\n").unwrap();
     assert!(n.p("nodes/pve1/qemu-server/100.conf").exists());
+    let after = fs::read_to_string(n.p(".vmlist")).unwrap();
+    assert!(after.contains("\"100\""), "{after}");
+    // A stored file rewritten with the same size reads back new.
+    fs::write(n.p("qemu-server/100.conf"), b"memory: 768\n").unwrap();
+    assert_eq!(
+        fs::read_to_string(n.p("qemu-server/100.conf")).unwrap(),
+        "memory: 768\n"
+    );
+    fs::write(n.p("qemu-server/100.conf"), b"memory: 512\n").unwrap();
 
     // VMID uniqueness across nodes and types
     fs::create_dir_all(n.p("nodes/pve2/lxc")).unwrap();
@@ -158,10 +171,13 @@ fn files_dirs_modes_symlinks_virtual_files_and_restart() {
     fs::write(n.p(".debug"), b"1\n").unwrap();
     assert_eq!(fs::read_to_string(n.p(".debug")).unwrap(), "1\n");
     fs::write(n.p(".debug"), b"0\n").unwrap();
-    assert_eq!(
-        errno_of(fs::OpenOptions::new().write(true).open(n.p(".members"))),
-        libc::EIO
-    );
+    // Generated files cannot be written: EIO (at write(2): local mode opens files
+    // without a round trip, so open(2) cannot refuse).
+    let write_members = fs::OpenOptions::new()
+        .write(true)
+        .open(n.p(".members"))
+        .and_then(|mut f| std::io::Write::write_all(&mut f, b"x"));
+    assert_eq!(errno_of(write_members), libc::EIO);
     assert_eq!(errno_of(fs::create_dir(n.p(".version"))), libc::EEXIST);
     assert_eq!(fs::read(n.p(".rrd")).unwrap(), b"");
     assert!(fs::read_to_string(n.p(".clusterlog"))

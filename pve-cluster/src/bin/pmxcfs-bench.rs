@@ -18,6 +18,9 @@ const READDIR_LOOPS: usize = 2000;
 
 struct Rates {
     create_write: f64,
+    /// The first read of each file after it was written (nothing cached yet).
+    read_first: f64,
+    /// Reads of unchanged files (what the kernel may serve from its caches).
     read: f64,
     readdir: f64,
     rename: f64,
@@ -38,6 +41,15 @@ fn measure(dir: &Path, files: usize) -> Result<Rates> {
         }
         Ok(())
     })?;
+    let read_round = || {
+        for i in 0..files {
+            if fs::read(name(i))?.len() != FILE_SIZE {
+                bail!("short read");
+            }
+        }
+        Ok(())
+    };
+    let read_first = per_sec(files, read_round)?;
     let read = per_sec(files * READ_ROUNDS, || {
         for _ in 0..READ_ROUNDS {
             for i in 0..files {
@@ -69,6 +81,7 @@ fn measure(dir: &Path, files: usize) -> Result<Rates> {
     })?;
     Ok(Rates {
         create_write,
+        read_first,
         read,
         readdir,
         rename,
@@ -157,6 +170,7 @@ fn main() -> Result<()> {
     let rates = |r: &Rates| {
         json!({
             "create_write_per_s": r.create_write.round(),
+            "read_first_per_s": r.read_first.round(),
             "read_per_s": r.read.round(),
             "readdir_per_s": r.readdir.round(),
             "rename_per_s": r.rename.round(),
@@ -172,6 +186,7 @@ fn main() -> Result<()> {
         "plain_dir": rates(&pln),
         "ratio_pmxcfs_to_plain": {
             "create_write": ratio(cfs.create_write, pln.create_write),
+            "read_first": ratio(cfs.read_first, pln.read_first),
             "read": ratio(cfs.read, pln.read),
             "readdir": ratio(cfs.readdir, pln.readdir),
             "rename": ratio(cfs.rename, pln.rename),

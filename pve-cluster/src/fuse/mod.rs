@@ -28,6 +28,8 @@ const NO_TTL: Duration = Duration::ZERO;
 
 const FOPEN_DIRECT_IO: u32 = 1 << 0;
 const FOPEN_KEEP_CACHE: u32 = 1 << 1;
+/// `init` capability: the kernel drops cached pages when mtime or size change.
+const FUSE_AUTO_INVAL_DATA: u32 = 1 << 12;
 
 /// Upstream's write chunk (libfuse 2 with big_writes): a write crossing the 1 MiB
 /// limit ends as a short write at a 128 KiB boundary.
@@ -45,6 +47,11 @@ pub struct CfsFuse {
     /// passes this kernel); direct I/O in cluster mode, as upstream, so that a change
     /// applied from another node is read at once.
     file_open_flags: u32,
+    /// Local mode answers OPEN with ENOSYS: the kernel then opens files without asking
+    /// (no OPEN/RELEASE round trips) and keeps their pages cached. Generated files stay
+    /// fresh through `auto_inval_data`: their attributes are never cached and their
+    /// mtime changes with their content, which drops the stale pages on every read.
+    no_open: bool,
 }
 
 fn join(dir: &str, name: &str) -> String {
@@ -76,12 +83,14 @@ impl CfsFuse {
             sink,
             gid,
             file_open_flags: FOPEN_KEEP_CACHE,
+            no_open: true,
         }
     }
 
     /// Files are opened with `direct_io` (cluster mode: other nodes change them).
     pub fn with_direct_io(mut self) -> Self {
         self.file_open_flags = FOPEN_DIRECT_IO;
+        self.no_open = false;
         self
     }
 
@@ -113,7 +122,21 @@ impl CfsFuse {
     }
 
     fn special_attr(&self, s: Special) -> fuser::FileAttr {
-        view::special_attr(s, self.special_content(s).len() as u64, self.gid)
+        let content = self.special_content(s);
+        let mut a = view::special_attr(s, content.len() as u64, self.gid);
+        // The nanoseconds of the mtime follow the content, so that the kernel drops
+        // cached pages of a generated file whenever it changed (auto_inval_data).
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        content.hash(&mut h);
+        let nsec = (h.finish() % 1_000_000_000) as u32;
+        let secs = a
+            .mtime
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        a.mtime = std::time::UNIX_EPOCH + Duration::new(secs, nsec);
+        a
     }
 
     fn reply_path_entry(&self, path: &str, reply: ReplyEntry) {
@@ -202,6 +225,10 @@ impl CfsFuse {
 impl Filesystem for CfsFuse {
     fn init(&mut self, _req: &Request<'_>, config: &mut KernelConfig) -> Result<(), libc::c_int> {
         let _ = config.set_max_write(MAX_WRITE);
+        if self.no_open && config.add_capabilities(FUSE_AUTO_INVAL_DATA).is_err() {
+            // Without it generated files could be read stale from the page cache.
+            self.no_open = false;
+        }
         Ok(())
     }
 
@@ -359,6 +386,10 @@ impl Filesystem for CfsFuse {
     }
 
     fn open(&mut self, _req: &Request<'_>, ino: u64, flags: i32, reply: ReplyOpen) {
+        if self.no_open {
+            // Writes to generated files then fail at write(2) with EIO instead.
+            return reply.error(libc::ENOSYS);
+        }
         if let Some(s) = Special::from_ino(ino) {
             let writing = flags & libc::O_ACCMODE != libc::O_RDONLY;
             if writing && s != Special::File(VirtualFile::Debug) {
