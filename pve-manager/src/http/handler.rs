@@ -144,6 +144,7 @@ pub async fn handle(ctx: Arc<ServerContext>, peer: SocketAddr, req: Request<Inco
         .map(str::to_string);
     let client_ip = client_ip(&ctx, &req, peer);
     let mut forward_headers = req.headers().clone();
+    let disable_proxy = req.headers().contains_key("PVEDisableProxy");
     let uri = req.uri().clone();
 
     let segment_refs: Vec<&str> = segments.iter().map(String::as_str).collect();
@@ -238,8 +239,29 @@ pub async fn handle(ctx: Arc<ServerContext>, peer: SocketAddr, req: Request<Inco
         .and_then(|p| params.get(p))
         .and_then(Value::as_str)
     {
-        if let Err(e) = check_proxy_target(&ctx, node) {
-            return envelope(format, Err(e)).into();
+        if node != ctx.node && node != "localhost" {
+            // The address lookup comes first: an unknown node fails the same way on
+            // either server.
+            let ip = match super::proxy::remote_node_ip(&ctx.paths, node) {
+                Ok(ip) => ip,
+                Err(e) => return envelope(format, Err(e)).into(),
+            };
+            if ctx.kind == EnvKind::Daemon {
+                return bare(500, "proxy not allowed");
+            }
+            if disable_proxy {
+                return bare(500, "proxy loop detected");
+            }
+            let remote = super::proxy::Remote {
+                node: node.to_string(),
+                ip,
+                method: method.clone(),
+                uri,
+                headers: forward_headers,
+                body,
+                client_ip: env.client_ip,
+            };
+            return super::proxy::proxy(&ctx.paths, remote).await;
         }
     }
 
@@ -308,28 +330,18 @@ async fn receive_upload(
         let known = merge_params(path_params, query.clone(), Map::new())?;
         s.check_permissions(api_method.permissions.as_ref(), &known)?;
     }
+    let target = api_method
+        .proxyto
+        .as_ref()
+        .and_then(|p| path_params.get(p))
+        .and_then(Value::as_str);
+    if target.is_some_and(|n| n != ctx.node && n != "localhost") {
+        return Err(ApiError::internal("unable to proxy file uploads\n"));
+    }
     let (spool, file) = super::upload::Spool::create(&ctx.paths).await?;
     let mut fields = super::upload::receive(req.into_body(), &boundary, file).await?;
     fields.insert("tmpfilename".into(), Value::String(spool.name.clone()));
     Ok((spool, fields))
-}
-
-/// A `proxyto` call for another node would be forwarded to it. This node forwards only
-/// to itself so far; another node name fails as upstream's address lookup does for a
-/// node it cannot find.
-fn check_proxy_target(ctx: &ServerContext, node: &str) -> Result<(), ApiError> {
-    if node == ctx.node || node == "localhost" {
-        return Ok(());
-    }
-    use std::net::ToSocketAddrs;
-    match (node, 0).to_socket_addrs() {
-        Err(e) => Err(ApiError::internal(format!(
-            "hostname lookup '{node}' failed - failed to get address info for: {node}: {e}\n"
-        ))),
-        Ok(_) => Err(ApiError::internal(format!(
-            "unable to proxy to node '{node}' - forwarding to other cluster nodes is not implemented yet\n"
-        ))),
-    }
 }
 
 /// The client's address; pvedaemon believes the `PVEClientIP` header of pveproxy.

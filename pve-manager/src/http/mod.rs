@@ -8,6 +8,7 @@ pub mod envelope;
 mod forward;
 pub mod handler;
 pub mod params;
+mod proxy;
 mod server;
 pub mod upload;
 

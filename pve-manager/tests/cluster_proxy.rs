@@ -1,0 +1,262 @@
+//! `proxyto` across a real 2-node cluster: every node runs corosync, our pmxcfs,
+//! pvedaemon and pveproxy in its own network namespace. A call to node 1's pveproxy for
+//! `/nodes/<node2>/…` is answered by node 2 (its own /etc/network/interfaces), with the
+//! caller's ticket and CSRF token travelling along; node 2's certificate is pinned.
+//! Needs root, corosync, /dev/fuse, network namespaces, curl and the `pmxcfs` binary
+//! (built by `cargo test --workspace`); prints `SKIP: reason` otherwise, or fails with
+//! `PVE_TEST_REQUIRE_HOST=1`.
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use pve_access_control::store::ConfigFiles;
+use pve_cluster::testcluster::{host_problem, node_name, TestCluster};
+use pve_common::NodePaths;
+use serde_json::Value;
+
+fn skip(reason: &str) {
+    if std::env::var("PVE_TEST_REQUIRE_HOST").as_deref() == Ok("1") {
+        panic!("host feature required but missing: {reason}");
+    }
+    println!("SKIP: {reason}");
+}
+
+/// Stops the daemons and the cluster, whatever happened.
+struct Guard {
+    cluster: TestCluster,
+    daemons: Vec<Child>,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        for d in &mut self.daemons {
+            // SAFETY: SIGTERM to a child process we started.
+            unsafe { libc::kill(d.id() as i32, libc::SIGTERM) };
+        }
+        for d in &mut self.daemons {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = d.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = d.kill();
+            let _ = d.wait();
+        }
+        self.cluster.down_quiet();
+    }
+}
+
+fn bin_dir() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_pveproxy"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn start_daemon(c: &TestCluster, i: usize, name: &str) -> Child {
+    let root = c.root(i);
+    let log = std::fs::File::create(root.join(format!("var/log/{name}.out"))).unwrap();
+    c.in_node(i, &bin_dir().join(name).to_string_lossy())
+        .args(["start", "--debug"])
+        .env("PVE_ROOT", &root)
+        .env("PVE_NODE_NAME", node_name(i))
+        .env("PVE_DAEMON_ADDR", "127.0.0.1:85")
+        .env("PVE_PROXY_ADDR", format!("{}:8006", c.addr(i)))
+        .env("PVE_AUTH_FAIL_DELAY_MS", "10")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .unwrap()
+}
+
+/// `curl` inside node `from`'s namespace: (HTTP status, JSON body).
+fn curl(c: &TestCluster, from: usize, args: &[&str], url: &str) -> (u16, Value) {
+    let out = c
+        .in_node(from, "curl")
+        .args(["-sk", "--max-time", "40", "-w", "\n%{http_code}"])
+        .args(args)
+        .arg(url)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    let json = serde_json::from_str(body).unwrap_or(Value::Null);
+    (code.trim().parse().unwrap_or(0), json)
+}
+
+fn wait_listening(c: &TestCluster, i: usize) {
+    let url = format!("https://{}:8006/api2/json/version", c.addr(i));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while curl(c, i, &[], &url).0 != 401 {
+        assert!(
+            Instant::now() < deadline,
+            "pveproxy on node {i} did not come up: {}",
+            std::fs::read_to_string(c.root(i).join("var/log/pveproxy.out")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn interfaces(i: usize) -> String {
+    format!("auto lo\niface lo inet loopback\n\nauto vmbr{i}\niface vmbr{i} inet manual\n\tbridge-ports none\n")
+}
+
+fn iface_names(v: &Value) -> Vec<String> {
+    let mut names: Vec<String> = v["data"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|i| i["iface"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn proxyto_reaches_the_named_node() {
+    if let Some(reason) = host_problem() {
+        return skip(&reason);
+    }
+    if !bin_dir().join("pmxcfs").exists() {
+        return skip("pmxcfs is not built (cargo build -p pve-cluster)");
+    }
+    if Command::new("curl").arg("--version").output().is_err() {
+        return skip("curl is missing");
+    }
+    let pid = std::process::id();
+    let base = PathBuf::from(format!("/var/tmp/pve-proxy-test-{pid}"));
+    let cluster = TestCluster::new(
+        &format!("ppx{}", pid % 10000),
+        (pid % 200 + 20) as u8,
+        2,
+        &base,
+        &bin_dir().join("pmxcfs"),
+    );
+    let mut g = Guard {
+        cluster: cluster.clone(),
+        daemons: Vec::new(),
+    };
+    cluster.up().expect("cluster up");
+    cluster
+        .wait_quorate(&[1, 2], 2, Duration::from_secs(30))
+        .expect("quorate");
+    let c = &cluster;
+
+    // Users and keys live in the cluster file system; host files are per node.
+    std::fs::write(c.mnt(1).join("user.cfg"), "user:root@pam:1:0:::::::\n").unwrap();
+    std::fs::write(
+        c.mnt(1).join("storage.cfg"),
+        "dir: local\n\tpath /var/lib/vz\n\tcontent images,iso\n",
+    )
+    .unwrap();
+    for i in 1..=2 {
+        let etc = c.root(i).join("etc/network");
+        std::fs::create_dir_all(&etc).unwrap();
+        std::fs::write(etc.join("interfaces"), interfaces(i)).unwrap();
+    }
+    let files = ConfigFiles::new(NodePaths::new(c.root(1)));
+    let ticket = pve_access_control::tickets::assemble_ticket(&files, "root@pam").unwrap();
+    let csrf = pve_access_control::csrf::assemble_csrf_token(&files, "root@pam").unwrap();
+    let cookie = format!(
+        "PVEAuthCookie={}",
+        percent_encoding::utf8_percent_encode(&ticket, percent_encoding::NON_ALPHANUMERIC)
+    );
+
+    // One node at a time: the first pveproxy creates the cluster's CA.
+    for i in 1..=2 {
+        g.daemons.push(start_daemon(c, i, "pvedaemon"));
+        g.daemons.push(start_daemon(c, i, "pveproxy"));
+        wait_listening(c, i);
+    }
+    let (n1, n2) = (node_name(1), node_name(2));
+    let url = |node: &str, rest: &str| {
+        format!("https://{}:8006/api2/json/nodes/{node}/{rest}", c.addr(1))
+    };
+    let auth = ["-b", cookie.as_str()];
+
+    // Local and forwarded reads: each answer comes from the named node's host files.
+    let (st, local) = curl(c, 1, &auth, &url(&n1, "network"));
+    assert_eq!(st, 200, "{local}");
+    assert!(
+        iface_names(&local).contains(&"vmbr1".to_string()),
+        "{local}"
+    );
+    let (st, remote) = curl(c, 1, &auth, &url(&n2, "network"));
+    assert_eq!(st, 200, "{remote}");
+    let names = iface_names(&remote);
+    assert!(names.contains(&"vmbr2".to_string()), "{remote}");
+    assert!(!names.contains(&"vmbr1".to_string()), "{remote}");
+
+    // Credentials travel: no ticket is refused by the target node too.
+    let (st, _) = curl(c, 1, &[], &url(&n2, "network"));
+    assert_eq!(st, 401);
+
+    // A protected write with its CSRF token goes to node 2's pveproxy, which hands it
+    // to node 2's pvedaemon: the image lands in node 2's storage folder only.
+    let csrf_header = format!("CSRFPreventionToken: {csrf}");
+    let (st, body) = curl(
+        c,
+        1,
+        &[
+            "-b",
+            cookie.as_str(),
+            "-H",
+            csrf_header.as_str(),
+            "-X",
+            "POST",
+            "--data",
+            "vmid=100&filename=vm-100-disk-0.raw&size=1M",
+        ],
+        &url(&n2, "storage/local/content"),
+    );
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(body["data"], "local:100/vm-100-disk-0.raw");
+    let image = "var/lib/vz/images/100/vm-100-disk-0.raw";
+    assert!(c.root(2).join(image).exists());
+    assert!(!c.root(1).join(image).exists());
+    // without the CSRF token the write is refused before it travels
+    let (st, _) = curl(
+        c,
+        1,
+        &[
+            "-b",
+            cookie.as_str(),
+            "-X",
+            "POST",
+            "--data",
+            "vmid=100&filename=vm-100-disk-1.raw&size=1M",
+        ],
+        &url(&n2, "storage/local/content"),
+    );
+    assert_eq!(st, 401);
+
+    // A node that exists nowhere fails the address lookup, as upstream.
+    let (st, body) = curl(c, 1, &auth, &url("nope", "network"));
+    assert_eq!(st, 500, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("hostname lookup 'nope' failed"),
+        "{body}"
+    );
+
+    // A node whose certificate does not match its pinned one is not talked to.
+    let pem = c.mnt(1).join(format!("nodes/{n2}/pve-ssl.pem"));
+    let saved = std::fs::read(&pem).unwrap();
+    let other = std::fs::read(c.mnt(1).join(format!("nodes/{n1}/pve-ssl.pem"))).unwrap();
+    std::fs::write(&pem, &other).unwrap();
+    let (st, _) = curl(c, 1, &auth, &url(&n2, "network"));
+    assert_eq!(st, 595);
+    std::fs::write(&pem, &saved).unwrap();
+    let (st, _) = curl(c, 1, &auth, &url(&n2, "network"));
+    assert_eq!(st, 200);
+}
