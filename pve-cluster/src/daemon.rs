@@ -62,7 +62,31 @@ pub fn lazy_unmount(p: &Path) -> bool {
     unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) == 0 }
 }
 
+/// Creates `p` with `mode`; missing parents get 0755 whatever the umask, so that the
+/// www-data daemons can reach the mount and the IPC socket below a `PVE_ROOT`.
 fn mkdir_mode(p: &Path, mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut missing = Vec::new();
+    let mut cur = p.parent();
+    while let Some(dir) = cur {
+        if dir.as_os_str().is_empty() || dir.exists() {
+            break;
+        }
+        missing.push(dir.to_path_buf());
+        cur = dir.parent();
+    }
+    for dir in missing.iter().rev() {
+        match std::fs::create_dir(dir) {
+            Ok(()) => {
+                let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("unable to create directory {}", dir.display()))
+            }
+        }
+    }
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(mode)
@@ -167,6 +191,8 @@ pub fn run(setup: NodeSetup, opts: Options) -> Result<()> {
     mkdir_mode(&paths.cluster_lib_dir(), 0o750)?;
     let run_dir = paths.run_dir("pve-cluster");
     mkdir_mode(&run_dir, 0o750)?;
+    // www-data reaches the IPC socket in there
+    let _ = std::os::unix::fs::chown(&run_dir, Some(0), Some(setup.gid));
     let _lock = single_instance_lock(&paths.pmxcfs_lock_file())?;
 
     let mut ready_pipe = if opts.foreground {
@@ -192,6 +218,9 @@ pub fn run(setup: NodeSetup, opts: Options) -> Result<()> {
         if let Ok(data) = std::fs::read(&host_conf) {
             crate::cluster::import_corosync_conf(&memdb, &data)?;
         }
+    }
+    if let Err(e) = crate::ipc::start(paths, memdb.clone(), setup.gid) {
+        eprintln!("pmxcfs: unable to start the IPC socket - {e}");
     }
     let status = Arc::new(Status::new(&setup.nodename));
     status.set_debug(opts.debug);

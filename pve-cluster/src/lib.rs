@@ -14,6 +14,7 @@ pub mod corosync;
 pub mod daemon;
 pub mod dfsm;
 pub mod fuse;
+pub mod ipc;
 pub mod memdb;
 pub mod pvecm;
 pub mod status;

@@ -168,6 +168,41 @@ fn stop(d: Daemon, paths: &NodePaths) -> Result<()> {
     bail!("{} (pid {pid}) did not stop", d.name())
 }
 
+/// Switches the whole process (every thread) to www-data, when run as root and the user
+/// exists; the pid file goes to www-data first so that it can remove it at exit.
+fn drop_privileges(pid_file: &std::path::Path) -> Result<()> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Ok(());
+    }
+    let name = std::ffi::CString::new("www-data").expect("no NUL");
+    // SAFETY: getpwnam gets a valid NUL-terminated name; the record is read at once.
+    let pw = unsafe { libc::getpwnam(name.as_ptr()) };
+    if pw.is_null() {
+        eprintln!("pveproxy: user www-data missing, running as root");
+        return Ok(());
+    }
+    // SAFETY: pw is non-null and points to libc's static passwd record.
+    let (uid, gid) = unsafe { ((*pw).pw_uid, (*pw).pw_gid) };
+    if let Some(dir) = pid_file.parent() {
+        let _ = std::os::unix::fs::chown(dir, Some(uid), Some(gid));
+    }
+    let _ = std::os::unix::fs::chown(pid_file, Some(uid), Some(gid));
+    let groups = [gid];
+    // SAFETY: plain syscalls with valid arguments; glibc applies setgid/setuid to every
+    // thread of the process.
+    let ok = unsafe {
+        libc::setgroups(1, groups.as_ptr()) == 0 && libc::setgid(gid) == 0 && libc::setuid(uid) == 0
+    };
+    if !ok {
+        bail!(
+            "unable to switch to user www-data - {}",
+            std::io::Error::last_os_error()
+        );
+    }
+    Ok(())
+}
+
 /// Runs the daemon in this process until SIGTERM or SIGINT.
 fn foreground(d: Daemon, paths: &NodePaths) -> Result<()> {
     let node = local_node_name();
@@ -204,6 +239,17 @@ fn foreground(d: Daemon, paths: &NodePaths) -> Result<()> {
         });
         let server = serve(ctx, d.listen()?, tls).await?;
         eprintln!("{} listening on {}", d.name(), server.addr);
+        if d == Daemon::Pveproxy {
+            // Upload spool files go to /var/tmp (missing below a fresh PVE_ROOT).
+            let spool = paths.host("/var/tmp");
+            if !spool.exists() {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::create_dir_all(&spool)?;
+                std::fs::set_permissions(&spool, std::fs::Permissions::from_mode(0o1777))?;
+            }
+            // Bound and holding its TLS key: the rest runs as www-data, as upstream.
+            drop_privileges(&pid_file)?;
+        }
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
             _ = term.recv() => {}

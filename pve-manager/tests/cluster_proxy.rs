@@ -16,6 +16,8 @@ use pve_cluster::testcluster::{host_problem, node_name, TestCluster};
 use pve_common::NodePaths;
 use serde_json::Value;
 
+const TOKEN_SECRET: &str = "0f9a3c52-55c4-4b1e-9d1e-0c5d8c2f7e11";
+
 fn skip(reason: &str) {
     if std::env::var("PVE_TEST_REQUIRE_HOST").as_deref() == Ok("1") {
         panic!("host feature required but missing: {reason}");
@@ -151,7 +153,17 @@ fn proxyto_reaches_the_named_node() {
     let c = &cluster;
 
     // Users and keys live in the cluster file system; host files are per node.
-    std::fs::write(c.mnt(1).join("user.cfg"), "user:root@pam:1:0:::::::\n").unwrap();
+    std::fs::write(
+        c.mnt(1).join("user.cfg"),
+        "user:root@pam:1:0:::::::\ntoken:root@pam!t1:0:0::\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(c.mnt(1).join("priv")).unwrap();
+    std::fs::write(
+        c.mnt(1).join("priv/token.cfg"),
+        format!("root@pam!t1 {TOKEN_SECRET}\n"),
+    )
+    .unwrap();
     std::fs::write(
         c.mnt(1).join("storage.cfg"),
         "dir: local\n\tpath /var/lib/vz\n\tcontent images,iso\n",
@@ -176,6 +188,19 @@ fn proxyto_reaches_the_named_node() {
         g.daemons.push(start_daemon(c, i, "pveproxy"));
         wait_listening(c, i);
     }
+    // pveproxy gave up root once it listened, as upstream (pvedaemon stays root).
+    for (k, want) in [(1, 33u32), (0, 0u32)] {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", g.daemons[k].id())).unwrap();
+        let uid: u32 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|v| v.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap();
+        let www_data = pve_cluster::daemon::www_data_gid();
+        assert_eq!(uid, if want == 0 { 0 } else { www_data }, "daemon {k}");
+    }
     let (n1, n2) = (node_name(1), node_name(2));
     let url = |node: &str, rest: &str| {
         format!("https://{}:8006/api2/json/nodes/{node}/{rest}", c.addr(1))
@@ -194,6 +219,16 @@ fn proxyto_reaches_the_named_node() {
     let names = iface_names(&remote);
     assert!(names.contains(&"vmbr2".to_string()), "{remote}");
     assert!(!names.contains(&"vmbr1".to_string()), "{remote}");
+
+    // An API token works through both nodes' pveproxy, which read token.cfg (private)
+    // through pmxcfs' IPC socket.
+    let token = format!("Authorization: PVEAPIToken=root@pam!t1={TOKEN_SECRET}");
+    let (st, body) = curl(c, 1, &["-H", token.as_str()], &url(&n2, "network"));
+    assert_eq!(st, 200, "{body}");
+    assert!(iface_names(&body).contains(&"vmbr2".to_string()), "{body}");
+    let bad = "Authorization: PVEAPIToken=root@pam!t1=00000000-0000-0000-0000-000000000000";
+    let (st, _) = curl(c, 1, &["-H", bad], &url(&n1, "network"));
+    assert_eq!(st, 401);
 
     // Credentials travel: no ticket is refused by the target node too.
     let (st, _) = curl(c, 1, &[], &url(&n2, "network"));
