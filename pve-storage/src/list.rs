@@ -307,6 +307,23 @@ fn list_files(
     res
 }
 
+/// The images that are of content `ct`: images of containers (by `vmlist`) are
+/// `rootdir`, all others `images`.
+pub fn images_of_content<'a>(
+    images: Vec<VolumeEntry>,
+    vmlist: &'a BTreeMap<u32, String>,
+    ct: &'a str,
+) -> impl Iterator<Item = VolumeEntry> + 'a {
+    images.into_iter().filter_map(move |mut item| {
+        let lxc = item
+            .vmid
+            .and_then(|v| vmlist.get(&v))
+            .is_some_and(|t| t == "lxc");
+        item.content = if lxc { "rootdir" } else { "images" }.into();
+        (item.content == ct).then_some(item)
+    })
+}
+
 /// The volumes of `content_types` on a storage (upstream's `list_volumes`). `vmlist`
 /// maps vmids to guest types: images of containers are `rootdir`.
 pub fn list_volumes(
@@ -322,16 +339,8 @@ pub fn list_volumes(
     for ct in content_types {
         match *ct {
             "images" | "rootdir" => {
-                for mut item in list_images(storeid, scfg, vmid, host, probe)? {
-                    let lxc = item
-                        .vmid
-                        .and_then(|v| vmlist.get(&v))
-                        .is_some_and(|t| t == "lxc");
-                    item.content = if lxc { "rootdir" } else { "images" }.into();
-                    if item.content == *ct {
-                        res.push(item);
-                    }
-                }
+                let images = list_images(storeid, scfg, vmid, host, probe)?;
+                res.extend(images_of_content(images, vmlist, ct));
             }
             "iso" | "vztmpl" if vmid.is_some() => {}
             "iso" | "vztmpl" | "backup" | "snippets" | "import" if scfg.path.is_some() => {

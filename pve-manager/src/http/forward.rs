@@ -47,9 +47,22 @@ async fn send(daemon: SocketAddr, f: Forward) -> Result<Reply, String> {
     let stream = tokio::net::TcpStream::connect(daemon)
         .await
         .map_err(|e| format!("proxy to pvedaemon failed - {e}"))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+    let mut reply = exchange(stream, f)
         .await
         .map_err(|e| format!("proxy to pvedaemon failed - {e}"))?;
+    reply.forwarded = true;
+    Ok(reply)
+}
+
+/// Sends a call over an open connection (plain or TLS) with the caller's credentials,
+/// address and `PVEDisableProxy`, and reads the answer.
+pub(super) async fn exchange<S>(stream: S, f: Forward) -> Result<Reply, String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| e.to_string())?;
     tokio::spawn(conn);
     let path = f
         .uri
@@ -67,10 +80,7 @@ async fn send(daemon: SocketAddr, f: Forward) -> Result<Reply, String> {
     }
     req = req.header("PVEDisableProxy", "true");
     let req = req.body(Full::new(f.body)).map_err(|e| e.to_string())?;
-    let resp = sender
-        .send_request(req)
-        .await
-        .map_err(|e| format!("proxy to pvedaemon failed - {e}"))?;
+    let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
     let status = resp.status().as_u16();
     let reason = resp
         .extensions()
@@ -93,6 +103,6 @@ async fn send(daemon: SocketAddr, f: Forward) -> Result<Reply, String> {
         status,
         reason,
         body,
-        forwarded: true,
+        forwarded: false,
     })
 }

@@ -255,11 +255,13 @@ pub async fn handle(ctx: Arc<ServerContext>, peer: SocketAddr, req: Request<Inco
             let remote = super::proxy::Remote {
                 node: node.to_string(),
                 ip,
-                method: method.clone(),
-                uri,
-                headers: forward_headers,
-                body,
-                client_ip: env.client_ip,
+                call: super::forward::Forward {
+                    method: method.clone(),
+                    uri,
+                    headers: forward_headers,
+                    body,
+                    client_ip: env.client_ip,
+                },
             };
             return super::proxy::proxy(&ctx.paths, remote).await;
         }

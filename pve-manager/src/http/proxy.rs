@@ -3,22 +3,18 @@
 //! list (`.members`), else from a host name lookup; the peer's certificate is pinned to
 //! the SHA-256 fingerprint of its `nodes/NODE/pve-ssl.pem` (or `pveproxy-ssl.pem`) in
 //! the cluster file system. The caller's credentials and address travel along, with
-//! `PVEDisableProxy` so that the other node never forwards again.
+//! `PVEDisableProxy` so that the other node never forwards again (the exchange itself is
+//! [`super::forward::exchange`], shared with the hand-over to pvedaemon).
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::pin::Pin;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::{HeaderMap, Method, Request, Uri};
-use hyper_util::rt::TokioIo;
 use openssl::hash::MessageDigest;
 use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode};
 use openssl::x509::X509;
 use pve_common::api::ApiError;
 use pve_common::NodePaths;
-use serde_json::Value;
 
 use super::handler::Reply;
 
@@ -67,25 +63,12 @@ fn pinned_fingerprints(paths: &NodePaths, node: &str) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// What goes to the other node.
+/// What goes to the other node: the call as pvedaemon would get it, and where to.
 pub struct Remote {
     pub node: String,
     pub ip: IpAddr,
-    pub method: Method,
-    pub uri: Uri,
-    pub headers: HeaderMap,
-    pub body: Bytes,
-    pub client_ip: Option<IpAddr>,
+    pub call: super::forward::Forward,
 }
-
-/// The headers that travel with a forwarded call (credentials, body type, host).
-const PASSED: [&str; 5] = [
-    "cookie",
-    "authorization",
-    "csrfpreventiontoken",
-    "content-type",
-    "host",
-];
 
 /// Sends the call to the other node's pveproxy and returns its answer. A node that cannot
 /// be reached answers 595 with the reason, as upstream's HTTP client reports it.
@@ -136,50 +119,5 @@ async fn send(pins: Vec<Vec<u8>>, r: Remote) -> Result<Reply, String> {
         .connect()
         .await
         .map_err(|e| format!("TLS connection to {} failed - {e}", r.node))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-        .await
-        .map_err(|e| e.to_string())?;
-    tokio::spawn(conn);
-
-    let path = r
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "/".into());
-    let mut req = Request::builder().method(r.method).uri(path);
-    for name in PASSED {
-        for v in r.headers.get_all(name) {
-            req = req.header(name, v);
-        }
-    }
-    if let Some(ip) = r.client_ip {
-        req = req.header("PVEClientIP", ip.to_string());
-    }
-    req = req.header("PVEDisableProxy", "true");
-    let req = req.body(Full::new(r.body)).map_err(|e| e.to_string())?;
-    let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
-    let status = resp.status().as_u16();
-    let reason = resp
-        .extensions()
-        .get::<hyper::ext::ReasonPhrase>()
-        .map(|r| String::from_utf8_lossy(r.as_bytes()).into_owned())
-        .or_else(|| resp.status().canonical_reason().map(str::to_string))
-        .unwrap_or_default();
-    let bytes = resp
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| e.to_string())?
-        .to_bytes();
-    let body = if bytes.is_empty() {
-        None
-    } else {
-        serde_json::from_slice::<Value>(&bytes).ok()
-    };
-    Ok(Reply {
-        status,
-        reason,
-        body,
-        forwarded: false,
-    })
+    super::forward::exchange(tls, r.call).await
 }

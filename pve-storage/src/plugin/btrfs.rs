@@ -11,11 +11,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::dir::{ensure_inside, next_disk_name, DirPlugin};
+use super::dir::{base_volname, ensure_inside, next_disk_name, DirPlugin};
 use super::{StorageCtx, StoragePlugin, StorageStatus};
 use crate::error::{Result, StorageError};
 use crate::layout::get_subdir;
-use crate::list::{list_volumes, FileProbe, HostProbe, VolumeEntry};
+use crate::list::{images_of_content, list_volumes, FileProbe, HostProbe, VolumeEntry};
 use crate::qemu_img::{self, ImageInfo};
 use crate::volume::{parse_volname_dir, VolumeName, Vtype};
 
@@ -284,16 +284,7 @@ impl StoragePlugin for BtrfsPlugin {
         let mut res = Vec::new();
         for ct in content_types {
             if matches!(*ct, "images" | "rootdir") {
-                for mut item in self.list_images(ctx, vmid)? {
-                    let lxc = item
-                        .vmid
-                        .and_then(|v| vmlist.get(&v))
-                        .is_some_and(|t| t == "lxc");
-                    item.content = if lxc { "rootdir" } else { "images" }.into();
-                    if item.content == *ct {
-                        res.push(item);
-                    }
-                }
+                res.extend(images_of_content(self.list_images(ctx, vmid)?, vmlist, ct));
             } else {
                 res.extend(list_volumes(
                     ctx.storeid,
@@ -499,15 +490,7 @@ impl StoragePlugin for BtrfsPlugin {
                 "create_base not possible with base image",
             ));
         }
-        let newname = match v.name.strip_prefix("vm-") {
-            Some(rest) => format!("base-{rest}"),
-            None => v.name.clone(),
-        };
-        let vmid = v.vmid.clone().unwrap_or_default();
-        let newvol = match (&v.basename, &v.basevmid) {
-            (Some(b), Some(bv)) => format!("{bv}/{b}/{vmid}/{newname}"),
-            _ => format!("{vmid}/{newname}"),
-        };
+        let newvol = base_volname(&v);
         let nv = parse_volname_dir(&newvol)?;
         let sub = subvolume_path(ctx, &v, None)?;
         let newsub = subvolume_path(ctx, &nv, None)?;

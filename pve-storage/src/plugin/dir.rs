@@ -93,6 +93,20 @@ pub fn next_disk_name(existing: &[String], vmid: u32, fmt: &str, storeid: &str) 
         })
 }
 
+/// The volume name an image gets as a template: `vm-…` becomes `base-…`, a linked
+/// clone keeps its base in the name.
+pub fn base_volname(v: &crate::volume::VolumeName) -> String {
+    let newname = match v.name.strip_prefix("vm-") {
+        Some(rest) => format!("base-{rest}"),
+        None => v.name.clone(),
+    };
+    let vmid = v.vmid.clone().unwrap_or_default();
+    match (&v.basename, &v.basevmid) {
+        (Some(b), Some(bv)) => format!("{bv}/{b}/{vmid}/{newname}"),
+        _ => format!("{vmid}/{newname}"),
+    }
+}
+
 fn set_immutable(path: &Path, on: bool) {
     // best effort, as upstream: not every file system supports the flag
     let _ = Command::new("chattr")
@@ -384,15 +398,7 @@ impl StoragePlugin for DirPlugin {
             ));
         }
         let path = Self::volume_path(ctx, volname, None)?;
-        let newname = match v.name.strip_prefix("vm-") {
-            Some(rest) => format!("base-{rest}"),
-            None => v.name.clone(),
-        };
-        let vmid = v.vmid.clone().unwrap_or_default();
-        let newvol = match (&v.basename, &v.basevmid) {
-            (Some(b), Some(bv)) => format!("{bv}/{b}/{vmid}/{newname}"),
-            _ => format!("{vmid}/{newname}"),
-        };
+        let newvol = base_volname(&v);
         let newpath = Self::volume_path(ctx, &newvol, None)?;
         if newpath.is_file() {
             return Err(StorageError::msg(format!(
