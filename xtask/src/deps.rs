@@ -233,7 +233,7 @@ fn apt_update() -> Result<()> {
 
 /// `apt-get install` with service starts disabled: installing corosync or lxc must not
 /// start a host corosync or lxc-net bridge that the tests would trip over.
-fn apt_install(options: &[&str], spec: &[&str]) -> Result<()> {
+pub fn apt_install(options: &[&str], spec: &[&str]) -> Result<()> {
     let own_policy = !Path::new(POLICY_RC_D).exists();
     if own_policy {
         std::fs::write(POLICY_RC_D, "#!/bin/sh\nexit 101\n")?;

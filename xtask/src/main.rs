@@ -13,10 +13,13 @@
 //!   (target/bench/api.json)
 //! - `cluster up [--nodes N] | status | down`: N nodes in network namespaces, each with
 //!   its own corosync, pmxcfs and PVE_ROOT (runs the built `pve-testcluster`)
+//! - `ct-template [--root DIR] [--debian] [--force]`: container templates from Debian
+//!   packages into `local:vztmpl/` of the dev node
 //!
 //! xtask depends on no workspace crate, so it builds before any -dev package is there.
 
 mod bench_api;
+mod ct_template;
 mod deps;
 mod devnode;
 
@@ -46,6 +49,9 @@ commands:
   cluster up [--nodes N]    N nodes (default 3) in network namespaces: corosync + pmxcfs each
   cluster status            `pvecm status` of every node
   cluster down              stop every process, unmount, delete the namespaces
+  ct-template [--root DIR] [--debian] [--force]
+                            container templates from Debian packages (busybox; Debian
+                            with debootstrap) into the dev node's local:vztmpl/
 ";
 
 fn main() {
@@ -69,6 +75,7 @@ fn run() -> Result<()> {
         "fuzz" => fuzz(&rest),
         "bench" => bench(&rest),
         "cluster" => cluster(&rest),
+        "ct-template" => ct_template::run(&rest),
         "" | "help" | "-h" | "--help" => {
             print!("{USAGE}");
             Ok(())
