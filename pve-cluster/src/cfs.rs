@@ -321,6 +321,31 @@ impl Cfs {
     }
 }
 
+/// The address of cluster node `node` (upstream's `remote_node_ip`): its `ip` in the
+/// member list, else a host name lookup. The error text is upstream's.
+pub fn remote_node_ip(paths: &NodePaths, node: &str) -> Result<std::net::IpAddr, String> {
+    use std::net::ToSocketAddrs;
+    if let Ok(members) = Cfs::new(paths).members() {
+        if let Some(ip) = members
+            .nodelist
+            .get(node)
+            .and_then(|m| m.ip.as_deref())
+            .and_then(|ip| ip.parse().ok())
+        {
+            return Ok(ip);
+        }
+    }
+    match (node, 0).to_socket_addrs() {
+        Ok(mut addrs) => addrs
+            .next()
+            .map(|a| a.ip())
+            .ok_or_else(|| format!("hostname lookup '{node}' failed - got no address for: {node}")),
+        Err(e) => Err(format!(
+            "hostname lookup '{node}' failed - failed to get address info for: {node}: {e}"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

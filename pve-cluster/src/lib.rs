@@ -11,6 +11,7 @@ pub mod apply;
 pub mod cfs;
 pub mod cluster;
 pub mod corosync;
+pub mod corosync_conf;
 pub mod daemon;
 pub mod dfsm;
 pub mod fuse;

@@ -15,6 +15,7 @@ fn perms(v: Value) -> Permissions {
 pub fn router() -> Router {
     Router::new()
         .method(cluster_index_method())
+        .subdir("config", super::cluster_config::router())
         .subdir("nextid", Router::new().method(nextid_method()))
         .subdir("resources", Router::new().method(resources_method()))
         .subdir("status", Router::new().method(status_method()))

@@ -1,6 +1,7 @@
 //! The API root: mounts every crate's routers at upstream's paths.
 
 mod cluster;
+mod cluster_config;
 mod node_system;
 mod nodes;
 mod pools;

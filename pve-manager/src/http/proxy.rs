@@ -6,7 +6,7 @@
 //! `PVEDisableProxy` so that the other node never forwards again (the exchange itself is
 //! [`super::forward::exchange`], shared with the hand-over to pvedaemon).
 
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::time::Duration;
 
@@ -29,27 +29,7 @@ fn remote_port() -> u16 {
 
 /// The address of cluster node `node` (upstream's `remote_node_ip`).
 pub fn remote_node_ip(paths: &NodePaths, node: &str) -> Result<IpAddr, ApiError> {
-    let cfs = pve_cluster::cfs::Cfs::new(paths);
-    if let Ok(members) = cfs.members() {
-        if let Some(ip) = members
-            .nodelist
-            .get(node)
-            .and_then(|m| m.ip.as_deref())
-            .and_then(|ip| ip.parse().ok())
-        {
-            return Ok(ip);
-        }
-    }
-    match (node, 0).to_socket_addrs() {
-        Ok(mut addrs) => addrs.next().map(|a| a.ip()).ok_or_else(|| {
-            ApiError::internal(format!(
-                "hostname lookup '{node}' failed - got no address for: {node}\n"
-            ))
-        }),
-        Err(e) => Err(ApiError::internal(format!(
-            "hostname lookup '{node}' failed - failed to get address info for: {node}: {e}\n"
-        ))),
-    }
+    pve_cluster::cfs::remote_node_ip(paths, node).map_err(|e| ApiError::internal(format!("{e}\n")))
 }
 
 /// The fingerprints a node's pveproxy may present.

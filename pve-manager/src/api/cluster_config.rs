@@ -1,0 +1,269 @@
+//! `/cluster/config`: the corosync configuration as the API shows it (upstream's
+//! `PVE::API2::ClusterConfig`, reading part): the index, the join API version, the node
+//! list, the totem settings and the join information a new node needs.
+
+use pve_common::api::{
+    ApiError, ApiMethod, ApiResponse, HttpMethod, Params, Permissions, Router, RpcEnv,
+};
+use pve_common::schema::Schema;
+use serde_json::{json, Map, Value};
+
+/// Upstream's `PVE::Cluster::Setup::JOIN_API_VERSION`.
+const JOIN_API_VERSION: u64 = 1;
+
+fn perms(v: Value) -> Permissions {
+    serde_json::from_value(v).expect("valid permissions literal")
+}
+
+fn audit() -> Permissions {
+    perms(json!({"check": ["perm", "/", ["Sys.Audit"]]}))
+}
+
+pub fn router() -> Router {
+    Router::new()
+        .method(
+            ApiMethod::new("index", HttpMethod::Get, "Directory index.", index)
+                .permissions(audit())
+                .returns(Schema::literal(json!({"items": {"properties": {}, "type": "object"}, "links": [{"href": "{name}", "rel": "child"}], "type": "array"}))),
+        )
+        .subdir(
+            "apiversion",
+            Router::new().method(
+                ApiMethod::new(
+                    "join_api_version",
+                    HttpMethod::Get,
+                    "Return the version of the cluster join API available on this node.",
+                    |_, _| Ok(json!(JOIN_API_VERSION).into()),
+                )
+                .permissions(audit())
+                .returns(Schema::literal(json!({"description": "Cluster Join API version, currently 1", "minimum": 0, "type": "integer"}))),
+            ),
+        )
+        .subdir(
+            "nodes",
+            Router::new().method(
+                ApiMethod::new("nodes", HttpMethod::Get, "Corosync node list.", nodes)
+                    .permissions(audit())
+                    .returns(Schema::literal(json!({"items": {"properties": {"node": {"type": "string"}}, "type": "object"}, "links": [{"href": "{node}", "rel": "child"}], "type": "array"}))),
+            ),
+        )
+        .subdir(
+            "totem",
+            Router::new().method(
+                ApiMethod::new("totem", HttpMethod::Get, "Get corosync totem protocol settings.", totem)
+                    .permissions(audit())
+                    .returns(Schema::literal(json!({"type": "object"}))),
+            ),
+        )
+        .subdir(
+            "join",
+            Router::new().method(
+                ApiMethod::new(
+                    "join_info",
+                    HttpMethod::Get,
+                    "Get information needed to join this cluster over the connected node.",
+                    join_info,
+                )
+                .param("node", Schema::literal(json!({"default": "current connected node", "description": "The node for which the joinee gets the nodeinfo. ", "format": "pve-node", "optional": 1, "type": "string", "typetext": "<string>"})))
+                .permissions(audit())
+                .returns(Schema::literal(json!({"additionalProperties": 0, "properties": {"config_digest": {"type": "string"}, "nodelist": {"items": {"additionalProperties": 1, "properties": {"name": {"description": "The cluster node name.", "format": "pve-node", "type": "string"}, "nodeid": {"description": "Node id for this node.", "minimum": 1, "optional": 1, "type": "integer"}, "pve_addr": {"format": "ip", "type": "string"}, "pve_fp": {"description": "Certificate SHA 256 fingerprint.", "pattern": "([A-Fa-f0-9]{2}:){31}[A-Fa-f0-9]{2}", "type": "string"}, "quorum_votes": {"minimum": 0, "type": "integer"}, "ring0_addr": {"description": "Address and priority information of a single corosync link. (up to 8 links supported; link0..link7)", "format": {"address": {"default_key": 1, "description": "Hostname (or IP) of this corosync link address.", "format": "address", "format_description": "IP", "type": "string"}, "priority": {"default": 0, "description": "The priority for the link when knet is used in 'passive' mode (default). Lower value means higher priority. Only valid for cluster create, ignored on node add.", "maximum": 255, "minimum": 0, "optional": 1, "type": "integer"}}, "optional": 1, "type": "string"}}, "type": "object"}, "type": "array"}, "preferred_node": {"description": "The cluster node name.", "format": "pve-node", "type": "string"}, "totem": {"type": "object"}}, "type": "object"}))),
+            ),
+        )
+}
+
+fn index(_env: &RpcEnv, _p: Params) -> Result<ApiResponse, ApiError> {
+    let names = ["nodes", "totem", "join", "qdevice", "apiversion"];
+    Ok(Value::Array(names.iter().map(|n| json!({ "name": n })).collect()).into())
+}
+
+/// The parsed corosync.conf of the cluster file system (`None`: not clustered).
+fn read_conf(env: &RpcEnv) -> Result<Option<Value>, ApiError> {
+    let path = env.paths.pve_file("corosync.conf");
+    let raw = match std::fs::read_to_string(&path) {
+        Ok(r) => r,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(ApiError::internal(format!(
+                "unable to read '{}' - {e}\n",
+                path.display()
+            )))
+        }
+    };
+    if raw.trim().is_empty() {
+        return Ok(None);
+    }
+    pve_cluster::corosync_conf::parse(&raw)
+        .map(Some)
+        .map_err(|e| ApiError::internal(format!("{e}\n")))
+}
+
+fn node_map(conf: &Value) -> Map<String, Value> {
+    conf["main"]["nodelist"]["node"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn nodes(env: &RpcEnv, _p: Params) -> Result<ApiResponse, ApiError> {
+    let conf = read_conf(env)?.unwrap_or(Value::Null);
+    let list: Vec<Value> = node_map(&conf)
+        .into_iter()
+        .map(|(name, mut n)| {
+            n["node"] = Value::String(name);
+            n
+        })
+        .collect();
+    Ok(Value::Array(list).into())
+}
+
+fn totem(env: &RpcEnv, _p: Params) -> Result<ApiResponse, ApiError> {
+    let conf = read_conf(env)?.unwrap_or(Value::Null);
+    let totem = match &conf["main"]["totem"] {
+        Value::Object(m) => Value::Object(m.clone()),
+        _ => json!({}),
+    };
+    Ok(totem.into())
+}
+
+/// `AA:BB:…` (SHA-256 of the certificate, upper case) of a node's pve-ssl.pem.
+fn node_fingerprint(env: &RpcEnv, node: &str) -> Result<String, ApiError> {
+    let path = env.paths.pve_file(&format!("nodes/{node}/pve-ssl.pem"));
+    let pem = std::fs::read(&path)
+        .map_err(|e| ApiError::internal(format!("unable to read '{}' - {e}\n", path.display())))?;
+    let cert = openssl::x509::X509::from_pem(&pem)
+        .map_err(|e| ApiError::internal(format!("unable to parse '{}' - {e}\n", path.display())))?;
+    let digest = cert
+        .digest(openssl::hash::MessageDigest::sha256())
+        .map_err(|e| ApiError::internal(format!("{e}\n")))?;
+    Ok(digest
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":"))
+}
+
+fn join_info(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
+    let Some(conf) = read_conf(env)? else {
+        return Err(ApiError::internal(
+            "node is not in a cluster, no join info available!\n",
+        ));
+    };
+    let wanted = p.str("node").unwrap_or_else(|| env.node.clone());
+    let mut list = Vec::new();
+    let mut preferred = None;
+    for (name, mut n) in node_map(&conf) {
+        n["pve_fp"] = Value::String(node_fingerprint(env, &name)?);
+        let ip = pve_cluster::cfs::remote_node_ip(&env.paths, &name)
+            .map_err(|e| ApiError::internal(format!("{e}\n")))?;
+        n["pve_addr"] = Value::String(ip.to_string());
+        if name == wanted {
+            preferred = Some(name.clone());
+        }
+        list.push(n);
+    }
+    let Some(preferred) = preferred else {
+        return Err(ApiError::internal(format!(
+            "node '{wanted}' not found in nodelist\n"
+        )));
+    };
+    Ok(json!({
+        "nodelist": list,
+        "preferred_node": preferred,
+        "totem": conf["main"]["totem"].clone(),
+        "config_digest": conf["digest"].clone(),
+    })
+    .into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pve_common::api::{call_merged, AuthId, EnvKind};
+    use pve_common::NodePaths;
+
+    const CONF: &str = "nodelist {\n  node {\n    name: n1\n    nodeid: 1\n    quorum_votes: 1\n    ring0_addr: 192.0.2.1\n  }\n  node {\n    name: n2\n    nodeid: 2\n    quorum_votes: 1\n    ring0_addr: 192.0.2.2\n  }\n}\n\nquorum {\n  provider: corosync_votequorum\n}\n\ntotem {\n  cluster_name: demo\n  config_version: 2\n  interface {\n    linknumber: 0\n  }\n  ip_version: ipv4-6\n  link_mode: passive\n  secauth: on\n  version: 2\n}\n";
+
+    fn env(root: &std::path::Path) -> RpcEnv {
+        RpcEnv {
+            auth: AuthId::root(),
+            node: "n1".into(),
+            client_ip: None,
+            kind: EnvKind::Cli,
+            paths: NodePaths::new(root),
+            permissions: None,
+        }
+    }
+
+    fn get(root: &std::path::Path, path: &str, query: Value) -> Result<Value, ApiError> {
+        let r = Router::new().subdir("config", router());
+        let q = query.as_object().cloned().unwrap_or_default();
+        call_merged(&r, &env(root), HttpMethod::Get, path, q, Map::new()).map(|r| r.data)
+    }
+
+    #[test]
+    fn config_views() {
+        let root = std::env::temp_dir().join(format!("cluster-config-{}", std::process::id()));
+        let pve = root.join("etc/pve");
+        std::fs::create_dir_all(&pve).unwrap();
+        // not clustered yet
+        assert_eq!(get(&root, "/config/nodes", json!({})).unwrap(), json!([]));
+        assert_eq!(
+            get(&root, "/config/join", json!({})).unwrap_err().message,
+            "node is not in a cluster, no join info available!\n"
+        );
+        assert_eq!(
+            get(&root, "/config/apiversion", json!({})).unwrap(),
+            json!(1)
+        );
+
+        std::fs::write(pve.join("corosync.conf"), CONF).unwrap();
+        let nodes = get(&root, "/config/nodes", json!({})).unwrap();
+        assert_eq!(nodes.as_array().unwrap().len(), 2);
+        assert_eq!(nodes[1]["node"], "n2");
+        assert_eq!(nodes[1]["ring0_addr"], "192.0.2.2");
+        let totem = get(&root, "/config/totem", json!({})).unwrap();
+        assert_eq!(totem["cluster_name"], "demo");
+        assert_eq!(totem["interface"]["0"]["linknumber"], "0");
+
+        // join info: fingerprints from the node certificates, addresses from .members
+        let key =
+            openssl::pkey::PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap();
+        for n in ["n1", "n2"] {
+            let mut b = openssl::x509::X509Builder::new().unwrap();
+            b.set_pubkey(&key).unwrap();
+            let now = openssl::asn1::Asn1Time::days_from_now(0).unwrap();
+            let later = openssl::asn1::Asn1Time::days_from_now(30).unwrap();
+            b.set_not_before(&now).unwrap();
+            b.set_not_after(&later).unwrap();
+            b.sign(&key, openssl::hash::MessageDigest::sha256())
+                .unwrap();
+            let dir = pve.join(format!("nodes/{n}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("pve-ssl.pem"), b.build().to_pem().unwrap()).unwrap();
+        }
+        std::fs::write(
+            pve.join(".members"),
+            r#"{"nodename": "n1", "version": 3, "cluster": {"name": "demo", "version": 2, "nodes": 2, "quorate": 1}, "nodelist": {"n1": {"id": 1, "online": 1, "ip": "192.0.2.1"}, "n2": {"id": 2, "online": 1, "ip": "192.0.2.2"}}}"#,
+        )
+        .unwrap();
+        let info = get(&root, "/config/join", json!({"node": "n2"})).unwrap();
+        assert_eq!(info["preferred_node"], "n2");
+        assert_eq!(info["totem"]["cluster_name"], "demo");
+        assert_eq!(info["config_digest"].as_str().unwrap().len(), 40);
+        let list = info["nodelist"].as_array().unwrap();
+        assert_eq!(list.len(), 2);
+        assert_eq!(list[1]["pve_addr"], "192.0.2.2");
+        let fp = list[0]["pve_fp"].as_str().unwrap();
+        assert_eq!(fp.len(), 32 * 3 - 1);
+        assert!(fp
+            .chars()
+            .all(|c| c == ':' || c.is_ascii_hexdigit() && !c.is_ascii_lowercase()));
+        assert_eq!(
+            get(&root, "/config/join", json!({"node": "n9"}))
+                .unwrap_err()
+                .message,
+            "node 'n9' not found in nodelist\n"
+        );
+        let _ = std::fs::remove_dir_all(&root);
+    }
+}
