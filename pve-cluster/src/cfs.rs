@@ -346,6 +346,13 @@ pub fn remote_node_ip(paths: &NodePaths, node: &str) -> Result<std::net::IpAddr,
     }
 }
 
+/// A cfs failure inside an API method is a 500 with the message.
+impl From<CfsError> for pve_common::api::ApiError {
+    fn from(e: CfsError) -> Self {
+        pve_common::api::ApiError::internal(format!("{e}\n"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,6 +16,7 @@ pub mod daemon;
 pub mod dfsm;
 pub mod fuse;
 pub mod ipc;
+pub mod join;
 pub mod memdb;
 pub mod pvecm;
 pub mod status;

@@ -154,10 +154,21 @@ pub fn remove_node(conf: &str, node: &str) -> Result<String> {
     ))
 }
 
-/// Adds a node block (next free node id) to a corosync.conf text and bumps
+/// Adds a node block (the lowest free node id) to a corosync.conf text and bumps
 /// config_version; returns the new text and the node id.
 pub fn add_node(conf: &str, node: &str, addr: &str) -> Result<(String, u32)> {
-    let mut max_id = 0u32;
+    add_node_with(conf, node, addr, None, 1)
+}
+
+/// [`add_node`] with a chosen node id and vote count (upstream's `addnode`).
+pub fn add_node_with(
+    conf: &str,
+    node: &str,
+    addr: &str,
+    nodeid: Option<u32>,
+    votes: u32,
+) -> Result<(String, u32)> {
+    let mut ids = std::collections::BTreeSet::new();
     let mut nodelist_end = None;
     let mut in_nodelist = false;
     let mut depth = 0i32;
@@ -168,7 +179,7 @@ pub fn add_node(conf: &str, node: &str, addr: &str) -> Result<(String, u32)> {
         }
         if in_nodelist {
             if let Some(v) = t.strip_prefix("nodeid:") {
-                max_id = max_id.max(v.trim().parse().unwrap_or(0));
+                ids.insert(v.trim().parse::<u32>().unwrap_or(0));
             }
             if t == format!("name: {node}") || t == format!("ring0_addr: {addr}") {
                 bail!("unable to add node: node name or address '{node}/{addr}' already used in the cluster");
@@ -181,10 +192,14 @@ pub fn add_node(conf: &str, node: &str, addr: &str) -> Result<(String, u32)> {
         }
     }
     let end = nodelist_end.context("corosync.conf has no nodelist")?;
-    let id = max_id + 1;
+    let id = match nodeid {
+        Some(id) if ids.contains(&id) => bail!("Node ID {id} already used"),
+        Some(id) => id,
+        None => (1..).find(|i| !ids.contains(i)).expect("a free id"),
+    };
     let mut lines: Vec<String> = conf.lines().map(str::to_string).collect();
     let block = format!(
-        "  node {{\n    name: {node}\n    nodeid: {id}\n    quorum_votes: 1\n    ring0_addr: {addr}\n  }}"
+        "  node {{\n    name: {node}\n    nodeid: {id}\n    quorum_votes: {votes}\n    ring0_addr: {addr}\n  }}"
     );
     lines.insert(end, block);
     let v = config_version(conf).context("corosync.conf has no config_version")?;
@@ -197,34 +212,19 @@ pub fn add_node(conf: &str, node: &str, addr: &str) -> Result<(String, u32)> {
     Ok((text, id))
 }
 
-/// `pvecm add` without the API (tests, one machine): `existing` is the root of a
-/// running cluster node. Its /etc/pve/corosync.conf gets this node (the change
-/// reaches every node's host copy and corosync reloads it), and this node gets the
-/// new config and the authkey in its /etc/corosync, and loses its old config.db so
-/// that it takes the cluster's data on first sync, as upstream's join does. Starting
-/// corosync and pmxcfs is left to the caller. Returns the new node id.
-pub fn join_local(paths: &NodePaths, existing: &NodePaths, node: &str, addr: &str) -> Result<u32> {
-    let host_conf = paths.corosync_dir().join("corosync.conf");
-    if host_conf.exists() || paths.pve_file("corosync.conf").exists() {
-        bail!("detected the following error(s):\n* authentication key '/etc/corosync/authkey' already exists\n* cluster config '/etc/pve/corosync.conf' already exists");
-    }
-    if paths.pve_file(".version").exists() {
-        bail!("pmxcfs is running on this node; stop it before joining");
-    }
-    let cluster_conf = existing.pve_file("corosync.conf");
-    let conf = std::fs::read_to_string(&cluster_conf)
-        .with_context(|| format!("reading {}", cluster_conf.display()))?;
-    let (new_conf, id) = add_node(&conf, node, addr)?;
-    let key = std::fs::read(existing.corosync_dir().join("authkey"))
-        .context("reading the cluster's corosync authkey")?;
-    std::fs::write(&cluster_conf, &new_conf)
-        .with_context(|| format!("writing {}", cluster_conf.display()))?;
+/// The joining node's side of `pvecm add` once the cluster accepted it: the cluster's
+/// corosync config and authkey go to this node's /etc/corosync, and its old config.db
+/// goes, so that it takes the cluster's data on first sync (as upstream's
+/// `finish_join`). Starting corosync and pmxcfs is left to the caller.
+pub fn finish_join(paths: &NodePaths, conf: &str, authkey: &[u8]) -> Result<()> {
     std::fs::create_dir_all(paths.corosync_dir())?;
-    let authkey = paths.corosync_dir().join("authkey");
-    std::fs::write(&authkey, &key)?;
+    let key_path = paths.corosync_dir().join("authkey");
+    println!("Writing corosync key to /etc/corosync/authkey");
+    std::fs::write(&key_path, authkey)?;
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&authkey, std::fs::Permissions::from_mode(0o400))?;
-    std::fs::write(&host_conf, &new_conf)?;
+    std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o400))?;
+    println!("Writing corosync config to /etc/pve/corosync.conf");
+    std::fs::write(paths.corosync_dir().join("corosync.conf"), conf)?;
     let db = paths.config_db();
     for suffix in ["", "-wal", "-shm"] {
         let mut p = db.clone().into_os_string();
@@ -236,8 +236,40 @@ pub fn join_local(paths: &NodePaths, existing: &NodePaths, node: &str, addr: &st
             _ => {}
         }
     }
-    println!("Writing corosync key to /etc/corosync/authkey.");
-    println!("Writing corosync config to /etc/corosync/corosync.conf (node id {id})");
+    Ok(())
+}
+
+/// Refuses to join when this node is configured already or pmxcfs runs (upstream's
+/// pre-join checks, in its words).
+pub fn assert_joinable(paths: &NodePaths) -> Result<()> {
+    let host_conf = paths.corosync_dir().join("corosync.conf");
+    if host_conf.exists() || paths.pve_file("corosync.conf").exists() {
+        bail!("detected the following error(s):\n* authentication key '/etc/corosync/authkey' already exists\n* cluster config '/etc/pve/corosync.conf' already exists");
+    }
+    if paths.pve_file(".version").exists() {
+        bail!("pmxcfs is running on this node; stop it before joining");
+    }
+    Ok(())
+}
+
+/// `pvecm add` without the API (tests, one machine): `existing` is the root of a
+/// running cluster node. Its /etc/pve/corosync.conf gets this node (the change
+/// reaches every node's host copy and corosync reloads it), and this node gets the
+/// new config and the authkey in its /etc/corosync, and loses its old config.db so
+/// that it takes the cluster's data on first sync, as upstream's join does. Starting
+/// corosync and pmxcfs is left to the caller. Returns the new node id.
+pub fn join_local(paths: &NodePaths, existing: &NodePaths, node: &str, addr: &str) -> Result<u32> {
+    assert_joinable(paths)?;
+    let cluster_conf = existing.pve_file("corosync.conf");
+    let conf = std::fs::read_to_string(&cluster_conf)
+        .with_context(|| format!("reading {}", cluster_conf.display()))?;
+    let (new_conf, id) = add_node(&conf, node, addr)?;
+    let key = std::fs::read(existing.corosync_dir().join("authkey"))
+        .context("reading the cluster's corosync authkey")?;
+    std::fs::write(&cluster_conf, &new_conf)
+        .with_context(|| format!("writing {}", cluster_conf.display()))?;
+    finish_join(paths, &new_conf, &key)?;
+    println!("node id {id}");
     Ok(id)
 }
 

@@ -1,5 +1,6 @@
 //! `proxyto` across a real 2-node cluster: every node runs corosync, our pmxcfs,
-//! pvedaemon and pveproxy in its own network namespace. A call to node 1's pveproxy for
+//! pvedaemon and pveproxy in its own network namespace; and `pvecm add` joining a third
+//! node through the API. A call to node 1's pveproxy for
 //! `/nodes/<node2>/…` is answered by node 2 (its own /etc/network/interfaces), with the
 //! caller's ticket and CSRF token travelling along; node 2's certificate is pinned.
 //! Needs root, corosync, /dev/fuse, network namespaces, curl and the `pmxcfs` binary
@@ -60,11 +61,34 @@ fn bin_dir() -> PathBuf {
 }
 
 fn start_daemon(c: &TestCluster, i: usize, name: &str) -> Child {
+    start_daemon_with_shadow(c, i, name, None)
+}
+
+/// A daemon in node `i`'s namespace; with `shadow`, in a mount namespace of its own
+/// where that file is /etc/shadow (PAM logins as root@pam with a password the test
+/// knows, without touching the host's).
+fn start_daemon_with_shadow(c: &TestCluster, i: usize, name: &str, shadow: Option<&Path>) -> Child {
     let root = c.root(i);
     let log = std::fs::File::create(root.join(format!("var/log/{name}.out"))).unwrap();
-    c.in_node(i, &bin_dir().join(name).to_string_lossy())
-        .args(["start", "--debug"])
-        .env("PVE_ROOT", &root)
+    let bin = bin_dir().join(name);
+    let mut cmd = match shadow {
+        None => {
+            let mut cmd = c.in_node(i, &bin.to_string_lossy());
+            cmd.args(["start", "--debug"]);
+            cmd
+        }
+        Some(file) => {
+            let mut cmd = c.in_node(i, "unshare");
+            cmd.args(["-m", "--propagation", "private", "sh", "-c"])
+                .arg(format!(
+                    "mount --bind '{}' /etc/shadow && exec '{}' start --debug",
+                    file.display(),
+                    bin.display()
+                ));
+            cmd
+        }
+    };
+    cmd.env("PVE_ROOT", &root)
         .env("PVE_NODE_NAME", node_name(i))
         .env("PVE_DAEMON_ADDR", "127.0.0.1:85")
         .env("PVE_PROXY_ADDR", format!("{}:8006", c.addr(i)))
@@ -294,4 +318,179 @@ fn proxyto_reaches_the_named_node() {
     std::fs::write(&pem, &saved).unwrap();
     let (st, _) = curl(c, 1, &auth, &url(&n2, "network"));
     assert_eq!(st, 200);
+}
+
+#[test]
+fn pvecm_add_joins_through_the_api() {
+    if let Some(reason) = host_problem() {
+        return skip(&reason);
+    }
+    for b in ["pmxcfs", "pvecm"] {
+        if !bin_dir().join(b).exists() {
+            return skip(&format!("{b} is not built (cargo build -p pve-cluster)"));
+        }
+    }
+    if Command::new("curl").arg("--version").output().is_err() {
+        return skip("curl is missing");
+    }
+    let pid = std::process::id();
+    let base = PathBuf::from(format!("/var/tmp/pve-join-test-{pid}"));
+    let cluster = TestCluster::new(
+        &format!("pjn{}", pid % 10000),
+        (pid % 20 + 200) as u8,
+        3,
+        &base,
+        &bin_dir().join("pmxcfs"),
+    );
+    let mut g = Guard {
+        cluster: cluster.clone(),
+        daemons: Vec::new(),
+    };
+    cluster.up_with(2).expect("2-node cluster up");
+    cluster
+        .wait_quorate(&[1, 2], 2, Duration::from_secs(30))
+        .expect("quorate");
+    let c = &cluster;
+    std::fs::write(c.mnt(1).join("user.cfg"), "user:root@pam:1:0:::::::\n").unwrap();
+    let wait = |what: &str, f: &mut dyn FnMut() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !f() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    // every member must see user.cfg before logins are tried anywhere
+    wait("user.cfg on node 2", &mut || {
+        c.mnt(2).join("user.cfg").exists()
+    });
+
+    // root@pam's password, known only inside node 1's pvedaemon's mount namespace
+    let password = "join-test-secret";
+    let hash = Command::new("openssl")
+        .args(["passwd", "-6", "-salt", "pvejointest", password])
+        .output()
+        .unwrap();
+    let hash = String::from_utf8_lossy(&hash.stdout).trim().to_string();
+    let shadow: String = std::fs::read_to_string("/etc/shadow")
+        .unwrap()
+        .lines()
+        .map(|l| match l.split_once(':') {
+            Some(("root", rest)) => {
+                let tail = rest.split_once(':').map(|x| x.1).unwrap_or("");
+                format!("root:{hash}:{tail}\n")
+            }
+            _ => format!("{l}\n"),
+        })
+        .collect();
+    let shadow_file = base.join("shadow");
+    std::fs::write(&shadow_file, shadow).unwrap();
+    g.daemons.push(start_daemon_with_shadow(
+        c,
+        1,
+        "pvedaemon",
+        Some(&shadow_file),
+    ));
+    g.daemons.push(start_daemon(c, 1, "pveproxy"));
+    wait_listening(c, 1);
+    let fp = {
+        let pem =
+            std::fs::read(c.mnt(1).join(format!("nodes/{}/pve-ssl.pem", node_name(1)))).unwrap();
+        let cert = openssl::x509::X509::from_pem(&pem).unwrap();
+        let d = cert.digest(openssl::hash::MessageDigest::sha256()).unwrap();
+        d.iter()
+            .map(|b| format!("{b:02X}"))
+            .collect::<Vec<_>>()
+            .join(":")
+    };
+
+    let pvecm = |args: &[&str], stdin: &str| {
+        use std::io::Write;
+        let mut child = c
+            .in_node(3, &bin_dir().join("pvecm").to_string_lossy())
+            .args(args)
+            .env("PVE_ROOT", c.root(3))
+            .env("PVE_NODE_NAME", node_name(3))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let addr1 = c.addr(1);
+    let addr3 = c.addr(3);
+    // a wrong fingerprint is refused before any password travels
+    let wrong = "00:".repeat(31) + "00";
+    let out = pvecm(
+        &["add", &addr1, "--fingerprint", &wrong, "--link0", &addr3],
+        &format!("{password}\n"),
+    );
+    assert!(!out.status.success());
+    // a wrong password fails the login
+    let out = pvecm(
+        &["add", &addr1, "--fingerprint", &fp, "--link0", &addr3],
+        "nope\n",
+    );
+    assert!(
+        !out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(!c.root(3).join("etc/corosync/corosync.conf").exists());
+
+    let out = pvecm(
+        &["add", &addr1, "--fingerprint", &fp, "--link0", &addr3],
+        &format!("{password}\n"),
+    );
+    assert!(
+        out.status.success(),
+        "pvecm add: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let conf3 = std::fs::read_to_string(c.root(3).join("etc/corosync/corosync.conf")).unwrap();
+    assert!(
+        conf3.contains(&format!("name: {}", node_name(3))),
+        "{conf3}"
+    );
+    assert_eq!(
+        std::fs::read(c.root(3).join("etc/corosync/authkey")).unwrap(),
+        std::fs::read(c.root(1).join("etc/corosync/authkey")).unwrap()
+    );
+    // the cluster's own copy has the node, and it reaches the members' host copies
+    for i in 1..=2 {
+        let host = c.root(i).join("etc/corosync/corosync.conf");
+        wait("host corosync.conf with node3", &mut || {
+            std::fs::read_to_string(&host)
+                .is_ok_and(|t| t.contains(&format!("name: {}", node_name(3))))
+        });
+    }
+    // the same node again is refused
+    std::fs::remove_file(c.root(3).join("etc/corosync/corosync.conf")).unwrap();
+    let out = pvecm(
+        &["add", &addr1, "--fingerprint", &fp, "--link0", &addr3],
+        &format!("{password}\n"),
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("can't add existing node"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(c.root(3).join("etc/corosync/corosync.conf"), &conf3).unwrap();
+
+    // node 3 comes up with the cluster's config and takes the cluster's data
+    c.start_corosync(3).unwrap();
+    c.start_pmxcfs(3).unwrap();
+    c.wait_quorate(&[1, 2, 3], 3, Duration::from_secs(60))
+        .expect("3 nodes quorate");
+    wait("user.cfg on node 3", &mut || {
+        c.mnt(3).join("user.cfg").exists()
+    });
 }

@@ -1,12 +1,14 @@
 //! pvecm: Proxmox VE cluster manager (create, status, nodes, expected, delnode, add).
 //!
-//! `pvecm add HOST` joins through the API of HOST upstream; until that endpoint
-//! exists, `--local-root DIR` joins through the root directory of a running node on
-//! this machine (tests), and corosync and pmxcfs are then started by the caller.
+//! `pvecm add HOST [--fingerprint FP] [--link0 ADDR] [--nodeid N] [--votes N] [--force]`
+//! joins through the API of HOST as upstream (root@pam's password from the terminal,
+//! or from standard input when that is not one). `--local-root DIR` joins through the
+//! root directory of a running node on this machine instead (tests). Either way
+//! corosync and pmxcfs are then (re)started by the caller: there is no systemd here.
 
 use pve_cluster::pvecm;
 
-const USAGE: &str = "USAGE: pvecm <COMMAND> [ARGS] [OPTIONS]\n\n       pvecm create <clustername> [--link0 <addr>]\n       pvecm delnode <node>\n       pvecm expected <expected>\n       pvecm nodes\n       pvecm status\n       pvecm add <hostname> --local-root <dir> [--link0 <addr>]";
+const USAGE: &str = "USAGE: pvecm <COMMAND> [ARGS] [OPTIONS]\n\n       pvecm create <clustername> [--link0 <addr>]\n       pvecm delnode <node>\n       pvecm expected <expected>\n       pvecm nodes\n       pvecm status\n       pvecm add <hostname> [--fingerprint <string>] [--link0 <addr>] [--nodeid <integer>] [--votes <integer>] [--force <boolean>]\n       pvecm add <hostname> --local-root <dir> [--link0 <addr>]";
 
 fn option<'a>(args: &'a [String], name: &str) -> Option<&'a String> {
     args.iter()
@@ -55,9 +57,7 @@ fn main() {
                 let addr = link0(&args).unwrap_or_else(|| node.clone());
                 pvecm::join_local(&paths, &existing, &node, &addr).map(|_| ())
             }
-            (Some(_), None) => Err(anyhow::anyhow!(
-                "pvecm add: joining through the API of another node is not available yet (use --local-root DIR of a node on this machine)"
-            )),
+            (Some(host), None) => add_via_api(&paths, &node, host, &args),
             (None, _) => Err(anyhow::anyhow!(
                 "400 not enough arguments\npvecm add <hostname>"
             )),
@@ -71,4 +71,83 @@ fn main() {
         eprintln!("{e:#}");
         std::process::exit(255);
     }
+}
+
+fn is_tty(fd: i32) -> bool {
+    // SAFETY: isatty only inspects the descriptor.
+    unsafe { libc::isatty(fd) == 1 }
+}
+
+/// A line from the terminal without echo, or from standard input when it is not one.
+fn read_secret(prompt: &str) -> anyhow::Result<String> {
+    use std::io::BufRead;
+    let tty = is_tty(0);
+    let mut saved = std::mem::MaybeUninit::<libc::termios>::uninit();
+    // SAFETY: tcgetattr fills the termios on success (checked); it is only used then.
+    let have = tty && unsafe { libc::tcgetattr(0, saved.as_mut_ptr()) } == 0;
+    if tty {
+        eprint!("{prompt}");
+    }
+    if have {
+        // SAFETY: `saved` was initialised by tcgetattr above.
+        let mut t = unsafe { saved.assume_init() };
+        t.c_lflag &= !libc::ECHO;
+        // SAFETY: a valid termios for fd 0.
+        unsafe { libc::tcsetattr(0, libc::TCSANOW, &t) };
+    }
+    let mut line = String::new();
+    let res = std::io::stdin().lock().read_line(&mut line);
+    if have {
+        // SAFETY: restoring the settings tcgetattr returned.
+        unsafe { libc::tcsetattr(0, libc::TCSANOW, saved.as_ptr()) };
+        eprintln!();
+    }
+    res?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+fn add_via_api(
+    paths: &pve_common::NodePaths,
+    node: &str,
+    host: &str,
+    args: &[String],
+) -> anyhow::Result<()> {
+    if args.iter().any(|a| a == "--use_ssh") {
+        anyhow::bail!("pvecm add: --use_ssh is not supported, join through the API");
+    }
+    let port: u16 = std::env::var("PVE_JOIN_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(8006);
+    let fingerprint = match option(args, "--fingerprint") {
+        Some(fp) => fp.clone(),
+        None => {
+            let fp = pve_cluster::join::peer_fingerprint(host, port)?;
+            if !is_tty(0) {
+                anyhow::bail!("unable to verify the fingerprint of '{host}' ({fp}) without a terminal; pass --fingerprint");
+            }
+            eprintln!("The authenticity of host '{host}' can't be established.\nX509 SHA256 key fingerprint is {fp}.");
+            let answer = read_secret("Are you sure you want to continue connecting (yes/no)? ")?;
+            if answer != "yes" {
+                anyhow::bail!("Certificate fingerprint verification failed.");
+            }
+            fp
+        }
+    };
+    let password = read_secret(&format!(
+        "Please enter superuser (root) password for '{host}': "
+    ))?;
+    let link = link0(args);
+    let req = pve_cluster::join::JoinRequest {
+        host,
+        port,
+        fingerprint: &fingerprint,
+        password: &password,
+        node,
+        link0: link.as_deref(),
+        nodeid: option(args, "--nodeid").and_then(|v| v.parse().ok()),
+        votes: option(args, "--votes").and_then(|v| v.parse().ok()),
+        force: option(args, "--force").is_some_and(|v| v == "1" || v == "yes" || v == "true"),
+    };
+    pve_cluster::join::join(paths, &req)
 }

@@ -41,11 +41,13 @@ pub fn router() -> Router {
         )
         .subdir(
             "nodes",
-            Router::new().method(
-                ApiMethod::new("nodes", HttpMethod::Get, "Corosync node list.", nodes)
-                    .permissions(audit())
-                    .returns(Schema::literal(json!({"items": {"properties": {"node": {"type": "string"}}, "type": "object"}, "links": [{"href": "{node}", "rel": "child"}], "type": "array"}))),
-            ),
+            Router::new()
+                .method(
+                    ApiMethod::new("nodes", HttpMethod::Get, "Corosync node list.", nodes)
+                        .permissions(audit())
+                        .returns(Schema::literal(json!({"items": {"properties": {"node": {"type": "string"}}, "type": "object"}, "links": [{"href": "{node}", "rel": "child"}], "type": "array"}))),
+                )
+                .match_param("node", Router::new().method(addnode_method())),
         )
         .subdir(
             "totem",
@@ -69,6 +71,130 @@ pub fn router() -> Router {
                 .returns(Schema::literal(json!({"additionalProperties": 0, "properties": {"config_digest": {"type": "string"}, "nodelist": {"items": {"additionalProperties": 1, "properties": {"name": {"description": "The cluster node name.", "format": "pve-node", "type": "string"}, "nodeid": {"description": "Node id for this node.", "minimum": 1, "optional": 1, "type": "integer"}, "pve_addr": {"format": "ip", "type": "string"}, "pve_fp": {"description": "Certificate SHA 256 fingerprint.", "pattern": "([A-Fa-f0-9]{2}:){31}[A-Fa-f0-9]{2}", "type": "string"}, "quorum_votes": {"minimum": 0, "type": "integer"}, "ring0_addr": {"description": "Address and priority information of a single corosync link. (up to 8 links supported; link0..link7)", "format": {"address": {"default_key": 1, "description": "Hostname (or IP) of this corosync link address.", "format": "address", "format_description": "IP", "type": "string"}, "priority": {"default": 0, "description": "The priority for the link when knet is used in 'passive' mode (default). Lower value means higher priority. Only valid for cluster create, ignored on node add.", "maximum": 255, "minimum": 0, "optional": 1, "type": "integer"}}, "optional": 1, "type": "string"}}, "type": "object"}, "type": "array"}, "preferred_node": {"description": "The cluster node name.", "format": "pve-node", "type": "string"}, "totem": {"type": "object"}}, "type": "object"}))),
             ),
         )
+}
+
+fn addnode_method() -> ApiMethod {
+    let mut m = ApiMethod::new(
+        "addnode",
+        HttpMethod::Post,
+        "Adds a node to the cluster configuration. This call is for internal use.",
+        addnode,
+    )
+    .protected()
+    .param("apiversion", Schema::literal(json!({"description": "The JOIN_API_VERSION of the new node.", "optional": 1, "type": "integer"})))
+    .param("force", Schema::literal(json!({"description": "Do not throw error if node already exists.", "optional": 1, "type": "boolean"})))
+    .param("new_node_ip", Schema::literal(json!({"description": "IP Address of node to add. Used as fallback if no links are given.", "format": "ip", "optional": 1, "type": "string"})))
+    .param("node", Schema::literal(json!({"description": "The cluster node name.", "format": "pve-node", "type": "string"})))
+    .param("nodeid", Schema::literal(json!({"description": "Node id for this node.", "minimum": 1, "optional": 1, "type": "integer"})))
+    .param("votes", Schema::literal(json!({"description": "Number of votes for this node", "minimum": 0, "optional": 1, "type": "integer"})));
+    for i in 0..8 {
+        m = m.param(
+            &format!("link{i}"),
+            Schema::literal(json!({"description": "Address and priority information of a single corosync link. (up to 8 links supported; link0..link7)", "format": {"address": {"default_key": 1, "description": "Hostname (or IP) of this corosync link address.", "format": "address", "format_description": "IP", "type": "string"}, "priority": {"default": 0, "description": "The priority for the link when knet is used in 'passive' mode (default). Lower value means higher priority. Only valid for cluster create, ignored on node add.", "maximum": 255, "minimum": 0, "optional": 1, "type": "integer"}}, "optional": 1, "type": "string"})),
+        );
+    }
+    m.returns(Schema::literal(json!({"properties": {"corosync_authkey": {"type": "string"}, "corosync_conf": {"type": "string"}, "warnings": {"items": {"type": "string"}, "type": "array"}}, "type": "object"})))
+}
+
+/// The address of a `linkN` property string (`[address=]ADDR[,priority=N]`).
+fn link_address(v: &str) -> String {
+    v.split(',')
+        .find_map(|part| match part.split_once('=') {
+            Some(("address", a)) => Some(a.to_string()),
+            Some(_) => None,
+            None => Some(part.to_string()),
+        })
+        .unwrap_or_default()
+}
+
+/// Adds a joining node to corosync.conf (upstream's `addnode`, for clusters with one
+/// link) and hands back what it needs: the cluster's corosync config and authkey.
+fn addnode(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
+    let internal = |m: String| ApiError::internal(format!("{m}\n"));
+    let cfs = pve_cluster::cfs::Cfs::new(&env.paths);
+    let quorate = cfs
+        .members()
+        .ok()
+        .and_then(|m| m.cluster)
+        .is_some_and(|c| c.quorate == 1);
+    if !quorate {
+        return Err(internal("cluster not ready - no quorum?".into()));
+    }
+    let name = p.required_str("node")?;
+    let mut links = Vec::new();
+    for i in 0..8 {
+        if let Some(v) = p.str(&format!("link{i}")) {
+            links.push((i, link_address(&v)));
+        }
+    }
+    if links.iter().any(|(i, _)| *i != 0) {
+        return Err(internal(
+            "corosync: link 1 specified for new node doesn't exist in cluster config".into(),
+        ));
+    }
+    let addr = match (links.first(), p.str("new_node_ip")) {
+        (Some((_, a)), _) => a.clone(),
+        (None, Some(ip)) => ip,
+        (None, None) => {
+            return Err(internal(
+                "no links and no fallback ip (new_node_ip) given, cannot join cluster".into(),
+            ))
+        }
+    };
+    let force = p.bool("force").unwrap_or(false);
+    let nodeid = p.i64("nodeid").map(|v| v as u32);
+    let votes = p.i64("votes").map(|v| v as u32);
+    let conf_path = env.paths.pve_file("corosync.conf");
+    let new_conf = cfs.lock_file(
+        "corosync.conf",
+        Some(std::time::Duration::from_secs(10)),
+        || {
+            let raw = std::fs::read_to_string(&conf_path)
+                .map_err(|e| internal(format!("unable to read corosync.conf - {e}")))?;
+            let parsed = pve_cluster::corosync_conf::parse(&raw).map_err(internal)?;
+            let nodelist = node_map(&parsed);
+            for (k, v) in &nodelist {
+                if *k != name && v["ring0_addr"].as_str() == Some(addr.as_str()) {
+                    return Err(internal(format!(
+                        "corosync: address '{addr}' already used on link ring0_addr by node '{k}'"
+                    )));
+                }
+            }
+            let mut base = raw.clone();
+            if let Some(existing) = nodelist.get(&name) {
+                let same_id =
+                    nodeid.is_none_or(|id| existing["nodeid"].as_str() == Some(&id.to_string()));
+                let same_votes =
+                    votes.is_none_or(|v| existing["quorum_votes"].as_str() == Some(&v.to_string()));
+                if !(force && same_id && same_votes) {
+                    return Err(internal(format!("can't add existing node '{name}'")));
+                }
+                println!("forcing overwrite of configured node '{name}'");
+                base = pve_cluster::pvecm::remove_node(&raw, &name)
+                    .map_err(|e| internal(e.to_string()))?;
+            }
+            let (text, _id) =
+                pve_cluster::pvecm::add_node_with(&base, &name, &addr, nodeid, votes.unwrap_or(1))
+                    .map_err(|e| internal(e.to_string()))?;
+            // the new node's folders, as upstream's gen_local_dirs
+            for sub in ["", "/qemu-server", "/lxc", "/openvz", "/priv"] {
+                let _ = std::fs::create_dir(env.paths.pve_file(&format!("nodes/{name}{sub}")));
+            }
+            std::fs::write(&conf_path, &text)
+                .map_err(|e| internal(format!("unable to write corosync.conf - {e}")))?;
+            Ok::<_, ApiError>(text)
+        },
+    )?;
+    let key = std::fs::read(env.paths.corosync_dir().join("authkey"))
+        .map_err(|e| internal(format!("unable to read corosync authkey - {e}")))?;
+    // The key's bytes as the characters U+0000…U+00FF, as upstream's JSON carries it.
+    let key_text: String = key.iter().map(|&b| b as char).collect();
+    Ok(json!({
+        "corosync_authkey": key_text,
+        "corosync_conf": new_conf,
+        "warnings": [],
+    })
+    .into())
 }
 
 fn index(_env: &RpcEnv, _p: Params) -> Result<ApiResponse, ApiError> {
