@@ -1,6 +1,7 @@
 //! pve-guest-common: what VMs and containers share (see ../shared/docs/ARCHITECTURE.md).
 
 pub mod config;
+pub mod lock;
 mod conformance;
 pub mod pending;
 pub mod snapshot;

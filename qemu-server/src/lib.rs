@@ -2,9 +2,12 @@
 //! qemu-server: the VM config schema and files, and config → QEMU command line
 //! (see ../shared/docs/ARCHITECTURE.md).
 
+pub mod api;
 pub mod cmdline;
 pub mod config;
+pub mod config_file;
 mod conformance;
+pub mod disks;
 pub mod drive;
 pub mod helpers;
 pub mod schema;
