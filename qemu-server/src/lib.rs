@@ -3,6 +3,7 @@
 //! (see ../shared/docs/ARCHITECTURE.md).
 
 pub mod api;
+pub mod cli;
 pub mod cmdline;
 pub mod config;
 pub mod config_file;
