@@ -31,6 +31,20 @@ pub fn print_drive(drive: &Drive) -> Result<String, String> {
     pve_common::schema::property_string::print_named_property_string(&drive.props, name)
 }
 
+/// Upstream's drive order (`valid_drive_names`): ide, scsi, virtio, sata, efidisk0,
+/// tpmstate0; numerically within a bus.
+pub fn bus_rank(bus: crate::drive::DriveBus) -> u8 {
+    use crate::drive::DriveBus::*;
+    match bus {
+        Ide => 0,
+        Scsi => 1,
+        Virtio => 2,
+        Sata => 3,
+        EfiDisk => 4,
+        TpmState => 5,
+    }
+}
+
 /// Whether the drive is a CD-ROM (or has no volume at all).
 pub fn drive_is_cdrom(drive: &Drive) -> bool {
     drive.is_cdrom()
@@ -45,7 +59,13 @@ fn is_unused_key(k: &str) -> bool {
 /// non-volume paths left out) and every `unusedN`.
 pub fn section_volumes(section: &ConfigSection, with_unused: bool) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    for (k, v) in &section.values {
+    let mut keys: Vec<&String> = section.values.keys().collect();
+    keys.sort_by_key(|k| match parse_drive_name(k) {
+        Some((bus, i)) => (0u8, bus_rank(bus), i, String::new()),
+        None => (1, 0, 0, (*k).clone()),
+    });
+    for k in keys {
+        let v = &section.values[k];
         if parse_drive_name(k).is_some() {
             let Ok(d) = Drive::parse(k, v) else { continue };
             let file = d.file();

@@ -55,7 +55,7 @@ pub(crate) fn new_meta_info() -> String {
 /// The default boot order: first disk, first CD-ROM, first NIC.
 pub(crate) fn default_boot_order(section: &ConfigSection) -> String {
     let mut devs = Vec::new();
-    let buses: [(&str, u32); 4] = [("ide", 4), ("sata", 6), ("scsi", 31), ("virtio", 16)];
+    let buses: [(&str, u32); 4] = [("ide", 4), ("scsi", 31), ("virtio", 16), ("sata", 6)];
     for want_cd in [false, true] {
         'outer: for (bus, n) in buses {
             for i in 0..n {

@@ -111,12 +111,13 @@ pub fn bootdisk_size(section: &ConfigSection) -> u64 {
     if section.get("boot").is_some_and(|b| b.contains("order=")) {
         return 0;
     }
-    section
+    let mut keys: Vec<(u8, u32, &String)> = section
         .values
         .keys()
-        .filter(|k| parse_drive_name(k).is_some())
-        .find_map(|k| size_of(k))
-        .unwrap_or(0)
+        .filter_map(|k| parse_drive_name(k).map(|(b, i)| (crate::disks::bus_rank(b), i, k)))
+        .collect();
+    keys.sort();
+    keys.into_iter().find_map(|(_, _, k)| size_of(k)).unwrap_or(0)
 }
 
 /// The VM ids whose config files are on `node`.

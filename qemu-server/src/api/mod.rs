@@ -17,7 +17,7 @@ mod snapshot;
 
 pub use config::{update_vm, UpdateRequest};
 pub use list::{vm_status_list, VmStatus};
-pub use snapshot::VmSnapshots;
+pub use snapshot::{rollback_machine_hook, VmSnapshots};
 
 /// Adds upstream's parameter properties, return schema and permissions to a method.
 fn declare(mut m: ApiMethod, params: Value, returns: Value, perms: Value) -> ApiMethod {

@@ -21,6 +21,33 @@ pub struct VmSnapshots<'a> {
     pub file: VmConfigFile,
     pub storage: pve_storage::Storage,
     pub log: &'a dyn Fn(&str),
+    old_machine: std::cell::RefCell<Option<String>>,
+}
+
+/// The machine bookkeeping of a rollback (upstream's `__snapshot_rollback_hook`): the
+/// current `machine` is remembered in the prepare step; afterwards the `running*` keys
+/// are dropped, `machine` goes when the snapshot has RAM state but the config had none,
+/// and `vmgenid` gets a new value.
+pub fn rollback_machine_hook(
+    conf: &mut GuestConfig,
+    snap: &ConfigSection,
+    prepare: bool,
+    old_machine: &std::cell::RefCell<Option<String>>,
+    new_uuid: impl Fn() -> String,
+) {
+    if prepare {
+        *old_machine.borrow_mut() = conf.main.get("machine").map(str::to_string);
+        return;
+    }
+    if conf.main.values.remove("runningmachine").is_some() {
+        conf.main.values.remove("runningcpu");
+    } else if snap.get("vmstate").is_some() && old_machine.borrow().is_none() {
+        conf.main.values.remove("machine");
+    }
+    if conf.main.get("vmgenid").is_some() {
+        conf.main.values.insert("vmgenid".into(), new_uuid());
+    }
+    conf.main.values.remove("running-nets-host-mtu");
 }
 
 impl<'a> VmSnapshots<'a> {
@@ -29,6 +56,7 @@ impl<'a> VmSnapshots<'a> {
             file: conf_file(env, vmid),
             storage: pve_storage::Storage::load(&env.paths).map_err(|e| format!("{e}\n"))?,
             log,
+            old_machine: Default::default(),
         })
     }
 
@@ -119,18 +147,8 @@ impl SnapshotGuest for VmSnapshots<'_> {
         }
         Ok(())
     }
-    fn rollback_hook(&self, conf: &mut GuestConfig, _snap: &ConfigSection, prepare: bool) {
-        if prepare {
-            return;
-        }
-        conf.main.values.remove("runningmachine");
-        conf.main.values.remove("runningcpu");
-        conf.main.values.remove("running-nets-host-mtu");
-        if conf.main.get("vmgenid").is_some() {
-            conf.main
-                .values
-                .insert("vmgenid".into(), super::config::generate_uuid());
-        }
+    fn rollback_hook(&self, conf: &mut GuestConfig, snap: &ConfigSection, prepare: bool) {
+        rollback_machine_hook(conf, snap, prepare, &self.old_machine, super::config::generate_uuid);
     }
     fn warn(&self, msg: &str) {
         (self.log)(msg.trim_end());
