@@ -11,6 +11,7 @@ mod conformance;
 pub mod disks;
 pub mod drive;
 pub mod helpers;
+pub mod restore;
 pub mod schema;
 
 pub use config::{parse_vm_config, write_vm_config, VmConfigSchema};

@@ -4,6 +4,7 @@ use pve_common::conformance::Suite;
 
 mod cfg2cmd;
 mod parse_config;
+mod restore_config;
 mod snapshot;
 
 pub fn suites() -> Vec<Suite> {
@@ -20,6 +21,12 @@ pub fn suites() -> Vec<Suite> {
             kind: pve_common::conformance::SuiteKind::Dir(cfg2cmd::run),
             // The generator covers only the common frame so far (see the issue note).
             in_progress: true,
+        },
+        Suite {
+            component: "qemu-server",
+            name: "restore-config",
+            kind: pve_common::conformance::SuiteKind::Dir(restore_config::run),
+            in_progress: false,
         },
         Suite {
             component: "qemu-server",
