@@ -1,8 +1,8 @@
 //! pve-guest-common: what VMs and containers share (see ../shared/docs/ARCHITECTURE.md).
 
 pub mod config;
-pub mod lock;
 mod conformance;
+pub mod lock;
 pub mod pending;
 pub mod snapshot;
 

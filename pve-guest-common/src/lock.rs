@@ -31,7 +31,10 @@ pub fn lock_file_full<R>(
             break;
         }
         if start.elapsed() >= timeout {
-            return Err(format!("can't lock file '{}' - got timeout\n", path.display()));
+            return Err(format!(
+                "can't lock file '{}' - got timeout\n",
+                path.display()
+            ));
         }
         std::thread::sleep(Duration::from_millis(20));
     }

@@ -181,7 +181,9 @@ mod tests {
         conf.main.values.insert("cores".into(), "2".into());
         conf.pending.values.insert("memory".into(), "128".into());
         conf.pending.values.insert("cores".into(), "4".into());
-        conf.pending.values.insert("delete".into(), "name,memory".into());
+        conf.pending
+            .values
+            .insert("delete".into(), "name,memory".into());
         assert!(cleanup_pending(&mut conf));
         assert_eq!(conf.pending.get("delete"), Some("memory"));
         assert_eq!(conf.pending.get("memory"), None);

@@ -40,8 +40,7 @@ pub trait SnapshotGuest {
         Ok(())
     }
     fn volume_snapshot(&self, key: &str, volid: &str, snapname: &str) -> Result<(), String>;
-    fn volume_snapshot_delete(&self, key: &str, volid: &str, snapname: &str)
-        -> Result<(), String>;
+    fn volume_snapshot_delete(&self, key: &str, volid: &str, snapname: &str) -> Result<(), String>;
     fn volume_rollback_is_possible(&self, volid: &str, snapname: &str) -> Result<(), String>;
     fn volume_snapshot_rollback(&self, volid: &str, snapname: &str) -> Result<(), String>;
     /// Stops the guest before a rollback.

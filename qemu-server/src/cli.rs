@@ -34,7 +34,10 @@ fn text(v: &Value) -> String {
 
 /// `qm list`.
 pub fn print_vm_list(out: &mut dyn Write, data: &Value) -> std::io::Result<()> {
-    let mut list: Vec<&Value> = data.as_array().map(|a| a.iter().collect()).unwrap_or_default();
+    let mut list: Vec<&Value> = data
+        .as_array()
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
     if list.is_empty() {
         return Ok(());
     }
@@ -93,7 +96,10 @@ pub fn print_config(out: &mut dyn Write, data: &Value) -> std::io::Result<()> {
 
 /// `qm pending` (upstream's `format_pending`).
 pub fn print_pending(out: &mut dyn Write, data: &Value) -> std::io::Result<()> {
-    let mut items: Vec<&Value> = data.as_array().map(|a| a.iter().collect()).unwrap_or_default();
+    let mut items: Vec<&Value> = data
+        .as_array()
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
     items.sort_by(|a, b| a["key"].as_str().cmp(&b["key"].as_str()));
     for item in items {
         let k = item["key"].as_str().unwrap_or_default();
@@ -105,7 +111,11 @@ pub fn print_pending(out: &mut dyn Write, data: &Value) -> std::io::Result<()> {
                 return None;
             }
             let t = text(v);
-            Some(if k == "description" { encode_text(&t) } else { t })
+            Some(if k == "description" {
+                encode_text(&t)
+            } else {
+                t
+            })
         };
         let (v, p) = (enc(&item["value"]), enc(&item["pending"]));
         let delete = item["delete"].as_u64().unwrap_or(0) > 0;
@@ -125,16 +135,19 @@ pub fn print_pending(out: &mut dyn Write, data: &Value) -> std::io::Result<()> {
 
 /// `qm listsnapshot` (upstream's `print_snapshot_tree`).
 pub fn print_snapshot_tree(out: &mut dyn Write, data: &Value) -> std::io::Result<()> {
-    let list: Vec<&Value> = data.as_array().map(|a| a.iter().collect()).unwrap_or_default();
-    let by_name: BTreeMap<String, &Value> = list
-        .iter()
-        .map(|e| (text(&e["name"]), *e))
-        .collect();
+    let list: Vec<&Value> = data
+        .as_array()
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
+    let by_name: BTreeMap<String, &Value> = list.iter().map(|e| (text(&e["name"]), *e)).collect();
     let mut children: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut roots = Vec::new();
     for e in &list {
         let name = text(&e["name"]);
-        match e["parent"].as_str().filter(|p| !p.is_empty() && by_name.contains_key(*p)) {
+        match e["parent"]
+            .as_str()
+            .filter(|p| !p.is_empty() && by_name.contains_key(*p))
+        {
             Some(p) => children.entry(p.to_string()).or_default().push(name),
             None => roots.push(name),
         }
@@ -214,13 +227,14 @@ fn upid_exit(
 }
 
 fn vmid_param() -> Schema {
-    Schema::literal(json!({"type": "integer", "format": "pve-vmid", "minimum": 100,
-        "maximum": 999_999_999, "description": "The (unique) ID of the VM."}))
+    Schema::literal(
+        json!({"type": "integer", "format": "pve-vmid", "minimum": 100,
+        "maximum": 999_999_999, "description": "The (unique) ID of the VM."}),
+    )
 }
 
 fn unlock_method() -> ApiMethod {
-    ApiMethod::new("unlock", HttpMethod::Put, "Unlock the VM.", unlock)
-        .param("vmid", vmid_param())
+    ApiMethod::new("unlock", HttpMethod::Put, "Unlock the VM.", unlock).param("vmid", vmid_param())
 }
 
 fn unlock(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
@@ -241,7 +255,8 @@ fn importdisk_method() -> ApiMethod {
         .keys()
         .filter(|k| {
             crate::drive::parse_drive_name(k).is_some()
-                || k.strip_prefix("unused").is_some_and(|n| n.parse::<u32>().is_ok())
+                || k.strip_prefix("unused")
+                    .is_some_and(|n| n.parse::<u32>().is_ok())
         })
         .cloned()
         .collect();
@@ -288,14 +303,16 @@ fn importdisk(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
             "{source}: non-existent or non-regular file\n"
         )));
     }
-    let storage = pve_storage::Storage::load(&env.paths)
-        .map_err(|e| ApiError::internal(format!("{e}\n")))?;
+    let storage =
+        pve_storage::Storage::load(&env.paths).map_err(|e| ApiError::internal(format!("{e}\n")))?;
     let scfg = storage
         .cfg
         .storage(&storeid)
         .map_err(|e| ApiError::internal(format!("{e}\n")))?;
     if scfg.disable {
-        return Err(ApiError::internal(format!("storage '{storeid}' is disabled\n")));
+        return Err(ApiError::internal(format!(
+            "storage '{storeid}' is disabled\n"
+        )));
     }
     if !scfg.has_content(pve_storage::Vtype::Images) {
         return Err(ApiError::internal(format!(
@@ -310,11 +327,18 @@ fn importdisk(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
     }
     let template = conf.main.get("template") == Some("1");
     let log = |l: &str| println!("{l}");
-    let created = crate::disks::create_disks(&storage, vmid, &[(key.clone(), value)], None, template, &|_| {})
-        .map_err(|(made, e)| {
-            crate::disks::free_volumes(&storage, &made.allocated, &log);
-            ApiError::internal(e)
-        })?;
+    let created = crate::disks::create_disks(
+        &storage,
+        vmid,
+        &[(key.clone(), value)],
+        None,
+        template,
+        &|_| {},
+    )
+    .map_err(|(made, e)| {
+        crate::disks::free_volumes(&storage, &made.allocated, &log);
+        ApiError::internal(e)
+    })?;
     let volid = created.allocated.first().cloned().unwrap_or_default();
     let drive_value = created
         .values
@@ -328,7 +352,9 @@ fn importdisk(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
         let drive_id = match &target {
             Some(t) => {
                 if conf.main.values.contains_key(t) {
-                    return Err(format!("cowardly refusing to overwrite existing entry: {t}\n"));
+                    return Err(format!(
+                        "cowardly refusing to overwrite existing entry: {t}\n"
+                    ));
                 }
                 conf.main.values.insert(t.clone(), drive_value.clone());
                 t.clone()
@@ -337,7 +363,10 @@ fn importdisk(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
                 .ok_or("To many unused volume - please delete them first.\n")?,
         };
         file.write(&conf)?;
-        Ok((drive_id.clone(), conf.main.get(&drive_id).unwrap_or_default().to_string()))
+        Ok((
+            drive_id.clone(),
+            conf.main.get(&drive_id).unwrap_or_default().to_string(),
+        ))
     });
     match result {
         Ok((id, value)) => {
@@ -354,7 +383,9 @@ fn importdisk(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
 /// The `qm` command tree; `node` is this node's name (the fixed `node` parameter).
 pub fn qm_cli_for(node: &str) -> CliDef {
     let r = router();
-    let api = |m: HttpMethod, path: &str| Command::new(CLASS_QEMU, method_at(&r, m, path)).fixed("node", node);
+    let api = |m: HttpMethod, path: &str| {
+        Command::new(CLASS_QEMU, method_at(&r, m, path)).fixed("node", node)
+    };
     let disk = CliGroup::new()
         .command(
             "import",
@@ -370,11 +401,21 @@ pub fn qm_cli_for(node: &str) -> CliDef {
             "list",
             api(HttpMethod::Get, "").output(|out, data, _, _| print_vm_list(out, data)),
         )
-        .command("create", api(HttpMethod::Post, "").args(&["vmid"]).output(upid_exit))
-        .command("destroy", api(HttpMethod::Delete, "_").args(&["vmid"]).output(upid_exit))
+        .command(
+            "create",
+            api(HttpMethod::Post, "").args(&["vmid"]).output(upid_exit),
+        )
+        .command(
+            "destroy",
+            api(HttpMethod::Delete, "_")
+                .args(&["vmid"])
+                .output(upid_exit),
+        )
         .command(
             "clone",
-            api(HttpMethod::Post, "_/clone").args(&["vmid", "newid"]).output(upid_exit),
+            api(HttpMethod::Post, "_/clone")
+                .args(&["vmid", "newid"])
+                .output(upid_exit),
         )
         .command("set", api(HttpMethod::Put, "_/config").args(&["vmid"]))
         .command(
@@ -391,11 +432,15 @@ pub fn qm_cli_for(node: &str) -> CliDef {
         )
         .command(
             "snapshot",
-            api(HttpMethod::Post, "_/snapshot").args(&["vmid", "snapname"]).output(upid_exit),
+            api(HttpMethod::Post, "_/snapshot")
+                .args(&["vmid", "snapname"])
+                .output(upid_exit),
         )
         .command(
             "delsnapshot",
-            api(HttpMethod::Delete, "_/snapshot/_").args(&["vmid", "snapname"]).output(upid_exit),
+            api(HttpMethod::Delete, "_/snapshot/_")
+                .args(&["vmid", "snapname"])
+                .output(upid_exit),
         )
         .command(
             "listsnapshot",
@@ -409,8 +454,14 @@ pub fn qm_cli_for(node: &str) -> CliDef {
                 .args(&["vmid", "snapname"])
                 .output(upid_exit),
         )
-        .command("template", api(HttpMethod::Post, "_/template").args(&["vmid"]))
-        .command("unlock", Command::new(CLASS_QM, unlock_method()).args(&["vmid"]))
+        .command(
+            "template",
+            api(HttpMethod::Post, "_/template").args(&["vmid"]),
+        )
+        .command(
+            "unlock",
+            Command::new(CLASS_QM, unlock_method()).args(&["vmid"]),
+        )
         .group("disk", disk)
         .alias("importdisk", "disk import")
         .alias("resize", "disk resize")
@@ -420,7 +471,10 @@ pub fn qm_cli_for(node: &str) -> CliDef {
 
 /// A failed read of a missing config file leaves ENOENT as Perl's exit code.
 fn error_exit_code(e: &ApiError) -> i32 {
-    if e.status == 500 && e.message.starts_with("Configuration file '") && e.message.trim_end().ends_with("does not exist") {
+    if e.status == 500
+        && e.message.starts_with("Configuration file '")
+        && e.message.trim_end().ends_with("does not exist")
+    {
         2
     } else {
         255

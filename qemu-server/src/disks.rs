@@ -159,7 +159,9 @@ fn import_source(storage: &Storage, source: &str) -> Result<(std::path::PathBuf,
             .map_err(|e| format!("could not get file size of {source} - {e}\n"))?;
         return Ok((source.into(), info.format));
     }
-    let vn = storage.parse_volname(source).map_err(|e| format!("{e}\n"))?;
+    let vn = storage
+        .parse_volname(source)
+        .map_err(|e| format!("{e}\n"))?;
     if !matches!(vn.vtype, Vtype::Images | Vtype::Import | Vtype::Iso) {
         return Err(format!(
             "cannot import from '{source}' - content type needs to be 'images' or 'import'\n"
@@ -185,7 +187,15 @@ pub fn create_disks(
         if parse_drive_name(key).is_none() {
             continue;
         }
-        match create_one(storage, vmid, key, value, default_storage, template, &mut res) {
+        match create_one(
+            storage,
+            vmid,
+            key,
+            value,
+            default_storage,
+            template,
+            &mut res,
+        ) {
             Ok(Some(v)) => {
                 log(&format!("{key}: successfully created disk '{v}'"));
                 res.values.push((key.clone(), v));
@@ -240,7 +250,10 @@ fn create_one(
         .or_else(|| default_storage.map(str::to_string))
         .ok_or("no storage ID specified (and no default storage)\n")?;
     let mut size_kib = size_kib_from_gib(&c[3]);
-    let scfg = storage.cfg.storage(&storeid).map_err(|e| format!("{e}\n"))?;
+    let scfg = storage
+        .cfg
+        .storage(&storeid)
+        .map_err(|e| format!("{e}\n"))?;
     let (default_fmt, _) = scfg.formats();
     let fmt = drive.get("format").unwrap_or(default_fmt);
     let import = drive.props.remove("import-from").map(|v| match v {

@@ -33,7 +33,7 @@ fn is_drive_key(key: &str) -> bool {
 }
 
 /// `key: value` with a single non-blank value (upstream's `^(key):\s*(\S+)\s*$`).
-fn single_value<'l>(line: &'l str, key_ok: impl Fn(&str) -> bool) -> Option<(&'l str, &'l str)> {
+fn single_value(line: &str, key_ok: impl Fn(&str) -> bool) -> Option<(&str, &str)> {
     let (key, rest) = line.split_once(':')?;
     if !key_ok(key) {
         return None;
@@ -94,9 +94,10 @@ pub fn restore_update_config_line(
     if env.unique {
         if let Some((key, netstr)) = single_value(line, numbered("net")) {
             crate::schema::formats::register_formats();
-            if let Ok(mut net) =
-                pve_common::schema::property_string::parse_named_property_string("pve-qm-net", netstr)
-            {
+            if let Ok(mut net) = pve_common::schema::property_string::parse_named_property_string(
+                "pve-qm-net",
+                netstr,
+            ) {
                 if net.get("macaddr").is_some() {
                     net.insert("macaddr".into(), (env.random_mac)().into());
                 }
@@ -127,7 +128,11 @@ pub fn restore_update_config_line(
     }
     if let Some(v) = line.strip_prefix("vmgenid: ") {
         let v = v.trim_end_matches('\n');
-        let v = if v != "0" { (env.new_uuid)() } else { v.to_string() };
+        let v = if v != "0" {
+            (env.new_uuid)()
+        } else {
+            v.to_string()
+        };
         return format!("vmgenid: {v}\n");
     }
     if env.unique {

@@ -28,7 +28,10 @@ fn build_root(state: &Path, root: &Path) {
     for f in ["storage.cfg", "datacenter.cfg", "user.cfg"] {
         std::fs::copy(state.join("etc-pve").join(f), pve.join(f)).unwrap();
     }
-    for e in std::fs::read_dir(state.join("etc-pve/qemu-server")).unwrap().flatten() {
+    for e in std::fs::read_dir(state.join("etc-pve/qemu-server"))
+        .unwrap()
+        .flatten()
+    {
         std::fs::copy(e.path(), confs.join(e.file_name())).unwrap();
     }
     std::fs::create_dir_all(root.join("var/lib/vz/images")).unwrap();

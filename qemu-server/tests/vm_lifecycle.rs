@@ -128,7 +128,10 @@ fn vm_config_life_on_dir_storage() {
     )
     .unwrap();
     let text = n.conf_text(100);
-    assert!(text.contains("scsi0: local:100/vm-100-disk-0.qcow2,size=1G\n"), "{text}");
+    assert!(
+        text.contains("scsi0: local:100/vm-100-disk-0.qcow2,size=1G\n"),
+        "{text}"
+    );
     assert!(text.contains("boot: order=scsi0;net0\n"), "{text}");
     assert!(text.contains("net0: virtio=BC:24:11:"), "{text}");
     assert!(!text.contains("lock:"), "{text}");
@@ -144,8 +147,12 @@ fn vm_config_life_on_dir_storage() {
     );
 
     // config changes of a stopped VM apply at once; digest mismatch is refused
-    n.call(Put, "100/config", json!({"cores": 2, "description": "first line"}))
-        .unwrap();
+    n.call(
+        Put,
+        "100/config",
+        json!({"cores": 2, "description": "first line"}),
+    )
+    .unwrap();
     let conf = n.call(Get, "100/config", json!({})).unwrap();
     assert_eq!(conf["cores"], json!(2));
     assert_eq!(conf["description"], json!("first line"));
@@ -157,7 +164,10 @@ fn vm_config_life_on_dir_storage() {
             json!({"cores": 4, "digest": "0000000000000000000000000000000000000000"}),
         )
         .unwrap_err();
-    assert_eq!(e.message, "checksum mismatch (file change by other user?)\n");
+    assert_eq!(
+        e.message,
+        "checksum mismatch (file change by other user?)\n"
+    );
     assert_eq!(n.conf_text(100), before);
     let e = n
         .call(Put, "100/config", json!({"delete": "nosuch"}))
@@ -176,11 +186,13 @@ fn vm_config_life_on_dir_storage() {
     n.call(Put, "100/config", json!({"scsi1": "local:1,format=qcow2"}))
         .unwrap();
     assert_eq!(n.images(100).len(), 2);
-    n.call(Put, "100/config", json!({"delete": "scsi1"})).unwrap();
+    n.call(Put, "100/config", json!({"delete": "scsi1"}))
+        .unwrap();
     let conf = n.call(Get, "100/config", json!({})).unwrap();
     assert_eq!(conf["unused0"], json!("local:100/vm-100-disk-1.qcow2"));
     assert!(conf.get("scsi1").is_none());
-    n.call(Put, "100/unlink", json!({"idlist": "unused0"})).unwrap();
+    n.call(Put, "100/unlink", json!({"idlist": "unused0"}))
+        .unwrap();
     assert_eq!(n.images(100), vec!["vm-100-disk-0.qcow2"]);
 
     // resize offline
@@ -194,8 +206,12 @@ fn vm_config_life_on_dir_storage() {
     assert!(n.conf_text(100).contains("size=2G"));
 
     // offline snapshot, change, rollback
-    n.task(Post, "100/snapshot", json!({"snapname": "snap1", "description": "before"}))
-        .unwrap();
+    n.task(
+        Post,
+        "100/snapshot",
+        json!({"snapname": "snap1", "description": "before"}),
+    )
+    .unwrap();
     let list = n.call(Get, "100/snapshot", json!({})).unwrap();
     assert_eq!(list.as_array().unwrap().len(), 2);
     assert!(n.conf_text(100).contains("parent: snap1\n"));
@@ -204,7 +220,8 @@ fn vm_config_life_on_dir_storage() {
         .unwrap_err();
     assert!(err.contains("snapshot name 'snap1' already used"), "{err}");
     n.call(Put, "100/config", json!({"cores": 3})).unwrap();
-    n.task(Post, "100/snapshot/snap1/rollback", json!({})).unwrap();
+    n.task(Post, "100/snapshot/snap1/rollback", json!({}))
+        .unwrap();
     let conf = n.call(Get, "100/config", json!({})).unwrap();
     assert_eq!(conf["cores"], json!(2));
     assert_eq!(conf["parent"], json!("snap1"));
@@ -212,13 +229,19 @@ fn vm_config_life_on_dir_storage() {
     assert_eq!(snapconf["description"], json!("before"));
     n.task(Delete, "100/snapshot/snap1", json!({})).unwrap();
     let text = n.conf_text(100);
-    assert!(!text.contains("[snap1]") && !text.contains("parent:"), "{text}");
+    assert!(
+        !text.contains("[snap1]") && !text.contains("parent:"),
+        "{text}"
+    );
 
     // template and linked clone
     n.task(Post, "100/template", json!({})).unwrap();
     let text = n.conf_text(100);
     assert!(text.contains("template: 1\n"), "{text}");
-    assert!(text.contains("scsi0: local:100/base-100-disk-0.qcow2"), "{text}");
+    assert!(
+        text.contains("scsi0: local:100/base-100-disk-0.qcow2"),
+        "{text}"
+    );
     n.task(Post, "100/clone", json!({"newid": 101, "name": "linked"}))
         .unwrap();
     let text = n.conf_text(101);
@@ -245,7 +268,12 @@ fn vm_config_life_on_dir_storage() {
     }
     assert!(n.images(101).is_empty());
     assert!(n.images(100).is_empty());
-    assert!(n.call(Get, "", json!({})).unwrap().as_array().unwrap().is_empty());
+    assert!(n
+        .call(Get, "", json!({}))
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .is_empty());
 }
 
 #[test]
@@ -268,15 +296,22 @@ fn pending_changes_of_a_config() {
             .cloned()
             .unwrap()
     };
-    assert_eq!(find("cores"), json!({"key": "cores", "value": 4, "pending": 8}));
-    assert_eq!(find("cpu"), json!({"key": "cpu", "value": "host", "delete": 1}));
+    assert_eq!(
+        find("cores"),
+        json!({"key": "cores", "value": 4, "pending": 8})
+    );
+    assert_eq!(
+        find("cpu"),
+        json!({"key": "cpu", "value": "host", "delete": 1})
+    );
     let cur = n.call(Get, "200/config", json!({"current": 1})).unwrap();
     assert_eq!(cur["cores"], json!(4));
     let new = n.call(Get, "200/config", json!({})).unwrap();
     assert_eq!(new["cores"], json!(8));
     assert!(new.get("cpu").is_none());
     // revert the pending cores; a set applies everything pending on a stopped VM
-    n.call(Put, "200/config", json!({"revert": "cores"})).unwrap();
+    n.call(Put, "200/config", json!({"revert": "cores"}))
+        .unwrap();
     let cur = n.call(Get, "200/config", json!({"current": 1})).unwrap();
     assert_eq!(cur["cores"], json!(4));
     assert!(cur.get("cpu").is_none());

@@ -80,7 +80,9 @@ pub(super) fn pending(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> 
     if let Some(d) = conf.pending.description.take() {
         conf.pending.values.insert("description".into(), d);
     }
-    conf.main.values.insert("digest".into(), conf.digest.clone());
+    conf.main
+        .values
+        .insert("digest".into(), conf.digest.clone());
     let mut list = Vec::new();
     for e in pending_entries(&conf) {
         let mut m = Map::new();
@@ -298,10 +300,9 @@ fn mac_prefix(env: &RpcEnv) -> String {
         .ok()
         .flatten()
         .and_then(|f| {
-            String::from_utf8_lossy(&f.data).lines().find_map(|l| {
-                l.strip_prefix("mac_prefix:")
-                    .map(|v| v.trim().to_string())
-            })
+            String::from_utf8_lossy(&f.data)
+                .lines()
+                .find_map(|l| l.strip_prefix("mac_prefix:").map(|v| v.trim().to_string()))
         })
         .unwrap_or_else(|| "BC:24:11".into())
 }
@@ -353,10 +354,8 @@ pub(super) fn generate_uuid() -> String {
 /// Adds a MAC to `netN` values without one (upstream's `parse_net` + `print_net`).
 pub(super) fn add_random_mac(env: &RpcEnv, value: &str) -> Result<String, String> {
     crate::schema::formats::register_formats();
-    let mut net = pve_common::schema::property_string::parse_named_property_string(
-        "pve-qm-net",
-        value,
-    )?;
+    let mut net =
+        pve_common::schema::property_string::parse_named_property_string("pve-qm-net", value)?;
     if net.get("macaddr").is_none_or(Value::is_null) {
         net.insert("macaddr".into(), json!(random_mac(&mac_prefix(env))));
     }
@@ -388,7 +387,7 @@ fn bootorder(conf: &GuestConfig) -> Vec<String> {
     conf.main
         .get("boot")
         .and_then(|b| b.split(',').find_map(|kv| kv.strip_prefix("order=")))
-        .map(|o| split_list(o))
+        .map(split_list)
         .unwrap_or_default()
 }
 
@@ -518,10 +517,7 @@ pub fn update_vm(env: &RpcEnv, req: &UpdateRequest, log: &dyn Fn(&str)) -> Resul
 }
 
 /// Checks that can fail before any change (and before a worker starts).
-fn load_and_check(
-    file: &VmConfigFile,
-    req: &UpdateRequest,
-) -> Result<GuestConfig, ApiError> {
+fn load_and_check(file: &VmConfigFile, req: &UpdateRequest) -> Result<GuestConfig, ApiError> {
     let conf = file.load().map_err(err)?;
     if let Some(d) = req.digest.as_deref().filter(|d| !d.is_empty()) {
         if d != conf.digest {
@@ -714,7 +710,10 @@ fn update_locked(
 fn prepare_update(env: &RpcEnv, p: &Params) -> Result<UpdateRequest, ApiError> {
     let mut req = UpdateRequest::from_params(p)?;
     if req.skiplock && !env.auth.is_root() {
-        return Err(ApiError::parameter("skiplock", "Only root may use this option."));
+        return Err(ApiError::parameter(
+            "skiplock",
+            "Only root may use this option.",
+        ));
     }
     if req.delete.is_empty() && req.revert.is_empty() && req.set.is_empty() {
         return Err(err("no options specified\n"));
@@ -725,7 +724,10 @@ fn prepare_update(env: &RpcEnv, p: &Params) -> Result<UpdateRequest, ApiError> {
     let opts = vm_config_options();
     for opt in &req.revert {
         if !opts.contains_key(opt) {
-            return Err(ApiError::parameter("revert", format!("unknown option '{opt}'")));
+            return Err(ApiError::parameter(
+                "revert",
+                format!("unknown option '{opt}'"),
+            ));
         }
         if req.set.contains_key(opt) {
             return Err(ApiError::parameter(
@@ -751,7 +753,10 @@ fn prepare_update(env: &RpcEnv, p: &Params) -> Result<UpdateRequest, ApiError> {
             ));
         }
         if !opts.contains_key(opt.as_str()) && opt != "description" {
-            return Err(ApiError::parameter("delete", format!("unknown option '{opt}'")));
+            return Err(ApiError::parameter(
+                "delete",
+                format!("unknown option '{opt}'"),
+            ));
         }
     }
     normalise(&mut req.set)?;
@@ -819,9 +824,7 @@ pub(super) fn update_async(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiEr
         env,
         "qmconfig",
         Some(&req.vmid.to_string()),
-        move |task| {
-            update_vm(&wenv, &req, &|l| task.log(l)).map_err(|e| anyhow::anyhow!("{e}"))
-        },
+        move |task| update_vm(&wenv, &req, &|l| task.log(l)).map_err(|e| anyhow::anyhow!("{e}")),
     )
     .map_err(|e| err(format!("{e}\n")))?;
     Ok(json!(upid).into())
@@ -834,4 +837,3 @@ pub(super) fn unlink(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
     }
     update_sync(env, Params(map))
 }
-

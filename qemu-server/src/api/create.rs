@@ -10,9 +10,7 @@ use serde_json::{json, Value};
 use crate::disks::{all_volumes, create_disks, free_volumes, volume_owned_by};
 use crate::drive::Drive;
 
-use super::config::{
-    add_random_mac, check_modify_perm, check_storage_access, generate_uuid,
-};
+use super::config::{add_random_mac, check_modify_perm, check_storage_access, generate_uuid};
 use super::{conf_file, err, running, vmid};
 
 /// The QEMU version of the installed binary (`creation-qemu` of new VMs).
@@ -61,7 +59,9 @@ pub(crate) fn default_boot_order(section: &ConfigSection) -> String {
             for i in 0..n {
                 let key = format!("{bus}{i}");
                 let Some(v) = section.get(&key) else { continue };
-                let Ok(d) = Drive::parse(&key, v) else { continue };
+                let Ok(d) = Drive::parse(&key, v) else {
+                    continue;
+                };
                 if d.is_cdrom() == want_cd {
                     devs.push(key);
                     break 'outer;
@@ -69,11 +69,10 @@ pub(crate) fn default_boot_order(section: &ConfigSection) -> String {
             }
         }
     }
-    if let Some(net) = section
-        .values
-        .keys()
-        .find(|k| k.strip_prefix("net").is_some_and(|n| n.parse::<u32>().is_ok()))
-    {
+    if let Some(net) = section.values.keys().find(|k| {
+        k.strip_prefix("net")
+            .is_some_and(|n| n.parse::<u32>().is_ok())
+    }) {
         devs.push(net.clone());
     }
     format!("order={}", devs.join(";"))
@@ -137,7 +136,11 @@ pub(super) fn create(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
     let default_storage = p.str("storage");
     let pool = p.str("pool");
     if let Some(s) = &default_storage {
-        env.check_privs(&format!("/storage/{s}"), &["Datastore.AllocateSpace"], false)?;
+        env.check_privs(
+            &format!("/storage/{s}"),
+            &["Datastore.AllocateSpace"],
+            false,
+        )?;
     }
     let allowed = env.has_privs(&format!("/vms/{vmid}"), &["VM.Allocate"], true)
         || pool
@@ -174,7 +177,9 @@ pub(super) fn create(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
     check_modify_perm(env, vmid, &set.keys().cloned().collect::<Vec<_>>())?;
     let keys: Vec<String> = set.keys().cloned().collect();
     for k in keys {
-        if k.strip_prefix("net").is_some_and(|n| n.parse::<u32>().is_ok()) {
+        if k.strip_prefix("net")
+            .is_some_and(|n| n.parse::<u32>().is_ok())
+        {
             let n = add_random_mac(env, &set[&k]).map_err(|e| ApiError::parameter(&k, e))?;
             set.insert(k, n);
         }
@@ -191,21 +196,22 @@ pub(super) fn create(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
     .map_err(|e| err(format!("{emsg} {e}")))?;
 
     let wenv = env.clone();
-    let upid = pve_common::tasks::start_worker(env, "qmcreate", Some(&vmid.to_string()), move |task| {
-        let log = |l: &str| task.log(l);
-        let result = file.lock_timeout(std::time::Duration::from_secs(1), || {
-            create_config(&wenv, vmid, &set, default_storage.as_deref(), &log)
-                .map_err(|e| format!("{emsg} {e}"))
-        });
-        if let Err(e) = result {
-            if let Err(re) = file.remove() {
-                task.warn(re.trim_end());
+    let upid =
+        pve_common::tasks::start_worker(env, "qmcreate", Some(&vmid.to_string()), move |task| {
+            let log = |l: &str| task.log(l);
+            let result = file.lock_timeout(std::time::Duration::from_secs(1), || {
+                create_config(&wenv, vmid, &set, default_storage.as_deref(), &log)
+                    .map_err(|e| format!("{emsg} {e}"))
+            });
+            if let Err(e) = result {
+                if let Err(re) = file.remove() {
+                    task.warn(re.trim_end());
+                }
+                anyhow::bail!("{}", e.trim_end());
             }
-            anyhow::bail!("{}", e.trim_end());
-        }
-        Ok(())
-    })
-    .map_err(|e| err(format!("{e}\n")))?;
+            Ok(())
+        })
+        .map_err(|e| err(format!("{e}\n")))?;
     Ok(json!(upid).into())
 }
 
@@ -302,7 +308,9 @@ pub(crate) fn destroy_vm_disks(
     if conf.main.get("template") == Some("1") {
         for v in &volumes {
             if base_in_use(&storage, v) {
-                return Err(format!("base volume '{v}' is still in use by linked cloned\n"));
+                return Err(format!(
+                    "base volume '{v}' is still in use by linked cloned\n"
+                ));
             }
         }
     }
@@ -344,7 +352,10 @@ pub(super) fn destroy(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> 
     let vmid = vmid(&p)?;
     let skiplock = p.bool("skiplock").unwrap_or(false);
     if skiplock && !env.auth.is_root() {
-        return Err(ApiError::parameter("skiplock", "Only root may use this option."));
+        return Err(ApiError::parameter(
+            "skiplock",
+            "Only root may use this option.",
+        ));
     }
     let purge_unreferenced = p.bool("destroy-unreferenced-disks").unwrap_or(false);
     let early = move |env: &RpcEnv| -> Result<(), String> {
@@ -362,20 +373,21 @@ pub(super) fn destroy(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> 
     early(env).map_err(err)?;
     let wenv = env.clone();
     let purge = p.bool("purge").unwrap_or(false);
-    let upid = pve_common::tasks::start_worker(env, "qmdestroy", Some(&vmid.to_string()), move |task| {
-        let file = conf_file(&wenv, vmid);
-        let log = |l: &str| task.log(l);
-        file.lock(|| {
-            early(&wenv)?;
-            destroy_vm_disks(&wenv, vmid, skiplock, purge_unreferenced, &log)?;
-            if purge {
-                log(&format!("purging VM {vmid} from related configurations.."));
-            }
-            file.remove()
+    let upid =
+        pve_common::tasks::start_worker(env, "qmdestroy", Some(&vmid.to_string()), move |task| {
+            let file = conf_file(&wenv, vmid);
+            let log = |l: &str| task.log(l);
+            file.lock(|| {
+                early(&wenv)?;
+                destroy_vm_disks(&wenv, vmid, skiplock, purge_unreferenced, &log)?;
+                if purge {
+                    log(&format!("purging VM {vmid} from related configurations.."));
+                }
+                file.remove()
+            })
+            .map_err(|e| anyhow::anyhow!("{}", e.trim_end()))
         })
-        .map_err(|e| anyhow::anyhow!("{}", e.trim_end()))
-    })
-    .map_err(|e| err(format!("{e}\n")))?;
+        .map_err(|e| err(format!("{e}\n")))?;
     Ok(json!(upid).into())
 }
 
@@ -386,9 +398,15 @@ mod tests {
     #[test]
     fn boot_order_defaults() {
         let mut s = ConfigSection::default();
-        s.values.insert("net0".into(), "virtio=BC:24:11:00:01:03,bridge=vmbr0".into());
+        s.values.insert(
+            "net0".into(),
+            "virtio=BC:24:11:00:01:03,bridge=vmbr0".into(),
+        );
         assert_eq!(default_boot_order(&s), "order=net0");
-        s.values.insert("scsi0".into(), "local:100/vm-100-disk-0.qcow2,size=4G".into());
+        s.values.insert(
+            "scsi0".into(),
+            "local:100/vm-100-disk-0.qcow2,size=4G".into(),
+        );
         s.values.insert("ide2".into(), "none,media=cdrom".into());
         assert_eq!(default_boot_order(&s), "order=scsi0;ide2;net0");
     }

@@ -56,7 +56,10 @@ pub(super) fn resize(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
     let digest = p.str("digest");
     let skiplock = p.bool("skiplock").unwrap_or(false);
     if skiplock && !env.auth.is_root() {
-        return Err(ApiError::parameter("skiplock", "Only root may use this option."));
+        return Err(ApiError::parameter(
+            "skiplock",
+            "Only root may use this option.",
+        ));
     }
     let auth_env = env.clone();
     let check = move |env: &RpcEnv, conf: &GuestConfig| -> Result<(Drive, String), String> {
@@ -82,7 +85,11 @@ pub(super) fn resize(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
         }
         if let Some((sid, _)) = pve_storage::volume::split_volume_id(&volid) {
             auth_env
-                .check_privs(&format!("/storage/{sid}"), &["Datastore.AllocateSpace"], false)
+                .check_privs(
+                    &format!("/storage/{sid}"),
+                    &["Datastore.AllocateSpace"],
+                    false,
+                )
                 .map_err(|e| e.message)?;
         }
         if running(env, vmid) {
@@ -100,8 +107,7 @@ pub(super) fn resize(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
         file.lock(|| {
             let mut conf = file.load()?;
             let (mut drive, volid) = check(env, &conf)?;
-            let storage =
-                pve_storage::Storage::load(&env.paths).map_err(|e| format!("{e}\n"))?;
+            let storage = pve_storage::Storage::load(&env.paths).map_err(|e| format!("{e}\n"))?;
             let current = storage
                 .volume_size_info(&volid)
                 .map_err(|_| format!("Could not determine current size of volume '{volid}'\n"))?
@@ -148,8 +154,7 @@ pub(super) fn template(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError>
         file.lock(|| {
             let mut conf = file.load()?;
             check_lock("VM", &conf.main)?;
-            let storage =
-                pve_storage::Storage::load(&env.paths).map_err(|e| format!("{e}\n"))?;
+            let storage = pve_storage::Storage::load(&env.paths).map_err(|e| format!("{e}\n"))?;
             conf.main.values.insert("lock".into(), "template".into());
             file.write(&conf)?;
             let result = (|| {
@@ -157,7 +162,9 @@ pub(super) fn template(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError>
                     if disk.as_ref().is_some_and(|d| d != &key) {
                         continue;
                     }
-                    let vn = storage.parse_volname(&volid).map_err(|e| format!("{e}\n"))?;
+                    let vn = storage
+                        .parse_volname(&volid)
+                        .map_err(|e| format!("{e}\n"))?;
                     if vn.is_base {
                         continue;
                     }
@@ -243,7 +250,10 @@ fn plan_clone(
         {
             continue;
         }
-        if opt.strip_prefix("net").is_some_and(|n| n.parse::<u32>().is_ok()) {
+        if opt
+            .strip_prefix("net")
+            .is_some_and(|n| n.parse::<u32>().is_ok())
+        {
             let mut net = pve_common::schema::property_string::parse_named_property_string(
                 "pve-qm-net",
                 value,
@@ -290,15 +300,22 @@ pub(super) fn clone(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
     let newid = p
         .i64("newid")
         .and_then(|v| u32::try_from(v).ok())
-        .ok_or_else(|| ApiError::parameter("newid", "property is missing and it is not optional"))?;
+        .ok_or_else(|| {
+            ApiError::parameter("newid", "property is missing and it is not optional")
+        })?;
     let snapname = p.str("snapname");
     let storage_param = p.str("storage");
     let format = p.str("format");
     let full = p.bool("full");
     let name = p.str("name");
     let description = p.str("description");
-    if let Some(t) = p.str("target").filter(|t| t != &env.node && t != "localhost") {
-        return Err(err(format!("can't clone VM to node '{t}' (not supported yet)\n")));
+    if let Some(t) = p
+        .str("target")
+        .filter(|t| t != &env.node && t != "localhost")
+    {
+        return Err(err(format!(
+            "can't clone VM to node '{t}' (not supported yet)\n"
+        )));
     }
     if let Some(s) = &storage_param {
         let st = super::storage(env)?;
@@ -319,49 +336,57 @@ pub(super) fn clone(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
             format.clone(),
         );
         move |env: &RpcEnv| -> Result<ClonePlan, String> {
-        let conf = conf_file(env, vmid).load()?;
-        if running(env, vmid) {
-            return Err(format!(
-                "VM {vmid} is running - cloning running VMs needs the QEMU runtime\n"
-            ));
+            let conf = conf_file(env, vmid).load()?;
+            if running(env, vmid) {
+                return Err(format!(
+                    "VM {vmid} is running - cloning running VMs needs the QEMU runtime\n"
+                ));
+            }
+            let plan = plan_clone(
+                env,
+                &conf,
+                snapname.as_deref(),
+                full,
+                storage_param.as_deref(),
+                format.as_deref(),
+            )?;
+            if newfile.exists() {
+                return Err(format!(
+                    "unable to create VM {newid}: config file already exists\n"
+                ));
+            }
+            Ok(plan)
         }
-        let plan = plan_clone(
-            env,
-            &conf,
-            snapname.as_deref(),
-            full,
-            storage_param.as_deref(),
-            format.as_deref(),
-        )?;
-        if newfile.exists() {
-            return Err(format!(
-                "unable to create VM {newid}: config file already exists\n"
-            ));
-        }
-        Ok(plan)
-    }
     };
     early(env).map_err(err)?;
     let wenv = env.clone();
-    let upid = pve_common::tasks::start_worker(env, "qmclone", Some(&vmid.to_string()), move |task| {
-        let log = |l: &str| task.log(l);
-        let env = &wenv;
-        let src = conf_file(env, vmid);
-        src.lock_timeout(std::time::Duration::from_secs(1), || {
-            newfile.lock_timeout(std::time::Duration::from_secs(1), || {
-                let plan = early(env)?;
-                do_clone(env, vmid, newid, plan, &CloneOpts {
-                    snapname: snapname.clone(),
-                    storage: storage_param.clone(),
-                    format: format.clone(),
-                    name: name.clone(),
-                    description: description.clone(),
-                }, &log)
+    let upid =
+        pve_common::tasks::start_worker(env, "qmclone", Some(&vmid.to_string()), move |task| {
+            let log = |l: &str| task.log(l);
+            let env = &wenv;
+            let src = conf_file(env, vmid);
+            src.lock_timeout(std::time::Duration::from_secs(1), || {
+                newfile.lock_timeout(std::time::Duration::from_secs(1), || {
+                    let plan = early(env)?;
+                    do_clone(
+                        env,
+                        vmid,
+                        newid,
+                        plan,
+                        &CloneOpts {
+                            snapname: snapname.clone(),
+                            storage: storage_param.clone(),
+                            format: format.clone(),
+                            name: name.clone(),
+                            description: description.clone(),
+                        },
+                        &log,
+                    )
+                })
             })
+            .map_err(|e| anyhow::anyhow!("{}", e.trim_end()))
         })
-        .map_err(|e| anyhow::anyhow!("{}", e.trim_end()))
-    })
-    .map_err(|e| err(format!("{e}\n")))?;
+        .map_err(|e| err(format!("{e}\n")))?;
     Ok(json!(upid).into())
 }
 
@@ -393,9 +418,15 @@ fn do_clone(
         .map(str::to_string)
         .collect();
     parts.insert(0, format!("uuid={}", generate_uuid()));
-    newconf.main.values.insert("smbios1".into(), parts.join(","));
+    newconf
+        .main
+        .values
+        .insert("smbios1".into(), parts.join(","));
     if newconf.main.get("vmgenid").is_some() {
-        newconf.main.values.insert("vmgenid".into(), generate_uuid());
+        newconf
+            .main
+            .values
+            .insert("vmgenid".into(), generate_uuid());
     }
     newconf.main.values.remove("template");
     let name = opts.name.clone().unwrap_or_else(|| {
@@ -415,16 +446,23 @@ fn do_clone(
         for (opt, (mut drive, full)) in plan.drives {
             let volid = drive.file();
             let newvol = if full {
-                let (sid, _) = pve_storage::volume::split_volume_id(&volid)
-                    .ok_or_else(|| format!("Full clone feature is not supported for '{volid}'\n"))?;
+                let (sid, _) = pve_storage::volume::split_volume_id(&volid).ok_or_else(|| {
+                    format!("Full clone feature is not supported for '{volid}'\n")
+                })?;
                 let target = opts.storage.clone().unwrap_or_else(|| sid.to_string());
-                let src_vn = storage.parse_volname(&volid).map_err(|e| format!("{e}\n"))?;
+                let src_vn = storage
+                    .parse_volname(&volid)
+                    .map_err(|e| format!("{e}\n"))?;
                 let scfg = storage.cfg.storage(&target).map_err(|e| format!("{e}\n"))?;
                 let (default_fmt, valid) = scfg.formats();
                 let fmt = opts
                     .format
                     .clone()
-                    .or_else(|| valid.contains(&src_vn.format).then(|| src_vn.format.clone()))
+                    .or_else(|| {
+                        valid
+                            .contains(&src_vn.format)
+                            .then(|| src_vn.format.clone())
+                    })
                     .unwrap_or(default_fmt);
                 let size = storage
                     .volume_size_info(&volid)
@@ -441,9 +479,10 @@ fn do_clone(
                 let (dst, _, _) = storage.path(&newvol, None).map_err(|e| format!("{e}\n"))?;
                 let src_text = match &opts.snapname {
                     // qcow2 internal snapshots are read through qemu-img's snapshot syntax.
-                    Some(s) if src_vn.format == "qcow2" => {
-                        std::path::PathBuf::from(format!("snapshot.name={s},file.filename={}", src.display()))
-                    }
+                    Some(s) if src_vn.format == "qcow2" => std::path::PathBuf::from(format!(
+                        "snapshot.name={s},file.filename={}",
+                        src.display()
+                    )),
                     _ => src,
                 };
                 if opts.snapname.is_some() && src_vn.format == "qcow2" {
@@ -462,10 +501,9 @@ fn do_clone(
                 } else {
                     copy_image(&src_text, &src_vn.format, &dst, &fmt)?;
                 }
-                drive.props.insert(
-                    "size".into(),
-                    json!(pve_common::units::format_size(size)),
-                );
+                drive
+                    .props
+                    .insert("size".into(), json!(pve_common::units::format_size(size)));
                 newvol
             } else {
                 log(&format!("create linked clone of drive {opt} ({volid})"));
@@ -476,7 +514,10 @@ fn do_clone(
                 newvol
             };
             drive.props.insert("file".into(), Value::from(newvol));
-            newconf.main.values.insert(opt.clone(), print_drive(&drive)?);
+            newconf
+                .main
+                .values
+                .insert(opt.clone(), print_drive(&drive)?);
             newfile.write(&newconf)?;
         }
         newconf.main.values.remove("lock");
@@ -520,8 +561,16 @@ pub(super) fn feature(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> 
             .and_then(|(sid, _)| storage.cfg.storage(sid).ok())
             .is_some_and(|s| s.shared)
     });
+    // Nodes other than this one that see every storage the VM uses (shared ones).
     let nodes: Vec<String> = if shared && !vols.is_empty() {
-        Vec::new()
+        std::fs::read_dir(pve_cluster::cfs::Cfs::new(&env.paths).path("nodes"))
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n != &env.node)
+                    .collect()
+            })
+            .unwrap_or_default()
     } else {
         Vec::new()
     };

@@ -117,22 +117,19 @@ pub fn bootdisk_size(section: &ConfigSection) -> u64 {
         .filter_map(|k| parse_drive_name(k).map(|(b, i)| (crate::disks::bus_rank(b), i, k)))
         .collect();
     keys.sort();
-    keys.into_iter().find_map(|(_, _, k)| size_of(k)).unwrap_or(0)
+    keys.into_iter()
+        .find_map(|(_, _, k)| size_of(k))
+        .unwrap_or(0)
 }
 
 /// The VM ids whose config files are on `node`.
 pub fn local_vmids(env: &RpcEnv) -> Vec<u32> {
-    let dir = pve_cluster::cfs::Cfs::new(&env.paths).path(&format!("nodes/{}/qemu-server", env.node));
+    let dir =
+        pve_cluster::cfs::Cfs::new(&env.paths).path(&format!("nodes/{}/qemu-server", env.node));
     let mut ids: Vec<u32> = std::fs::read_dir(dir)
         .map(|rd| {
             rd.flatten()
-                .filter_map(|e| {
-                    e.file_name()
-                        .to_str()?
-                        .strip_suffix(".conf")?
-                        .parse()
-                        .ok()
-                })
+                .filter_map(|e| e.file_name().to_str()?.strip_suffix(".conf")?.parse().ok())
                 .collect()
         })
         .unwrap_or_default();
@@ -220,9 +217,12 @@ mod tests {
     #[test]
     fn boot_disk_and_memory() {
         let mut s = ConfigSection::default();
-        s.values.insert("boot".into(), "order=scsi0;ide2;net0".into());
         s.values
-            .insert("scsi0".into(), "local:100/vm-100-disk-0.qcow2,size=8G".into());
+            .insert("boot".into(), "order=scsi0;ide2;net0".into());
+        s.values.insert(
+            "scsi0".into(),
+            "local:100/vm-100-disk-0.qcow2,size=8G".into(),
+        );
         s.values.insert("ide2".into(), "none,media=cdrom".into());
         assert_eq!(bootdisk_size(&s), 8 << 30);
         assert_eq!(memory_mib(&s), 512);

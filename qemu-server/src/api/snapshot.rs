@@ -3,8 +3,7 @@
 
 use pve_common::api::{ApiError, ApiResponse, Params, RpcEnv};
 use pve_guest_common::snapshot::{
-    check_lock, snapshot_create, snapshot_delete, snapshot_list, snapshot_rollback,
-    SnapshotGuest,
+    check_lock, snapshot_create, snapshot_delete, snapshot_list, snapshot_rollback, SnapshotGuest,
 };
 use pve_guest_common::{ConfigSection, GuestConfig};
 use serde_json::{json, Value};
@@ -121,7 +120,12 @@ impl SnapshotGuest for VmSnapshots<'_> {
             .volume_snapshot(volid, snapname)
             .map_err(|e| format!("{e}\n"))
     }
-    fn volume_snapshot_delete(&self, _key: &str, volid: &str, snapname: &str) -> Result<(), String> {
+    fn volume_snapshot_delete(
+        &self,
+        _key: &str,
+        volid: &str,
+        snapname: &str,
+    ) -> Result<(), String> {
         self.storage
             .volume_snapshot_delete(volid, snapname)
             .map_err(|e| format!("{e}\n"))
@@ -148,7 +152,13 @@ impl SnapshotGuest for VmSnapshots<'_> {
         Ok(())
     }
     fn rollback_hook(&self, conf: &mut GuestConfig, snap: &ConfigSection, prepare: bool) {
-        rollback_machine_hook(conf, snap, prepare, &self.old_machine, super::config::generate_uuid);
+        rollback_machine_hook(
+            conf,
+            snap,
+            prepare,
+            &self.old_machine,
+            super::config::generate_uuid,
+        );
     }
     fn warn(&self, msg: &str) {
         (self.log)(msg.trim_end());
@@ -211,10 +221,14 @@ pub(super) fn create(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
     let vmid = vmid(&p)?;
     let snapname = snapname(&p)?;
     if snapname == "current" {
-        return Err(err("unable to use snapshot name 'current' (reserved name)\n"));
+        return Err(err(
+            "unable to use snapshot name 'current' (reserved name)\n",
+        ));
     }
     if snapname.eq_ignore_ascii_case("pending") {
-        return Err(err("unable to use snapshot name 'pending' (reserved name)\n"));
+        return Err(err(
+            "unable to use snapshot name 'pending' (reserved name)\n",
+        ));
     }
     let vmstate = p.bool("vmstate").unwrap_or(false);
     let description = p.str("description");
@@ -240,7 +254,9 @@ pub(super) fn rollback(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError>
     if p.bool("start").unwrap_or(false) {
         env.check_privs(&format!("/vms/{vmid}"), &["VM.PowerMgmt"], false)?;
     }
-    worker(env, "qmrollback", vmid, move |g| snapshot_rollback(g, &snapname))
+    worker(env, "qmrollback", vmid, move |g| {
+        snapshot_rollback(g, &snapname)
+    })
 }
 
 pub(super) fn cmd_idx(_env: &RpcEnv, _p: Params) -> Result<ApiResponse, ApiError> {

@@ -68,9 +68,9 @@ impl FakeVm<'_> {
     }
 
     fn agent_enabled(conf: &GuestConfig) -> bool {
-        conf.main.get("agent").is_some_and(|a| {
-            a.split(',').any(|p| p == "1" || p == "enabled=1")
-        })
+        conf.main
+            .get("agent")
+            .is_some_and(|a| a.split(',').any(|p| p == "1" || p == "enabled=1"))
     }
 }
 
@@ -159,8 +159,17 @@ impl SnapshotGuest for FakeVm<'_> {
         self.record("snapshot", volid, snapname);
         Ok(())
     }
-    fn volume_snapshot_delete(&self, _key: &str, volid: &str, snapname: &str) -> Result<(), String> {
-        self.cap("snapshot_delete", volid, "volume snapshot delete disabled\n")?;
+    fn volume_snapshot_delete(
+        &self,
+        _key: &str,
+        volid: &str,
+        snapname: &str,
+    ) -> Result<(), String> {
+        self.cap(
+            "snapshot_delete",
+            volid,
+            "volume snapshot delete disabled\n",
+        )?;
         self.record("delete", volid, snapname);
         Ok(())
     }
@@ -237,7 +246,10 @@ fn check_case(dir: &Path, work: &Path, caps: &Value, case: &Value) -> Result<(),
     let env = env_of(case);
     let running = op == "rollback" || case["env"]["vm_running"].as_bool().unwrap_or(false);
     let vm = FakeVm {
-        file: work.join(op).join("qemu-server").join(format!("{vmid}.conf")),
+        file: work
+            .join(op)
+            .join("qemu-server")
+            .join(format!("{vmid}.conf")),
         vmid,
         env,
         caps,
