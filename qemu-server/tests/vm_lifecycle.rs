@@ -322,3 +322,62 @@ fn pending_changes_of_a_config() {
     let e = n.call(Put, "200/config", json!({"cores": 2})).unwrap_err();
     assert_eq!(e.message, "VM is locked (backup)\n");
 }
+
+#[test]
+fn create_imports_and_fails_cleanly() {
+    if !qemu_img_available() && !require_host("qemu-img") {
+        return;
+    }
+    let n = Node::new("import");
+    use HttpMethod::*;
+    // a source image outside any storage
+    let src = n.root.join("source.raw");
+    let out = std::process::Command::new("qemu-img")
+        .args(["create", "-f", "raw"])
+        .arg(&src)
+        .arg("64M")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    n.task(
+        Post,
+        "",
+        json!({"vmid": 300, "scsi0": format!("local:0,import-from={},format=raw", src.display())}),
+    )
+    .unwrap();
+    let text = n.conf_text(300);
+    assert!(
+        text.contains("scsi0: local:300/vm-300-disk-0.raw,size=64M\n"),
+        "{text}"
+    );
+    assert_eq!(n.images(300), vec!["vm-300-disk-0.raw"]);
+
+    // the second disk cannot be made: no config and no disk stay behind
+    let err = n
+        .task(
+            Post,
+            "",
+            json!({"vmid": 301, "scsi0": "local:1,format=qcow2", "scsi1": "nostore:1"}),
+        )
+        .unwrap_err();
+    assert!(err.starts_with("unable to create VM 301 - "), "{err}");
+    assert_eq!(n.conf_text(301), "");
+    assert!(n.images(301).is_empty());
+
+    // qm disk import adds an unused disk
+    let def = qemu_server::cli::qm_cli_for(NODE);
+    let mut out = Vec::new();
+    let mut errs = Vec::new();
+    let args: Vec<String> = ["disk", "import", "300"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([src.display().to_string(), "local".to_string()])
+        .chain(["--format".to_string(), "qcow2".to_string()])
+        .collect();
+    let code =
+        pve_common::cli::command::run_cli_with_io(&def, "qm", args, &n.env, &mut out, &mut errs);
+    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&errs));
+    assert!(n
+        .conf_text(300)
+        .contains("unused0: local:300/vm-300-disk-1.qcow2\n"));
+}
