@@ -317,6 +317,12 @@ fn pending_changes_of_a_config() {
     assert!(cur.get("cpu").is_none());
     let text = std::fs::read_to_string(dir.join("200.conf")).unwrap();
     assert!(!text.contains("[PENDING]"), "{text}");
+    // the asynchronous variant runs the same update in a qmconfig task
+    n.task(Post, "200/config", json!({"name": "db2", "cdrom": "none"}))
+        .unwrap();
+    let cur = n.call(Get, "200/config", json!({"current": 1})).unwrap();
+    assert_eq!(cur["name"], json!("db2"));
+    assert_eq!(cur["ide2"], json!("none,media=cdrom"));
     // locked configs refuse changes
     std::fs::write(dir.join("200.conf"), "cores: 4\nlock: backup\n").unwrap();
     let e = n.call(Put, "200/config", json!({"cores": 2})).unwrap_err();

@@ -719,7 +719,12 @@ fn prepare_update(env: &RpcEnv, p: &Params) -> Result<UpdateRequest, ApiError> {
         return Err(err("no options specified\n"));
     }
     if let Some(cd) = req.set.remove("cdrom") {
-        req.set.insert("ide2".into(), format!("{cd},media=cdrom"));
+        let v = if cd.contains("media=") {
+            cd
+        } else {
+            format!("{cd},media=cdrom")
+        };
+        req.set.insert("ide2".into(), v);
     }
     let opts = vm_config_options();
     for opt in &req.revert {

@@ -156,7 +156,12 @@ pub(super) fn create(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
         }
     }
     if let Some(cd) = set.remove("cdrom") {
-        set.insert("ide2".into(), format!("{cd},media=cdrom"));
+        let v = if cd.contains("media=") {
+            cd
+        } else {
+            format!("{cd},media=cdrom")
+        };
+        set.insert("ide2".into(), v);
     }
     let mut errors = BTreeMap::new();
     for (k, v) in set.iter_mut() {
