@@ -370,6 +370,26 @@ fn create_imports_and_fails_cleanly() {
     assert_eq!(n.conf_text(301), "");
     assert!(n.images(301).is_empty());
 
+    // pool membership comes with create and goes with destroy, as do the VM's ACLs
+    let ucfg = n.root.join("etc/pve/user.cfg");
+    std::fs::write(
+        &ucfg,
+        "user:root@pam:1:0:::root@localhost::\n\npool:prod:Production::\n\nacl:1:/vms/302:root@pam:PVEVMAdmin:\n",
+    )
+    .unwrap();
+    let e = n
+        .call(Post, "", json!({"vmid": 302, "pool": "nosuch"}))
+        .unwrap_err();
+    assert_eq!(e.status, 403);
+    n.task(Post, "", json!({"vmid": 302, "pool": "prod"}))
+        .unwrap();
+    let text = std::fs::read_to_string(&ucfg).unwrap();
+    assert!(text.contains("pool:prod:Production:302::"), "{text}");
+    n.task(Delete, "302", json!({"purge": 1})).unwrap();
+    let text = std::fs::read_to_string(&ucfg).unwrap();
+    assert!(text.contains("pool:prod:Production:::"), "{text}");
+    assert!(!text.contains("/vms/302"), "{text}");
+
     // qm disk import adds an unused disk
     let def = qemu_server::cli::qm_cli_for(NODE);
     let mut out = Vec::new();

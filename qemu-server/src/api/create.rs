@@ -78,6 +78,55 @@ pub(crate) fn default_boot_order(section: &ConfigSection) -> String {
     format!("order={}", devs.join(";"))
 }
 
+/// Adds the VM to a pool in user.cfg (upstream's `add_vm_to_pool`).
+pub(crate) fn add_vm_to_pool(env: &RpcEnv, vmid: u32, pool: &str) -> Result<(), ApiError> {
+    pve_access_control::api::update_user_config(
+        env,
+        &format!("can't add VM {vmid} to pool '{pool}'"),
+        |cfg| {
+            if let Some(p) = cfg.pools.get_mut(pool) {
+                p.vms.insert(vmid);
+                cfg.vms.insert(vmid, pool.to_string());
+            }
+            Ok(())
+        },
+    )
+}
+
+/// Drops the VM's ACL entries and pool membership (upstream's `remove_vm_access`).
+pub(crate) fn remove_vm_access(env: &RpcEnv, vmid: u32) -> Result<(), ApiError> {
+    pve_access_control::api::update_user_config(
+        env,
+        &format!("access permissions cleanup for VM {vmid} failed"),
+        |cfg| {
+            if let Some(vms) = cfg.acl_root.children.get_mut("vms") {
+                vms.children.remove(&vmid.to_string());
+            }
+            if let Some(pool) = cfg.vms.remove(&vmid) {
+                if let Some(p) = cfg.pools.get_mut(&pool) {
+                    p.vms.remove(&vmid);
+                }
+            }
+            Ok(())
+        },
+    )
+}
+
+/// Upstream's `check_pool_exist`: a 403 naming the missing pool.
+fn check_pool_exist(env: &RpcEnv, pool: &str) -> Result<(), ApiError> {
+    let files = pve_access_control::store::ConfigFiles::new(env.paths.clone());
+    let cfg =
+        pve_access_control::auth::load_user_config(&files).map_err(|e| err(format!("{e}\n")))?;
+    if cfg.pools.contains_key(pool) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            403,
+            format!("Permission check failed (pool '{pool}' does not exist)\n"),
+        ))
+    }
+}
+
 /// Whether a VM id is taken anywhere in the cluster: `VM 100 already exists on node 'x'`.
 fn check_vmid_unused(env: &RpcEnv, vmid: u32) -> Result<(), String> {
     let cfs = pve_cluster::cfs::Cfs::new(&env.paths);
@@ -135,6 +184,9 @@ pub(super) fn create(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
     }
     let default_storage = p.str("storage");
     let pool = p.str("pool");
+    if let Some(pl) = &pool {
+        check_pool_exist(env, pl)?;
+    }
     if let Some(s) = &default_storage {
         env.check_privs(
             &format!("/storage/{s}"),
@@ -208,6 +260,10 @@ pub(super) fn create(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
                 create_config(&wenv, vmid, &set, default_storage.as_deref(), &log)
                     .map_err(|e| format!("{emsg} {e}"))
             });
+            if let (Ok(()), Some(pl)) = (&result, &pool) {
+                add_vm_to_pool(&wenv, vmid, pl)
+                    .map_err(|e| anyhow::anyhow!("{}", e.message.trim_end()))?;
+            }
             if let Err(e) = result {
                 if let Err(re) = file.remove() {
                     task.warn(re.trim_end());
@@ -385,6 +441,7 @@ pub(super) fn destroy(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> 
             file.lock(|| {
                 early(&wenv)?;
                 destroy_vm_disks(&wenv, vmid, skiplock, purge_unreferenced, &log)?;
+                remove_vm_access(&wenv, vmid).map_err(|e| e.message)?;
                 if purge {
                     log(&format!("purging VM {vmid} from related configurations.."));
                 }
