@@ -5,6 +5,7 @@ mod conformance;
 pub mod lock;
 pub mod pending;
 pub mod snapshot;
+pub mod tags;
 
 pub use config::{
     config_digest, parse_guest_config, write_guest_config, ConfigSection, GuestConfig,

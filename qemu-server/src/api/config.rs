@@ -293,17 +293,25 @@ fn check_drive_perm(env: &RpcEnv, vmid: u32, key: &str, value: &str) -> Result<(
     }
 }
 
-/// `mac_prefix` of datacenter.cfg (default `BC:24:11`).
-fn mac_prefix(env: &RpcEnv) -> String {
-    let cfs = pve_cluster::cfs::Cfs::new(&env.paths);
-    cfs.read_raw("datacenter.cfg")
+fn datacenter_cfg(env: &RpcEnv) -> String {
+    pve_cluster::cfs::Cfs::new(&env.paths)
+        .read_raw("datacenter.cfg")
         .ok()
         .flatten()
-        .and_then(|f| {
-            String::from_utf8_lossy(&f.data)
-                .lines()
-                .find_map(|l| l.strip_prefix("mac_prefix:").map(|v| v.trim().to_string()))
-        })
+        .map(|f| String::from_utf8_lossy(&f.data).into_owned())
+        .unwrap_or_default()
+}
+
+/// The `tag-style` of datacenter.cfg.
+pub(super) fn tag_style(env: &RpcEnv) -> pve_guest_common::tags::TagStyle {
+    pve_guest_common::tags::TagStyle::from_datacenter_cfg(&datacenter_cfg(env))
+}
+
+/// `mac_prefix` of datacenter.cfg (default `BC:24:11`).
+fn mac_prefix(env: &RpcEnv) -> String {
+    datacenter_cfg(env)
+        .lines()
+        .find_map(|l| l.strip_prefix("mac_prefix:").map(|v| v.trim().to_string()))
         .unwrap_or_else(|| "BC:24:11".into())
 }
 
@@ -659,6 +667,9 @@ fn update_locked(
             }
         } else if opt == "description" {
             conf.pending.description = Some(value.clone());
+        } else if opt == "tags" {
+            let tags = pve_guest_common::tags::unique_tags(value, tag_style(env));
+            conf.pending.values.insert(opt.clone(), tags);
         } else if opt == "boot" {
             conf.pending.values.insert(opt.clone(), value.clone());
             if let Some(o) = value.split(',').find_map(|kv| kv.strip_prefix("order=")) {

@@ -306,6 +306,13 @@ fn create_config(
         conf.main.values.insert(k.clone(), v.clone());
     }
     conf.main.values.insert("meta".into(), new_meta_info());
+    if let Some(tags) = conf.main.get("tags").map(str::to_string) {
+        let style = super::config::tag_style(env);
+        conf.main.values.insert(
+            "tags".into(),
+            pve_guest_common::tags::unique_tags(&tags, style),
+        );
+    }
     if conf.main.get("boot").is_none() {
         let order = default_boot_order(&conf.main);
         conf.main.values.insert("boot".into(), order);
