@@ -407,3 +407,47 @@ fn create_imports_and_fails_cleanly() {
         .conf_text(300)
         .contains("unused0: local:300/vm-300-disk-1.qcow2\n"));
 }
+
+#[test]
+fn running_vm_keeps_changes_pending() {
+    let n = Node::new("running");
+    use HttpMethod::*;
+    let dir = n.root.join(format!("etc/pve/nodes/{NODE}/qemu-server"));
+    std::fs::write(dir.join("400.conf"), "cores: 1\nmemory: 512\nname: a\n").unwrap();
+    // a process started with the VM's pid file stands in for its QEMU
+    let run = n.root.join("run/qemu-server");
+    std::fs::create_dir_all(&run).unwrap();
+    let pidfile = run.join("400.pid");
+    let mut child = std::process::Command::new("sh")
+        .args(["-c", "sleep 30; true", "-pidfile"])
+        .arg(&pidfile)
+        .spawn()
+        .unwrap();
+    std::fs::write(&pidfile, format!("{}\n", child.id())).unwrap();
+    let pid = child.id() as i32;
+    for _ in 0..200 {
+        if qemu_server::helpers::vm_running_locally(&n.env.paths, 400) == Some(pid) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        n.call(Put, "400/config", json!({"cores": 2, "name": "b"}))
+            .unwrap();
+        let cur = n.call(Get, "400/config", json!({"current": 1})).unwrap();
+        assert_eq!(cur["cores"], json!(1));
+        assert_eq!(cur["name"], json!("b"));
+        let pending = n.call(Get, "400/config", json!({})).unwrap();
+        assert_eq!(pending["cores"], json!(2));
+        let list = n.call(Get, "", json!({})).unwrap();
+        assert_eq!(list[0]["status"], json!("running"));
+        assert_eq!(list[0]["pid"], json!(pid));
+        let e = n.call(Delete, "400", json!({})).unwrap_err();
+        assert_eq!(e.message, "VM 400 is running - destroy failed\n");
+    }));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    if let Err(p) = result {
+        std::panic::resume_unwind(p);
+    }
+}

@@ -407,6 +407,47 @@ fn print_bootorder(devs: &[String]) -> String {
     }
 }
 
+/// Options a running VM takes without hot-plugging (upstream's `fast_plug_option`,
+/// cloud-init options included).
+const FAST_PLUG_OPTIONS: [&str; 20] = [
+    "description",
+    "hookscript",
+    "lock",
+    "migrate_downtime",
+    "migrate_speed",
+    "name",
+    "onboot",
+    "protection",
+    "shares",
+    "startup",
+    "tags",
+    "vmstatestorage",
+    "cicustom",
+    "cipassword",
+    "citype",
+    "ciuser",
+    "ciupgrade",
+    "nameserver",
+    "searchdomain",
+    "sshkeys",
+];
+
+/// Moves pending fast-plug values into the config; true when something moved.
+fn apply_fast_plug(conf: &mut GuestConfig) -> bool {
+    let mut changed = false;
+    for opt in FAST_PLUG_OPTIONS {
+        if let Some(v) = conf.pending.values.remove(opt) {
+            conf.main.values.insert(opt.to_string(), v);
+            changed = true;
+        }
+    }
+    if let Some(d) = conf.pending.description.take() {
+        conf.main.description = Some(d);
+        changed = true;
+    }
+    changed
+}
+
 /// Applies the pending changes of a stopped VM (upstream's `vmconfig_apply_pending`).
 pub(crate) fn apply_pending(
     storage: &pve_storage::Storage,
@@ -706,7 +747,11 @@ fn update_locked(
         return Ok(());
     }
     if super::running(env, req.vmid) {
-        // Hot-plugging is the runtime's job; the changes stay pending until then.
+        // Options without effect on the running guest apply at once; hot-plugging the
+        // rest is the runtime's job, until then they stay pending.
+        if apply_fast_plug(&mut conf) {
+            write(&conf)?;
+        }
         return Ok(());
     }
     let errors = apply_pending(&storage, req.vmid, &mut conf, log);
