@@ -119,6 +119,8 @@ pub struct UpdateRequest {
     pub skiplock: bool,
     /// Option → config-file text.
     pub set: BTreeMap<String, String>,
+    /// The request as upstream logs it (`-key value`, sorted by key).
+    pub logged: Vec<(String, String)>,
 }
 
 fn split_list(text: &str) -> Vec<String> {
@@ -160,11 +162,23 @@ impl UpdateRequest {
             ..Default::default()
         };
         for (k, v) in &p.0 {
+            if !matches!(
+                k.as_str(),
+                "node"
+                    | "vmid"
+                    | "digest"
+                    | "background_delay"
+                    | "skip_cloud_init"
+                    | "import-working-storage"
+            ) {
+                req.logged.push((k.clone(), param_text(v)));
+            }
             if CONTROL_PARAMS.contains(&k.as_str()) || k == "import-working-storage" {
                 continue;
             }
             req.set.insert(k.clone(), param_text(v));
         }
+        req.logged.sort();
         Ok(req)
     }
 }
@@ -596,7 +610,7 @@ fn update_locked(
         }
     }
     let mut paramarr = Vec::new();
-    for (k, v) in &req.set {
+    for (k, v) in &req.logged {
         let v = if k == "cipassword" { "<hidden>" } else { v };
         paramarr.push(format!("-{k} {v}"));
     }
