@@ -380,6 +380,32 @@ fn importdisk(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
     }
 }
 
+fn rescan_method() -> ApiMethod {
+    let mut vmid = vmid_param();
+    vmid.optional = Some(true);
+    ApiMethod::new(
+        "rescan",
+        HttpMethod::Post,
+        "Rescan all storages and update disk sizes and unused disk images.",
+        |env, p| {
+            let dryrun = p.bool("dryrun").unwrap_or(false);
+            if dryrun {
+                println!("NOTE: running in dry-run mode, won't write changes out!");
+            }
+            let vmid = p.i64("vmid").map(|v| v as u32);
+            crate::rescan::rescan(&env.paths, &env.node, vmid, dryrun, &|l| println!("{l}"))
+                .map_err(ApiError::internal)?;
+            Ok(Value::Null.into())
+        },
+    )
+    .param("vmid", vmid)
+    .param(
+        "dryrun",
+        Schema::literal(json!({"type": "boolean", "optional": 1, "default": 0,
+            "description": "Do not actually write changes out to VM config(s)."})),
+    )
+}
+
 /// The `qm` command tree; `node` is this node's name (the fixed `node` parameter).
 pub fn qm_cli_for(node: &str) -> CliDef {
     let r = router();
@@ -395,7 +421,8 @@ pub fn qm_cli_for(node: &str) -> CliDef {
             "resize",
             api(HttpMethod::Put, "_/resize").args(&["vmid", "disk", "size"]),
         )
-        .command("unlink", api(HttpMethod::Put, "_/unlink").args(&["vmid"]));
+        .command("unlink", api(HttpMethod::Put, "_/unlink").args(&["vmid"]))
+        .command("rescan", Command::new(CLASS_QM, rescan_method()));
     let root = CliGroup::new()
         .command(
             "list",
@@ -464,6 +491,7 @@ pub fn qm_cli_for(node: &str) -> CliDef {
         )
         .group("disk", disk)
         .alias("importdisk", "disk import")
+        .alias("rescan", "disk rescan")
         .alias("resize", "disk resize")
         .alias("unlink", "disk unlink");
     CliDef::new(root).error_exit_code(error_exit_code)

@@ -11,6 +11,7 @@ mod conformance;
 pub mod disks;
 pub mod drive;
 pub mod helpers;
+pub mod rescan;
 pub mod restore;
 pub mod schema;
 

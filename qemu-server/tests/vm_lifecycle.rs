@@ -406,6 +406,36 @@ fn create_imports_and_fails_cleanly() {
     assert!(n
         .conf_text(300)
         .contains("unused0: local:300/vm-300-disk-1.qcow2\n"));
+    // rescan: a grown image updates its size, an unreferenced image becomes unusedN
+    let img = n.root.join("var/lib/vz/images/300/vm-300-disk-0.raw");
+    let out = std::process::Command::new("qemu-img")
+        .args(["resize", "-f", "raw"])
+        .arg(&img)
+        .arg("128M")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    n.call(Put, "300/unlink", json!({"idlist": "unused0"}))
+        .unwrap();
+    let extra = n.root.join("var/lib/vz/images/300/vm-300-disk-5.raw");
+    std::fs::copy(&img, &extra).unwrap();
+    let args: Vec<String> = ["disk", "rescan", "--vmid", "300"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let (mut out, mut errs) = (Vec::new(), Vec::new());
+    let code =
+        pve_common::cli::command::run_cli_with_io(&def, "qm", args, &n.env, &mut out, &mut errs);
+    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&errs));
+    let text = n.conf_text(300);
+    assert!(
+        text.contains("scsi0: local:300/vm-300-disk-0.raw,size=128M\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("unused0: local:300/vm-300-disk-5.raw\n"),
+        "{text}"
+    );
 }
 
 #[test]
