@@ -327,6 +327,15 @@ fn pending_changes_of_a_config() {
     std::fs::write(dir.join("200.conf"), "cores: 4\nlock: backup\n").unwrap();
     let e = n.call(Put, "200/config", json!({"cores": 2})).unwrap_err();
     assert_eq!(e.message, "VM is locked (backup)\n");
+    let def = qemu_server::cli::qm_cli_for(NODE);
+    let (mut out, mut errs) = (Vec::new(), Vec::new());
+    let args = vec!["unlock".to_string(), "200".to_string()];
+    let code =
+        pve_common::cli::command::run_cli_with_io(&def, "qm", args, &n.env, &mut out, &mut errs);
+    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&errs));
+    n.call(Put, "200/config", json!({"cores": 2})).unwrap();
+    let text = std::fs::read_to_string(dir.join("200.conf")).unwrap();
+    assert_eq!(text, "cores: 2\n");
 }
 
 #[test]
