@@ -51,37 +51,27 @@ fn set_pending_delete(conf: &mut GuestConfig, map: &PendingDelete) {
     }
 }
 
-/// Adds `key` to the pending deletes; an already listed key keeps its force flag unless
-/// `force` sets it.
+/// Adds `key` to the pending deletes with the given force flag (an entry already
+/// there is replaced).
 pub fn add_to_pending_delete(conf: &mut GuestConfig, key: &str, force: bool) {
     let mut map = pending_delete(conf);
-    let entry = map.entry(key.to_string()).or_insert(false);
-    *entry |= force;
+    map.insert(key.to_string(), force);
     set_pending_delete(conf, &map);
 }
 
-/// Removes `key` from the pending deletes (and `delete` itself once empty).
+/// Removes `key` from the pending deletes (and `delete` itself once empty); a key that
+/// is not listed leaves the list as it is.
 pub fn remove_from_pending_delete(conf: &mut GuestConfig, key: &str) {
     let mut map = pending_delete(conf);
-    if map.remove(key).is_some() || conf.pending.values.contains_key("delete") {
+    if map.remove(key).is_some() {
         set_pending_delete(conf, &map);
     }
 }
 
-/// Drops pending deletes of keys the config does not have and pending values equal to
-/// the current ones; true when something changed.
+/// Drops pending values equal to the current ones and pending deletes of keys the
+/// config does not have; true when something was dropped.
 pub fn cleanup_pending(conf: &mut GuestConfig) -> bool {
     let mut changed = false;
-    let map = pending_delete(conf);
-    let kept: PendingDelete = map
-        .iter()
-        .filter(|(k, _)| conf.main.values.contains_key(*k))
-        .map(|(k, f)| (k.clone(), *f))
-        .collect();
-    if kept != map || (kept.is_empty() && conf.pending.values.contains_key("delete")) {
-        changed = true;
-        set_pending_delete(conf, &kept);
-    }
     let same: Vec<String> = conf
         .pending
         .values
@@ -93,6 +83,19 @@ pub fn cleanup_pending(conf: &mut GuestConfig) -> bool {
         conf.pending.values.remove(&k);
         changed = true;
     }
+    let map = pending_delete(conf);
+    let kept: PendingDelete = map
+        .iter()
+        .filter(|(k, _)| {
+            conf.main.values.contains_key(*k)
+                || (k.as_str() == "description" && conf.main.description.is_some())
+        })
+        .map(|(k, f)| (k.clone(), *f))
+        .collect();
+    if kept.len() != map.len() {
+        changed = true;
+    }
+    set_pending_delete(conf, &kept);
     changed
 }
 
@@ -168,8 +171,13 @@ mod tests {
         let mut conf = GuestConfig::default();
         add_to_pending_delete(&mut conf, "cpu", false);
         add_to_pending_delete(&mut conf, "cpu", true);
-        add_to_pending_delete(&mut conf, "cpu", false);
         assert_eq!(conf.pending.get("delete"), Some("!cpu"));
+        conf.pending
+            .values
+            .insert("delete".into(), "cpu;!mem".into());
+        remove_from_pending_delete(&mut conf, "other");
+        assert_eq!(conf.pending.get("delete"), Some("cpu;!mem"));
+        remove_from_pending_delete(&mut conf, "mem");
         remove_from_pending_delete(&mut conf, "cpu");
         assert!(conf.pending.values.is_empty());
     }
