@@ -109,17 +109,54 @@ pub fn volume_in_use(conf: &GuestConfig, volid: &str, except_key: Option<&str>) 
             .any(|(k, v)| v == volid && Some(k.as_str()) != except_key)
 }
 
-/// Adds the volume of `drive` as `unusedN` (unless it is a CD-ROM, not a storage
-/// volume, or still used elsewhere).
-pub fn register_unused_drive(conf: &mut GuestConfig, key: &str, drive: &Drive) {
+/// A drive leaves the config (upstream's `vmconfig_register_unused_drive`): a
+/// cloud-init volume is freed, the volume of another disk owned by the VM becomes
+/// `unusedN` (unless still used elsewhere); CD-ROMs and foreign volumes are left alone.
+pub fn register_unused_drive(
+    storage: &Storage,
+    vmid: u32,
+    conf: &mut GuestConfig,
+    key: &str,
+    drive: &Drive,
+    warn: &dyn Fn(&str),
+) {
     let file = drive.file();
-    if drive_is_cdrom(drive) || split_volume_id(&file).is_none() || file.contains("cloudinit") {
+    if split_volume_id(&file).is_none() {
+        return;
+    }
+    if is_cloudinit_value(&file) {
+        if let Err(e) = storage.vdisk_free(&file) {
+            warn(&format!("{e}"));
+        }
+        conf.special.remove("cloudinit");
+        return;
+    }
+    if drive_is_cdrom(drive) || !volume_owned_by(storage, &file, vmid) {
         return;
     }
     if volume_in_use(conf, &file, Some(key)) {
         return;
     }
     pve_guest_common::snapshot::add_unused_volume(&mut conf.main, &file, 256);
+}
+
+/// Whether a drive value is (or asks for) a cloud-init drive.
+pub fn is_cloudinit_value(value: &str) -> bool {
+    let file = value.split(',').next().unwrap_or_default();
+    file == "cloudinit" || file.ends_with(":cloudinit") || file.contains("-cloudinit")
+}
+
+/// The key of a cloud-init drive among `values` other than `except`.
+pub fn cloudinit_key<'a>(
+    values: impl IntoIterator<Item = (&'a String, &'a String)>,
+    except: &str,
+) -> Option<String> {
+    values
+        .into_iter()
+        .find(|(k, v)| {
+            k.as_str() != except && parse_drive_name(k).is_some() && is_cloudinit_value(v)
+        })
+        .map(|(k, _)| k.clone())
 }
 
 /// Output of disk creation: the new drive values and the volumes allocated (freed again
@@ -223,6 +260,46 @@ fn create_one(
         let printed = print_drive(&drive)?;
         res.values.push((key.to_string(), printed));
         return Ok(None);
+    }
+    if is_cloudinit_value(value) {
+        if let Some(k) = cloudinit_key(res.values.iter().map(|(k, v)| (k, v)), key) {
+            return Err(format!(
+                "{key} - cloud-init drive is already attached at '{k}'\n"
+            ));
+        }
+    }
+    if let Some(storeid) = file
+        .strip_suffix(":cloudinit")
+        .map(str::to_string)
+        .or_else(|| (file == "cloudinit").then(|| default_storage.unwrap_or("").to_string()))
+    {
+        if storeid.is_empty() {
+            return Err("no storage ID specified (and no default storage)\n".into());
+        }
+        let scfg = storage
+            .cfg
+            .storage(&storeid)
+            .map_err(|e| format!("{e}\n"))?;
+        let fmt = drive.get("format").unwrap_or_else(|| {
+            if scfg.path.is_some() {
+                "qcow2".to_string()
+            } else {
+                "raw".to_string()
+            }
+        });
+        let mut name = format!("vm-{vmid}-cloudinit");
+        if scfg.path.is_some() {
+            name.push_str(&format!(".{fmt}"));
+        }
+        // upstream's CLOUDINIT_DISK_SIZE: 4 MiB
+        let volid = storage
+            .vdisk_alloc(&storeid, vmid, Some(&fmt), Some(&name), 4 * 1024)
+            .map_err(|e| format!("{e}\n"))?;
+        res.allocated.push(volid.clone());
+        drive.props.insert("file".into(), Value::from(volid));
+        drive.props.insert("media".into(), Value::from("cdrom"));
+        drive.props.remove("format");
+        return Ok(Some(print_drive(&drive)?));
     }
     let Some(c) = new_disk_re().captures(&file) else {
         // An existing volume: it must be an image or ISO of a known storage.

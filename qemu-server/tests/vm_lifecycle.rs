@@ -182,6 +182,23 @@ fn vm_config_life_on_dir_storage() {
     assert_eq!(n.conf_text(100), before);
     assert_eq!(n.images(100), vec!["vm-100-disk-0.qcow2"]);
 
+    // a cloud-init drive, only one of them
+    n.call(Put, "100/config", json!({"ide2": "local:cloudinit"}))
+        .unwrap();
+    assert!(n
+        .conf_text(100)
+        .contains("ide2: local:100/vm-100-cloudinit.qcow2,media=cdrom\n"));
+    let e = n
+        .call(Put, "100/config", json!({"ide0": "local:cloudinit"}))
+        .unwrap_err();
+    assert_eq!(
+        e.message,
+        "ide0 - cloud-init drive is already attached at 'ide2'\n"
+    );
+    n.call(Put, "100/config", json!({"delete": "ide2"}))
+        .unwrap();
+    assert_eq!(n.images(100), vec!["vm-100-disk-0.qcow2"]);
+
     // add a second disk, then detach it: it becomes unused0
     n.call(Put, "100/config", json!({"scsi1": "local:1,format=qcow2"}))
         .unwrap();

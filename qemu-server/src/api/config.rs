@@ -474,7 +474,7 @@ pub(crate) fn apply_pending(
         let mut result = Ok(());
         if let Some(val) = conf.main.get(&opt).map(str::to_string) {
             if parse_drive_name(&opt).is_some() {
-                result = delete_or_detach_drive(storage, vmid, conf, &opt, &val, force);
+                result = delete_or_detach_drive(storage, vmid, conf, &opt, &val, force, log);
             }
         }
         match result {
@@ -505,7 +505,7 @@ pub(crate) fn apply_pending(
             if parse_drive_name(&opt).is_some() && old != val {
                 if let Ok(d) = Drive::parse(&opt, &old) {
                     conf.main.values.insert(opt.clone(), val.clone());
-                    register_unused_drive(conf, &opt, &d);
+                    register_unused_drive(storage, vmid, conf, &opt, &d, log);
                 }
             }
         }
@@ -522,17 +522,15 @@ pub(crate) fn apply_pending(
 /// otherwise it becomes `unusedN`.
 fn delete_or_detach_drive(
     storage: &pve_storage::Storage,
-    _vmid: u32,
+    vmid: u32,
     conf: &mut GuestConfig,
     key: &str,
     value: &str,
     force: bool,
+    log: &dyn Fn(&str),
 ) -> Result<(), String> {
     let drive = Drive::parse(key, value)?;
-    if drive.is_cdrom() {
-        return Ok(());
-    }
-    if force {
+    if force && !drive.is_cdrom() {
         let file = drive.file();
         if pve_storage::volume::split_volume_id(&file).is_some()
             && !volume_in_use(conf, &file, Some(key))
@@ -540,7 +538,7 @@ fn delete_or_detach_drive(
             storage.vdisk_free(&file).map_err(|e| format!("{e}\n"))?;
         }
     } else {
-        register_unused_drive(conf, key, &drive);
+        register_unused_drive(storage, vmid, conf, key, &drive, log);
     }
     Ok(())
 }
@@ -664,7 +662,7 @@ fn update_locked(
             check_drive_perm(env, req.vmid, opt, &val)?;
             if is_pending_val {
                 if let Ok(d) = Drive::parse(opt, &val) {
-                    register_unused_drive(&mut conf, opt, &d);
+                    register_unused_drive(&storage, req.vmid, &mut conf, opt, &d, log);
                 }
             }
             add_to_pending_delete(&mut conf, opt, req.force);
@@ -689,7 +687,16 @@ fn update_locked(
             check_drive_perm(env, req.vmid, opt, value)?;
             if let Some(old) = conf.pending.get(opt).map(str::to_string) {
                 if let Ok(d) = Drive::parse(opt, &old) {
-                    register_unused_drive(&mut conf, opt, &d);
+                    register_unused_drive(&storage, req.vmid, &mut conf, opt, &d, log);
+                }
+            }
+            if crate::disks::is_cloudinit_value(value) {
+                let existing = crate::disks::cloudinit_key(conf.main.values.iter(), opt)
+                    .or_else(|| crate::disks::cloudinit_key(conf.pending.values.iter(), opt));
+                if let Some(k) = existing {
+                    return Err(err(format!(
+                        "{opt} - cloud-init drive is already attached at '{k}'\n"
+                    )));
                 }
             }
             let created = create_disks(
