@@ -283,9 +283,9 @@ pub fn parse_guest_config(
         }
     }
     finish(&mut config, &target, &mut descr);
-    for sec in std::iter::once(&mut config.main).chain(config.snapshots.values_mut()) {
-        sec.values.remove("snapstate");
-    }
+    // Only the main section drops it (upstream: "just to be sure"); snapshots keep their
+    // state while an operation runs.
+    config.main.values.remove("snapstate");
     Ok(ParsedConfig { config, warnings })
 }
 

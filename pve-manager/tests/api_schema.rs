@@ -9,7 +9,11 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 /// `METHOD /path` → why we deviate from upstream there.
-const ALLOWED_DEVIATIONS: &[(&str, &str)] = &[];
+const ALLOWED_DEVIATIONS: &[(&str, &str)] = &[
+    ("POST /nodes/{node}/qemu", "net[n] has host-tunnel: qemu-server 9.2.6 (the recorded node, its qm/pvesh usage) has it, the published 9.2 schema predates it"),
+    ("POST /nodes/{node}/qemu/{vmid}/config", "net[n] has host-tunnel: qemu-server 9.2.6 (the recorded node, its qm/pvesh usage) has it, the published 9.2 schema predates it"),
+    ("PUT /nodes/{node}/qemu/{vmid}/config", "net[n] has host-tunnel: qemu-server 9.2.6 (the recorded node, its qm/pvesh usage) has it, the published 9.2 schema predates it"),
+];
 
 fn corpus_dir() -> PathBuf {
     std::env::var_os("PVE_CONFORMANCE_DIR")

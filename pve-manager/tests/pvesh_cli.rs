@@ -37,6 +37,17 @@ fn node_root(node: &str) -> PathBuf {
     b.sign(&key, openssl::hash::MessageDigest::sha256())
         .unwrap();
     std::fs::write(dir.join("pve-ssl.pem"), b.build().to_pem().unwrap()).unwrap();
+    // the recorded guest configs and storages
+    let state = corpus_dir().join("api/responses/state/etc-pve");
+    if let Ok(files) = std::fs::read_dir(state.join("qemu-server")) {
+        std::fs::create_dir_all(dir.join("qemu-server")).unwrap();
+        for f in files.flatten() {
+            std::fs::copy(f.path(), dir.join("qemu-server").join(f.file_name())).unwrap();
+        }
+    }
+    if state.join("storage.cfg").exists() {
+        std::fs::copy(state.join("storage.cfg"), root.join("etc/pve/storage.cfg")).unwrap();
+    }
     root
 }
 

@@ -119,6 +119,34 @@ pub fn parse_vm_config(
 }
 
 /// Writes a VM config file in upstream's layout.
+/// Writes a VM config file in upstream's layout. An `unusedN` of the main section whose
+/// volume a drive of the main or pending section uses again is dropped, as upstream does.
 pub fn write_vm_config(vmid: u32, config: &GuestConfig) -> String {
-    write_guest_config(config, &VmConfigSchema::new(vmid))
+    let drive_file = |k: &str, v: &str| {
+        parse_drive_name(k)?;
+        crate::drive::Drive::parse(k, v).ok().map(|d| d.file())
+    };
+    let used: std::collections::BTreeSet<String> = config
+        .main
+        .values
+        .iter()
+        .chain(config.pending.values.iter())
+        .filter_map(|(k, v)| drive_file(k, v))
+        .filter(|f| !f.is_empty())
+        .collect();
+    let stale = config.main.values.iter().any(|(k, v)| {
+        k.strip_prefix("unused")
+            .is_some_and(|n| n.parse::<u32>().is_ok())
+            && used.contains(v)
+    });
+    if !stale {
+        return write_guest_config(config, &VmConfigSchema::new(vmid));
+    }
+    let mut config = config.clone();
+    config.main.values.retain(|k, v| {
+        !(k.strip_prefix("unused")
+            .is_some_and(|n| n.parse::<u32>().is_ok())
+            && used.contains(v))
+    });
+    write_guest_config(&config, &VmConfigSchema::new(vmid))
 }

@@ -2,11 +2,17 @@
 //! qemu-server: the VM config schema and files, and config → QEMU command line
 //! (see ../shared/docs/ARCHITECTURE.md).
 
+pub mod api;
+pub mod cli;
 pub mod cmdline;
 pub mod config;
+pub mod config_file;
 mod conformance;
+pub mod disks;
 pub mod drive;
 pub mod helpers;
+pub mod rescan;
+pub mod restore;
 pub mod schema;
 
 pub use config::{parse_vm_config, write_vm_config, VmConfigSchema};

@@ -224,6 +224,7 @@ fn node_router() -> Router {
     let dirs = Router::new()
         .subdir("dns", super::node_system::dns_router())
         .subdir("network", super::node_system::network_router())
+        .subdir("qemu", qemu_server::api::router())
         .subdir("status", super::node_system::status_router())
         .subdir("storage", pve_storage::api::node_storage_router())
         .subdir("tasks", super::tasks::router())

@@ -150,15 +150,8 @@ fn guest_running(env: &RpcEnv, vmid: u32, guest_type: &str) -> bool {
             .host(&format!("/sys/fs/cgroup/lxc/{vmid}"))
             .exists();
     }
-    let pidfile = env.paths.qemu_run_dir().join(format!("{vmid}.pid"));
-    let Some(pid) = std::fs::read_to_string(pidfile)
-        .ok()
-        .and_then(|s| s.trim().parse::<i32>().ok())
-    else {
-        return false;
-    };
-    // SAFETY: kill with signal 0 only checks that the process exists.
-    pid > 0 && unsafe { libc::kill(pid, 0) } == 0
+    // the pid file must name a live QEMU started with it (a recycled pid does not count)
+    qemu_server::helpers::vm_running_locally(&env.paths, vmid).is_some()
 }
 
 /// One guest's entry (upstream's `extract_vm_stats` plus the config properties).

@@ -87,10 +87,9 @@ pub fn envelope(format: Format, result: Result<ApiResponse, ApiError>) -> Envelo
             let ok = status < 400;
             body.insert("success".into(), json!(u8::from(ok)));
             if !ok {
-                // Errors raised by upstream's handlers carry the status as a string,
-                // the server's own 501 for a missing method as a number (as recorded
-                // from the original daemons).
-                let code = if status == 501 {
+                // 4xx errors carry the status as a string, 500 and 501 as a number (as
+                // recorded from the original daemons).
+                let code = if status >= 500 {
                     json!(status)
                 } else {
                     json!(status.to_string())

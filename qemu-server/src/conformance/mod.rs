@@ -4,9 +4,11 @@ use pve_common::conformance::Suite;
 
 mod cfg2cmd;
 mod parse_config;
+mod restore_config;
+mod snapshot;
 
 pub fn suites() -> Vec<Suite> {
-    vec![
+    let mut all = vec![
         Suite {
             component: "qemu-server",
             name: "parse-config",
@@ -20,5 +22,20 @@ pub fn suites() -> Vec<Suite> {
             // The generator covers only the common frame so far (see the issue note).
             in_progress: true,
         },
-    ]
+        Suite {
+            component: "qemu-server",
+            name: "restore-config",
+            kind: pve_common::conformance::SuiteKind::Dir(restore_config::run),
+            in_progress: false,
+        },
+        Suite {
+            component: "qemu-server",
+            name: "snapshot",
+            kind: pve_common::conformance::SuiteKind::Dir(snapshot::run),
+            in_progress: false,
+        },
+    ];
+    // The shared guest suites run with the VM crate (pve-manager collects per crate).
+    all.extend(pve_guest_common::conformance_suites());
+    all
 }

@@ -69,6 +69,25 @@ fn internal_options() -> Vec<(&'static str, serde_json::Value)> {
     ]
 }
 
+/// The type texts upstream declares or publishes for options whose value follows a
+/// named format or a pattern (the usage and the API dump show these instead of a
+/// generic `<string>`).
+const NAMED_FORMAT_TYPETEXTS: [(&str, &str); 13] = [
+    ("startdate", "(now | YYYY-MM-DD | YYYY-MM-DDTHH:MM:SS)"),
+    ("startup", "[[order=]\\d+] [,up=\\d+] [,down=\\d+] "),
+    ("amd-sev", "[type=]<sev-type> [,allow-smt=<1|0>] [,kernel-hashes=<1|0>] [,no-debug=<1|0>] [,no-key-sharing=<1|0>]"),
+    ("boot", "[[legacy=]<[acdn]{1,4}>] [,order=<device[;device...]>]"),
+    ("cdrom", "<volume>"),
+    ("cicustom", "[meta=<volume>] [,network=<volume>] [,user=<volume>] [,vendor=<volume>]"),
+    ("cpu", "[[cputype=]<string>] [,flags=<+FLAG[;-FLAG...]>] [,guest-phys-bits=<integer>] [,hidden=<1|0>] [,hv-vendor-id=<vendor-id>] [,level=<integer>] [,phys-bits=<8-64|host>] [,reported-model=<enum>]"),
+    ("hostpci", "[[host=]<HOSTPCIID[;HOSTPCIID2...]>] [,device-id=<hex id>] [,driver=<vfio|keep>] [,legacy-igd=<1|0>] [,mapping=<mapping-id>] [,mdev=<string>] [,pcie=<1|0>] [,rombar=<1|0>] [,romfile=<string>] [,sub-device-id=<hex id>] [,sub-vendor-id=<hex id>] [,vendor-id=<hex id>] [,x-vga=<1|0>]"),
+    ("intel-tdx", "[type=]<tdx-type> ,attestation=<1|0> [,vsock-cid=<integer>] [,vsock-port=<integer>]"),
+    ("ipconfig", "[gw=<GatewayIPv4>] [,gw6=<GatewayIPv6>] [,ip=<IPv4Format/CIDR>] [,ip6=<IPv6Format/CIDR>]"),
+    ("rng0", "[source=]</dev/urandom|/dev/random|/dev/hwrng> [,max_bytes=<integer>] [,period=<integer>]"),
+    ("smbios1", "[base64=<1|0>] [,family=<Base64 encoded string>] [,manufacturer=<Base64 encoded string>] [,product=<Base64 encoded string>] [,serial=<Base64 encoded string>] [,sku=<Base64 encoded string>] [,uuid=<UUID>] [,version=<Base64 encoded string>]"),
+    ("watchdog", "[[model=]<i6300esb|ib700>] [,action=<enum>]"),
+];
+
 /// Every key a VM config section may hold, with its schema (`scsi0` … `scsi30` expanded).
 pub fn vm_config_options() -> &'static BTreeMap<String, Schema> {
     static OPTIONS: OnceLock<BTreeMap<String, Schema>> = OnceLock::new();
@@ -76,7 +95,10 @@ pub fn vm_config_options() -> &'static BTreeMap<String, Schema> {
         formats::register_formats();
         let mut map = BTreeMap::new();
         for (name, count, v) in declarations() {
-            let schema = Schema::literal(v);
+            let mut schema = Schema::literal(v);
+            if let Some((_, t)) = NAMED_FORMAT_TYPETEXTS.iter().find(|(f, _)| *f == name) {
+                schema.typetext = Some(t.to_string());
+            }
             if count == 0 {
                 map.insert(name.to_string(), schema);
             } else {
