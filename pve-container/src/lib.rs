@@ -1,1 +1,17 @@
-//! pve-container: filled by later issues (see ../shared/docs/ARCHITECTURE.md).
+//! pve-container: container configs (`/etc/pve/lxc/<vmid>.conf`), their option schema,
+//! mount points, id maps, snapshots and distribution setup (see
+//! ../shared/docs/ARCHITECTURE.md).
+
+pub mod config;
+mod conformance;
+pub mod idmap;
+pub mod schema;
+pub mod snapshot;
+pub mod volumes;
+
+pub use config::{parse_ct_config, write_ct_config, CtConfig, CtSection};
+
+/// The pve-container conformance suites.
+pub fn conformance_suites() -> Vec<pve_common::conformance::Suite> {
+    conformance::suites()
+}
