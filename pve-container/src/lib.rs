@@ -6,6 +6,7 @@ pub mod config;
 mod conformance;
 pub mod idmap;
 pub mod schema;
+pub mod setup;
 pub mod snapshot;
 pub mod volumes;
 

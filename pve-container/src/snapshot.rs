@@ -268,7 +268,7 @@ pub fn snapshot_create(
             snapshot_freeze(b, vmid, false)?;
         }
         for (key, mp) in foreach_volume(&snap) {
-            if !(snapname == "vzdump" && !backup_enabled(&key, &mp)) {
+            if snapname != "vzdump" || backup_enabled(&key, &mp) {
                 b.volume_snapshot(&mp.volume, snapname)?;
             }
             drives.insert(key);

@@ -12,7 +12,7 @@ pub fn suites() -> Vec<Suite> {
             component: "pve-container",
             name: "distro_setup",
             kind: SuiteKind::Dir(distro_setup::run),
-            in_progress: true,
+            in_progress: false,
         },
         Suite {
             component: "pve-container",

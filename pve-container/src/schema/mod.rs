@@ -32,7 +32,7 @@ fn verify_ip_with_ll_iface(addr: &str) -> Result<(), String> {
     if addr.parse::<IpAddr>().is_ok() {
         Ok(())
     } else {
-        Err(format!("value does not look like a valid IP address"))
+        Err("value does not look like a valid IP address".to_string())
     }
 }
 
