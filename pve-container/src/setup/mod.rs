@@ -15,6 +15,7 @@ mod debian;
 pub mod net;
 mod redhat;
 mod suse;
+mod ubuntu;
 
 pub use ctfs::{CtFs, ModifyOpts};
 
@@ -23,6 +24,7 @@ pub use ctfs::{CtFs, ModifyOpts};
 pub enum Distro {
     Debian,
     Devuan,
+    Ubuntu,
     Alpine,
     CentOS,
     Fedora,
@@ -35,6 +37,7 @@ impl Distro {
         match self {
             Distro::Debian => "debian",
             Distro::Devuan => "devuan",
+            Distro::Ubuntu => "ubuntu",
             Distro::Alpine => "alpine",
             Distro::CentOS => "centos",
             Distro::Fedora => "fedora",
@@ -236,10 +239,6 @@ pub struct Setup {
     rng: Drand48,
 }
 
-fn ubuntu_unsupported() -> String {
-    "no such OS type 'ubuntu'\n".into()
-}
-
 impl Setup {
     /// Upstream's `PVE::LXC::Setup->new($conf, $rootdir)`: detects the distribution
     /// (the detected type wins over `ostype`, which only warns; `ostype: unmanaged` skips
@@ -293,7 +292,10 @@ impl Setup {
             "fedora" => (Distro::Fedora, Some(redhat::fedora_version(&os_release)?)),
             "opensuse" => (Distro::Suse, Some(suse::suse_version(&os_release)?)),
             "unmanaged" => (Distro::Unmanaged, None),
-            "ubuntu" => return Err(ubuntu_unsupported()),
+            "ubuntu" => (
+                Distro::Ubuntu,
+                Some(ubuntu::ubuntu_version(&fs, &mut warnings)?),
+            ),
             other => return Err(format!("no such OS type '{other}'\n")),
         };
         if distro != Distro::Unmanaged {
@@ -375,7 +377,7 @@ impl Setup {
 
     fn devttydir(&self) -> &'static str {
         match self.distro {
-            Distro::Debian | Distro::Devuan | Distro::Alpine => "",
+            Distro::Debian | Distro::Devuan | Distro::Ubuntu | Distro::Alpine => "",
             _ if self.conf.get("unprivileged") == Some("1") => "",
             _ => "lxc/",
         }
@@ -397,7 +399,10 @@ impl Setup {
             return Ok(());
         }
         self.clear_machine_id();
-        if matches!(self.distro, Distro::Debian | Distro::Devuan) {
+        if matches!(
+            self.distro,
+            Distro::Debian | Distro::Devuan | Distro::Ubuntu
+        ) {
             self.snakeoil_fixup()?;
         }
         self.template_fixup()?;
@@ -455,6 +460,7 @@ impl Setup {
                 self.remove_lxc_name_from_etc_hosts()
             }
             Distro::Suse => suse::template_fixup(self),
+            Distro::Ubuntu => ubuntu::template_fixup(self),
             Distro::Debian | Distro::Devuan | Distro::Unmanaged => Ok(()),
         }
     }
@@ -482,6 +488,7 @@ impl Setup {
                 self.fixup_old_getty()?;
                 self.setup_container_getty_service()
             }
+            Distro::Ubuntu => ubuntu::setup_init(self),
             Distro::Unmanaged => Ok(()),
         }
     }
@@ -496,6 +503,7 @@ impl Setup {
             Distro::CentOS => redhat::centos_setup_network(self),
             Distro::Fedora => redhat::fedora_setup_network(self),
             Distro::Suse => suse::setup_network(self),
+            Distro::Ubuntu => ubuntu::setup_network(self),
             Distro::Unmanaged => Ok(()),
         }
     }
@@ -1213,6 +1221,92 @@ mod tests {
         assert_eq!(v["ID"], "debian");
         assert_eq!(v["NAME"], "Debian \"x\"");
         assert_eq!(v["VERSION_ID"], "12");
+    }
+
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("ct-setup-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("etc")).unwrap();
+        std::fs::create_dir_all(dir.join("root")).unwrap();
+        dir
+    }
+
+    fn test_opts() -> SetupOptions {
+        SetupOptions {
+            testmode: true,
+            host: HostInfo {
+                dns: vec![],
+                search: None,
+                timezone: None,
+                localtime: "/usr/share/zoneinfo/UTC".into(),
+            },
+            ssh_host_keys: false,
+            uuid: || "u".into(),
+            seed: Some(0),
+        }
+    }
+
+    #[test]
+    fn ubuntu_networkd_and_ostype_warning() {
+        let root = scratch("ubuntu");
+        std::fs::write(
+            root.join("etc/lsb-release"),
+            "DISTRIB_ID=Ubuntu\nDISTRIB_RELEASE=22.04\n",
+        )
+        .unwrap();
+        std::fs::write(root.join("etc/netplan-keep"), "").unwrap();
+        let raw = "hostname: ct1.example.com\nostype: debian\nnet0: name=eth0,bridge=vmbr0,ip=10.0.0.2/24,gw=10.0.1.1\n";
+        let conf = crate::config::parse_ct_config(100, raw, true)
+            .unwrap()
+            .config
+            .main;
+        let mut setup = Setup::new(&conf, &root, test_opts()).unwrap();
+        assert_eq!(setup.distro, Distro::Ubuntu);
+        assert_eq!(setup.conf.get("ostype"), Some("ubuntu"));
+        assert!(setup
+            .warnings
+            .iter()
+            .any(|w| w == "got unexpected ostype (ubuntu != debian)\n"));
+        setup.post_create_hook(None, None).unwrap();
+        let networkd =
+            std::fs::read_to_string(root.join("etc/systemd/network/eth0.network")).unwrap();
+        assert_eq!(
+            networkd,
+            "[Match]\nName = eth0\n\n[Network]\nDescription = Interface eth0 autoconfigured by PVE\nAddress = 10.0.0.2/24\nGateway = 10.0.1.1\nDHCP = no\nIPv6AcceptRA = false\n\n[Route]\nDestination = 10.0.1.1/32\nScope = link\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(root.join("etc/hostname")).unwrap(),
+            "ct1\n"
+        );
+        let hosts = std::fs::read_to_string(root.join("etc/hosts")).unwrap();
+        assert!(hosts.contains("10.0.0.2 ct1.example.com ct1\n"), "{hosts}");
+        let resolv = std::fs::read_to_string(root.join("etc/resolv.conf")).unwrap();
+        assert!(resolv.contains("search proxmox.com\nnameserver 8.8.8.8\nnameserver 8.8.8.9\n"));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn unmanaged_and_undetectable() {
+        let root = scratch("unmanaged");
+        let conf = crate::config::parse_ct_config(100, "ostype: unmanaged\n", true)
+            .unwrap()
+            .config
+            .main;
+        let mut setup = Setup::new(&conf, &root, test_opts()).unwrap();
+        assert_eq!(setup.distro, Distro::Unmanaged);
+        setup.post_create_hook(Some("x"), None).unwrap();
+        assert!(!root.join("etc/hostname").exists());
+        std::fs::write(root.join("etc/os-release"), "ID=plan9\n").unwrap();
+        let conf = CtSection::default();
+        let err = Setup::new(&conf, &root, test_opts()).err().unwrap();
+        assert_eq!(err, "unable to detect OS distribution\n");
+        assert_eq!(
+            Setup::new(&conf, Path::new("/"), test_opts())
+                .err()
+                .unwrap(),
+            "no root directory\n"
+        );
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
