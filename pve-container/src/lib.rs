@@ -5,6 +5,7 @@
 pub mod config;
 mod conformance;
 pub mod idmap;
+pub mod lxc_config;
 pub mod schema;
 pub mod setup;
 pub mod snapshot;
