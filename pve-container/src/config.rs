@@ -325,9 +325,11 @@ pub fn parse_ct_config(vmid: u32, raw: &str, strict: bool) -> Result<ParsedCtCon
         }
     }
     fn finish(config: &mut CtConfig, target: &Target, descr: &mut String) {
-        if !descr.is_empty() {
+        // Perl truthiness: "" and "0" do not count as a description.
+        if !descr.is_empty() && descr != "0" {
             section(config, target).description = Some(std::mem::take(descr));
         }
+        descr.clear();
     }
 
     for line in raw.split('\n') {

@@ -878,7 +878,9 @@ impl Setup {
             }
             let (uid, gid, mode) = self.fs.stat(file).unwrap_or((0, 0, 0o644));
             self.fs.set_contents(&tmp, &out, Some(mode))?;
-            let _ = std::os::unix::fs::chown(self.fs.resolve(&tmp, false), Some(uid), Some(gid));
+            let host_tmp = self.fs.resolve(&tmp, false);
+            let _ = std::fs::set_permissions(&host_tmp, std::fs::Permissions::from_mode(mode));
+            let _ = std::os::unix::fs::chown(&host_tmp, Some(uid), Some(gid));
             Ok(())
         })();
         if result.is_err() {
@@ -1078,7 +1080,7 @@ impl Setup {
     }
 }
 
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 
 const SNAKEOIL_UNIT: &str = "[Unit]
 Description=\"Regenerate pre-generated snakeoil certificate and key-pair once\"
