@@ -506,3 +506,107 @@ mod tests {
         );
     }
 }
+
+/// Upstream's `parse_pending_delete`: the keys of a `delete:` list, with their force
+/// flag (`!key`).
+pub fn parse_pending_delete(data: &str) -> BTreeMap<String, bool> {
+    data.replace([',', ';'], " ")
+        .split_whitespace()
+        .map(|entry| match entry.strip_prefix('!') {
+            Some(key) => (key.to_string(), true),
+            None => (entry.to_string(), false),
+        })
+        .collect()
+}
+
+/// Upstream's `load_current_config`: the main section with the pending changes applied
+/// (unless `current`), without snapshots and pending data.
+pub fn current_config(config: &CtConfig, current: bool) -> CtSection {
+    let mut section = config.main.clone();
+    if !current {
+        for (k, v) in &config.pending.values {
+            if k != "delete" {
+                section.values.insert(k.clone(), v.clone());
+            }
+        }
+        if config.pending.description.is_some() {
+            section.description = config.pending.description.clone();
+        }
+        if !config.pending.lxc.is_empty() {
+            section.lxc = config.pending.lxc.clone();
+        }
+        for key in parse_pending_delete(config.pending.get("delete").unwrap_or_default()).keys() {
+            if key == "description" {
+                section.description = None;
+            } else {
+                section.values.remove(key);
+            }
+        }
+    }
+    section
+}
+
+/// A config section as the API returns it (`GET /nodes/{node}/lxc/{vmid}/config`):
+/// integers and booleans as JSON numbers (upstream's `check_type` made them numeric),
+/// everything else as the file's text, `lxc` as `[key, value]` pairs, plus the digest.
+pub fn section_to_json(
+    section: &CtSection,
+    digest: &str,
+) -> serde_json::Map<String, serde_json::Value> {
+    use pve_common::schema::JsonType;
+    use serde_json::Value;
+    let options = crate::schema::ct_config_options();
+    let mut out = serde_json::Map::new();
+    for (key, value) in &section.values {
+        let typed = match options.get(key).and_then(|s| s.single_type()) {
+            Some(JsonType::Integer) | Some(JsonType::Boolean) => value
+                .parse::<i64>()
+                .map(Value::from)
+                .unwrap_or_else(|_| Value::String(value.clone())),
+            _ => Value::String(value.clone()),
+        };
+        out.insert(key.clone(), typed);
+    }
+    if let Some(d) = &section.description {
+        out.insert("description".into(), Value::String(d.clone()));
+    }
+    if !section.lxc.is_empty() {
+        let pairs = section
+            .lxc
+            .iter()
+            .map(|(k, v)| Value::Array(vec![Value::String(k.clone()), Value::String(v.clone())]))
+            .collect();
+        out.insert("lxc".into(), Value::Array(pairs));
+    }
+    out.insert("digest".into(), Value::String(digest.to_string()));
+    out
+}
+
+#[cfg(test)]
+mod api_tests {
+    use super::*;
+
+    #[test]
+    fn current_config_and_json() {
+        let raw = "#web server\narch: amd64\nonboot: 1\nmemory: 512\ncpulimit: 1.5\nhostname: web\nlxc.apparmor.profile: unconfined\n\n[pve:pending]\nmemory: 2048\nswap: 0\ndelete: hostname,!onboot\n";
+        let parsed = parse_ct_config(100, raw, true).unwrap().config;
+        let cur = current_config(&parsed, false);
+        assert_eq!(cur.get("memory"), Some("2048"));
+        assert_eq!(cur.get("hostname"), None);
+        assert_eq!(cur.get("onboot"), None);
+        assert_eq!(cur.get("delete"), None);
+        let json = section_to_json(&current_config(&parsed, true), &parsed.digest);
+        assert_eq!(json["memory"], serde_json::json!(512));
+        assert_eq!(json["onboot"], serde_json::json!(1));
+        assert_eq!(json["cpulimit"], serde_json::json!("1.5"));
+        assert_eq!(json["description"], serde_json::json!("web server\n"));
+        assert_eq!(
+            json["lxc"],
+            serde_json::json!([["lxc.apparmor.profile", "unconfined"]])
+        );
+        assert_eq!(json["digest"].as_str().unwrap().len(), 40);
+        let del = parse_pending_delete("a, !b;c");
+        assert_eq!(del.get("b"), Some(&true));
+        assert_eq!(del.len(), 3);
+    }
+}

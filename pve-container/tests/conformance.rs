@@ -31,3 +31,41 @@ fn container_suites() {
     }
     assert_eq!(failed, 0, "failures above");
 }
+
+/// The recorded `GET /nodes/{node}/lxc/{vmid}/config` bodies equal our JSON of the
+/// recorded config files.
+#[test]
+fn recorded_config_responses() {
+    let root = default_corpus_dir().join("api/responses");
+    let Ok(entries) = std::fs::read_dir(root.join("state/etc-pve/lxc")) else {
+        println!("SKIP: no recorded CT configs below {}", root.display());
+        return;
+    };
+    let mut checked = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(vmid) = name.strip_suffix(".conf") else {
+            continue;
+        };
+        let Ok(resp) = std::fs::read_to_string(root.join(format!("lxc_{vmid}_config.json"))) else {
+            continue;
+        };
+        let resp: serde_json::Value = serde_json::from_str(&resp).unwrap();
+        let raw = std::fs::read_to_string(entry.path()).unwrap();
+        let vmid: u32 = vmid.parse().unwrap();
+        let parsed = pve_container::parse_ct_config(vmid, &raw, false)
+            .unwrap()
+            .config;
+        let ours = pve_container::config::section_to_json(
+            &pve_container::config::current_config(&parsed, false),
+            &parsed.digest,
+        );
+        assert_eq!(
+            serde_json::Value::Object(ours),
+            resp["body"]["data"],
+            "CT {vmid}"
+        );
+        checked += 1;
+    }
+    println!("{checked} recorded config responses match");
+}
