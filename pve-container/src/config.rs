@@ -582,6 +582,40 @@ pub fn section_to_json(
     out
 }
 
+/// `pct config` output of an API config object: keys sorted (without `digest` and
+/// `lxc`), the description `%XX`-encoded, then the raw `lxc.*` entries.
+pub fn format_pct_config(config: &serde_json::Map<String, serde_json::Value>) -> String {
+    let mut out = String::new();
+    let mut keys: Vec<&String> = config.keys().collect();
+    keys.sort();
+    for key in keys {
+        if key == "digest" || key == "lxc" {
+            continue;
+        }
+        let value = match &config[key] {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let value = if key == "description" {
+            encode_text(&value)
+        } else {
+            value
+        };
+        out.push_str(&format!("{key}: {value}\n"));
+    }
+    for pair in config
+        .get("lxc")
+        .and_then(|l| l.as_array())
+        .into_iter()
+        .flatten()
+    {
+        let k = pair[0].as_str().unwrap_or_default();
+        let v = pair[1].as_str().unwrap_or_default();
+        out.push_str(&format!("{k}: {v}\n"));
+    }
+    out
+}
+
 #[cfg(test)]
 mod api_tests {
     use super::*;

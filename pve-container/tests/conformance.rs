@@ -60,6 +60,15 @@ fn recorded_config_responses() {
             &pve_container::config::current_config(&parsed, false),
             &parsed.digest,
         );
+        if let Ok(cli) = std::fs::read_to_string(root.join(format!("cli/pct_config_{vmid}.json"))) {
+            let cli: serde_json::Value = serde_json::from_str(&cli).unwrap();
+            assert_eq!(
+                pve_container::config::format_pct_config(&ours),
+                cli["stdout"].as_str().unwrap(),
+                "pct config {vmid}"
+            );
+            checked += 1;
+        }
         assert_eq!(
             serde_json::Value::Object(ours),
             resp["body"]["data"],
@@ -67,5 +76,6 @@ fn recorded_config_responses() {
         );
         checked += 1;
     }
-    println!("{checked} recorded config responses match");
+    println!("{checked} recorded config responses and pct outputs match");
+    assert!(checked > 0);
 }
