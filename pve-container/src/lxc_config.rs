@@ -597,12 +597,14 @@ pub fn generate_lxc_config(
 
 /// Upstream's `update_lxc_config`: writes `/var/lib/lxc/<vmid>/config` (and the
 /// seccomp rules file when needed); a template only gets its old config removed.
+/// Returns the warnings upstream prints.
 pub fn update_lxc_config(
+    paths: &pve_common::paths::NodePaths,
     vmid: u32,
     conf: &CtSection,
     host: &LxcHost,
 ) -> Result<Vec<String>, String> {
-    update_lxc_config_in(Path::new("/var/lib/lxc"), vmid, conf, host)
+    update_lxc_config_in(&paths.lxc_dir(), vmid, conf, host)
 }
 
 /// [`update_lxc_config`] below another base directory.
