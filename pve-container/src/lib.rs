@@ -9,6 +9,7 @@ pub mod lxc_config;
 pub mod schema;
 pub mod setup;
 pub mod snapshot;
+pub mod store;
 pub mod volumes;
 
 pub use config::{parse_ct_config, write_ct_config, CtConfig, CtSection};
