@@ -398,7 +398,7 @@ impl Setup {
         if self.distro == Distro::Unmanaged {
             return Ok(());
         }
-        self.clear_machine_id();
+        self.clear_machine_id(false)?;
         if matches!(
             self.distro,
             Distro::Debian | Distro::Devuan | Distro::Ubuntu
@@ -631,7 +631,18 @@ impl Setup {
         Ok(())
     }
 
-    fn clear_machine_id(&mut self) {
+    /// The post-clone hook: a clone keeps its machine-id file but empties it, so systemd
+    /// does not treat the first boot as a first boot (see machine-id(5)).
+    pub fn post_clone_hook(&mut self) -> Result<(), String> {
+        if self.distro == Distro::Unmanaged {
+            return Ok(());
+        }
+        self.clear_machine_id(true)?;
+        self.check_systemd_nesting();
+        Ok(())
+    }
+
+    fn clear_machine_id(&mut self, clone: bool) -> Result<(), String> {
         let uses_systemd = self.fs.is_executable("/lib/systemd/systemd")
             || self.fs.is_executable("/usr/lib/systemd/systemd");
         let dbus = "/var/lib/dbus/machine-id";
@@ -641,8 +652,16 @@ impl Setup {
             self.fs.unlink(dbus);
         }
         if existed {
-            self.fs.unlink(machine_id);
+            if clone {
+                let old = self.fs.read_firstline(machine_id).unwrap_or_default();
+                if uses_systemd && old != "uninitialized" {
+                    self.fs.set_contents(machine_id, "\n", None)?;
+                }
+            } else {
+                self.fs.unlink(machine_id);
+            }
         }
+        Ok(())
     }
 
     fn snakeoil_fixup(&mut self) -> Result<(), String> {
@@ -1284,6 +1303,34 @@ mod tests {
         assert!(hosts.contains("10.0.0.2 ct1.example.com ct1\n"), "{hosts}");
         let resolv = std::fs::read_to_string(root.join("etc/resolv.conf")).unwrap();
         assert!(resolv.contains("search proxmox.com\nnameserver 8.8.8.8\nnameserver 8.8.8.9\n"));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn machine_id_create_and_clone() {
+        let root = scratch("machineid");
+        std::fs::write(root.join("etc/debian_version"), "12.5\n").unwrap();
+        std::fs::create_dir_all(root.join("usr/lib/systemd")).unwrap();
+        let systemd = root.join("usr/lib/systemd/systemd");
+        std::fs::write(&systemd, "").unwrap();
+        std::fs::set_permissions(
+            &systemd,
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        std::fs::write(root.join("etc/machine-id"), "abc\n").unwrap();
+        let conf = crate::config::parse_ct_config(100, "arch: amd64\n", true)
+            .unwrap()
+            .config
+            .main;
+        let mut setup = Setup::new(&conf, &root, test_opts()).unwrap();
+        setup.post_clone_hook().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(root.join("etc/machine-id")).unwrap(),
+            "\n"
+        );
+        setup.post_create_hook(None, None).unwrap();
+        assert!(!root.join("etc/machine-id").exists());
         std::fs::remove_dir_all(&root).unwrap();
     }
 
