@@ -9,6 +9,7 @@ pub mod lxc_config;
 pub mod schema;
 pub mod setup;
 pub mod snapshot;
+pub mod status;
 pub mod store;
 pub mod volumes;
 

@@ -79,3 +79,50 @@ fn recorded_config_responses() {
     println!("{checked} recorded config responses and pct outputs match");
     assert!(checked > 0);
 }
+
+/// The recorded `GET /nodes/{node}/lxc` list and `pct list` output (all containers
+/// stopped) equal ours for the recorded configs.
+#[test]
+fn recorded_list_responses() {
+    let root = default_corpus_dir().join("api/responses");
+    let (Ok(list), Ok(entries)) = (
+        std::fs::read_to_string(root.join("lxc_list.json")),
+        std::fs::read_dir(root.join("state/etc-pve/lxc")),
+    ) else {
+        println!("SKIP: no recorded CT list below {}", root.display());
+        return;
+    };
+    let list: serde_json::Value = serde_json::from_str(&list).unwrap();
+    let mut ours = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(vmid) = name
+            .strip_suffix(".conf")
+            .and_then(|v| v.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let raw = std::fs::read_to_string(entry.path()).unwrap();
+        let conf = pve_container::parse_ct_config(vmid, &raw, false)
+            .unwrap()
+            .config
+            .main;
+        ours.push(pve_container::status::stopped_status(vmid, &conf, 1));
+    }
+    ours.sort_by_key(|d| d["vmid"].as_u64());
+    let mut want: Vec<serde_json::Value> = list["body"]["data"].as_array().unwrap().clone();
+    want.sort_by_key(|d| d["vmid"].as_u64());
+    let got: Vec<serde_json::Value> = ours
+        .iter()
+        .cloned()
+        .map(serde_json::Value::Object)
+        .collect();
+    assert_eq!(got, want);
+    if let Ok(cli) = std::fs::read_to_string(root.join("cli/pct_list.json")) {
+        let cli: serde_json::Value = serde_json::from_str(&cli).unwrap();
+        assert_eq!(
+            pve_container::status::format_pct_list(&ours),
+            cli["stdout"].as_str().unwrap()
+        );
+    }
+}
