@@ -62,7 +62,7 @@ fn null_uuid() -> String {
 
 /// `cp -a` (symlinks kept as links), with owner write permission added so the copy can
 /// be modified without privileges.
-fn copy_tree(src: &Path, dst: &Path) -> std::io::Result<()> {
+fn copy_tree(src: &Path, dst: &Path, case_root: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let meta = std::fs::symlink_metadata(src)?;
     if meta.file_type().is_symlink() {
@@ -71,11 +71,11 @@ fn copy_tree(src: &Path, dst: &Path) -> std::io::Result<()> {
         std::fs::create_dir(dst)?;
         for entry in std::fs::read_dir(src)? {
             let entry = entry?;
-            copy_tree(&entry.path(), &dst.join(entry.file_name()))?;
+            copy_tree(&entry.path(), &dst.join(entry.file_name()), case_root)?;
         }
         let mode = meta.permissions().mode() | 0o700;
         std::fs::set_permissions(dst, std::fs::Permissions::from_mode(mode))?;
-    } else if let Some(target) = symlink_placeholder(src, &meta) {
+    } else if let Some(target) = symlink_placeholder(src, &meta, case_root) {
         std::os::unix::fs::symlink(target, dst)?;
     } else {
         std::fs::copy(src, dst)?;
@@ -87,15 +87,22 @@ fn copy_tree(src: &Path, dst: &Path) -> std::io::Result<()> {
 
 /// A checkout without symlink support (git's `core.symlinks=false`) stores a link as a
 /// small file holding just its target. The corpus keeps its symlinks, so a file whose
-/// whole content is a path (with a `/`, no whitespace, no newline) is such a placeholder
-/// and is restored as the link it stands for.
-fn symlink_placeholder(src: &Path, meta: &std::fs::Metadata) -> Option<String> {
+/// whole content is one word naming an existing entry (relative to the file's folder,
+/// or to the case root when absolute) is such a placeholder and is restored as the link
+/// it stands for.
+fn symlink_placeholder(src: &Path, meta: &std::fs::Metadata, case_root: &Path) -> Option<String> {
     if meta.len() == 0 || meta.len() > 255 || src.extension().is_some_and(|e| e == "exp") {
         return None;
     }
     let text = String::from_utf8(std::fs::read(src).ok()?).ok()?;
-    (text.contains('/') && !text.contains(char::is_whitespace) && !text.contains('\0'))
-        .then_some(text)
+    if text.contains(char::is_whitespace) || text.contains('\0') {
+        return None;
+    }
+    let target = match text.strip_prefix('/') {
+        Some(abs) => case_root.join(abs),
+        None => src.parent()?.join(&text),
+    };
+    std::fs::symlink_metadata(target).is_ok().then_some(text)
 }
 
 fn run_case(dir: &Path, case: &str, scratch: &Path) -> Result<(), String> {
@@ -105,7 +112,8 @@ fn run_case(dir: &Path, case: &str, scratch: &Path) -> Result<(), String> {
     let bad_before = std::fs::read(dir.join("bad-path.txt")).unwrap_or_default();
     std::fs::write(&bad, &bad_before).map_err(|e| e.to_string())?;
     let root = scratch.join("rootfs");
-    copy_tree(&dir.join(case), &root).map_err(|e| format!("copying case: {e}"))?;
+    let case_dir = dir.join(case);
+    copy_tree(&case_dir, &root, &case_dir).map_err(|e| format!("copying case: {e}"))?;
     let raw = std::fs::read_to_string(root.join("config")).map_err(|e| e.to_string())?;
     let conf = parse_ct_config(100, &raw, false)?.config.main;
     let opts = SetupOptions {

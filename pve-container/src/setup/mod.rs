@@ -1359,6 +1359,30 @@ mod tests {
     }
 
     #[test]
+    fn elf_architecture() {
+        let root = scratch("elf");
+        std::fs::create_dir_all(root.join("usr/bin")).unwrap();
+        std::fs::create_dir_all(root.join("bin")).unwrap();
+        let mut header = vec![0x7f, b'E', b'L', b'F', 2, 1, 1, 0];
+        header.extend([0; 8]);
+        header.extend([2, 0, 0xb7, 0]);
+        std::fs::write(root.join("usr/bin/dash"), &header).unwrap();
+        std::os::unix::fs::symlink("/usr/bin/dash", root.join("bin/sh")).unwrap();
+        let fs = CtFs::new(&root, None);
+        assert_eq!(detect_elf_architecture(&fs, "/bin/sh").unwrap(), "arm64");
+        header[18] = 0xf3;
+        header[4] = 1;
+        std::fs::write(root.join("usr/bin/dash"), &header).unwrap();
+        assert_eq!(detect_elf_architecture(&fs, "/bin/sh").unwrap(), "riscv32");
+        std::fs::write(root.join("usr/bin/dash"), b"#!/bin/sh\n echo hello world\n").unwrap();
+        assert_eq!(
+            detect_elf_architecture(&fs, "/bin/sh").unwrap_err(),
+            "'/bin/sh' does not resolve to an ELF!\n"
+        );
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
     fn pve_sections() {
         let d = "a\n# --- BEGIN PVE ---\n127.0.0.1 x\n# --- END PVE ---\nb\n";
         assert_eq!(remove_pve_sections(d), "a\n\nb\n");
