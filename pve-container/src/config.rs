@@ -582,6 +582,108 @@ pub fn section_to_json(
     out
 }
 
+fn typed_value(key: &str, value: &str) -> serde_json::Value {
+    use pve_common::schema::JsonType;
+    match crate::schema::ct_config_options()
+        .get(key)
+        .and_then(|s| s.single_type())
+    {
+        Some(JsonType::Integer) | Some(JsonType::Boolean) => value
+            .parse::<i64>()
+            .map(serde_json::Value::from)
+            .unwrap_or_else(|_| serde_json::Value::String(value.to_string())),
+        _ => serde_json::Value::String(value.to_string()),
+    }
+}
+
+/// Upstream's `config_with_pending_array` (`GET …/pending`): one item per key with its
+/// current `value`, its `pending` value and a `delete` mark (2: forced). Sorted by key.
+pub fn pending_array(config: &CtConfig) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    use serde_json::Value;
+    let mut deletes = parse_pending_delete(config.pending.get("delete").unwrap_or_default());
+    let mut pending: BTreeMap<String, String> = config
+        .pending
+        .values
+        .iter()
+        .filter(|(k, _)| k.as_str() != "delete")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if let Some(d) = &config.pending.description {
+        pending.insert("description".into(), d.clone());
+    }
+    let mut current: BTreeMap<String, String> = config.main.values.clone();
+    if let Some(d) = &config.main.description {
+        current.insert("description".into(), d.clone());
+    }
+    current.insert("digest".into(), config.digest.clone());
+    let mut out = Vec::new();
+    for (key, value) in &current {
+        let mut item = serde_json::Map::new();
+        item.insert("key".into(), Value::String(key.clone()));
+        item.insert("value".into(), typed_value(key, value));
+        if let Some(p) = pending.remove(key) {
+            item.insert("pending".into(), typed_value(key, &p));
+        }
+        if let Some(force) = deletes.remove(key) {
+            item.insert("delete".into(), Value::from(if force { 2 } else { 1 }));
+        }
+        out.push(item);
+    }
+    for (key, p) in pending {
+        let mut item = serde_json::Map::new();
+        item.insert("key".into(), Value::String(key.clone()));
+        item.insert("pending".into(), typed_value(&key, &p));
+        out.push(item);
+    }
+    // Upstream iterates the remaining deletions as (key, {force}) pairs, so the mark is
+    // always 2 here.
+    for key in deletes.into_keys() {
+        let mut item = serde_json::Map::new();
+        item.insert("key".into(), Value::String(key));
+        item.insert("delete".into(), Value::from(2));
+        out.push(item);
+    }
+    out.sort_by(|a, b| a["key"].as_str().cmp(&b["key"].as_str()));
+    out
+}
+
+/// `pct pending` output (upstream's `format_pending`).
+pub fn format_pending(items: &[serde_json::Map<String, serde_json::Value>]) -> String {
+    let text = |v: Option<&serde_json::Value>| -> Option<String> {
+        match v? {
+            serde_json::Value::String(s) => Some(s.clone()),
+            serde_json::Value::Null => None,
+            other => Some(other.to_string()),
+        }
+    };
+    let mut sorted: Vec<&serde_json::Map<String, serde_json::Value>> = items.iter().collect();
+    sorted.sort_by(|a, b| a["key"].as_str().cmp(&b["key"].as_str()));
+    let mut out = String::new();
+    for item in sorted {
+        let key = item["key"].as_str().unwrap_or_default();
+        if key == "digest" {
+            continue;
+        }
+        let mut v = text(item.get("value"));
+        let mut p = text(item.get("pending"));
+        if key == "description" {
+            v = v.map(|t| encode_text(&t));
+            p = p.map(|t| encode_text(&t));
+        }
+        let delete = item
+            .get("delete")
+            .is_some_and(pve_common::schema::perl_truthy);
+        match (v, p) {
+            (Some(v), _) if delete => out.push_str(&format!("del {key}: {v}\n")),
+            (Some(v), Some(p)) => out.push_str(&format!("cur {key}: {v}\nnew {key}: {p}\n")),
+            (Some(v), None) => out.push_str(&format!("cur {key}: {v}\n")),
+            (None, Some(p)) => out.push_str(&format!("new {key}: {p}\n")),
+            (None, None) => {}
+        }
+    }
+    out
+}
+
 /// `pct config` output of an API config object: keys sorted (without `digest` and
 /// `lxc`), the description `%XX`-encoded, then the raw `lxc.*` entries.
 pub fn format_pct_config(config: &serde_json::Map<String, serde_json::Value>) -> String {
@@ -639,6 +741,13 @@ mod api_tests {
             serde_json::json!([["lxc.apparmor.profile", "unconfined"]])
         );
         assert_eq!(json["digest"].as_str().unwrap().len(), 40);
+        let items = pending_array(&parsed);
+        let text = format_pending(&items);
+        assert!(text.starts_with("cur arch: amd64\ncur cpulimit: 1.5\ncur description: web server%0A\ndel hostname: web\ncur memory: 512\nnew memory: 2048\n"), "{text}");
+        assert!(text.ends_with("del onboot: 1\nnew swap: 0\n"), "{text}");
+        let onboot = items.iter().find(|i| i["key"] == "onboot").unwrap();
+        assert_eq!(onboot["delete"], serde_json::json!(2));
+        assert_eq!(onboot["value"], serde_json::json!(1));
         let del = parse_pending_delete("a, !b;c");
         assert_eq!(del.get("b"), Some(&true));
         assert_eq!(del.len(), 3);
