@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use super::ctfs::{CtFs, ModifyOpts};
 use super::net::{is_ip_in_cidr, networks, parse_ipv4_cidr, primary_ips};
-use super::{split_list, Distro, Setup};
+use super::{split_list, Setup};
 
 /// `get_centos_version`: `release N.M` or `release N` from the release line.
 fn centos_version(release: &str) -> Result<String, String> {
@@ -415,9 +415,4 @@ pub(super) fn setup_systemd_networkd(s: &mut Setup) -> Result<(), String> {
         s.fs.set_contents(&file, &data, None)?;
     }
     Ok(())
-}
-
-#[allow(dead_code)]
-fn _distro_check(d: Distro) -> bool {
-    matches!(d, Distro::CentOS | Distro::Fedora)
 }
