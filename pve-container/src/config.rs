@@ -507,6 +507,17 @@ mod tests {
     }
 }
 
+/// Upstream's `assert_if_modified`: a digest given by the client must match the
+/// config's current one.
+pub fn assert_if_modified(config: &CtConfig, digest: Option<&str>) -> Result<(), String> {
+    match digest {
+        Some(d) if !d.is_empty() && d != config.digest => {
+            Err("detected modified configuration - file changed by other user? Try again.\n".into())
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Upstream's `parse_pending_delete`: the keys of a `delete:` list, with their force
 /// flag (`!key`).
 pub fn parse_pending_delete(data: &str) -> BTreeMap<String, bool> {
@@ -748,6 +759,12 @@ mod api_tests {
         let onboot = items.iter().find(|i| i["key"] == "onboot").unwrap();
         assert_eq!(onboot["delete"], serde_json::json!(2));
         assert_eq!(onboot["value"], serde_json::json!(1));
+        assert!(assert_if_modified(&parsed, None).is_ok());
+        assert!(assert_if_modified(&parsed, Some(&parsed.digest.clone())).is_ok());
+        assert_eq!(
+            assert_if_modified(&parsed, Some("0000")).unwrap_err(),
+            "detected modified configuration - file changed by other user? Try again.\n"
+        );
         let del = parse_pending_delete("a, !b;c");
         assert_eq!(del.get("b"), Some(&true));
         assert_eq!(del.len(), 3);
