@@ -1,7 +1,9 @@
+#![recursion_limit = "512"]
 //! pve-container: container configs (`/etc/pve/lxc/<vmid>.conf`), their option schema,
 //! mount points, id maps, snapshots and distribution setup (see
 //! ../shared/docs/ARCHITECTURE.md).
 
+pub mod api;
 pub mod config;
 mod conformance;
 pub mod idmap;
