@@ -216,9 +216,9 @@ fn recorded_api_responses_through_router() {
             .as_str()
             .unwrap()
             .trim_start_matches("/api2/json");
-        // only what this router serves: the list, config and pending
+        // only what this router serves: the list, config, pending and current status
         let tail = path.rsplit('/').next().unwrap_or_default();
-        if !(path.ends_with("/lxc") || tail == "config" || tail == "pending") {
+        if !(path.ends_with("/lxc") || ["config", "pending", "current"].contains(&tail)) {
             continue;
         }
         let query = case["params"].as_object().cloned().unwrap_or_default();

@@ -158,6 +158,64 @@ fn vm_pending(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
     Ok(Value::Array(items).into())
 }
 
+const STATUS_SUBDIRS: [&str; 6] = ["current", "start", "stop", "shutdown", "reboot", "migrate"];
+
+fn vmcmdidx(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
+    let vmid = vmid_param(&p)?;
+    CtConfigStore::new(&env.paths, &env.node)
+        .load_config(vmid, None)
+        .map_err(internal)?;
+    let list: Vec<Value> = STATUS_SUBDIRS
+        .iter()
+        .map(|d| json!({ "subdir": d }))
+        .collect();
+    Ok(Value::Array(list).into())
+}
+
+/// The HA state of a guest: `{managed: 0}` unless /etc/pve/ha/resources.cfg lists it,
+/// then `managed: 1` with its requested `state` (default `started`).
+fn ha_status(env: &RpcEnv, sid: &str) -> Value {
+    let cfg =
+        std::fs::read_to_string(env.paths.etc_pve().join("ha/resources.cfg")).unwrap_or_default();
+    let (kind, id) = sid.split_once(':').unwrap_or((sid, ""));
+    let mut in_section = false;
+    let mut found = false;
+    let mut state = None;
+    for line in cfg.lines() {
+        if !line.starts_with(char::is_whitespace) && !line.trim().is_empty() {
+            let mut parts = line.splitn(2, ':');
+            let t = parts.next().unwrap_or_default().trim();
+            let i = parts.next().unwrap_or_default().trim();
+            in_section = t == kind && i == id;
+            found |= in_section;
+        } else if in_section {
+            let mut kv = line.split_whitespace();
+            if kv.next() == Some("state") {
+                state = kv.next().map(str::to_string);
+            }
+        }
+    }
+    if found {
+        json!({"managed": 1, "state": state.unwrap_or_else(|| "started".into())})
+    } else {
+        json!({"managed": 0})
+    }
+}
+
+fn vm_status(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
+    let vmid = vmid_param(&p)?;
+    let conf = CtConfigStore::new(&env.paths, &env.node)
+        .load_config(vmid, None)
+        .map_err(internal)?;
+    let cpucount = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+    let mut status = crate::status::stopped_status(vmid, &conf.main, cpucount);
+    if active_containers().contains(&vmid) {
+        status.insert("status".into(), json!("running"));
+    }
+    status.insert("ha".into(), ha_status(env, &format!("ct:{vmid}")));
+    Ok(Value::Object(status).into())
+}
+
 /// `/nodes/{node}/lxc`.
 pub fn node_lxc_router() -> Router {
     use schemas as s;
@@ -183,6 +241,28 @@ pub fn node_lxc_router() -> Router {
         s::vm_pending_returns(),
         s::vm_pending_permissions(),
     ));
+    let current = Router::new().method(
+        declare(
+            ApiMethod::new(
+                "vm_status",
+                HttpMethod::Get,
+                "Get virtual machine status.",
+                vm_status,
+            ),
+            s::vm_status_params(),
+            s::vm_status_returns(),
+            s::vm_status_permissions(),
+        )
+        .protected(),
+    );
+    let status = Router::new()
+        .method(declare(
+            ApiMethod::new("vmcmdidx", HttpMethod::Get, "Directory index", vmcmdidx),
+            s::vmcmdidx_params(),
+            s::vmcmdidx_returns(),
+            s::vmcmdidx_permissions(),
+        ))
+        .subdir("current", current);
     let item = Router::new()
         .method(declare(
             ApiMethod::new("vmdiridx", HttpMethod::Get, "Directory index", vmdiridx),
@@ -191,7 +271,8 @@ pub fn node_lxc_router() -> Router {
             s::vmdiridx_permissions(),
         ))
         .subdir("config", config)
-        .subdir("pending", pending);
+        .subdir("pending", pending)
+        .subdir("status", status);
     Router::new()
         .method(
             declare(
@@ -277,6 +358,17 @@ mod tests {
             (mem["value"].clone(), mem["pending"].clone()),
             (json!(256), json!(512))
         );
+        let st = call("/n1/lxc/105/status/current", json!({})).unwrap().data;
+        assert_eq!(st["ha"], json!({"managed": 0}));
+        assert_eq!(st["status"], json!("stopped"));
+        std::fs::create_dir_all(root.join("etc/pve/ha")).unwrap();
+        std::fs::write(
+            root.join("etc/pve/ha/resources.cfg"),
+            "ct: 105\n\tstate stopped\n",
+        )
+        .unwrap();
+        let st = call("/n1/lxc/105/status/current", json!({})).unwrap().data;
+        assert_eq!(st["ha"], json!({"managed": 1, "state": "stopped"}));
         let idx = call("/n1/lxc/105", json!({})).unwrap().data;
         assert_eq!(idx[0], json!({"subdir": "config"}));
         std::fs::remove_dir_all(&root).unwrap();
