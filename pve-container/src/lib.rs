@@ -4,6 +4,7 @@
 //! ../shared/docs/ARCHITECTURE.md).
 
 pub mod api;
+pub mod cli;
 pub mod config;
 mod conformance;
 pub mod idmap;

@@ -258,3 +258,74 @@ fn recorded_api_responses_through_router() {
     println!("{checked} recorded CT API responses replayed");
     assert!(checked > 0);
 }
+
+/// The recorded `pct list|config|pending` runs replayed through our `pct` on a scratch
+/// node holding the recorded CT configs: stdout, stderr and exit code.
+#[test]
+fn recorded_pct_runs() {
+    let responses = default_corpus_dir().join("api/responses");
+    let Ok(entries) = std::fs::read_dir(responses.join("state/etc-pve/lxc")) else {
+        println!("SKIP: no recorded CT configs");
+        return;
+    };
+    let runs: Vec<serde_json::Value> = std::fs::read_dir(responses.join("cli"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| serde_json::from_str(&std::fs::read_to_string(e.path()).ok()?).ok())
+        .filter(|r: &serde_json::Value| {
+            r["argv"][0] == "pct"
+                && ["list", "config", "pending"].contains(&r["argv"][1].as_str().unwrap_or(""))
+        })
+        .collect();
+    // the node the recorded errors name
+    let node = runs
+        .iter()
+        .find_map(|r| {
+            let e = r["stderr"].as_str()?;
+            Some(e.split("nodes/").nth(1)?.split('/').next()?.to_string())
+        })
+        .unwrap_or_else(|| "pveo".into());
+    let scratch = std::env::temp_dir().join(format!("ct-pct-replay-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    let dir = scratch.join(format!("etc/pve/nodes/{node}/lxc"));
+    std::fs::create_dir_all(&dir).unwrap();
+    for entry in entries.flatten() {
+        std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
+    }
+    let mut env = pve_common::api::RpcEnv::cli(pve_common::paths::NodePaths::new(&scratch));
+    env.node = node.clone();
+    let def = pve_container::cli::pct_cli_for(&node);
+    let mut checked = 0;
+    for run in &runs {
+        let args: Vec<String> = run["argv"].as_array().unwrap()[1..]
+            .iter()
+            .map(|a| a.as_str().unwrap().to_string())
+            .collect();
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code =
+            pve_common::cli::command::run_cli_with_io(&def, "pct", args, &env, &mut out, &mut err);
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            run["stdout"].as_str().unwrap(),
+            "{}",
+            run["name"]
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&err),
+            run["stderr"].as_str().unwrap(),
+            "{}",
+            run["name"]
+        );
+        assert_eq!(
+            i64::from(code),
+            run["exit"].as_i64().unwrap(),
+            "{}",
+            run["name"]
+        );
+        checked += 1;
+    }
+    std::fs::remove_dir_all(&scratch).unwrap();
+    println!("{checked} recorded pct runs replayed");
+    assert!(checked > 0);
+}
