@@ -216,6 +216,68 @@ fn vm_status(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
     Ok(Value::Object(status).into())
 }
 
+fn snapshot_list(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
+    let vmid = vmid_param(&p)?;
+    let conf = CtConfigStore::new(&env.paths, &env.node)
+        .load_config(vmid, None)
+        .map_err(internal)?;
+    let mut list = Vec::new();
+    for (name, snap) in &conf.snapshots {
+        let mut item = serde_json::Map::new();
+        item.insert("name".into(), json!(name));
+        let snaptime = snap
+            .get("snaptime")
+            .and_then(|t| t.parse::<i64>().ok())
+            .unwrap_or(0);
+        item.insert("snaptime".into(), json!(snaptime));
+        item.insert(
+            "description".into(),
+            json!(snap.description.clone().unwrap_or_default()),
+        );
+        if let Some(parent) = snap.get("parent") {
+            item.insert("parent".into(), json!(parent));
+        }
+        if let Some(state) = snap.get("snapstate").filter(|s| !s.is_empty()) {
+            item.insert("snapstate".into(), json!(state));
+        }
+        list.push(Value::Object(item));
+    }
+    let mut current = serde_json::Map::new();
+    current.insert("name".into(), json!("current"));
+    current.insert("digest".into(), json!(conf.digest));
+    current.insert(
+        "running".into(),
+        json!(u8::from(active_containers().contains(&vmid))),
+    );
+    current.insert("description".into(), json!("You are here!"));
+    if let Some(parent) = conf.main.get("parent") {
+        current.insert("parent".into(), json!(parent));
+    }
+    list.push(Value::Object(current));
+    Ok(Value::Array(list).into())
+}
+
+fn snapshot_cmd_idx(_env: &RpcEnv, _p: Params) -> Result<ApiResponse, ApiError> {
+    Ok(json!([{"cmd": "rollback"}, {"cmd": "config"}]).into())
+}
+
+fn get_snapshot_config(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
+    let vmid = vmid_param(&p)?;
+    let snapname = p.required_str("snapname")?;
+    let conf = CtConfigStore::new(&env.paths, &env.node)
+        .load_config(vmid, None)
+        .map_err(internal)?;
+    let mut snap = conf
+        .snapshots
+        .get(&snapname)
+        .cloned()
+        .ok_or_else(|| internal(format!("snapshot '{snapname}' does not exist\n")))?;
+    snap.lxc.clear();
+    let mut data = section_to_json(&snap, "");
+    data.remove("digest");
+    Ok(Value::Object(data).into())
+}
+
 /// `/nodes/{node}/lxc`.
 pub fn node_lxc_router() -> Router {
     use schemas as s;
@@ -263,6 +325,44 @@ pub fn node_lxc_router() -> Router {
             s::vmcmdidx_permissions(),
         ))
         .subdir("current", current);
+    let snap_config = Router::new().method(declare(
+        ApiMethod::new(
+            "get_snapshot_config",
+            HttpMethod::Get,
+            "Get snapshot configuration",
+            get_snapshot_config,
+        ),
+        s::get_snapshot_config_params(),
+        s::get_snapshot_config_returns(),
+        s::get_snapshot_config_permissions(),
+    ));
+    let mut cmd_idx = declare(
+        ApiMethod::new("snapshot_cmd_idx", HttpMethod::Get, "", snapshot_cmd_idx),
+        s::snapshot_cmd_idx_params(),
+        s::snapshot_cmd_idx_returns(),
+        s::snapshot_cmd_idx_permissions(),
+    );
+    // upstream runs the snapshot command index locally
+    cmd_idx.proxyto = None;
+    let snapshot = Router::new()
+        .method(
+            declare(
+                ApiMethod::new(
+                    "list",
+                    HttpMethod::Get,
+                    "List all snapshots.",
+                    snapshot_list,
+                ),
+                s::snapshot_list_params(),
+                s::snapshot_list_returns(),
+                s::snapshot_list_permissions(),
+            )
+            .protected(),
+        )
+        .match_param(
+            "snapname",
+            Router::new().method(cmd_idx).subdir("config", snap_config),
+        );
     let item = Router::new()
         .method(declare(
             ApiMethod::new("vmdiridx", HttpMethod::Get, "Directory index", vmdiridx),
@@ -272,6 +372,7 @@ pub fn node_lxc_router() -> Router {
         ))
         .subdir("config", config)
         .subdir("pending", pending)
+        .subdir("snapshot", snapshot)
         .subdir("status", status);
     Router::new()
         .method(
@@ -369,6 +470,20 @@ mod tests {
         .unwrap();
         let st = call("/n1/lxc/105/status/current", json!({})).unwrap().data;
         assert_eq!(st["ha"], json!({"managed": 1, "state": "stopped"}));
+        let snaps = call("/n1/lxc/105/snapshot", json!({})).unwrap().data;
+        assert_eq!(snaps[0]["name"], json!("s1"));
+        assert_eq!(snaps[0]["snaptime"], json!(1));
+        assert_eq!(snaps[0]["description"], json!(""));
+        assert_eq!(snaps[1]["name"], json!("current"));
+        assert_eq!(snaps[1]["running"], json!(0));
+        let sc = call("/n1/lxc/105/snapshot/s1/config", json!({}))
+            .unwrap()
+            .data;
+        assert_eq!(sc, json!({"hostname": "old", "snaptime": 1}));
+        let err = call("/n1/lxc/105/snapshot/nope/config", json!({}))
+            .err()
+            .unwrap();
+        assert_eq!(err.message, "snapshot 'nope' does not exist\n");
         let idx = call("/n1/lxc/105", json!({})).unwrap().data;
         assert_eq!(idx[0], json!({"subdir": "config"}));
         std::fs::remove_dir_all(&root).unwrap();

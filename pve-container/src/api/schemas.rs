@@ -74,3 +74,39 @@ pub(super) fn vm_status_returns() -> Value {
 pub(super) fn vm_status_permissions() -> Value {
     json!({"check": ["perm", "/vms/{vmid}", ["VM.Audit"]]})
 }
+
+pub(super) fn snapshot_list_params() -> Value {
+    json!({"node": {"description": "The cluster node name.", "format": "pve-node", "type": "string", "typetext": "<string>"}, "vmid": {"description": "The (unique) ID of the VM.", "format": "pve-vmid", "maximum": 999999999, "minimum": 100, "type": "integer", "typetext": "<integer> (100 - 999999999)"}})
+}
+
+pub(super) fn snapshot_list_returns() -> Value {
+    json!({"items": {"properties": {"description": {"description": "Snapshot description.", "type": "string"}, "name": {"description": "Snapshot identifier. Value 'current' identifies the current VM.", "type": "string"}, "parent": {"description": "Parent snapshot identifier.", "optional": 1, "type": "string"}, "snaptime": {"description": "Snapshot creation time", "optional": 1, "renderer": "timestamp", "type": "integer"}}, "type": "object"}, "links": [{"href": "{name}", "rel": "child"}], "type": "array"})
+}
+
+pub(super) fn snapshot_list_permissions() -> Value {
+    json!({"check": ["perm", "/vms/{vmid}", ["VM.Audit"]]})
+}
+
+pub(super) fn snapshot_cmd_idx_params() -> Value {
+    json!({"node": {"description": "The cluster node name.", "format": "pve-node", "type": "string", "typetext": "<string>"}, "snapname": {"description": "The name of the snapshot.", "format": "pve-configid", "maxLength": 40, "type": "string", "typetext": "<string>"}, "vmid": {"description": "The (unique) ID of the VM.", "format": "pve-vmid", "maximum": 999999999, "minimum": 100, "type": "integer", "typetext": "<integer> (100 - 999999999)"}})
+}
+
+pub(super) fn snapshot_cmd_idx_returns() -> Value {
+    json!({"items": {"properties": {}, "type": "object"}, "links": [{"href": "{cmd}", "rel": "child"}], "type": "array"})
+}
+
+pub(super) fn snapshot_cmd_idx_permissions() -> Value {
+    json!({"user": "all"})
+}
+
+pub(super) fn get_snapshot_config_params() -> Value {
+    json!({"node": {"description": "The cluster node name.", "format": "pve-node", "type": "string", "typetext": "<string>"}, "snapname": {"description": "The name of the snapshot.", "format": "pve-configid", "maxLength": 40, "type": "string", "typetext": "<string>"}, "vmid": {"description": "The (unique) ID of the VM.", "format": "pve-vmid", "maximum": 999999999, "minimum": 100, "type": "integer", "typetext": "<integer> (100 - 999999999)"}})
+}
+
+pub(super) fn get_snapshot_config_returns() -> Value {
+    json!({"type": "object"})
+}
+
+pub(super) fn get_snapshot_config_permissions() -> Value {
+    json!({"check": ["perm", "/vms/{vmid}", ["VM.Snapshot", "VM.Snapshot.Rollback", "VM.Audit"], "any", 1]})
+}
