@@ -329,3 +329,61 @@ fn recorded_pct_runs() {
     println!("{checked} recorded pct runs replayed");
     assert!(checked > 0);
 }
+
+/// Every method of the container router matches upstream's published description: same
+/// name, parameters and return schema at the same path.
+#[test]
+fn router_matches_published_schema() {
+    use pve_common::api::Router;
+    let Ok(text) = std::fs::read_to_string(default_corpus_dir().join("api/pve-api-schema.json"))
+    else {
+        println!("SKIP: no published API schema");
+        return;
+    };
+    let published: serde_json::Value = serde_json::from_str(&text).unwrap();
+    fn find<'a>(nodes: &'a serde_json::Value, path: &str) -> Option<&'a serde_json::Value> {
+        for n in nodes.as_array()? {
+            if n["path"] == path {
+                return Some(n);
+            }
+            if let Some(r) = find(&n["children"], path) {
+                return Some(r);
+            }
+        }
+        None
+    }
+    let router = Router::new().subdir(
+        "nodes",
+        Router::new().match_param(
+            "node",
+            Router::new().subdir("lxc", pve_container::api::node_lxc_router()),
+        ),
+    );
+    let mut checked = 0;
+    router.walk(&mut |path, r| {
+        for m in r.methods() {
+            let node = find(&published, path).unwrap_or_else(|| panic!("{path} not published"));
+            let info = &node["info"][m.method.as_str()];
+            assert_eq!(info["name"], m.name, "{path}");
+            let ours: serde_json::Value =
+                serde_json::to_value(&m.parameters).unwrap()["properties"].clone();
+            let theirs = &info["parameters"]["properties"];
+            let keys = |v: &serde_json::Value| -> Vec<String> {
+                v.as_object()
+                    .map(|o| o.keys().cloned().collect())
+                    .unwrap_or_default()
+            };
+            assert_eq!(keys(&ours), keys(theirs), "{path} parameters");
+            for seg in path.split('/').filter(|s| s.starts_with('{')) {
+                let name = seg.trim_matches(|c| c == '{' || c == '}');
+                assert!(
+                    ours.get(name).is_some(),
+                    "{path}: path parameter {name} undeclared"
+                );
+            }
+            checked += 1;
+        }
+    });
+    println!("{checked} container API methods match the published schema");
+    assert!(checked >= 8);
+}
