@@ -12,6 +12,7 @@ pub mod lxc_config;
 pub mod schema;
 pub mod setup;
 pub mod snapshot;
+pub mod snapshot_host;
 pub mod status;
 pub mod store;
 pub mod volumes;
