@@ -281,6 +281,9 @@ fn get_snapshot_config(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError>
 /// `/nodes/{node}/lxc`.
 pub fn node_lxc_router() -> Router {
     use schemas as s;
+    // the container formats (`pve-ct-timezone`, `lxc-ip-with-ll-iface`, …) must be known
+    // before the first request is validated
+    crate::schema::register_formats();
     let config = Router::new().method(declare(
         ApiMethod::new(
             "vm_config",
