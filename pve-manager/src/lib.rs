@@ -17,5 +17,6 @@ pub fn conformance_suites() -> Vec<Suite> {
     let mut all = pve_common::conformance::suites();
     all.extend(pve_storage::conformance_suites());
     all.extend(qemu_server::conformance_suites());
+    all.extend(pve_container::conformance_suites());
     all
 }
