@@ -216,8 +216,10 @@ fn verify_hotplug_features(value: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Upstream's rule: no `/./` or `/../`, no `/.` or `/..` at the end, no `../` at the
+/// start (`.`, `..` and `./x` alone pass).
 fn verify_lxc_mp_string(mp: &str) -> Result<(), String> {
-    if re!(r"(?:^|/)\.\.?(?:/|$)").is_match(mp) {
+    if re!(r"/\.\.?/").is_match(mp) || re!(r"/\.\.?$").is_match(mp) || mp.starts_with("../") {
         return Err(format!("{mp} contains illegal character sequences"));
     }
     Ok(())
@@ -281,5 +283,9 @@ mod tests {
         assert!(verify_hotplug_features("disk,foo").is_err());
         assert!(verify_lxc_mp_string("/mnt/data").is_ok());
         assert!(verify_lxc_mp_string("/mnt/../etc").is_err());
+        assert!(verify_lxc_mp_string("../etc").is_err());
+        assert!(verify_lxc_mp_string("/mnt/..").is_err());
+        assert!(verify_lxc_mp_string("..").is_ok());
+        assert!(verify_lxc_mp_string("./x").is_ok());
     }
 }

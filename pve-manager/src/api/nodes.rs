@@ -223,6 +223,7 @@ pub(super) fn local_node_entry(env: &RpcEnv) -> Value {
 fn node_router() -> Router {
     let dirs = Router::new()
         .subdir("dns", super::node_system::dns_router())
+        .subdir("lxc", pve_container::api::node_lxc_router())
         .subdir("network", super::node_system::network_router())
         .subdir("qemu", qemu_server::api::router())
         .subdir("status", super::node_system::status_router())
