@@ -86,7 +86,9 @@ pub enum TypeSpec {
 #[serde(untagged)]
 pub enum FormatSpec {
     Named(String),
-    Inline(BTreeMap<String, Schema>),
+    /// Shared: the indexed options of a guest config (`net0`…`net31`, `mp0`…`mp255`)
+    /// and every API method that takes them use one copy.
+    Inline(std::sync::Arc<BTreeMap<String, Schema>>),
 }
 
 /// `additionalProperties`: allowed or not, or a schema the extra keys must match.

@@ -61,7 +61,7 @@ pub fn schema_type_text(schema: &Schema, config_sub: bool) -> String {
         }
     } else if ty == "string" {
         let props = match &schema.format {
-            Some(FormatSpec::Inline(props)) => Some(std::sync::Arc::new(props.clone())),
+            Some(FormatSpec::Inline(props)) => Some(props.clone()),
             Some(FormatSpec::Named(name)) => super::formats::get_property_format(name),
             None => None,
         };

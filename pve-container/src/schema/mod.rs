@@ -80,7 +80,7 @@ pub fn declared_option(family: &str) -> Option<Schema> {
 pub fn option_format(family: &str) -> Option<BTreeMap<String, Schema>> {
     register_formats();
     match declared_option(family)?.format? {
-        pve_common::schema::FormatSpec::Inline(p) => Some(p),
+        pve_common::schema::FormatSpec::Inline(p) => Some((*p).clone()),
         pve_common::schema::FormatSpec::Named(_) => None,
     }
 }

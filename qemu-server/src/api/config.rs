@@ -20,17 +20,19 @@ use crate::schema::{check_option_value, vm_config_options};
 
 use super::{conf_file, err, storage, vmid};
 
-/// The returns of `GET …/config`: the option schema plus `digest`.
-pub(super) fn config_returns() -> Value {
-    let mut props = Map::new();
-    for (k, s) in vm_config_options() {
-        props.insert(k.clone(), serde_json::to_value(s).unwrap_or(Value::Null));
-    }
+/// The returns of `GET …/config`: the option schema plus `digest`. Built from the shared
+/// option map, so the property-string formats are not copied again.
+pub(super) fn config_returns() -> pve_common::schema::Schema {
+    let mut props = vm_config_options().clone();
     props.insert(
         "digest".into(),
-        json!({"type": "string", "description": "SHA1 digest of configuration file. This can be used to prevent concurrent modifications."}),
+        pve_common::schema::Schema::literal(json!({"type": "string", "description": "SHA1 digest of configuration file. This can be used to prevent concurrent modifications."})),
     );
-    json!({"description": "The VM configuration.", "type": "object", "properties": props})
+    let mut schema = pve_common::schema::Schema::literal(
+        json!({"description": "The VM configuration.", "type": "object"}),
+    );
+    schema.properties = Some(props);
+    schema
 }
 
 fn snapshot_config_json(conf: &GuestConfig, snapname: &str) -> Result<Value, ApiError> {

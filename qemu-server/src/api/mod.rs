@@ -26,7 +26,9 @@ fn declare(mut m: ApiMethod, params: Value, returns: Value, perms: Value) -> Api
             m = m.param(&name, Schema::literal(schema));
         }
     }
-    m = m.returns(Schema::literal(returns));
+    if !returns.is_null() {
+        m = m.returns(Schema::literal(returns));
+    }
     if !perms.is_null() {
         let p: Permissions = serde_json::from_value(perms).expect("upstream permission literal");
         m = m.permissions(p);
@@ -182,18 +184,21 @@ pub fn router() -> Router {
         .match_param("snapname", snapshot_item);
 
     let config = Router::new()
-        .method(declare(
-            ApiMethod::new(
-                "vm_config",
-                HttpMethod::Get,
-                s::vm_config_description(),
-                config::get_config,
+        .method(
+            declare(
+                ApiMethod::new(
+                    "vm_config",
+                    HttpMethod::Get,
+                    s::vm_config_description(),
+                    config::get_config,
+                )
+                .proxyto("node"),
+                s::vm_config_params(),
+                Value::Null,
+                s::vm_config_permissions(),
             )
-            .proxyto("node"),
-            s::vm_config_params(),
-            config::config_returns(),
-            s::vm_config_permissions(),
-        ))
+            .returns(config::config_returns()),
+        )
         .method(with_vm_options(declare(
             ApiMethod::new(
                 "update_vm_async",

@@ -201,7 +201,7 @@ pub fn register_formats() {
         ] {
             let schema = super::declared_option(family);
             if let Some(pve_common::schema::FormatSpec::Inline(p)) = schema.format {
-                register_format(name, p);
+                register_format(name, std::sync::Arc::unwrap_or_clone(p));
             }
         }
         register_format_checker("pve-qm-bootdisk", verify_bootdisk);
