@@ -1,16 +1,26 @@
-//! VM config → QEMU command line for upstream's patched QEMU (what `qm showcmd` prints).
+//! VM config → QEMU command line. One generator, two targets (see [`Target`]):
+//! upstream's patched QEMU (what `qm showcmd` prints) and a stock QEMU binary, whose
+//! differences all live in [`stock`].
 //!
 //! Covered so far: the common frame (ids, QMP/event sockets, pid file, SMBIOS, SMP,
 //! boot menu, VNC, the default CPU, memory, the i440fx chipset with its PCI bridges,
-//! USB tablet, VGA, balloon, iSCSI initiator, machine type). A config using a key the
-//! generator does not handle yet is refused with an error naming the key, never
-//! answered with a wrong command line.
+//! USB tablet, VGA, vmgenid, balloon, iSCSI initiator), machine type/version
+//! resolution with the `+pveN` feature guard, timer/RTC flags, power-state globals and
+//! network devices with their boot order. A config using a key the generator does not
+//! handle yet is refused with an error naming the key, never answered with a wrong
+//! command line.
+
+use std::collections::BTreeMap;
 
 use pve_guest_common::GuestConfig;
 
+mod machine;
 mod quote;
+pub mod stock;
 
+pub use machine::{extract_version, vm_machine, windows_version, MachineVersion};
 pub use quote::{normalize_pretty, pretty_command, shell_quote};
+pub use stock::Capabilities;
 
 /// What the generator asks of the host. The conformance harness supplies the corpus'
 /// facts; a real node reads them from the system.
@@ -20,136 +30,663 @@ pub trait HostFacts {
     fn qemu_version(&self) -> (u32, u32, u32);
     fn host_arch(&self) -> &str;
     fn iscsi_initiator_name(&self) -> Option<String>;
+    /// MTU of a host bridge.
+    fn bridge_mtu(&self, _bridge: &str) -> u32 {
+        1500
+    }
+    fn vhost_net_available(&self) -> bool {
+        true
+    }
+}
+
+/// Everything the generator needs besides the config.
+pub type GenContext<'a> = &'a dyn HostFacts;
+
+/// Which QEMU the command line is for.
+#[derive(Clone, Debug)]
+pub enum Target {
+    /// Proxmox' patched QEMU (`/usr/bin/kvm`), as `qm showcmd` prints it.
+    Upstream,
+    /// A distribution's stock QEMU with the probed capabilities.
+    Stock(Capabilities),
 }
 
 /// Keys the generator understands (everything else is refused for now).
 const HANDLED_KEYS: &[&str] = &[
-    "smbios1", "name", "sockets", "cores", "vcpus", "memory", "tablet", "balloon", "numa",
-    "ostype", "vmgenid", "digest",
+    "smbios1",
+    "name",
+    "sockets",
+    "cores",
+    "vcpus",
+    "memory",
+    "tablet",
+    "balloon",
+    "numa",
+    "ostype",
+    "vmgenid",
+    "digest",
+    "machine",
+    "startdate",
+    "tdf",
+    "localtime",
+    "acpi",
+    "bootdisk",
+    "boot",
+    "meta",
+    "onboot",
+    "description",
+    "tags",
+    "protection",
+    "lock",
 ];
 
-/// Builds the argv of the VM's QEMU process.
+const MAX_NETS: usize = 32;
+
+/// Builds the argv (binary first) of the VM's QEMU process plus the warnings upstream
+/// would log.
 pub fn config_to_command(
+    ctx: GenContext,
     vmid: u32,
     config: &GuestConfig,
-    host: &dyn HostFacts,
+    target: &Target,
+) -> Result<(Vec<String>, Vec<String>), String> {
+    let mut version = ctx.qemu_version();
+    if let Target::Stock(caps) = target {
+        version = caps.version;
+    }
+    let mut warnings = Vec::new();
+    let argv = generate(ctx, vmid, config, version, &mut warnings)?;
+    let argv = match target {
+        Target::Upstream => argv,
+        Target::Stock(caps) => stock::adapt(argv, caps),
+    };
+    Ok((argv, warnings))
+}
+
+/// `qm showcmd` text: one line, or with `pretty` each option on its own line.
+pub fn showcmd(argv: &[String], pretty: bool) -> String {
+    if pretty {
+        pretty_command(argv)
+    } else {
+        let line = argv
+            .iter()
+            .map(|a| shell_quote(a))
+            .collect::<Vec<_>>()
+            .join(" ");
+        format!("{line}\n")
+    }
+}
+
+fn net_key(k: &str) -> bool {
+    k.strip_prefix("net")
+        .and_then(|n| n.parse::<usize>().ok())
+        .is_some_and(|n| n < MAX_NETS)
+}
+
+/// Parsed `netN` value.
+struct Net {
+    model: String,
+    mac: String,
+    bridge: Option<String>,
+    mtu: Option<u32>,
+    queues: Option<u32>,
+    host_tunnel: Option<bool>,
+}
+
+const NET_MODELS: &[&str] = &[
+    "virtio",
+    "e1000",
+    "e1000e",
+    "rtl8139",
+    "vmxnet3",
+    "ne2k_pci",
+    "pcnet",
+    "i82551",
+    "i82557b",
+    "i82559er",
+    "ne2k_isa",
+    "e1000-82540em",
+    "e1000-82544gc",
+    "e1000-82545em",
+];
+
+fn parse_net(value: &str) -> Result<Net, String> {
+    let mut net = Net {
+        model: String::new(),
+        mac: String::new(),
+        bridge: None,
+        mtu: None,
+        queues: None,
+        host_tunnel: None,
+    };
+    for part in value.split(',') {
+        let (k, v) = part.split_once('=').unwrap_or((part, ""));
+        match k {
+            m if NET_MODELS.contains(&m) => {
+                net.model = m.to_string();
+                net.mac = v.to_string();
+            }
+            "model" => net.model = v.to_string(),
+            "macaddr" => net.mac = v.to_string(),
+            "bridge" => net.bridge = Some(v.to_string()),
+            "mtu" => net.mtu = v.parse().ok(),
+            "queues" => net.queues = v.parse().ok(),
+            "host-tunnel" => net.host_tunnel = Some(v == "1"),
+            "firewall" | "tag" | "rate" | "trunks" | "link_down" => {}
+            other => return Err(format!("not implemented yet: net option '{other}'")),
+        }
+    }
+    if net.model.is_empty() {
+        return Err("not implemented yet: net without model".into());
+    }
+    if net.mac.is_empty() {
+        return Err("not implemented yet: net without MAC address".into());
+    }
+    Ok(net)
+}
+
+/// Upstream's `print_pci_addr` for the devices placed so far.
+fn pci_addr(id: &str, bridges: &mut BTreeMap<u32, ()>) -> String {
+    let fixed: &[(&str, u32, u32)] = &[
+        ("piix3", 0, 1),
+        ("vga", 0, 2),
+        ("balloon0", 0, 3),
+        ("watchdog", 0, 4),
+        ("scsihw0", 0, 5),
+        ("scsihw1", 0, 6),
+        ("ahci0", 0, 7),
+        ("qga0", 0, 8),
+        ("spice", 0, 9),
+        ("hostpci0", 0, 16),
+        ("hostpci1", 0, 17),
+        ("vga1", 0, 24),
+        ("vga2", 0, 25),
+        ("vga3", 0, 26),
+        ("hostpci2", 0, 27),
+        ("hostpci3", 0, 28),
+        ("pci.1", 0, 30),
+        ("pci.2", 0, 31),
+        ("xhci", 1, 27),
+        ("pci.4", 1, 28),
+        ("rng0", 1, 29),
+        ("ivshmem", 2, 11),
+        ("audio0", 2, 12),
+    ];
+    let mut found = fixed
+        .iter()
+        .find(|(n, _, _)| *n == id)
+        .map(|(_, b, a)| (*b, *a));
+    if found.is_none() {
+        if let Some(n) = id.strip_prefix("net").and_then(|n| n.parse::<u32>().ok()) {
+            found = Some(if n < 6 { (0, 18 + n) } else { (1, n - 5) });
+        } else if let Some(n) = id
+            .strip_prefix("virtio")
+            .and_then(|n| n.parse::<u32>().ok())
+        {
+            found = Some(if n < 6 { (0, 10 + n) } else { (2, n - 5) });
+        }
+    }
+    match found {
+        Some((bus, addr)) => {
+            bridges.insert(bus, ());
+            format!(",bus=pci.{bus},addr=0x{addr:x}")
+        }
+        None => String::new(),
+    }
+}
+
+/// Boot indices from the legacy `boot: [acdn]{1,4}` form (default `cdn`) for the
+/// devices handled so far (network devices; no drives yet).
+fn bootorder(
+    conf: &pve_guest_common::config::ConfigSection,
+) -> Result<BTreeMap<String, u32>, String> {
+    let mut order = BTreeMap::new();
+    let boot = conf.get("boot");
+    let legacy = match boot {
+        None => Some("cdn".to_string()),
+        Some(b) => {
+            let mut legacy = None;
+            let mut ord = None;
+            for part in b.split(',') {
+                match part.split_once('=') {
+                    Some(("order", v)) => ord = Some(v.to_string()),
+                    Some(("legacy", v)) => legacy = Some(v.to_string()),
+                    None => legacy = Some(part.to_string()),
+                    Some((k, _)) => return Err(format!("invalid boot option '{k}'")),
+                }
+            }
+            if legacy.is_none() {
+                if let Some(ord) = ord {
+                    for (i, dev) in ord
+                        .split([';', ',', ' '])
+                        .filter(|d| !d.is_empty())
+                        .enumerate()
+                    {
+                        order.insert(dev.to_string(), 100 + i as u32);
+                    }
+                    return Ok(order);
+                }
+                return Ok(order);
+            }
+            legacy
+        }
+    };
+    let legacy = legacy.unwrap_or_default();
+    if let Some(pos) = legacy.find('n') {
+        let mut idx = (pos as u32 + 1) * 100;
+        for i in 0..MAX_NETS {
+            if conf.get(&format!("net{i}")).is_some() {
+                order.insert(format!("net{i}"), idx);
+                idx += 1;
+            }
+        }
+    }
+    Ok(order)
+}
+
+fn generate(
+    ctx: GenContext,
+    vmid: u32,
+    config: &GuestConfig,
+    kvmver: (u32, u32, u32),
+    warnings: &mut Vec<String>,
 ) -> Result<Vec<String>, String> {
     let conf = &config.main;
     for key in conf.values.keys() {
-        if !HANDLED_KEYS.contains(&key.as_str()) {
+        if !HANDLED_KEYS.contains(&key.as_str()) && !net_key(key) {
             return Err(format!("not implemented yet: config key '{key}'"));
         }
     }
-    if conf.get("ostype").is_some_and(|o| o.starts_with('w')) {
-        return Err("not implemented yet: Windows machine pinning".into());
-    }
-    if conf.get("vmgenid").is_some_and(|v| v != "0") {
-        return Err("not implemented yet: vmgenid device".into());
-    }
-    if host.host_arch() != "x86_64" {
+    let _ = warnings;
+    let arch = ctx.host_arch().to_string();
+    if arch != "x86_64" {
         return Err("not implemented yet: non-x86_64 hosts".into());
     }
-    let run = "/var/run/qemu-server";
-    let mut cmd: Vec<String> = vec![qemu_binary(host.host_arch())];
-    cmd_start(&mut cmd, vmid, conf.get("name"), run);
-    let mut push = |a: &str, b: String| {
-        cmd.push(a.to_string());
-        cmd.push(b);
-    };
-    if let Some(smbios) = conf.get("smbios1") {
-        if smbios.contains("base64=1") {
-            return Err("not implemented yet: base64 smbios".into());
-        }
-        push("-smbios", format!("type=1,{smbios}"));
+    let kvmver_str = format!("{}.{}.{}", kvmver.0, kvmver.1, kvmver.2);
+    if kvmver.0 < 6 {
+        return Err(format!(
+            "Detected old QEMU binary ('{kvmver_str}', at least 6.0 is required)\n"
+        ));
     }
+    let ostype = conf.get("ostype");
+    let winversion = windows_version(ostype);
+    if winversion > 0 {
+        return Err("not implemented yet: Windows guests (hyper-v enlightenments)".into());
+    }
+    if conf.get("vmgenid").is_some_and(|v| v == "1") {
+        return Err("not implemented yet: vmgenid auto-generation".into());
+    }
+
+    // machine
+    let mut machine_type_cfg: Option<String> = None;
+    for part in conf
+        .get("machine")
+        .unwrap_or("")
+        .split(',')
+        .filter(|p| !p.is_empty())
+    {
+        match part.split_once('=') {
+            None | Some(("type", _)) => {
+                machine_type_cfg = Some(part.strip_prefix("type=").unwrap_or(part).to_string())
+            }
+            Some((k, _)) => return Err(format!("not implemented yet: machine option '{k}'")),
+        }
+    }
+    let creation_qemu = conf.get("meta").and_then(|m| {
+        m.split(',')
+            .find_map(|p| p.strip_prefix("creation-qemu="))
+            .map(str::to_string)
+    });
+    let mut machine_type = vm_machine(
+        machine_type_cfg.as_deref(),
+        &arch,
+        ostype,
+        creation_qemu.as_deref(),
+        kvmver,
+    )?;
+    let machine_version = extract_version(&machine_type, kvmver);
+    let node = ctx.node_name();
+    if kvmver.2 >= 90 {
+        warnings.push(format!(
+            "warning: Installed QEMU version ({kvmver_str}) is a release candidate, ignoring version checks"
+        ));
+    } else if !(kvmver.0, kvmver.1).ge(&(machine_version.major, machine_version.minor)) {
+        return Err(format!(
+            "Installed QEMU version '{kvmver_str}' is too old to run machine type '{machine_type}', please upgrade node '{node}'\n"
+        ));
+    } else if machine_version.pve.unwrap_or(0)
+        > machine::pve_revision(machine_version.major, machine_version.minor)
+    {
+        return Err(format!(
+            "Installed qemu-server (max feature level for {}.{} is pve{}) is too old to run machine type '{machine_type}', please upgrade node '{node}'\n",
+            machine_version.major,
+            machine_version.minor,
+            machine::pve_revision(machine_version.major, machine_version.minor)
+        ));
+    }
+    let q35 = machine::base_type(&machine_type) == "q35";
+    if q35 {
+        return Err("not implemented yet: q35 machines".into());
+    }
+    let mut required_pve = 0u32;
+    let mut guard = |major: u32, minor: u32, pve: u32| -> bool {
+        if !machine_version.at_least(major, minor, Some(pve)) {
+            return false;
+        }
+        let max = machine::pve_revision(major, minor);
+        if machine_version.at_least(major, minor, Some(max + 1)) {
+            return true;
+        }
+        required_pve = required_pve.max(pve);
+        true
+    };
+    let mv = |major: u32, minor: u32| machine_version.at_least(major, minor, None);
+    if let Some(base) = machine_type.strip_suffix(".pxe") {
+        machine_type = base.to_string();
+    } else if !mv(2, 4) {
+        return Err("not implemented yet: old BIOS files".into());
+    }
+
+    let mut cmd: Vec<String> = vec![machine_binary(&arch)];
+    let mut devices: Vec<String> = Vec::new();
+    let mut bridges: BTreeMap<u32, ()> = BTreeMap::new();
+    let mut machine_flags: Vec<String> = Vec::new();
+    let mut rtc_flags: Vec<String> = Vec::new();
+    let run = "/var/run/qemu-server";
+    let push = |v: &mut Vec<String>, a: &str, b: String| {
+        v.push(a.to_string());
+        v.push(b);
+    };
+
+    cmd.push("-id".into());
+    cmd.push(vmid.to_string());
+    let name = conf
+        .get("name")
+        .map(str::to_string)
+        .unwrap_or(format!("vm{vmid}"));
+    if kvmver.0 >= 11 {
+        push(&mut cmd, "-name", name.clone());
+    } else {
+        push(&mut cmd, "-name", format!("{name},debug-threads=on"));
+    }
+    cmd.push("-no-shutdown".into());
+    push(
+        &mut cmd,
+        "-chardev",
+        format!("socket,id=qmp,path={run}/{vmid}.qmp,server=on,wait=off"),
+    );
+    push(&mut cmd, "-mon", "chardev=qmp,mode=control".into());
+    if mv(2, 12) {
+        let reconnect = if (kvmver.0, kvmver.1) >= (9, 2) {
+            "reconnect-ms=5000"
+        } else {
+            "reconnect=5"
+        };
+        push(
+            &mut cmd,
+            "-chardev",
+            format!("socket,id=qmp-event,path=/var/run/qmeventd.sock,{reconnect}"),
+        );
+        push(&mut cmd, "-mon", "chardev=qmp-event,mode=control".into());
+    }
+    push(&mut cmd, "-pidfile", format!("{run}/{vmid}.pid"));
+    cmd.push("-daemonize".into());
+
+    if let Some(smbios) = conf.get("smbios1") {
+        push(&mut cmd, "-smbios", smbios1_arg(smbios)?);
+    }
+
+    if let Some(g) = conf.get("vmgenid").filter(|v| *v != "0") {
+        push(&mut devices, "-device", format!("vmgenid,guid={g}"));
+    }
+
+    let tablet = conf.get("tablet") != Some("0");
+    if tablet {
+        let addr = pci_addr("piix3", &mut bridges);
+        push(
+            &mut devices,
+            "-device",
+            format!("piix3-usb-uhci,id=uhci{addr}.0x2"),
+        );
+        push(
+            &mut devices,
+            "-device",
+            "usb-tablet,id=tablet,bus=uhci.0,port=1".into(),
+        );
+    }
+
+    let bootorder = bootorder(conf)?;
+
     let num = |k: &str, d: u64| -> Result<u64, String> {
         conf.get(k)
             .map(|v| v.parse().map_err(|_| format!("invalid {k}")))
             .unwrap_or(Ok(d))
     };
-    let sockets = num("sockets", 1)?;
-    let cores = num("cores", 1)?;
+    let sockets = num("sockets", 1)?.max(1);
+    let cores = num("cores", 1)?.max(1);
     let maxcpus = sockets * cores;
-    let vcpus = num("vcpus", maxcpus)?;
+    let vcpus = match num("vcpus", 0)? {
+        0 => maxcpus,
+        v => v,
+    };
     push(
+        &mut cmd,
         "-smp",
         format!("{vcpus},sockets={sockets},cores={cores},maxcpus={maxcpus}"),
     );
     cmd.push("-nodefaults".into());
-    let mut push = |a: &str, b: String| {
-        cmd.push(a.to_string());
-        cmd.push(b);
-    };
     push(
+        &mut cmd,
         "-boot",
         "menu=on,strict=on,reboot-timeout=1000,splash=/usr/share/qemu-server/bootsplash.jpg".into(),
     );
-    push("-vnc", format!("unix:{run}/{vmid}.vnc,password=on"));
+    if conf.get("acpi") == Some("0") {
+        machine_flags.push("acpi=off".into());
+    }
+    let addr = pci_addr("vga", &mut bridges);
+    push(&mut devices, "-device", format!("VGA,id=vga{addr}"));
     push(
+        &mut cmd,
+        "-vnc",
+        format!("unix:{run}/{vmid}.vnc,password=on"),
+    );
+
+    // Cfg2Cmd: timer / RTC
+    let tdf = conf.get("tdf") == Some("1");
+    let startdate = conf.get("startdate").unwrap_or("now");
+    let localtime = conf.get("localtime") == Some("1");
+    if ostype == Some("l26") && guard(10, 1, 0) && machine::base_type(&machine_type) != "virt" {
+        machine_flags.push("hpet=off".into());
+    }
+    if tdf {
+        rtc_flags.push("driftfix=slew".into());
+    }
+    if startdate != "now" {
+        rtc_flags.push(format!("base={startdate}"));
+    } else if localtime {
+        rtc_flags.push("base=localtime".into());
+    }
+
+    push(
+        &mut cmd,
         "-cpu",
         "kvm64,enforce,+kvm_pv_eoi,+kvm_pv_unhalt,+lahf_lm,+sep".into(),
     );
+    if conf.get("numa") == Some("1") {
+        return Err("not implemented yet: NUMA topology".into());
+    }
     let memory = conf
         .get("memory")
         .map(|m| m.strip_prefix("current=").unwrap_or(m).to_string())
         .unwrap_or_else(|| "512".into());
-    push("-m", memory);
-    push("-global", "PIIX4_PM.disable_s3=1".into());
-    push("-global", "PIIX4_PM.disable_s4=1".into());
-    push(
-        "-device",
-        "pci-bridge,id=pci.1,chassis_nr=1,bus=pci.0,addr=0x1e".into(),
-    );
-    push(
-        "-device",
-        "pci-bridge,id=pci.2,chassis_nr=2,bus=pci.0,addr=0x1f".into(),
-    );
-    if conf.get("tablet") != Some("0") {
-        push(
-            "-device",
-            "piix3-usb-uhci,id=uhci,bus=pci.0,addr=0x1.0x2".into(),
-        );
-        push("-device", "usb-tablet,id=tablet,bus=uhci.0,port=1".into());
-    }
-    push("-device", "VGA,id=vga,bus=pci.0,addr=0x2".into());
+    push(&mut cmd, "-m", memory);
+
     if conf.get("balloon") != Some("0") {
-        push(
-            "-device",
-            "virtio-balloon-pci,id=balloon0,bus=pci.0,addr=0x3,free-page-reporting=on".into(),
-        );
+        let addr = pci_addr("balloon0", &mut bridges);
+        let mut dev = format!("virtio-balloon-pci,id=balloon0{addr}");
+        if mv(6, 2) {
+            dev.push_str(",free-page-reporting=on");
+        }
+        push(&mut devices, "-device", dev);
     }
-    if let Some(iqn) = host.iscsi_initiator_name() {
-        push("-iscsi", format!("initiator-name={iqn}"));
+    if let Some(iqn) = ctx.iscsi_initiator_name() {
+        push(&mut devices, "-iscsi", format!("initiator-name={iqn}"));
     }
-    push("-machine", "type=pc+pve0".into());
+
+    for i in 0..MAX_NETS {
+        let id = format!("net{i}");
+        let Some(value) = conf.get(&id) else { continue };
+        let net = parse_net(value)?;
+        let vhost = if net.model == "virtio" && ctx.vhost_net_available() {
+            ",vhost=on"
+        } else {
+            ""
+        };
+        let mut netdev = match &net.bridge {
+            Some(br) => {
+                let _ = br;
+                format!(
+                    "type=tap,id={id},ifname=tap{vmid}i{i},script=/usr/libexec/qemu-server/pve-bridge,downscript=/usr/libexec/qemu-server/pve-bridgedown{vhost}"
+                )
+            }
+            None => format!("type=user,id={id},hostname={name}"),
+        };
+        if let (Some(q), true) = (net.queues, net.model == "virtio") {
+            netdev.push_str(&format!(",queues={q}"));
+        }
+        push(&mut devices, "-netdev", netdev);
+        guard(10, 0, 1);
+        let device = if net.model == "virtio" {
+            "virtio-net-pci".to_string()
+        } else {
+            net.model.clone()
+        };
+        let addr = pci_addr(&id, &mut bridges);
+        let mut dev = format!("{device},mac={},netdev={id}{addr},id={id}", net.mac);
+        if net.model == "virtio" {
+            if let Some(q) = net.queues.filter(|q| *q > 1) {
+                dev.push_str(&format!(",vectors={},mq=on", q * 2 + 2));
+                if mv(7, 1) {
+                    dev.push_str(",packed=on");
+                }
+            }
+            if mv(7, 1) {
+                dev.push_str(",rx_queue_size=1024,tx_queue_size=256");
+            }
+        }
+        if let Some(bi) = bootorder.get(&id) {
+            dev.push_str(&format!(",bootindex={bi}"));
+        }
+        match (&net.bridge, net.model == "virtio") {
+            (Some(br), true) => {
+                let bridge_mtu = ctx.bridge_mtu(br);
+                let mtu = match net.mtu {
+                    None | Some(1) => bridge_mtu,
+                    Some(m) if m < 576 => {
+                        return Err(format!(
+                            "netdev {id}: MTU '{m}' is smaller than the IP minimum MTU '576'\n"
+                        ))
+                    }
+                    Some(m) if m > bridge_mtu => {
+                        return Err(format!(
+                            "netdev {id}: MTU '{m}' is bigger than the bridge MTU '{bridge_mtu}' - adjust the MTU for the network device in the VM configuration, while ensuring that the bridge is configured as desired.\n"
+                        ))
+                    }
+                    Some(m) => m,
+                };
+                if machine_version.at_least(10, 0, Some(1)) || mtu != 1500 {
+                    dev.push_str(&format!(",host_mtu={mtu}"));
+                }
+            }
+            (_, virtio) => {
+                if let Some(m) = net.mtu {
+                    let why = if net.bridge.is_none() {
+                        "no bridge configured"
+                    } else {
+                        let _ = virtio;
+                        "not using VirtIO"
+                    };
+                    warnings.push(format!("netdev {id}: ignoring MTU '{m}', {why}"));
+                }
+            }
+        }
+        if net.model == "virtio" {
+            if machine_version.at_least(11, 0, Some(1)) {
+                if net.host_tunnel != Some(true) {
+                    dev.push_str(",host_tunnel=off");
+                }
+            } else if mv(10, 2) && net.host_tunnel == Some(false) {
+                dev.push_str(",host_tunnel=off");
+            }
+        }
+        push(&mut devices, "-device", dev);
+    }
+
+    // PCI bridges (i440fx)
+    if bridges.contains_key(&4) {
+        bridges.insert(1, ());
+    }
+    if mv(2, 3) {
+        bridges.insert(1, ());
+        bridges.insert(2, ());
+    }
+    for k in bridges.keys().rev().copied().collect::<Vec<_>>() {
+        if k == 0 {
+            continue;
+        }
+        let addr = pci_addr(&format!("pci.{k}"), &mut BTreeMap::new());
+        devices.insert(0, format!("pci-bridge,id=pci.{k},chassis_nr={k}{addr}"));
+        devices.insert(0, "-device".into());
+    }
+
+    if guard(9, 2, 1) {
+        push(&mut cmd, "-global", "PIIX4_PM.disable_s3=1".into());
+        push(&mut cmd, "-global", "PIIX4_PM.disable_s4=1".into());
+    }
+
+    let base = machine_type
+        .rfind("+pve")
+        .map(|i| &machine_type[..i])
+        .unwrap_or(&machine_type);
+    machine_flags.push(format!("type={base}+pve{required_pve}"));
+
+    cmd.extend(devices);
+    if !rtc_flags.is_empty() {
+        push(&mut cmd, "-rtc", rtc_flags.join(","));
+    }
+    push(&mut cmd, "-machine", machine_flags.join(","));
     Ok(cmd)
 }
 
-fn cmd_start(cmd: &mut Vec<String>, vmid: u32, name: Option<&str>, run: &str) {
-    let mut push = |a: &str, b: String| {
-        cmd.push(a.to_string());
-        if !b.is_empty() {
-            cmd.push(b);
+/// `-smbios type=1,...` from the `smbios1` property (keys sorted, commas doubled,
+/// base64 values decoded).
+fn smbios1_arg(value: &str) -> Result<String, String> {
+    let mut map = BTreeMap::new();
+    for part in value.split(',') {
+        let (k, v) = part
+            .split_once('=')
+            .ok_or_else(|| format!("invalid smbios1 value '{value}'"))?;
+        map.insert(k.to_string(), v.to_string());
+    }
+    let base64 = map.remove("base64").is_some_and(|v| v == "1");
+    let mut out = "type=1".to_string();
+    for (k, v) in map {
+        let v = if base64 && k != "uuid" {
+            let bytes = openssl::base64::decode_block(&v)
+                .map_err(|_| format!("invalid base64 in smbios1 '{k}'"))?;
+            String::from_utf8_lossy(&bytes).into_owned()
+        } else {
+            v
+        };
+        if !v.is_empty() {
+            out.push_str(&format!(",{k}={}", v.replace(',', ",,")));
         }
-    };
-    push("-id", vmid.to_string());
-    push(
-        "-name",
-        name.map(str::to_string).unwrap_or(format!("vm{vmid}")),
-    );
-    push("-no-shutdown", String::new());
-    push(
-        "-chardev",
-        format!("socket,id=qmp,path={run}/{vmid}.qmp,server=on,wait=off"),
-    );
-    push("-mon", "chardev=qmp,mode=control".into());
-    push(
-        "-chardev",
-        "socket,id=qmp-event,path=/var/run/qmeventd.sock,reconnect-ms=5000".into(),
-    );
-    push("-mon", "chardev=qmp-event,mode=control".into());
-    push("-pidfile", format!("{run}/{vmid}.pid"));
-    push("-daemonize", String::new());
+    }
+    Ok(out)
+}
+
+fn machine_binary(arch: &str) -> String {
+    qemu_binary(arch)
 }
 
 /// The binary for the host architecture.

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use pve_common::conformance::CaseOutcome;
 use serde_json::Value;
 
-use crate::cmdline::{config_to_command, normalize_pretty, pretty_command, HostFacts};
+use crate::cmdline::{config_to_command, normalize_pretty, pretty_command, HostFacts, Target};
 use crate::config::parse_vm_config;
 
 const VMID: u32 = 8006;
@@ -17,6 +17,7 @@ struct CorpusHost {
     qemu_version: (u32, u32, u32),
     arch: String,
     iscsi: Option<String>,
+    bridge_mtu: Value,
 }
 
 impl HostFacts for CorpusHost {
@@ -31,6 +32,13 @@ impl HostFacts for CorpusHost {
     }
     fn iscsi_initiator_name(&self) -> Option<String> {
         self.iscsi.clone()
+    }
+    fn bridge_mtu(&self, bridge: &str) -> u32 {
+        let mtu = self
+            .bridge_mtu
+            .get(bridge)
+            .or(self.bridge_mtu.get("default"));
+        mtu.and_then(Value::as_u64).unwrap_or(1500) as u32
     }
 }
 
@@ -69,6 +77,7 @@ fn run_case(dir: &Path, env: &Value, name: &str) -> Result<(), String> {
         arch: get("HOST_ARCH")
             .unwrap_or_else(|| defaults["host_arch"].as_str().unwrap_or("x86_64").into()),
         iscsi: env["iscsi_initiator_name"].as_str().map(str::to_string),
+        bridge_mtu: env["bridge_mtu"].clone(),
     };
     let expect_error = get("EXPECT_ERROR");
     let expect_warn = get("EXPECT_WARN").or_else(|| get("EXPECT_WARNING"));
@@ -79,11 +88,20 @@ fn run_case(dir: &Path, env: &Value, name: &str) -> Result<(), String> {
     {
         return Err(format!("unexpected warning: {w}"));
     }
-    match (config_to_command(VMID, &parsed.config, &host), expect_error) {
+    let generated = config_to_command(&host, VMID, &parsed.config, &Target::Upstream);
+    if let Ok((_, warnings)) = &generated {
+        if let Some(w) = warnings
+            .iter()
+            .find(|w| Some(w.trim_end()) != expect_warn.as_deref())
+        {
+            return Err(format!("unexpected warning: {w}"));
+        }
+    }
+    match (generated, expect_error) {
         (Err(e), Some(want)) if e.trim_end_matches('\n') == want => Ok(()),
         (Err(e), _) => Err(e),
         (Ok(_), Some(want)) => Err(format!("generated a command, expected error {want:?}")),
-        (Ok(argv), None) => {
+        (Ok((argv, _)), None) => {
             let want = std::fs::read_to_string(dir.join(format!("{name}.cmd")))
                 .map_err(|e| format!("{name}.cmd: {e}"))?;
             let got = normalize_pretty(&pretty_command(&argv));
