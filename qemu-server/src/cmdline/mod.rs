@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 
 use pve_guest_common::GuestConfig;
 
+mod drive;
 mod machine;
 mod quote;
 pub mod stock;
@@ -36,6 +37,14 @@ pub trait HostFacts {
     }
     fn vhost_net_available(&self) -> bool {
         true
+    }
+    /// storage.cfg, for resolving volume ids.
+    fn storage_config(&self) -> Option<&pve_storage::StorageConfig> {
+        None
+    }
+    /// Host CD-ROM device for `file=cdrom`.
+    fn cdrom_path(&self) -> String {
+        "/dev/cdrom".into()
     }
 }
 
@@ -78,6 +87,7 @@ const HANDLED_KEYS: &[&str] = &[
     "tags",
     "protection",
     "lock",
+    "scsihw",
 ];
 
 const MAX_NETS: usize = 32;
@@ -192,8 +202,6 @@ fn pci_addr(id: &str, bridges: &mut BTreeMap<u32, ()>) -> String {
         ("vga", 0, 2),
         ("balloon0", 0, 3),
         ("watchdog", 0, 4),
-        ("scsihw0", 0, 5),
-        ("scsihw1", 0, 6),
         ("ahci0", 0, 7),
         ("qga0", 0, 8),
         ("spice", 0, 9),
@@ -220,10 +228,27 @@ fn pci_addr(id: &str, bridges: &mut BTreeMap<u32, ()>) -> String {
         if let Some(n) = id.strip_prefix("net").and_then(|n| n.parse::<u32>().ok()) {
             found = Some(if n < 6 { (0, 18 + n) } else { (1, n - 5) });
         } else if let Some(n) = id
+            .strip_prefix("virtioscsi")
+            .and_then(|n| n.parse::<u32>().ok())
+        {
+            found = (n < 31).then_some((3, n + 1));
+        } else if let Some(n) = id
             .strip_prefix("virtio")
             .and_then(|n| n.parse::<u32>().ok())
         {
             found = Some(if n < 6 { (0, 10 + n) } else { (2, n - 5) });
+        } else if let Some(n) = id
+            .strip_prefix("scsihw")
+            .and_then(|n| n.parse::<u32>().ok())
+        {
+            found = match n {
+                0 => Some((0, 5)),
+                1 => Some((0, 6)),
+                2..=4 => Some((4, n - 1)),
+                _ => None,
+            };
+        } else if id == "pci.3" {
+            found = Some((0, 5));
         }
     }
     match found {
@@ -272,6 +297,28 @@ fn bootorder(
         }
     };
     let legacy = legacy.unwrap_or_default();
+    let mut next: BTreeMap<char, u32> = legacy
+        .chars()
+        .enumerate()
+        .map(|(i, c)| (c, (i as u32 + 1) * 100))
+        .collect();
+    for key in drive::drive_keys() {
+        let Some(value) = conf.get(&key) else {
+            continue;
+        };
+        let d = drive::Drive::parse(&key, value)?;
+        if d.is_cdrom() {
+            if let Some(idx) = next.get_mut(&'d') {
+                order.insert(key.clone(), *idx);
+                *idx += 1;
+            }
+        } else if let Some(idx) = next.get_mut(&'c') {
+            if conf.get("bootdisk") == Some(key.as_str()) {
+                order.insert(key.clone(), *idx);
+            }
+            *idx += 1;
+        }
+    }
     if let Some(pos) = legacy.find('n') {
         let mut idx = (pos as u32 + 1) * 100;
         for i in 0..MAX_NETS {
@@ -293,7 +340,8 @@ fn generate(
 ) -> Result<Vec<String>, String> {
     let conf = &config.main;
     for key in conf.values.keys() {
-        if !HANDLED_KEYS.contains(&key.as_str()) && !net_key(key) {
+        let is_drive = drive::drive_keys().contains(key) && key != "efidisk0" && key != "tpmstate0";
+        if !HANDLED_KEYS.contains(&key.as_str()) && !net_key(key) && !is_drive {
             return Err(format!("not implemented yet: config key '{key}'"));
         }
     }
@@ -533,6 +581,89 @@ fn generate(
         push(&mut devices, "-iscsi", format!("initiator-name={iqn}"));
     }
 
+    let scsihw_conf = conf.get("scsihw");
+    let scsihw = scsihw_conf.unwrap_or("lsi");
+    let mut scsi_controllers: BTreeMap<u32, ()> = BTreeMap::new();
+    let mut ahci_controllers: BTreeMap<u32, ()> = BTreeMap::new();
+    for key in drive::drive_keys() {
+        let Some(value) = conf.get(&key) else {
+            continue;
+        };
+        let d = drive::Drive::parse(&key, value)?;
+        if d.interface == "efidisk" || d.interface == "tpmstate" {
+            continue;
+        }
+        if d.interface == "virtio" && d.opt("iothread") == Some("1") {
+            push(&mut cmd, "-object", format!("iothread,id=iothread-{key}"));
+        }
+        if d.interface == "scsi" {
+            let (_, controller, prefix) = drive::scsihw_infos(scsihw_conf, d.index);
+            if d.index > 13 && !guard(4, 1, 2) {
+                return Err(format!("scsi{}: machine version 4.1~pve2 or higher is required to use more than 14 SCSI disks\n", d.index));
+            }
+            let addr = pci_addr(&format!("{prefix}{controller}"), &mut bridges);
+            let hwtype = if scsihw.starts_with("virtio-scsi-single") {
+                "virtio-scsi-pci"
+            } else {
+                scsihw
+            };
+            let single = scsihw_conf == Some("virtio-scsi-single");
+            let mut iothread = String::new();
+            if single && d.opt("iothread") == Some("1") {
+                iothread = format!(",iothread=iothread-{prefix}{controller}");
+                push(
+                    &mut cmd,
+                    "-object",
+                    format!("iothread,id=iothread-{prefix}{controller}"),
+                );
+            } else if d.opt("iothread") == Some("1") {
+                warnings.push("iothread is only valid with virtio disk or virtio-scsi-single controller, ignoring".into());
+            }
+            let queues = match (single, d.opt("queues")) {
+                (true, Some(q)) => format!(",num_queues={q}"),
+                _ => String::new(),
+            };
+            if scsi_controllers.insert(controller, ()).is_none() {
+                push(
+                    &mut devices,
+                    "-device",
+                    format!("{hwtype},id={prefix}{controller}{addr}{iothread}{queues}"),
+                );
+            }
+        }
+        if d.interface == "sata" {
+            let controller = d.index / 6;
+            let addr = pci_addr(&format!("ahci{controller}"), &mut bridges);
+            if ahci_controllers.insert(controller, ()).is_none() {
+                push(
+                    &mut devices,
+                    "-device",
+                    format!("ahci,id=ahci{controller},multifunction=on{addr}"),
+                );
+            }
+        }
+        if !mv(10, 0) {
+            return Err("not implemented yet: -drive syntax for machines before 10.0".into());
+        }
+        if d.file != "none" {
+            let vol = drive::resolve_volume(&d, ctx.storage_config(), &ctx.cdrom_path())?;
+            push(
+                &mut cmd,
+                "-object",
+                drive::canonical_json(&drive::throttle_group(&d)),
+            );
+            let bd = drive::drive_blockdev(&d, &vol, false)?;
+            push(&mut devices, "-blockdev", drive::canonical_json(&bd));
+        }
+        let addr = if d.interface == "virtio" {
+            pci_addr(&key, &mut bridges)
+        } else {
+            String::new()
+        };
+        let dev = drive::drive_device(&d, scsihw_conf, &addr, bootorder.get(&key).copied())?;
+        push(&mut devices, "-device", dev);
+    }
+
     for i in 0..MAX_NETS {
         let id = format!("net{i}");
         let Some(value) = conf.get(&id) else { continue };
@@ -629,6 +760,9 @@ fn generate(
     if mv(2, 3) {
         bridges.insert(1, ());
         bridges.insert(2, ());
+    }
+    if scsihw.starts_with("virtio-scsi-single") {
+        bridges.insert(3, ());
     }
     for k in bridges.keys().rev().copied().collect::<Vec<_>>() {
         if k == 0 {

@@ -18,6 +18,7 @@ struct CorpusHost {
     arch: String,
     iscsi: Option<String>,
     bridge_mtu: Value,
+    storage: Option<pve_storage::StorageConfig>,
 }
 
 impl HostFacts for CorpusHost {
@@ -32,6 +33,9 @@ impl HostFacts for CorpusHost {
     }
     fn iscsi_initiator_name(&self) -> Option<String> {
         self.iscsi.clone()
+    }
+    fn storage_config(&self) -> Option<&pve_storage::StorageConfig> {
+        self.storage.as_ref()
     }
     fn bridge_mtu(&self, bridge: &str) -> u32 {
         let mtu = self
@@ -78,6 +82,9 @@ fn run_case(dir: &Path, env: &Value, name: &str) -> Result<(), String> {
             .unwrap_or_else(|| defaults["host_arch"].as_str().unwrap_or("x86_64").into()),
         iscsi: env["iscsi_initiator_name"].as_str().map(str::to_string),
         bridge_mtu: env["bridge_mtu"].clone(),
+        storage: std::fs::read_to_string(dir.join("../cfg2cmd-env/storage.cfg"))
+            .ok()
+            .map(|raw| pve_storage::StorageConfig::parse(&raw)),
     };
     let expect_error = get("EXPECT_ERROR");
     let expect_warn = get("EXPECT_WARN").or_else(|| get("EXPECT_WARNING"));
