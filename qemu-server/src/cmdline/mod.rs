@@ -42,6 +42,10 @@ pub trait HostFacts {
     fn storage_config(&self) -> Option<&pve_storage::StorageConfig> {
         None
     }
+    /// Address and port the SPICE server listens on.
+    fn spice_address(&self) -> (String, u16) {
+        ("127.0.0.1".into(), 61000)
+    }
     /// Host CD-ROM device for `file=cdrom`.
     fn cdrom_path(&self) -> String {
         "/dev/cdrom".into()
@@ -88,6 +92,14 @@ const HANDLED_KEYS: &[&str] = &[
     "protection",
     "lock",
     "scsihw",
+    "vga",
+    "agent",
+    "rng0",
+    "serial0",
+    "serial1",
+    "serial2",
+    "serial3",
+    "spice_enhancements",
 ];
 
 const MAX_NETS: usize = 32;
@@ -488,18 +500,49 @@ fn generate(
         push(&mut devices, "-device", format!("vmgenid,guid={g}"));
     }
 
-    let tablet = conf.get("tablet") != Some("0");
+    // USB controller (i440fx)
+    let addr = pci_addr("piix3", &mut bridges);
+    push(
+        &mut devices,
+        "-device",
+        format!("piix3-usb-uhci,id=uhci{addr}.0x2"),
+    );
+
+    let vga = parse_vga(conf.get("vga"), mv(2, 9), winversion)?;
+    let tablet = match conf.get("tablet") {
+        Some(t) => t == "1",
+        None => vga.qxlnum == 0 && !vga.kind.starts_with("serial"),
+    };
     if tablet {
-        let addr = pci_addr("piix3", &mut bridges);
-        push(
-            &mut devices,
-            "-device",
-            format!("piix3-usb-uhci,id=uhci{addr}.0x2"),
-        );
         push(
             &mut devices,
             "-device",
             "usb-tablet,id=tablet,bus=uhci.0,port=1".into(),
+        );
+    }
+
+    // serial ports
+    for i in 0..4 {
+        let Some(path) = conf.get(&format!("serial{i}")) else {
+            continue;
+        };
+        if path == "socket" {
+            push(
+                &mut devices,
+                "-chardev",
+                format!("socket,id=serial{i},path={run}/{vmid}.serial{i},server=on,wait=off"),
+            );
+        } else {
+            push(
+                &mut devices,
+                "-chardev",
+                format!("serial,id=serial{i},path={path}"),
+            );
+        }
+        push(
+            &mut devices,
+            "-device",
+            format!("isa-serial,chardev=serial{i}"),
         );
     }
 
@@ -531,13 +574,23 @@ fn generate(
     if conf.get("acpi") == Some("0") {
         machine_flags.push("acpi=off".into());
     }
-    let addr = pci_addr("vga", &mut bridges);
-    push(&mut devices, "-device", format!("VGA,id=vga{addr}"));
-    push(
-        &mut cmd,
-        "-vnc",
-        format!("unix:{run}/{vmid}.vnc,password=on"),
-    );
+    if !vga.kind.starts_with("serial") && vga.kind != "none" {
+        let dev = vga_device(&vga, None, ostype, &mut bridges, mv(4, 1))?;
+        push(&mut devices, "-device", dev);
+        if vga.kind == "virtio-gl" {
+            push(&mut cmd, "-display", "egl-headless,gl=core".into());
+        }
+        push(
+            &mut cmd,
+            "-vnc",
+            format!("unix:{run}/{vmid}.vnc,password=on"),
+        );
+    } else {
+        if vga.kind == "none" {
+            push(&mut cmd, "-vga", "none".into());
+        }
+        cmd.push("-nographic".into());
+    }
 
     // Cfg2Cmd: timer / RTC
     let tdf = conf.get("tdf") == Some("1");
@@ -568,6 +621,172 @@ fn generate(
         .map(|m| m.strip_prefix("current=").unwrap_or(m).to_string())
         .unwrap_or_else(|| "512".into());
     push(&mut cmd, "-m", memory);
+
+    // guest agent
+    if let Some(agent) = conf.get("agent") {
+        let mut enabled = false;
+        let mut kind = "virtio".to_string();
+        for (i, part) in agent.split(',').enumerate() {
+            match part.split_once('=') {
+                None if i == 0 => enabled = part == "1",
+                Some(("enabled", v)) => enabled = v == "1",
+                Some(("type", v)) => kind = v.to_string(),
+                Some((
+                    "fstrim_cloned_disks" | "freeze-fs-on-backup" | "freeze-fs" | "guest-fsfreeze",
+                    _,
+                )) => {}
+                _ => return Err(format!("not implemented yet: agent option '{part}'")),
+            }
+        }
+        if enabled {
+            push(
+                &mut devices,
+                "-chardev",
+                format!("socket,path={run}/{vmid}.qga,server=on,wait=off,id=qga0"),
+            );
+            if kind == "virtio" {
+                let addr = pci_addr("qga0", &mut bridges);
+                push(
+                    &mut devices,
+                    "-device",
+                    format!("virtio-serial,id=qga0{addr}"),
+                );
+                push(
+                    &mut devices,
+                    "-device",
+                    "virtserialport,chardev=qga0,name=org.qemu.guest_agent.0".into(),
+                );
+            } else if kind == "isa" {
+                push(&mut devices, "-device", "isa-serial,chardev=qga0".into());
+            }
+        }
+    }
+
+    // hardware RNG
+    if let Some(rng) = conf.get("rng0") {
+        let mut source = None;
+        let mut max_bytes = "1024".to_string();
+        let mut period = "1000".to_string();
+        for part in rng.split(',') {
+            match part.split_once('=') {
+                Some(("source", v)) => source = Some(v.to_string()),
+                Some(("max_bytes", v)) => max_bytes = v.to_string(),
+                Some(("period", v)) => period = v.to_string(),
+                None => source = Some(part.to_string()),
+                _ => return Err(format!("not implemented yet: rng0 option '{part}'")),
+            }
+        }
+        if guard(4, 1, 2) {
+            let source = source.ok_or("no rng device specified\n")?;
+            if !["/dev/urandom", "/dev/random", "/dev/hwrng"].contains(&source.as_str()) {
+                return Err(format!("invalid rng source '{source}'\n"));
+            }
+            push(
+                &mut devices,
+                "-object",
+                format!("rng-random,filename={source},id=rng0"),
+            );
+            let limiter = if max_bytes != "0" {
+                format!(",max-bytes={max_bytes},period={period}")
+            } else {
+                String::new()
+            };
+            let addr = pci_addr("rng0", &mut bridges);
+            push(
+                &mut devices,
+                "-device",
+                format!("virtio-rng-pci,rng=rng0{limiter}{addr}"),
+            );
+        }
+    }
+
+    // SPICE / VNC clipboard
+    if vga.clipboard.as_deref().is_some_and(|c| c == "vnc")
+        && !["std", "cirrus", "vmware", "virtio", "qxl"]
+            .iter()
+            .any(|p| vga.kind.starts_with(p))
+    {
+        return Err(format!(
+            "vga type {} is not compatible with VNC clipboard\n",
+            vga.kind
+        ));
+    }
+    let is_spice = vga.qxlnum > 0 || vga.kind.starts_with("virtio");
+    if is_spice || vga.clipboard.as_deref() == Some("vnc") {
+        if vga.qxlnum > 1 {
+            if winversion > 0 {
+                for i in 1..vga.qxlnum {
+                    let dev = vga_device(&vga, Some(i), ostype, &mut bridges, mv(4, 1))?;
+                    push(&mut devices, "-device", dev);
+                }
+            } else {
+                let (ram, vram) = match vga.memory {
+                    Some(m) => (
+                        (vga.qxlnum as u64 * 4 * m * 1024 * 1024).to_string(),
+                        (vga.qxlnum as u64 * 2 * m * 1024 * 1024).to_string(),
+                    ),
+                    None => ("134217728".to_string(), "67108864".to_string()),
+                };
+                push(&mut cmd, "-global", format!("qxl-vga.ram_size={ram}"));
+                push(&mut cmd, "-global", format!("qxl-vga.vram_size={vram}"));
+            }
+        }
+        let addr = pci_addr("spice", &mut bridges);
+        push(
+            &mut devices,
+            "-device",
+            format!("virtio-serial,id=spice{addr}"),
+        );
+        if vga.clipboard.as_deref() == Some("vnc") {
+            push(
+                &mut devices,
+                "-chardev",
+                "qemu-vdagent,id=vdagent,name=vdagent,clipboard=on".into(),
+            );
+        } else {
+            push(
+                &mut devices,
+                "-chardev",
+                "spicevmc,id=vdagent,name=vdagent".into(),
+            );
+        }
+        push(
+            &mut devices,
+            "-device",
+            "virtserialport,chardev=vdagent,name=com.redhat.spice.0".into(),
+        );
+        if is_spice {
+            let (ip, port) = ctx.spice_address();
+            let mut folder = false;
+            let mut video = None;
+            for part in conf.get("spice_enhancements").unwrap_or("").split(',') {
+                match part.split_once('=') {
+                    Some(("foldersharing", v)) => folder = v == "1",
+                    Some(("videostreaming", v)) => video = Some(v.to_string()),
+                    None if part.is_empty() => {}
+                    _ => return Err(format!("invalid spice_enhancements option '{part}'")),
+                }
+            }
+            if folder {
+                push(
+                    &mut devices,
+                    "-chardev",
+                    "spiceport,id=foldershare,name=org.spice-space.webdav.0".into(),
+                );
+                push(
+                    &mut devices,
+                    "-device",
+                    "virtserialport,chardev=foldershare,name=org.spice-space.webdav.0".into(),
+                );
+            }
+            let mut opts =
+                format!("tls-port={port},addr={ip},tls-ciphers=HIGH,seamless-migration=on");
+            if let Some(v) = video.filter(|v| v != "off") {
+                opts.push_str(&format!(",streaming-video={v}"));
+            }
+            push(&mut devices, "-spice", opts);
+        }
+    }
 
     if conf.get("balloon") != Some("0") {
         let addr = pci_addr("balloon0", &mut bridges);
@@ -790,6 +1009,106 @@ fn generate(
     }
     push(&mut cmd, "-machine", machine_flags.join(","));
     Ok(cmd)
+}
+
+/// Parsed `vga` property.
+struct Vga {
+    kind: String,
+    memory: Option<u64>,
+    clipboard: Option<String>,
+    qxlnum: u32,
+}
+
+fn parse_vga(value: Option<&str>, mv_2_9: bool, winversion: u32) -> Result<Vga, String> {
+    let mut vga = Vga {
+        kind: String::new(),
+        memory: None,
+        clipboard: None,
+        qxlnum: 0,
+    };
+    for (i, part) in value.unwrap_or("").split(',').enumerate() {
+        match part.split_once('=') {
+            None if i == 0 => vga.kind = part.to_string(),
+            Some(("type", v)) => vga.kind = v.to_string(),
+            Some(("memory", v)) => {
+                vga.memory = Some(v.parse().map_err(|_| format!("invalid vga memory '{v}'"))?)
+            }
+            Some(("clipboard", v)) => vga.clipboard = Some(v.to_string()),
+            _ => return Err(format!("invalid vga option '{part}'")),
+        }
+    }
+    vga.qxlnum = match vga.kind.as_str() {
+        "qxl" => 1,
+        "qxl2" => 2,
+        "qxl3" => 3,
+        "qxl4" => 4,
+        _ => 0,
+    };
+    if vga.qxlnum > 0 {
+        vga.kind = "qxl".into();
+    }
+    if vga.kind.is_empty() {
+        vga.kind = if (mv_2_9 && winversion == 0) || winversion >= 6 {
+            "std".into()
+        } else {
+            "cirrus".into()
+        };
+    }
+    Ok(vga)
+}
+
+fn vga_device(
+    vga: &Vga,
+    id: Option<u32>,
+    ostype: Option<&str>,
+    bridges: &mut BTreeMap<u32, ()>,
+    mv_4_1: bool,
+) -> Result<String, String> {
+    let mut kind = match vga.kind.as_str() {
+        "cirrus" => "cirrus-vga",
+        "std" => "VGA",
+        "vmware" => "vmware-svga",
+        "virtio" => "virtio-vga",
+        "virtio-gl" => "virtio-vga-gl",
+        "qxl" => "qxl-vga",
+        other => return Err(format!("no device-type for {other}\n")),
+    };
+    let mut max_outputs = "";
+    if vga.qxlnum > 0 {
+        kind = if id.is_some_and(|i| i > 0) {
+            "qxl"
+        } else {
+            "qxl-vga"
+        };
+        let linuxish = ostype.is_none_or(|o| {
+            o == "other"
+                || (o.len() == 3
+                    && o.starts_with('l')
+                    && o[1..].bytes().all(|b| b.is_ascii_digit()))
+        });
+        if linuxish && mv_4_1 {
+            max_outputs = ",max_outputs=4";
+        }
+    }
+    let mut memory = String::new();
+    if let Some(mb) = vga.memory {
+        if vga.kind.starts_with("virtio") {
+            memory = format!(",max_hostmem={}", mb * 1024 * 1024);
+        } else if vga.qxlnum > 0 {
+            memory = format!(
+                ",vgamem_mb={mb},ram_size_mb={},vram_size_mb={}",
+                mb * 4,
+                mb * 2
+            );
+        } else {
+            memory = format!(",vgamem_mb={mb}");
+        }
+    } else if vga.qxlnum > 0 && id.is_some_and(|i| i > 0) {
+        memory = ",ram_size=67108864,vram_size=33554432".into();
+    }
+    let vgaid = format!("vga{}", id.map(|i| i.to_string()).unwrap_or_default());
+    let addr = pci_addr(&vgaid, bridges);
+    Ok(format!("{kind},id={vgaid}{memory}{max_outputs}{addr}"))
 }
 
 /// `-smbios type=1,...` from the `smbios1` property (keys sorted, commas doubled,
