@@ -42,6 +42,10 @@ pub trait HostFacts {
     fn storage_config(&self) -> Option<&pve_storage::StorageConfig> {
         None
     }
+    /// Physical address bits of the host CPU.
+    fn host_phys_bits(&self) -> Option<u32> {
+        None
+    }
     /// Address and port the SPICE server listens on.
     fn spice_address(&self) -> (String, u16) {
         ("127.0.0.1".into(), 61000)
@@ -100,6 +104,8 @@ const HANDLED_KEYS: &[&str] = &[
     "serial2",
     "serial3",
     "spice_enhancements",
+    "hotplug",
+    "hugepages",
 ];
 
 const MAX_NETS: usize = 32;
@@ -547,6 +553,21 @@ fn generate(
     }
 
     let bootorder = bootorder(conf)?;
+    let hotplug = conf.get("hotplug").unwrap_or("1");
+    let hotplug_features: Vec<&str> = match hotplug {
+        "1" => vec!["network", "disk", "usb"],
+        "0" => vec![],
+        h => h.split(',').collect(),
+    };
+    for f in &hotplug_features {
+        if !["network", "disk", "usb", "memory", "cpu", "cloudinit"].contains(f) {
+            return Err(format!("invalid hotplug feature '{f}'"));
+        }
+    }
+    if hotplug_features.contains(&"cpu") {
+        return Err("not implemented yet: CPU hotplug".into());
+    }
+    let hotplug_memory = hotplug_features.contains(&"memory");
 
     let num = |k: &str, d: u64| -> Result<u64, String> {
         conf.get(k)
@@ -613,14 +634,7 @@ fn generate(
         "-cpu",
         "kvm64,enforce,+kvm_pv_eoi,+kvm_pv_unhalt,+lahf_lm,+sep".into(),
     );
-    if conf.get("numa") == Some("1") {
-        return Err("not implemented yet: NUMA topology".into());
-    }
-    let memory = conf
-        .get("memory")
-        .map(|m| m.strip_prefix("current=").unwrap_or(m).to_string())
-        .unwrap_or_else(|| "512".into());
-    push(&mut cmd, "-m", memory);
+    memory_config(ctx, conf, sockets, cores, hotplug_memory, &mut cmd)?;
 
     // guest agent
     if let Some(agent) = conf.get("agent") {
@@ -1001,6 +1015,15 @@ fn generate(
         .rfind("+pve")
         .map(|i| &machine_type[..i])
         .unwrap_or(&machine_type);
+    let seabios = conf.get("bios").is_none_or(|b| b == "seabios");
+    let serial_or_none = vga.kind == "none"
+        || vga
+            .kind
+            .strip_prefix("serial")
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    if machine::base_type(&machine_type) != "virt" && seabios && serial_or_none {
+        machine_flags.push("smm=off".into());
+    }
     machine_flags.push(format!("type={base}+pve{required_pve}"));
 
     cmd.extend(devices);
@@ -1009,6 +1032,146 @@ fn generate(
     }
     push(&mut cmd, "-machine", machine_flags.join(","));
     Ok(cmd)
+}
+
+const STATIC_MEM: u64 = 1024;
+
+/// Upstream's `PVE::QemuServer::Memory::config`: `-m`, NUMA nodes and DIMMs.
+fn memory_config(
+    ctx: GenContext,
+    conf: &pve_guest_common::config::ConfigSection,
+    sockets: u64,
+    cores: u64,
+    hotplug: bool,
+    cmd: &mut Vec<String>,
+) -> Result<(), String> {
+    let mut memory: u64 = 512;
+    if let Some(m) = conf.get("memory") {
+        for (i, part) in m.split(',').enumerate() {
+            let v = match part.split_once('=') {
+                None if i == 0 => part,
+                Some(("current", v)) => v,
+                _ => return Err(format!("invalid memory option '{part}'")),
+            };
+            memory = v
+                .parse()
+                .map_err(|_| format!("invalid memory value '{v}'"))?;
+        }
+    }
+    let numa = conf.get("numa") == Some("1");
+    let hugepages = conf.get("hugepages");
+    for i in 0..8 {
+        if conf.get(&format!("numa{i}")).is_some() {
+            return Err("not implemented yet: custom NUMA topology".into());
+        }
+    }
+    let mut push = |a: &str, b: String| {
+        cmd.push(a.to_string());
+        cmd.push(b);
+    };
+    let static_memory;
+    if hotplug {
+        if !numa {
+            return Err("NUMA needs to be enabled for memory hotplug\n".into());
+        }
+        let host_bits = ctx.host_phys_bits().unwrap_or(36);
+        let bits = host_bits.min(40) & !1;
+        let max_mem = (1u64 << (bits - 21)).min(4 * 1024 * 1024);
+        if memory > max_mem {
+            return Err(format!("Total memory is bigger than {max_mem}MB\n"));
+        }
+        let mut sm = STATIC_MEM;
+        if hugepages == Some("1024") {
+            sm *= sockets;
+        }
+        if memory < sm {
+            return Err(format!("minimum memory must be {sm}MB\n"));
+        }
+        static_memory = sm;
+        push("-m", format!("size={sm},slots=255,maxmem={max_mem}M"));
+    } else {
+        static_memory = memory;
+        push("-m", memory.to_string());
+    }
+    if hugepages.is_some() && !numa {
+        return Err("numa needs to be enabled to use hugepages".into());
+    }
+    let mem_object = |id: &str, size: u64| -> Result<String, String> {
+        match hugepages {
+            Some(hp) => {
+                if size == 0 || size & 1 == 1 {
+                    return Err(format!(
+                        "memory size '{size}' is not a positive even integer; cannot use for hugepages\n"
+                    ));
+                }
+                let page = match hp {
+                    "any" => {
+                        if size & 1023 == 0 {
+                            1024
+                        } else {
+                            2
+                        }
+                    }
+                    other => {
+                        let p: u64 = other
+                            .parse()
+                            .map_err(|_| format!("invalid hugepages value '{other}'"))?;
+                        if size % p != 0 {
+                            return Err(format!("Memory size {size} is not a multiple of the requested hugepages size {p}\n"));
+                        }
+                        p
+                    }
+                };
+                Ok(format!(
+                    "memory-backend-file,id={id},size={size}M,mem-path=/run/hugepages/kvm/{}kB,share=on,prealloc=yes",
+                    page * 1024
+                ))
+            }
+            None => Ok(format!("memory-backend-ram,id={id},size={size}M")),
+        }
+    };
+    if numa {
+        let numa_memory = static_memory / sockets;
+        for i in 0..sockets {
+            let mut cpus = (cores * i).to_string();
+            if cores > 1 {
+                cpus = format!("{cpus}-{}", cores * i + cores - 1);
+            }
+            let memdev = format!("ram-node{i}");
+            push("-object", mem_object(&memdev, numa_memory)?);
+            push(
+                "-numa",
+                format!("node,nodeid={i},cpus={cpus},memdev={memdev}"),
+            );
+        }
+    }
+    if hotplug && static_memory != memory {
+        let mut dimm_size: u64 = if hugepages == Some("1024") { 1024 } else { 512 };
+        let mut current = static_memory;
+        let mut id = 0;
+        'outer: for _ in 0..8 {
+            for i in 0..32u64 {
+                let node = i % sockets;
+                current += dimm_size;
+                push("-object", mem_object(&format!("mem-dimm{id}"), dimm_size)?);
+                push(
+                    "-device",
+                    format!("pc-dimm,id=dimm{id},memdev=mem-dimm{id},node={node}"),
+                );
+                id += 1;
+                if current > memory {
+                    return Err(format!(
+                        "memory size ({memory}) must be aligned to {dimm_size} for hotplugging\n"
+                    ));
+                }
+                if current >= memory {
+                    break 'outer;
+                }
+            }
+            dimm_size *= 2;
+        }
+    }
+    Ok(())
 }
 
 /// Parsed `vga` property.

@@ -19,6 +19,7 @@ struct CorpusHost {
     iscsi: Option<String>,
     bridge_mtu: Value,
     storage: Option<pve_storage::StorageConfig>,
+    phys_bits: Option<u32>,
 }
 
 impl HostFacts for CorpusHost {
@@ -33,6 +34,9 @@ impl HostFacts for CorpusHost {
     }
     fn iscsi_initiator_name(&self) -> Option<String> {
         self.iscsi.clone()
+    }
+    fn host_phys_bits(&self) -> Option<u32> {
+        self.phys_bits
     }
     fn storage_config(&self) -> Option<&pve_storage::StorageConfig> {
         self.storage.as_ref()
@@ -82,6 +86,7 @@ fn run_case(dir: &Path, env: &Value, name: &str) -> Result<(), String> {
             .unwrap_or_else(|| defaults["host_arch"].as_str().unwrap_or("x86_64").into()),
         iscsi: env["iscsi_initiator_name"].as_str().map(str::to_string),
         bridge_mtu: env["bridge_mtu"].clone(),
+        phys_bits: env["host_phys_address_bits"].as_u64().map(|b| b as u32),
         storage: std::fs::read_to_string(dir.join("../cfg2cmd-env/storage.cfg"))
             .ok()
             .map(|raw| pve_storage::StorageConfig::parse(&raw)),
