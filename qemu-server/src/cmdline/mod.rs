@@ -106,6 +106,20 @@ const HANDLED_KEYS: &[&str] = &[
     "spice_enhancements",
     "hotplug",
     "hugepages",
+    "usb0",
+    "usb1",
+    "usb2",
+    "usb3",
+    "usb4",
+    "usb5",
+    "usb6",
+    "usb7",
+    "usb8",
+    "usb9",
+    "usb10",
+    "usb11",
+    "usb12",
+    "usb13",
 ];
 
 const MAX_NETS: usize = 32;
@@ -506,6 +520,8 @@ fn generate(
         push(&mut devices, "-device", format!("vmgenid,guid={g}"));
     }
 
+    let bootorder = bootorder(conf)?;
+
     // USB controller (i440fx)
     let addr = pci_addr("piix3", &mut bridges);
     push(
@@ -513,6 +529,55 @@ fn generate(
         "-device",
         format!("piix3-usb-uhci,id=uhci{addr}.0x2"),
     );
+
+    // USB devices (parsed here: they decide the controllers)
+    let use_qemu_xhci = mv(7, 1) && (ostype == Some("l26") || winversion > 7);
+    let mut usb_devs: Vec<(u32, String, bool)> = Vec::new();
+    for i in 0..14u32 {
+        let Some(v) = conf.get(&format!("usb{i}")) else {
+            continue;
+        };
+        if i >= 5 && !use_qemu_xhci {
+            return Err(format!("using usb{i} is only possible with machine type >= 7.1 and ostype l26 or windows > 7\n"));
+        }
+        let mut host = None;
+        let mut usb3 = false;
+        for (j, part) in v.split(',').enumerate() {
+            match part.split_once('=') {
+                None if j == 0 => host = Some(part.to_string()),
+                Some(("host", h)) => host = Some(h.to_string()),
+                Some(("usb3", u)) => usb3 = u == "1",
+                Some(("mapping", _)) => return Err("not implemented yet: USB mappings".into()),
+                _ => return Err(format!("invalid usb option '{part}'")),
+            }
+        }
+        usb_devs.push((i, host.unwrap_or_default(), usb3));
+    }
+    let any_usb = !usb_devs.is_empty();
+    let use_usb3 = usb_devs.iter().any(|d| d.2);
+    let use_usb2 = usb_devs.iter().any(|d| !d.2);
+    if !use_qemu_xhci && use_usb2 {
+        push(
+            &mut devices,
+            "-readconfig",
+            "/usr/share/qemu-server/pve-usb.cfg".into(),
+        );
+    }
+    if use_qemu_xhci && any_usb {
+        let addr = pci_addr("xhci", &mut bridges);
+        push(
+            &mut devices,
+            "-device",
+            format!("qemu-xhci,p2=15,p3=15,id=xhci{addr}"),
+        );
+    } else if use_usb3 {
+        let addr = pci_addr("xhci", &mut bridges);
+        push(
+            &mut devices,
+            "-device",
+            format!("nec-usb-xhci,id=xhci{addr}"),
+        );
+    }
 
     let vga = parse_vga(conf.get("vga"), mv(2, 9), winversion)?;
     let tablet = match conf.get("tablet") {
@@ -525,6 +590,57 @@ fn generate(
             "-device",
             "usb-tablet,id=tablet,bus=uhci.0,port=1".into(),
         );
+    }
+
+    for (i, host, usb3) in &usb_devs {
+        let port = use_qemu_xhci.then_some(i + 1);
+        let id = format!("usb{i}");
+        if host.eq_ignore_ascii_case("spice") && host == "spice" {
+            let bus = if (*usb3 && mv(4, 0)) || use_qemu_xhci {
+                "xhci"
+            } else {
+                "ehci"
+            };
+            push(
+                &mut devices,
+                "-chardev",
+                format!("spicevmc,id=usbredirchardev{i},name=usbredir"),
+            );
+            let mut dev =
+                format!("usb-redir,chardev=usbredirchardev{i},id=usbredirdev{i},bus={bus}.0");
+            if let Some(p) = port {
+                dev.push_str(&format!(",port={p}"));
+            }
+            push(&mut devices, "-device", dev);
+            if bootorder.contains_key(&id) {
+                warnings.push("warning: spice usb port set as bootdevice, ignoring".into());
+            }
+        } else {
+            let mut dev = "usb-host".to_string();
+            if *usb3 || port.is_some() {
+                dev.push_str(",bus=xhci.0");
+                if let Some(p) = port {
+                    dev.push_str(&format!(",port={p}"));
+                }
+            }
+            if let Some((vendor, product)) = host.split_once(':') {
+                let strip = |x: &str| x.strip_prefix("0x").unwrap_or(x).to_string();
+                dev.push_str(&format!(
+                    ",vendorid=0x{},productid=0x{}",
+                    strip(vendor),
+                    strip(product)
+                ));
+            } else if let Some((bus, port)) = host.split_once('-') {
+                dev.push_str(&format!(",hostbus={bus},hostport={port}"));
+            } else {
+                return Err("no usb id or path given\n".into());
+            }
+            dev.push_str(&format!(",id={id}"));
+            if let Some(b) = bootorder.get(&id) {
+                dev.push_str(&format!(",bootindex={b}"));
+            }
+            push(&mut devices, "-device", dev);
+        }
     }
 
     // serial ports
@@ -552,7 +668,6 @@ fn generate(
         );
     }
 
-    let bootorder = bootorder(conf)?;
     let hotplug = conf.get("hotplug").unwrap_or("1");
     let hotplug_features: Vec<&str> = match hotplug {
         "1" => vec!["network", "disk", "usb"],
