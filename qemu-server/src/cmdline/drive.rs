@@ -419,6 +419,7 @@ pub fn drive_device(
     scsihw: Option<&str>,
     pciaddr: &str,
     bootindex: Option<u32>,
+    q35: bool,
 ) -> Result<String, String> {
     let id = &drive.id;
     let none = drive.file == "none";
@@ -469,8 +470,12 @@ pub fn drive_device(
         }
         "ide" | "sata" => {
             let maxdev = if drive.interface == "sata" { 6 } else { 2 };
-            let controller = drive.index / maxdev;
-            let unit = drive.index % maxdev;
+            let mut controller = drive.index / maxdev;
+            let mut unit = drive.index % maxdev;
+            if q35 && drive.interface == "ide" {
+                controller += 2 * (unit % 2);
+                unit = 0;
+            }
             let dtype = if drive.is_cdrom() { "cd" } else { "hd" };
             let mut d = format!("ide-{dtype}");
             if drive.interface == "ide" {

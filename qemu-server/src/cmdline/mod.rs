@@ -399,6 +399,8 @@ fn generate(
 
     // machine
     let mut machine_type_cfg: Option<String> = None;
+    let mut machine_enable_s3: Option<bool> = None;
+    let mut machine_enable_s4: Option<bool> = None;
     for part in conf
         .get("machine")
         .unwrap_or("")
@@ -406,6 +408,8 @@ fn generate(
         .filter(|p| !p.is_empty())
     {
         match part.split_once('=') {
+            Some(("enable-s3", v)) => machine_enable_s3 = Some(v == "1"),
+            Some(("enable-s4", v)) => machine_enable_s4 = Some(v == "1"),
             None | Some(("type", _)) => {
                 machine_type_cfg = Some(part.strip_prefix("type=").unwrap_or(part).to_string())
             }
@@ -445,9 +449,6 @@ fn generate(
         ));
     }
     let q35 = machine::base_type(&machine_type) == "q35";
-    if q35 {
-        return Err("not implemented yet: q35 machines".into());
-    }
     let mut required_pve = 0u32;
     let mut guard = |major: u32, minor: u32, pve: u32| -> bool {
         if !machine_version.at_least(major, minor, Some(pve)) {
@@ -461,11 +462,12 @@ fn generate(
         true
     };
     let mv = |major: u32, minor: u32| machine_version.at_least(major, minor, None);
-    if let Some(base) = machine_type.strip_suffix(".pxe") {
+    let use_old_bios_files = if let Some(base) = machine_type.strip_suffix(".pxe") {
         machine_type = base.to_string();
-    } else if !mv(2, 4) {
-        return Err("not implemented yet: old BIOS files".into());
-    }
+        true
+    } else {
+        !mv(2, 4)
+    };
 
     let mut cmd: Vec<String> = vec![machine_binary(&arch)];
     let mut devices: Vec<String> = Vec::new();
@@ -516,19 +518,57 @@ fn generate(
         push(&mut cmd, "-smbios", smbios1_arg(smbios)?);
     }
 
+    if q35 {
+        let cfg = if mv(4, 0) {
+            "/usr/share/qemu-server/pve-q35-4.0.cfg"
+        } else {
+            "/usr/share/qemu-server/pve-q35.cfg"
+        };
+        push(&mut devices, "-readconfig", cfg.into());
+    }
+
+    // fixups for unversioned machines of VMs created before QEMU 6.1
+    let unversioned = machine_type_cfg
+        .as_deref()
+        .is_none_or(|t| ["pc", "q35", "virt"].contains(&t));
+    let created_before_6_1 = creation_qemu
+        .as_deref()
+        .and_then(|v| {
+            let mut it = v.split(['.', '+']);
+            Some((
+                it.next()?.parse::<u32>().ok()?,
+                it.next()?.parse::<u32>().ok()?,
+            ))
+        })
+        .is_none_or(|v| v < (6, 1));
+    if unversioned
+        && created_before_6_1
+        && (kvmver.0, kvmver.1) >= (6, 1)
+        && q35
+        && ostype == Some("l26")
+    {
+        push(
+            &mut cmd,
+            "-global",
+            "ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off".into(),
+        );
+    }
+
     if let Some(g) = conf.get("vmgenid").filter(|v| *v != "0") {
         push(&mut devices, "-device", format!("vmgenid,guid={g}"));
     }
 
     let bootorder = bootorder(conf)?;
 
-    // USB controller (i440fx)
-    let addr = pci_addr("piix3", &mut bridges);
-    push(
-        &mut devices,
-        "-device",
-        format!("piix3-usb-uhci,id=uhci{addr}.0x2"),
-    );
+    // USB controller (i440fx; q35 has its own in the readconfig file)
+    if !q35 {
+        let addr = pci_addr("piix3", &mut bridges);
+        push(
+            &mut devices,
+            "-device",
+            format!("piix3-usb-uhci,id=uhci{addr}.0x2"),
+        );
+    }
 
     // USB devices (parsed here: they decide the controllers)
     let use_qemu_xhci = mv(7, 1) && (ostype == Some("l26") || winversion > 7);
@@ -588,7 +628,10 @@ fn generate(
         push(
             &mut devices,
             "-device",
-            "usb-tablet,id=tablet,bus=uhci.0,port=1".into(),
+            format!(
+                "usb-tablet,id=tablet,bus={}.0,port=1",
+                if q35 { "ehci" } else { "uhci" }
+            ),
         );
     }
 
@@ -711,7 +754,7 @@ fn generate(
         machine_flags.push("acpi=off".into());
     }
     if !vga.kind.starts_with("serial") && vga.kind != "none" {
-        let dev = vga_device(&vga, None, ostype, &mut bridges, mv(4, 1))?;
+        let dev = vga_device(&vga, None, ostype, &mut bridges, mv(4, 1), q35)?;
         push(&mut devices, "-device", dev);
         if vga.kind == "virtio-gl" {
             push(&mut cmd, "-display", "egl-headless,gl=core".into());
@@ -845,7 +888,7 @@ fn generate(
         if vga.qxlnum > 1 {
             if winversion > 0 {
                 for i in 1..vga.qxlnum {
-                    let dev = vga_device(&vga, Some(i), ostype, &mut bridges, mv(4, 1))?;
+                    let dev = vga_device(&vga, Some(i), ostype, &mut bridges, mv(4, 1), q35)?;
                     push(&mut devices, "-device", dev);
                 }
             } else {
@@ -1008,7 +1051,7 @@ fn generate(
         } else {
             String::new()
         };
-        let dev = drive::drive_device(&d, scsihw_conf, &addr, bootorder.get(&key).copied())?;
+        let dev = drive::drive_device(&d, scsihw_conf, &addr, bootorder.get(&key).copied(), q35)?;
         push(&mut devices, "-device", dev);
     }
 
@@ -1089,6 +1132,20 @@ fn generate(
                 }
             }
         }
+        if use_old_bios_files {
+            let rom = match device.as_str() {
+                "virtio-net-pci" => Some("pxe-virtio.rom"),
+                "e1000" => Some("pxe-e1000.rom"),
+                "e1000e" => Some("pxe-e1000e.rom"),
+                "ne2k" => Some("pxe-ne2k_pci.rom"),
+                "pcnet" => Some("pxe-pcnet.rom"),
+                "rtl8139" => Some("pxe-rtl8139.rom"),
+                _ => None,
+            };
+            if let Some(rom) = rom {
+                dev.push_str(&format!(",romfile={rom}"));
+            }
+        }
         if net.model == "virtio" {
             if machine_version.at_least(11, 0, Some(1)) {
                 if net.host_tunnel != Some(true) {
@@ -1105,25 +1162,47 @@ fn generate(
     if bridges.contains_key(&4) {
         bridges.insert(1, ());
     }
-    if mv(2, 3) {
-        bridges.insert(1, ());
-        bridges.insert(2, ());
+    if !q35 {
+        if mv(2, 3) {
+            bridges.insert(1, ());
+            bridges.insert(2, ());
+        }
+        if scsihw.starts_with("virtio-scsi-single") {
+            bridges.insert(3, ());
+        }
     }
-    if scsihw.starts_with("virtio-scsi-single") {
-        bridges.insert(3, ());
-    }
-    for k in bridges.keys().rev().copied().collect::<Vec<_>>() {
-        if k == 0 {
+    // upstream sorts the bridge numbers as strings, descending, and prepends each
+    let mut keys: Vec<String> = bridges.keys().map(|k| k.to_string()).collect();
+    keys.sort_by(|a, b| b.cmp(a));
+    for k in keys {
+        let n: u32 = k.parse().unwrap_or(0);
+        if q35 && n < 4 {
             continue;
         }
         let addr = pci_addr(&format!("pci.{k}"), &mut BTreeMap::new());
-        devices.insert(0, format!("pci-bridge,id=pci.{k},chassis_nr={k}{addr}"));
-        devices.insert(0, "-device".into());
+        let dev = format!("pci-bridge,id=pci.{k},chassis_nr={k}{addr}");
+        if q35 {
+            let at = 2.min(devices.len());
+            devices.insert(at, dev);
+            devices.insert(at, "-device".into());
+        } else if n > 0 {
+            devices.insert(0, dev);
+            devices.insert(0, "-device".into());
+        }
     }
 
+    let mut power_default = true;
     if guard(9, 2, 1) {
-        push(&mut cmd, "-global", "PIIX4_PM.disable_s3=1".into());
-        push(&mut cmd, "-global", "PIIX4_PM.disable_s4=1".into());
+        power_default = false;
+    }
+    let pm_object = if q35 { "ICH9-LPC" } else { "PIIX4_PM" };
+    if !power_default || machine_enable_s3 == Some(false) || machine_enable_s4 == Some(false) {
+        if !machine_enable_s3.unwrap_or(power_default) {
+            push(&mut cmd, "-global", format!("{pm_object}.disable_s3=1"));
+        }
+        if !machine_enable_s4.unwrap_or(power_default) {
+            push(&mut cmd, "-global", format!("{pm_object}.disable_s4=1"));
+        }
     }
 
     let base = machine_type
@@ -1341,6 +1420,7 @@ fn vga_device(
     ostype: Option<&str>,
     bridges: &mut BTreeMap<u32, ()>,
     mv_4_1: bool,
+    q35: bool,
 ) -> Result<String, String> {
     let mut kind = match vga.kind.as_str() {
         "cirrus" => "cirrus-vga",
@@ -1385,7 +1465,11 @@ fn vga_device(
         memory = ",ram_size=67108864,vram_size=33554432".into();
     }
     let vgaid = format!("vga{}", id.map(|i| i.to_string()).unwrap_or_default());
-    let addr = pci_addr(&vgaid, bridges);
+    let addr = if q35 && vgaid == "vga" {
+        ",bus=pcie.0,addr=0x1".to_string()
+    } else {
+        pci_addr(&vgaid, bridges)
+    };
     Ok(format!("{kind},id={vgaid}{memory}{max_outputs}{addr}"))
 }
 
