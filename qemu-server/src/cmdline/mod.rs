@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 
 use pve_guest_common::GuestConfig;
 
+mod cpu;
 mod drive;
 mod machine;
 mod quote;
@@ -40,6 +41,14 @@ pub trait HostFacts {
     }
     /// storage.cfg, for resolving volume ids.
     fn storage_config(&self) -> Option<&pve_storage::StorageConfig> {
+        None
+    }
+    /// Vendor string of the host CPU.
+    fn host_cpu_vendor(&self) -> String {
+        "GenuineIntel".into()
+    }
+    /// Contents of the cluster's cpu-models.conf.
+    fn custom_cpu_models(&self) -> Option<String> {
         None
     }
     /// Physical address bits of the host CPU.
@@ -106,6 +115,7 @@ const HANDLED_KEYS: &[&str] = &[
     "spice_enhancements",
     "hotplug",
     "hugepages",
+    "cpu",
     "usb0",
     "usb1",
     "usb2",
@@ -390,8 +400,9 @@ fn generate(
     }
     let ostype = conf.get("ostype");
     let winversion = windows_version(ostype);
-    if winversion > 0 {
-        return Err("not implemented yet: Windows guests (hyper-v enlightenments)".into());
+    let kvm = conf.get("kvm") != Some("0");
+    if !kvm {
+        return Err("not implemented yet: TCG (kvm: 0)".into());
     }
     if conf.get("vmgenid").is_some_and(|v| v == "1") {
         return Err("not implemented yet: vmgenid auto-generation".into());
@@ -431,9 +442,7 @@ fn generate(
     let machine_version = extract_version(&machine_type, kvmver);
     let node = ctx.node_name();
     if kvmver.2 >= 90 {
-        warnings.push(format!(
-            "warning: Installed QEMU version ({kvmver_str}) is a release candidate, ignoring version checks"
-        ));
+        // upstream prints a release-candidate notice on stderr and skips the checks
     } else if !(kvmver.0, kvmver.1).ge(&(machine_version.major, machine_version.minor)) {
         return Err(format!(
             "Installed QEMU version '{kvmver_str}' is too old to run machine type '{machine_type}', please upgrade node '{node}'\n"
@@ -596,7 +605,7 @@ fn generate(
     let any_usb = !usb_devs.is_empty();
     let use_usb3 = usb_devs.iter().any(|d| d.2);
     let use_usb2 = usb_devs.iter().any(|d| !d.2);
-    if !use_qemu_xhci && use_usb2 {
+    if !use_qemu_xhci && !q35 && use_usb2 {
         push(
             &mut devices,
             "-readconfig",
@@ -620,6 +629,7 @@ fn generate(
     }
 
     let vga = parse_vga(conf.get("vga"), mv(2, 9), winversion)?;
+    let edid_off = winversion > 0 && conf.get("bios") != Some("ovmf");
     let tablet = match conf.get("tablet") {
         Some(t) => t == "1",
         None => vga.qxlnum == 0 && !vga.kind.starts_with("serial"),
@@ -655,9 +665,8 @@ fn generate(
                 dev.push_str(&format!(",port={p}"));
             }
             push(&mut devices, "-device", dev);
-            if bootorder.contains_key(&id) {
-                warnings.push("warning: spice usb port set as bootdevice, ignoring".into());
-            }
+            // upstream only prints "spice usb port set as bootdevice, ignoring" on
+            // stderr when the port is in the boot order
         } else {
             let mut dev = "usb-host".to_string();
             if *usb3 || port.is_some() {
@@ -754,7 +763,7 @@ fn generate(
         machine_flags.push("acpi=off".into());
     }
     if !vga.kind.starts_with("serial") && vga.kind != "none" {
-        let dev = vga_device(&vga, None, ostype, &mut bridges, mv(4, 1), q35)?;
+        let dev = vga_device(&vga, None, ostype, &mut bridges, mv(4, 1), q35, edid_off)?;
         push(&mut devices, "-device", dev);
         if vga.kind == "virtio-gl" {
             push(&mut cmd, "-display", "egl-headless,gl=core".into());
@@ -775,7 +784,25 @@ fn generate(
     let tdf = conf.get("tdf") == Some("1");
     let startdate = conf.get("startdate").unwrap_or("now");
     let localtime = conf.get("localtime") == Some("1");
-    if ostype == Some("l26") && guard(10, 1, 0) && machine::base_type(&machine_type) != "virt" {
+    let mut global_flags: Vec<String> = Vec::new();
+    let mut tdf = tdf;
+    let mut localtime = localtime;
+    let acpi = conf.get("acpi") != Some("0");
+    if winversion >= 5 {
+        if conf.get("localtime").is_none() {
+            localtime = true;
+        }
+        if acpi && conf.get("tdf").is_none() {
+            tdf = true;
+        }
+    }
+    let hpet_ok = machine::base_type(&machine_type) != "virt";
+    if winversion >= 6 {
+        global_flags.push("kvm-pit.lost_tick_policy=discard".into());
+        if hpet_ok {
+            machine_flags.push("hpet=off".into());
+        }
+    } else if ostype == Some("l26") && guard(10, 1, 0) && hpet_ok {
         machine_flags.push("hpet=off".into());
     }
     if tdf {
@@ -787,11 +814,28 @@ fn generate(
         rtc_flags.push("base=localtime".into());
     }
 
-    push(
-        &mut cmd,
-        "-cpu",
-        "kvm64,enforce,+kvm_pv_eoi,+kvm_pv_unhalt,+lahf_lm,+sep".into(),
-    );
+    for g in &global_flags {
+        push(&mut cmd, "-global", g.clone());
+    }
+    let custom_models = ctx.custom_cpu_models();
+    let cpu_str = cpu::cpu_option(
+        &cpu::CpuInputs {
+            conf_cpu: conf.get("cpu"),
+            ostype,
+            bios: conf.get("bios"),
+            kvm,
+            kvm_off: false,
+            winversion,
+            gpu_passthrough: false,
+            qemu_version: kvmver,
+            host_vendor: &ctx.host_cpu_vendor(),
+            host_phys_bits: ctx.host_phys_bits(),
+            custom_models: custom_models.as_deref(),
+        },
+        &mut guard,
+        warnings,
+    )?;
+    push(&mut cmd, "-cpu", cpu_str);
     memory_config(ctx, conf, sockets, cores, hotplug_memory, &mut cmd)?;
 
     // guest agent
@@ -888,7 +932,8 @@ fn generate(
         if vga.qxlnum > 1 {
             if winversion > 0 {
                 for i in 1..vga.qxlnum {
-                    let dev = vga_device(&vga, Some(i), ostype, &mut bridges, mv(4, 1), q35)?;
+                    let dev =
+                        vga_device(&vga, Some(i), ostype, &mut bridges, mv(4, 1), q35, edid_off)?;
                     push(&mut devices, "-device", dev);
                 }
             } else {
@@ -1421,6 +1466,7 @@ fn vga_device(
     bridges: &mut BTreeMap<u32, ()>,
     mv_4_1: bool,
     q35: bool,
+    edid_off: bool,
 ) -> Result<String, String> {
     let mut kind = match vga.kind.as_str() {
         "cirrus" => "cirrus-vga",
@@ -1470,7 +1516,14 @@ fn vga_device(
     } else {
         pci_addr(&vgaid, bridges)
     };
-    Ok(format!("{kind},id={vgaid}{memory}{max_outputs}{addr}"))
+    let edid = if kind == "VGA" && edid_off {
+        ",edid=off"
+    } else {
+        ""
+    };
+    Ok(format!(
+        "{kind},id={vgaid}{memory}{max_outputs}{addr}{edid}"
+    ))
 }
 
 /// `-smbios type=1,...` from the `smbios1` property (keys sorted, commas doubled,

@@ -20,6 +20,8 @@ struct CorpusHost {
     bridge_mtu: Value,
     storage: Option<pve_storage::StorageConfig>,
     phys_bits: Option<u32>,
+    cpu_vendor: String,
+    cpu_models: Option<String>,
 }
 
 impl HostFacts for CorpusHost {
@@ -34,6 +36,12 @@ impl HostFacts for CorpusHost {
     }
     fn iscsi_initiator_name(&self) -> Option<String> {
         self.iscsi.clone()
+    }
+    fn host_cpu_vendor(&self) -> String {
+        self.cpu_vendor.clone()
+    }
+    fn custom_cpu_models(&self) -> Option<String> {
+        self.cpu_models.clone()
     }
     fn host_phys_bits(&self) -> Option<u32> {
         self.phys_bits
@@ -86,6 +94,13 @@ fn run_case(dir: &Path, env: &Value, name: &str) -> Result<(), String> {
             .unwrap_or_else(|| defaults["host_arch"].as_str().unwrap_or("x86_64").into()),
         iscsi: env["iscsi_initiator_name"].as_str().map(str::to_string),
         bridge_mtu: env["bridge_mtu"].clone(),
+        cpu_vendor: get("HOST_CPU_VENDOR").unwrap_or_else(|| {
+            defaults["host_cpu_vendor"]
+                .as_str()
+                .unwrap_or("GenuineIntel")
+                .into()
+        }),
+        cpu_models: std::fs::read_to_string(dir.join("../cfg2cmd-env/cpu-models.conf")).ok(),
         phys_bits: env["host_phys_address_bits"].as_u64().map(|b| b as u32),
         storage: std::fs::read_to_string(dir.join("../cfg2cmd-env/storage.cfg"))
             .ok()
