@@ -209,9 +209,10 @@ pub fn parse_custom_models(text: &str) -> Result<BTreeMap<String, CpuConf>, Stri
 struct Flag {
     op: &'static str,
     value: Option<String>,
+    reason: String,
 }
 
-fn parse_flag_list(list: Option<&str>, only_vm: bool) -> Vec<(String, Flag)> {
+fn parse_flag_list(list: Option<&str>, only_vm: bool, reason: &str) -> Vec<(String, Flag)> {
     let mut out = Vec::new();
     for f in list.unwrap_or("").split(';') {
         let (op, name) = match f.split_at_checked(1) {
@@ -228,7 +229,14 @@ fn parse_flag_list(list: Option<&str>, only_vm: bool) -> Vec<(String, Flag)> {
                     .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
         };
         if valid {
-            out.push((name.to_string(), Flag { op, value: None }));
+            out.push((
+                name.to_string(),
+                Flag {
+                    op,
+                    value: None,
+                    reason: reason.to_string(),
+                },
+            ));
         }
     }
     out
@@ -254,6 +262,7 @@ pub fn cpu_option(
     inp: &CpuInputs,
     guard: &mut dyn FnMut(u32, u32, u32) -> bool,
     warnings: &mut Vec<String>,
+    task_warnings: &mut Vec<String>,
 ) -> Result<String, String> {
     let mut cputype = if inp.kvm { "kvm64" } else { "qemu64" }.to_string();
     let mut cpu = CpuConf::default();
@@ -301,32 +310,100 @@ pub fn cpu_option(
 
     // flags set by PVE
     let mut pve: Vec<(String, Flag)> = Vec::new();
-    let add = |v: &mut Vec<(String, Flag)>, n: &str, op: &'static str, val: Option<String>| {
-        v.push((n.to_string(), Flag { op, value: val }));
+    let add = |v: &mut Vec<(String, Flag)>,
+               n: &str,
+               op: &'static str,
+               val: Option<String>,
+               reason: &str| {
+        v.push((
+            n.to_string(),
+            Flag {
+                op,
+                value: val,
+                reason: reason.to_string(),
+            },
+        ));
     };
+    const PVE: &str = "set by PVE;";
+    const HV: &str = "automatic Hyper-V enlightenment for Windows";
+    let hv7 = format!("{HV} 7 and higher");
     if cputype == "kvm64" {
-        add(&mut pve, "lahf_lm", "+", None);
+        add(
+            &mut pve,
+            "lahf_lm",
+            "+",
+            None,
+            &format!("{PVE} to support Windows 8.1+"),
+        );
     }
     if inp.ostype == Some("solaris") {
-        add(&mut pve, "x2apic", "-", None);
+        add(
+            &mut pve,
+            "x2apic",
+            "-",
+            None,
+            &format!("{PVE} incompatible with Solaris"),
+        );
     }
     if cputype == "kvm64" || cputype == "kvm32" {
-        add(&mut pve, "sep", "+", None);
+        add(
+            &mut pve,
+            "sep",
+            "+",
+            None,
+            &format!("{PVE} to support Windows 8+ and improve Windows XP+"),
+        );
     }
     if cputype.starts_with("Opteron") {
-        add(&mut pve, "rdtscp", "-", None);
+        add(
+            &mut pve,
+            "rdtscp",
+            "-",
+            None,
+            &format!("{PVE} broken on AMD Opteron"),
+        );
     }
     if guard(2, 3, 0) && inp.kvm {
-        add(&mut pve, "kvm_pv_unhalt", "+", None);
-        add(&mut pve, "kvm_pv_eoi", "+", None);
+        add(
+            &mut pve,
+            "kvm_pv_unhalt",
+            "+",
+            None,
+            &format!("{PVE} to improve Linux guest spinlock performance"),
+        );
+        add(
+            &mut pve,
+            "kvm_pv_eoi",
+            "+",
+            None,
+            &format!("{PVE} to improve Linux guest interrupt performance"),
+        );
     }
     let qemu_11 = (inp.qemu_version.0, inp.qemu_version.1) >= (11, 0);
     if qemu_11 && inp.winversion >= 11 {
-        add(&mut pve, "cet-ibt", "-", None);
-        add(&mut pve, "cet-ss", "-", None);
+        add(
+            &mut pve,
+            "cet-ibt",
+            "-",
+            None,
+            &format!("{PVE} to avoid issues with certain Windows configurations like VBS"),
+        );
+        add(
+            &mut pve,
+            "cet-ss",
+            "-",
+            None,
+            &format!("{PVE} to avoid issues with certain Windows configurations like VBS"),
+        );
     }
     if qemu_11 && cputype == "host" && !guard(11, 0, 0) {
-        add(&mut pve, "vmx-mbec", "-", None);
+        add(
+            &mut pve,
+            "vmx-mbec",
+            "-",
+            None,
+            &format!("{PVE} for backwards compatibility with older kernel and QEMU"),
+        );
     }
 
     // Hyper-V enlightenments
@@ -334,61 +411,109 @@ pub fn cpu_option(
     if inp.kvm && inp.winversion >= 6 && !(inp.bios == Some("ovmf") && inp.winversion < 8) {
         if inp.gpu_passthrough || hv_vendor_id.is_some() {
             let id = hv_vendor_id.clone().unwrap_or_else(|| "proxmox".into());
-            add(&mut hv, "hv_vendor_id", "", Some(id));
+            let reason = if hv_vendor_id.is_some() {
+                "custom hv_vendor_id set"
+            } else {
+                "NVIDIA workaround for GPU passthrough"
+            };
+            add(&mut hv, "hv_vendor_id", "", Some(id), reason);
         }
         if guard(2, 3, 0) {
-            add(&mut hv, "hv_spinlocks", "", Some("0x1fff".into()));
-            add(&mut hv, "hv_vapic", "", None);
-            add(&mut hv, "hv_time", "", None);
+            add(&mut hv, "hv_spinlocks", "", Some("0x1fff".into()), HV);
+            add(&mut hv, "hv_vapic", "", None, HV);
+            add(&mut hv, "hv_time", "", None, HV);
         } else {
-            add(&mut hv, "hv_spinlocks", "", Some("0xffff".into()));
+            add(&mut hv, "hv_spinlocks", "", Some("0xffff".into()), HV);
         }
         if guard(2, 6, 0) {
-            add(&mut hv, "hv_reset", "", None);
-            add(&mut hv, "hv_vpindex", "", None);
-            add(&mut hv, "hv_runtime", "", None);
+            add(&mut hv, "hv_reset", "", None, HV);
+            add(&mut hv, "hv_vpindex", "", None, HV);
+            add(&mut hv, "hv_runtime", "", None, HV);
         }
         if inp.winversion >= 7 {
-            add(&mut hv, "hv_relaxed", "", None);
+            add(&mut hv, "hv_relaxed", "", None, &hv7);
             if guard(2, 12, 0) {
-                add(&mut hv, "hv_synic", "", None);
-                add(&mut hv, "hv_stimer", "", None);
+                add(&mut hv, "hv_synic", "", None, &hv7);
+                add(&mut hv, "hv_stimer", "", None, &hv7);
             }
             if guard(3, 1, 0) {
-                add(&mut hv, "hv_ipi", "", None);
+                add(&mut hv, "hv_ipi", "", None, &hv7);
             }
         }
         if inp.host_vendor == "GenuineIntel" && inp.winversion >= 11 && guard(11, 0, 2) {
-            add(&mut hv, "hv_evmcs", "", None);
+            add(
+                &mut hv,
+                "hv_evmcs",
+                "",
+                None,
+                &format!("{HV} for Windows 11 on Intel host"),
+            );
         }
     }
 
-    let builtin = parse_flag_list(builtin_flags, false);
-    let custom_flags = parse_flag_list(custom.as_ref().and_then(|c| c.flags.as_deref()), false);
-    let vm_flags = parse_flag_list(cpu.flags.as_deref(), true);
+    let builtin = parse_flag_list(builtin_flags, false, "set by builtin CPU model");
+    let custom_flags = parse_flag_list(
+        custom.as_ref().and_then(|c| c.flags.as_deref()),
+        false,
+        "set by custom CPU model",
+    );
+    let vm_flags = parse_flag_list(cpu.flags.as_deref(), true, "manually set for VM");
     if vm_flags.iter().any(|(n, _)| n == "nested-virt") {
         return Err("not implemented yet: nested-virt CPU flag".into());
     }
     let mut forced: Vec<(String, Flag)> = Vec::new();
     if cputype != "host" && inp.kvm {
-        add(&mut forced, "enforce", "", None);
+        add(
+            &mut forced,
+            "enforce",
+            "",
+            None,
+            "error if requested CPU settings not available",
+        );
     }
     if kvm_off {
-        add(&mut forced, "kvm", "", Some("off".into()));
+        add(
+            &mut forced,
+            "kvm",
+            "",
+            Some("off".into()),
+            "hide KVM virtualization from guest",
+        );
     }
     if vendor != "default" {
-        add(&mut forced, "vendor", "", Some(vendor.to_string()));
+        add(
+            &mut forced,
+            "vendor",
+            "",
+            Some(vendor.to_string()),
+            "unknown origin",
+        );
     }
 
     let mut resolved: BTreeMap<String, Flag> = BTreeMap::new();
     for list in [pve, hv, builtin, custom_flags, vm_flags, forced] {
         for (name, flag) in list {
-            if let Some(old) = resolved.get(&name) {
+            if let Some(old) = resolved.get_mut(&name) {
                 if old.op == flag.op && old.value == flag.value {
+                    old.reason.push_str(&format!(" & {}", flag.reason));
                     continue;
                 }
-                // upstream prints "CPU flag/setting ... overwrites ..." on stderr only
-                // (a plain `warn`, not a task warning)
+                let show = |f: &Flag| {
+                    format!(
+                        "'{}{name}{}' ({})",
+                        f.op,
+                        f.value
+                            .as_ref()
+                            .map(|v| format!("={v}"))
+                            .unwrap_or_default(),
+                        f.reason
+                    )
+                };
+                warnings.push(format!(
+                    "warning: CPU flag/setting {} overwrites {}",
+                    show(&flag),
+                    show(old)
+                ));
             }
             resolved.insert(name, flag);
         }
@@ -444,7 +569,7 @@ pub fn cpu_option(
         && inp.bios == Some("ovmf")
         && resolved.get("pdpe1gb").is_none_or(|f| f.op == "-")
     {
-        warnings.push("OVMF firmware might limit CPU 'phys-bits' to 40 - enable the 'pdpe1gb' CPU flag to avoid this".into());
+        task_warnings.push("OVMF firmware might limit CPU 'phys-bits' to 40 - enable the 'pdpe1gb' CPU flag to avoid this".into());
     }
     Ok(out)
 }

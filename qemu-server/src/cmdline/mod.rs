@@ -134,25 +134,46 @@ const HANDLED_KEYS: &[&str] = &[
 
 const MAX_NETS: usize = 32;
 
-/// Builds the argv (binary first) of the VM's QEMU process plus the warnings upstream
-/// would log.
+/// Messages upstream emits while generating: `warnings` go to stderr (`warn`),
+/// `task_warnings` are task-log warnings (`log_warn`).
+#[derive(Debug, Default, Clone)]
+pub struct Messages {
+    pub warnings: Vec<String>,
+    pub task_warnings: Vec<String>,
+}
+
+/// Builds the argv (binary first) of the VM's QEMU process plus every warning
+/// upstream would print (stderr warnings first, then task-log warnings).
 pub fn config_to_command(
     ctx: GenContext,
     vmid: u32,
     config: &GuestConfig,
     target: &Target,
 ) -> Result<(Vec<String>, Vec<String>), String> {
+    let (argv, msgs) = config_to_command_detailed(ctx, vmid, config, target)?;
+    let mut all = msgs.warnings;
+    all.extend(msgs.task_warnings);
+    Ok((argv, all))
+}
+
+/// As [`config_to_command`], with the two kinds of messages kept apart.
+pub fn config_to_command_detailed(
+    ctx: GenContext,
+    vmid: u32,
+    config: &GuestConfig,
+    target: &Target,
+) -> Result<(Vec<String>, Messages), String> {
     let mut version = ctx.qemu_version();
     if let Target::Stock(caps) = target {
         version = caps.version;
     }
-    let mut warnings = Vec::new();
-    let argv = generate(ctx, vmid, config, version, &mut warnings)?;
+    let mut msgs = Messages::default();
+    let argv = generate(ctx, vmid, config, version, &mut msgs)?;
     let argv = match target {
         Target::Upstream => argv,
         Target::Stock(caps) => stock::adapt(argv, caps),
     };
-    Ok((argv, warnings))
+    Ok((argv, msgs))
 }
 
 /// `qm showcmd` text: one line, or with `pretty` each option on its own line.
@@ -378,7 +399,7 @@ fn generate(
     vmid: u32,
     config: &GuestConfig,
     kvmver: (u32, u32, u32),
-    warnings: &mut Vec<String>,
+    msgs: &mut Messages,
 ) -> Result<Vec<String>, String> {
     let conf = &config.main;
     for key in conf.values.keys() {
@@ -387,7 +408,8 @@ fn generate(
             return Err(format!("not implemented yet: config key '{key}'"));
         }
     }
-    let _ = warnings;
+    let warnings = &mut msgs.warnings;
+    let task_warnings = &mut msgs.task_warnings;
     let arch = ctx.host_arch().to_string();
     if arch != "x86_64" {
         return Err("not implemented yet: non-x86_64 hosts".into());
@@ -442,7 +464,9 @@ fn generate(
     let machine_version = extract_version(&machine_type, kvmver);
     let node = ctx.node_name();
     if kvmver.2 >= 90 {
-        // upstream prints a release-candidate notice on stderr and skips the checks
+        warnings.push(format!(
+            "warning: Installed QEMU version ({kvmver_str}) is a release candidate, ignoring version checks"
+        ));
     } else if !(kvmver.0, kvmver.1).ge(&(machine_version.major, machine_version.minor)) {
         return Err(format!(
             "Installed QEMU version '{kvmver_str}' is too old to run machine type '{machine_type}', please upgrade node '{node}'\n"
@@ -665,8 +689,9 @@ fn generate(
                 dev.push_str(&format!(",port={p}"));
             }
             push(&mut devices, "-device", dev);
-            // upstream only prints "spice usb port set as bootdevice, ignoring" on
-            // stderr when the port is in the boot order
+            if bootorder.contains_key(&id) {
+                warnings.push("warning: spice usb port set as bootdevice, ignoring".into());
+            }
         } else {
             let mut dev = "usb-host".to_string();
             if *usb3 || port.is_some() {
@@ -834,6 +859,7 @@ fn generate(
         },
         &mut guard,
         warnings,
+        task_warnings,
     )?;
     push(&mut cmd, "-cpu", cpu_str);
     memory_config(ctx, conf, sockets, cores, hotplug_memory, &mut cmd)?;
@@ -1053,7 +1079,7 @@ fn generate(
                     format!("iothread,id=iothread-{prefix}{controller}"),
                 );
             } else if d.opt("iothread") == Some("1") {
-                warnings.push("iothread is only valid with virtio disk or virtio-scsi-single controller, ignoring".into());
+                task_warnings.push("iothread is only valid with virtio disk or virtio-scsi-single controller, ignoring".into());
             }
             let queues = match (single, d.opt("queues")) {
                 (true, Some(q)) => format!(",num_queues={q}"),
@@ -1173,7 +1199,7 @@ fn generate(
                         let _ = virtio;
                         "not using VirtIO"
                     };
-                    warnings.push(format!("netdev {id}: ignoring MTU '{m}', {why}"));
+                    task_warnings.push(format!("netdev {id}: ignoring MTU '{m}', {why}"));
                 }
             }
         }

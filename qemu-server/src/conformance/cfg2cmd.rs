@@ -8,7 +8,9 @@ use anyhow::{Context, Result};
 use pve_common::conformance::CaseOutcome;
 use serde_json::Value;
 
-use crate::cmdline::{config_to_command, normalize_pretty, pretty_command, HostFacts, Target};
+use crate::cmdline::{
+    config_to_command_detailed, normalize_pretty, pretty_command, HostFacts, Target,
+};
 use crate::config::parse_vm_config;
 
 const VMID: u32 = 8006;
@@ -115,9 +117,11 @@ fn run_case(dir: &Path, env: &Value, name: &str) -> Result<(), String> {
     {
         return Err(format!("unexpected warning: {w}"));
     }
-    let generated = config_to_command(&host, VMID, &parsed.config, &Target::Upstream);
-    if let Ok((_, warnings)) = &generated {
-        if let Some(w) = warnings
+    // Upstream's harness sees what goes to stderr (`warn`), not task-log warnings.
+    let generated = config_to_command_detailed(&host, VMID, &parsed.config, &Target::Upstream);
+    if let Ok((_, msgs)) = &generated {
+        if let Some(w) = msgs
+            .warnings
             .iter()
             .find(|w| Some(w.trim_end()) != expect_warn.as_deref())
         {
