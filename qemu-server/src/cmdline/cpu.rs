@@ -242,6 +242,36 @@ fn parse_flag_list(list: Option<&str>, only_vm: bool, reason: &str) -> Vec<(Stri
     out
 }
 
+const CPU_32BIT: &[&str] = &[
+    "486", "pentium", "pentium2", "pentium3", "coreduo", "athlon", "kvm32", "qemu32",
+];
+
+/// 32 or 64: the bitness of the configured x86_64 CPU model.
+pub fn bitness(conf_cpu: Option<&str>, custom_models: Option<&str>) -> Result<u32, String> {
+    let mut cputype = "qemu64".to_string();
+    if let Some(s) = conf_cpu {
+        let cpu = CpuConf::parse(s)?;
+        cputype = cpu.cputype.unwrap_or_else(|| "kvm64".into());
+        if let Some((_, reported, _)) = BUILTIN_MODELS.iter().find(|(n, _, _)| *n == cputype) {
+            cputype = reported.to_string();
+        } else if let Some(name) = cputype.strip_prefix("custom-") {
+            let models = parse_custom_models(custom_models.unwrap_or(""))?;
+            let model = models
+                .get(name)
+                .ok_or_else(|| format!("Custom cputype '{name}' not found\n"))?;
+            cputype = model
+                .reported_model
+                .clone()
+                .unwrap_or_else(|| "kvm64".into());
+        }
+    }
+    Ok(if CPU_32BIT.contains(&cputype.as_str()) {
+        32
+    } else {
+        64
+    })
+}
+
 /// Inputs of the `-cpu` computation that come from elsewhere in the generator.
 pub struct CpuInputs<'a> {
     pub conf_cpu: Option<&'a str>,

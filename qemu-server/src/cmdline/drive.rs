@@ -69,6 +69,10 @@ const DRIVE_OPTS: &[&str] = &[
     "product",
     "shared",
     "queues",
+    "efitype",
+    "pre-enrolled-keys",
+    "ms-cert",
+    "version",
 ];
 
 impl Drive {
@@ -324,7 +328,12 @@ fn add_common(node: &mut serde_json::Map<String, Value>, drive: &Drive, read_onl
 }
 
 /// The `-blockdev` tree of a drive: throttle → format → file.
-pub fn drive_blockdev(drive: &Drive, vol: &VolumeInfo, read_only: bool) -> Result<Value, String> {
+pub fn drive_blockdev(
+    drive: &Drive,
+    vol: &VolumeInfo,
+    read_only: bool,
+    size: Option<u64>,
+) -> Result<Value, String> {
     if let Some(f) = drive.opt("format") {
         if !drive.file.starts_with('/') && drive.file != "cdrom" && f != vol.format {
             return Err(format!(
@@ -364,6 +373,9 @@ pub fn drive_blockdev(drive: &Drive, vol: &VolumeInfo, read_only: bool) -> Resul
     fmt.insert("file".into(), Value::Object(file));
     fmt.insert("cache".into(), cache);
     add_common(&mut fmt, drive, read_only);
+    if let Some(size) = size {
+        fmt.insert("size".into(), json!(size));
+    }
 
     let mut top = serde_json::Map::new();
     top.insert("driver".into(), json!("throttle"));

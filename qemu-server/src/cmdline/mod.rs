@@ -47,6 +47,10 @@ pub trait HostFacts {
     fn host_cpu_vendor(&self) -> String {
         "GenuineIntel".into()
     }
+    /// Size in bytes of a host file (firmware images).
+    fn file_size(&self, path: &str) -> Option<u64> {
+        std::fs::metadata(path).ok().map(|m| m.len())
+    }
     /// Contents of the cluster's cpu-models.conf.
     fn custom_cpu_models(&self) -> Option<String> {
         None
@@ -116,6 +120,9 @@ const HANDLED_KEYS: &[&str] = &[
     "hotplug",
     "hugepages",
     "cpu",
+    "bios",
+    "template",
+    "kvm",
     "usb0",
     "usb1",
     "usb2",
@@ -401,9 +408,32 @@ fn generate(
     kvmver: (u32, u32, u32),
     msgs: &mut Messages,
 ) -> Result<Vec<String>, String> {
-    let conf = &config.main;
+    let is_template = config.main.get("template") == Some("1");
+    // Templates only start for backup: everything but the disks is dropped.
+    let template_conf;
+    let conf = if is_template {
+        let mut t = pve_guest_common::config::ConfigSection::default();
+        let orig = &config.main;
+        t.values.insert("template".into(), "1".into());
+        t.values.insert("kvm".into(), "0".into());
+        t.values.insert("vga".into(), "none".into());
+        for k in ["scsihw", "bios", "name"] {
+            if let Some(v) = orig.get(k) {
+                t.values.insert(k.into(), v.into());
+            }
+        }
+        for k in drive::drive_keys() {
+            if let Some(v) = orig.get(&k) {
+                t.values.insert(k.clone(), v.into());
+            }
+        }
+        template_conf = t;
+        &template_conf
+    } else {
+        &config.main
+    };
     for key in conf.values.keys() {
-        let is_drive = drive::drive_keys().contains(key) && key != "efidisk0" && key != "tpmstate0";
+        let is_drive = drive::drive_keys().contains(key);
         if !HANDLED_KEYS.contains(&key.as_str()) && !net_key(key) && !is_drive {
             return Err(format!("not implemented yet: config key '{key}'"));
         }
@@ -423,9 +453,6 @@ fn generate(
     let ostype = conf.get("ostype");
     let winversion = windows_version(ostype);
     let kvm = conf.get("kvm") != Some("0");
-    if !kvm {
-        return Err("not implemented yet: TCG (kvm: 0)".into());
-    }
     if conf.get("vmgenid").is_some_and(|v| v == "1") {
         return Err("not implemented yet: vmgenid auto-generation".into());
     }
@@ -549,6 +576,93 @@ fn generate(
 
     if let Some(smbios) = conf.get("smbios1") {
         push(&mut cmd, "-smbios", smbios1_arg(smbios)?);
+    }
+
+    if conf.get("bios") == Some("ovmf") {
+        if cpu::bitness(conf.get("cpu"), ctx.custom_cpu_models().as_deref())? == 32 {
+            return Err("OVMF (UEFI) BIOS is not supported on 32-bit CPU types\n".into());
+        }
+        let efi = conf
+            .get("efidisk0")
+            .map(|v| drive::Drive::parse("efidisk0", v))
+            .transpose()?;
+        let (code, vars) = ovmf_files(efi.as_ref(), q35);
+        let vars_size = ctx.file_size(&vars);
+        if guard(10, 0, 0) {
+            let mut d = match &efi {
+                Some(d) => d.clone(),
+                None => {
+                    task_warnings
+                        .push("no efidisk configured! Using temporary efivars disk.".into());
+                    drive::Drive::parse(
+                        "efidisk0",
+                        &format!("/run/qemu-server/efidisk/{vmid}-ovmf.fd,format=raw"),
+                    )?
+                }
+            };
+            d.opts
+                .entry("cache".into())
+                .or_insert_with(|| "writeback".into());
+            let vol = drive::resolve_volume(&d, ctx.storage_config(), &ctx.cdrom_path())?;
+            if vol.storage_type.as_deref() == Some("rbd") {
+                return Err("not implemented yet: EFI disks on RBD".into());
+            }
+            let size = if vol.format == "raw" { vars_size } else { None };
+            push(
+                &mut cmd,
+                "-object",
+                drive::canonical_json(&drive::throttle_group(&d)),
+            );
+            let code_bd = serde_json::json!({
+                "driver": "raw",
+                "file": {"driver": "file", "filename": code},
+                "node-name": "pflash0",
+                "read-only": true,
+            });
+            push(&mut cmd, "-blockdev", drive::canonical_json(&code_bd));
+            let vars_bd = drive::drive_blockdev(&d, &vol, is_template, size)?;
+            push(&mut cmd, "-blockdev", drive::canonical_json(&vars_bd));
+            machine_flags.push("pflash0=pflash0".into());
+            machine_flags.push("pflash1=drive-efidisk0".into());
+        } else {
+            let mut var = "if=pflash,unit=1,id=drive-efidisk0".to_string();
+            match &efi {
+                Some(d) => {
+                    let vol = drive::resolve_volume(d, ctx.storage_config(), &ctx.cdrom_path())?;
+                    if d.file.starts_with('/') && d.opt("format").is_none() {
+                        return Err("efidisk format must be specified\n".into());
+                    }
+                    let format = d.opt("format").unwrap_or(&vol.format).to_string();
+                    var.push_str(&format!(",format={format},file={}", vol.filename));
+                    if format == "raw" && guard(4, 1, 2) {
+                        if let Some(sz) = vars_size {
+                            var.push_str(&format!(",size={sz}"));
+                        }
+                    }
+                    if is_template {
+                        var.push_str(",readonly=on");
+                    }
+                }
+                None => {
+                    task_warnings
+                        .push("no efidisk configured! Using temporary efivars disk.".into());
+                    var.push_str(&format!(
+                        ",format=raw,file=/run/qemu-server/efidisk/{vmid}-ovmf.fd"
+                    ));
+                    if guard(4, 1, 2) {
+                        if let Some(sz) = vars_size {
+                            var.push_str(&format!(",size={sz}"));
+                        }
+                    }
+                }
+            }
+            push(
+                &mut cmd,
+                "-drive",
+                format!("if=pflash,unit=0,format=raw,readonly=on,file={code}"),
+            );
+            push(&mut cmd, "-drive", var);
+        }
     }
 
     if q35 {
@@ -760,6 +874,20 @@ fn generate(
         return Err("not implemented yet: CPU hotplug".into());
     }
     let hotplug_memory = hotplug_features.contains(&"memory");
+
+    if !is_template && conf.get("tpmstate0").is_some() {
+        push(
+            &mut devices,
+            "-chardev",
+            format!("socket,id=tpmchar,path={run}/{vmid}.swtpm"),
+        );
+        push(
+            &mut devices,
+            "-tpmdev",
+            "emulator,id=tpmdev,chardev=tpmchar".into(),
+        );
+        push(&mut devices, "-device", "tpm-tis,tpmdev=tpmdev".into());
+    }
 
     let num = |k: &str, d: u64| -> Result<u64, String> {
         conf.get(k)
@@ -1114,7 +1242,7 @@ fn generate(
                 "-object",
                 drive::canonical_json(&drive::throttle_group(&d)),
             );
-            let bd = drive::drive_blockdev(&d, &vol, false)?;
+            let bd = drive::drive_blockdev(&d, &vol, is_template, None)?;
             push(&mut devices, "-blockdev", drive::canonical_json(&bd));
         }
         let addr = if d.interface == "virtio" {
@@ -1280,6 +1408,9 @@ fn generate(
         .rfind("+pve")
         .map(|i| &machine_type[..i])
         .unwrap_or(&machine_type);
+    if !kvm {
+        machine_flags.push("accel=tcg".into());
+    }
     let seabios = conf.get("bios").is_none_or(|b| b == "seabios");
     let serial_or_none = vga.kind == "none"
         || vga
@@ -1296,6 +1427,9 @@ fn generate(
         push(&mut cmd, "-rtc", rtc_flags.join(","));
     }
     push(&mut cmd, "-machine", machine_flags.join(","));
+    if is_template {
+        cmd.push("-snapshot".into());
+    }
     Ok(cmd)
 }
 
@@ -1437,6 +1571,32 @@ fn memory_config(
         }
     }
     Ok(())
+}
+
+const EDK2: &str = "/usr/share/pve-edk2-firmware/";
+
+/// `(code, vars)` OVMF images for an EFI disk (x86_64, no confidential computing).
+fn ovmf_files(efi: Option<&drive::Drive>, smm: bool) -> (String, String) {
+    let (code, vars) = match efi {
+        Some(d) if d.opt("efitype") == Some("4m") => {
+            let ms = d.opt("pre-enrolled-keys") == Some("1");
+            let code = if smm {
+                "OVMF_CODE_4M.secboot.fd"
+            } else {
+                "OVMF_CODE_4M.fd"
+            };
+            (
+                code,
+                if ms {
+                    "OVMF_VARS_4M.ms.fd"
+                } else {
+                    "OVMF_VARS_4M.fd"
+                },
+            )
+        }
+        _ => ("OVMF_CODE.fd", "OVMF_VARS.fd"),
+    };
+    (format!("{EDK2}/{code}"), format!("{EDK2}/{vars}"))
 }
 
 /// Parsed `vga` property.

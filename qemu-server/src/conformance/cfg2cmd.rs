@@ -24,6 +24,7 @@ struct CorpusHost {
     phys_bits: Option<u32>,
     cpu_vendor: String,
     cpu_models: Option<String>,
+    vars_sizes: Vec<(String, u64)>,
 }
 
 impl HostFacts for CorpusHost {
@@ -38,6 +39,15 @@ impl HostFacts for CorpusHost {
     }
     fn iscsi_initiator_name(&self) -> Option<String> {
         self.iscsi.clone()
+    }
+    fn file_size(&self, path: &str) -> Option<u64> {
+        let name = path.rsplit('/').next().unwrap_or(path);
+        self.vars_sizes.iter().find_map(|(pat, size)| {
+            regex::Regex::new(pat)
+                .ok()
+                .filter(|re| re.is_match(name))
+                .map(|_| *size)
+        })
     }
     fn host_cpu_vendor(&self) -> String {
         self.cpu_vendor.clone()
@@ -102,6 +112,14 @@ fn run_case(dir: &Path, env: &Value, name: &str) -> Result<(), String> {
                 .unwrap_or("GenuineIntel")
                 .into()
         }),
+        vars_sizes: env["ovmf"]["vars_file_size_bytes_by_pattern"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|p| Some((p[0].as_str()?.to_string(), p[1].as_u64()?)))
+                    .collect()
+            })
+            .unwrap_or_default(),
         cpu_models: std::fs::read_to_string(dir.join("../cfg2cmd-env/cpu-models.conf")).ok(),
         phys_bits: env["host_phys_address_bits"].as_u64().map(|b| b as u32),
         storage: std::fs::read_to_string(dir.join("../cfg2cmd-env/storage.cfg"))
