@@ -460,6 +460,8 @@ fn generate(
     // machine
     let mut machine_type_cfg: Option<String> = None;
     let mut machine_enable_s3: Option<bool> = None;
+    let mut viommu: Option<String> = None;
+    let mut aw_bits: Option<String> = None;
     let mut machine_enable_s4: Option<bool> = None;
     for part in conf
         .get("machine")
@@ -468,6 +470,13 @@ fn generate(
         .filter(|p| !p.is_empty())
     {
         match part.split_once('=') {
+            Some(("viommu", v)) => {
+                if v != "intel" && v != "virtio" {
+                    return Err(format!("invalid viommu value '{v}'"));
+                }
+                viommu = Some(v.to_string())
+            }
+            Some(("aw-bits", v)) => aw_bits = Some(v.to_string()),
             Some(("enable-s3", v)) => machine_enable_s3 = Some(v == "1"),
             Some(("enable-s4", v)) => machine_enable_s4 = Some(v == "1"),
             None | Some(("type", _)) => {
@@ -1421,6 +1430,35 @@ fn generate(
         machine_flags.push("smm=off".into());
     }
     machine_flags.push(format!("type={base}+pve{required_pve}"));
+
+    // vIOMMU
+    if viommu.as_deref() == Some("intel") {
+        if !machine_type_cfg
+            .as_deref()
+            .is_some_and(|t| t.contains("q35"))
+        {
+            return Err("to use Intel vIOMMU please set the machine type to q35\n".into());
+        }
+        if aw_bits.as_deref().is_some_and(|b| b != "39" && b != "48") {
+            return Err("Intel vIOMMU supports only 39 or 48 bits as address width\n".into());
+        }
+    }
+    if aw_bits.is_some() && viommu.is_none() {
+        return Err("cannot set aw-bits if no vIOMMU is configured\n".into());
+    }
+    if let Some(v) = &viommu {
+        let aw = aw_bits
+            .as_ref()
+            .map(|b| format!(",aw-bits={b}"))
+            .unwrap_or_default();
+        if v == "intel" {
+            devices.insert(0, format!("intel-iommu,intremap=on,caching-mode=on{aw}"));
+            devices.insert(0, "-device".into());
+            machine_flags.push("kernel-irqchip=split".into());
+        } else {
+            push(&mut devices, "-device", format!("virtio-iommu-pci{aw}"));
+        }
+    }
 
     cmd.extend(devices);
     if !rtc_flags.is_empty() {
