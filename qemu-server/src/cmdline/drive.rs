@@ -389,6 +389,102 @@ pub fn drive_blockdev(
     Ok(Value::Object(top))
 }
 
+/// The legacy `-drive` argument (machines before 10.0).
+pub fn drive_commandline(drive: &Drive, vol: Option<&VolumeInfo>) -> Result<String, String> {
+    let mut opts = String::new();
+    for o in ["media", "cache", "rerror", "werror", "discard"] {
+        if let Some(v) = drive.opt(o) {
+            opts.push_str(&format!(",{o}={v}"));
+        }
+    }
+    if let Some(ro) = drive.opt("ro") {
+        opts.push_str(&format!(
+            ",readonly={}",
+            if ro == "1" { "on" } else { "off" }
+        ));
+    }
+    for (dir, qmp) in [("", "-total"), ("_rd", "-read"), ("_wr", "-write")] {
+        let num = |k: String| {
+            drive
+                .opt(&k)
+                .and_then(|v| v.parse::<f64>().ok())
+                .filter(|v| *v != 0.0)
+        };
+        if let Some(v) = num(format!("mbps{dir}")) {
+            opts.push_str(&format!(
+                ",throttling.bps{qmp}={}",
+                (v * 1024.0 * 1024.0) as i64
+            ));
+        }
+        if let Some(v) = num(format!("mbps{dir}_max")) {
+            opts.push_str(&format!(
+                ",throttling.bps{qmp}-max={}",
+                (v * 1024.0 * 1024.0) as i64
+            ));
+        }
+        for (k, q) in [
+            (
+                format!("bps{dir}_max_length"),
+                format!("bps{qmp}-max-length"),
+            ),
+            (format!("iops{dir}"), format!("iops{qmp}")),
+            (format!("iops{dir}_max"), format!("iops{qmp}-max")),
+            (
+                format!("iops{dir}_max_length"),
+                format!("iops{qmp}-max-length"),
+            ),
+        ] {
+            if let Some(v) = drive.opt(&k).filter(|v| *v != "0") {
+                opts.push_str(&format!(",throttling.{q}={v}"));
+            }
+        }
+    }
+    let format = match vol {
+        Some(v) if v.storage_type.is_some() => Some(v.format.clone()),
+        _ => drive.opt("format").map(str::to_string),
+    };
+    if let Some(f) = &format {
+        opts.push_str(&format!(",format={f}"));
+    }
+    let empty = VolumeInfo {
+        driver: "file",
+        filename: String::new(),
+        format: String::new(),
+        storage_type: None,
+        nocow: false,
+        is_iso: false,
+    };
+    let v = vol.unwrap_or(&empty);
+    let direct = cache_direct(drive, v);
+    if drive.opt("cache").is_none() && direct {
+        opts.push_str(",cache=none");
+    }
+    opts.push_str(&format!(",aio={}", aio(drive, v, direct)));
+    if v.is_iso && drive.opt("media").is_none() {
+        return Err(format!(
+            "{}: explicit media parameter is required for iso images\n",
+            drive.id
+        ));
+    }
+    if !drive.is_cdrom() {
+        let dz = if drive.opt("detect_zeroes") == Some("0") {
+            "off"
+        } else {
+            match drive.opt("discard") {
+                Some("on") => "unmap",
+                Some(_) => "on",
+                None => "on",
+            }
+        };
+        opts.push_str(&format!(",detect-zeroes={dz}"));
+    }
+    let pathinfo = match vol {
+        Some(v) if !v.filename.is_empty() => format!("file={},", v.filename),
+        _ => String::new(),
+    };
+    Ok(format!("{pathinfo}if=none,id=drive-{}{opts}", drive.id))
+}
+
 /// Compact JSON with object keys sorted (Perl's canonical `to_json`).
 pub fn canonical_json(v: &Value) -> String {
     match v {
@@ -432,9 +528,11 @@ pub fn drive_device(
     pciaddr: &str,
     bootindex: Option<u32>,
     q35: bool,
+    blockdev: bool,
 ) -> Result<String, String> {
     let id = &drive.id;
-    let none = drive.file == "none";
+    // machines before 10.0 (-drive) always reference the drive
+    let none = drive.file == "none" && blockdev;
     let mut has_write_cache = true;
     let mut dev = match drive.interface.as_str() {
         "virtio" => {
@@ -465,7 +563,10 @@ pub fn drive_device(
             if !none {
                 d.push_str(&format!(",drive=drive-{id}"));
             }
-            d.push_str(&format!(",id={id},device_id=drive-{id}"));
+            d.push_str(&format!(",id={id}"));
+            if blockdev {
+                d.push_str(&format!(",device_id=drive-{id}"));
+            }
             if drive.flag("ssd") {
                 d.push_str(",rotation_rate=1");
             }
@@ -521,16 +622,18 @@ pub fn drive_device(
     if let Some(s) = drive.opt("serial") {
         dev.push_str(&format!(",serial={}", uri_unescape(s).replace(',', ",,")));
     }
-    if !drive.is_cdrom() && has_write_cache {
+    if blockdev && !drive.is_cdrom() && has_write_cache {
         let wc = match drive.opt("cache") {
             Some("writethrough" | "directsync") => "off",
             _ => "on",
         };
         dev.push_str(&format!(",write-cache={wc}"));
     }
-    for o in ["rerror", "werror"] {
-        if let Some(v) = drive.opt(o) {
-            dev.push_str(&format!(",{o}={v}"));
+    if blockdev {
+        for o in ["rerror", "werror"] {
+            if let Some(v) = drive.opt(o) {
+                dev.push_str(&format!(",{o}={v}"));
+            }
         }
     }
     Ok(dev)

@@ -1241,10 +1241,20 @@ fn generate(
                 );
             }
         }
-        if !mv(10, 0) {
-            return Err("not implemented yet: -drive syntax for machines before 10.0".into());
-        }
-        if d.file != "none" {
+        let blockdev = mv(10, 0);
+        if !blockdev {
+            let vol = if d.file == "none" {
+                None
+            } else {
+                let vol = drive::resolve_volume(&d, ctx.storage_config(), &ctx.cdrom_path())?;
+                Some(vol)
+            };
+            let mut line = drive::drive_commandline(&d, vol.as_ref())?;
+            if is_template && d.interface != "ide" && d.interface != "sata" {
+                line.push_str(",readonly=on");
+            }
+            push(&mut devices, "-drive", line);
+        } else if d.file != "none" {
             let vol = drive::resolve_volume(&d, ctx.storage_config(), &ctx.cdrom_path())?;
             push(
                 &mut cmd,
@@ -1259,7 +1269,14 @@ fn generate(
         } else {
             String::new()
         };
-        let dev = drive::drive_device(&d, scsihw_conf, &addr, bootorder.get(&key).copied(), q35)?;
+        let dev = drive::drive_device(
+            &d,
+            scsihw_conf,
+            &addr,
+            bootorder.get(&key).copied(),
+            q35,
+            blockdev,
+        )?;
         push(&mut devices, "-device", dev);
     }
 
