@@ -47,6 +47,13 @@ pub trait HostFacts {
     fn host_cpu_vendor(&self) -> String {
         "GenuineIntel".into()
     }
+    /// Host CPU capability report (`/run/qemu-server/host-hw-capabilities.json`).
+    fn hw_capabilities(&self) -> serde_json::Value {
+        std::fs::read_to_string("/run/qemu-server/host-hw-capabilities.json")
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or(serde_json::Value::Null)
+    }
     /// Size in bytes of a host file (firmware images).
     fn file_size(&self, path: &str) -> Option<u64> {
         std::fs::metadata(path).ok().map(|m| m.len())
@@ -120,6 +127,7 @@ const HANDLED_KEYS: &[&str] = &[
     "hotplug",
     "hugepages",
     "cpu",
+    "amd-sev",
     "bios",
     "template",
     "kvm",
@@ -587,7 +595,30 @@ fn generate(
         push(&mut cmd, "-smbios", smbios1_arg(smbios)?);
     }
 
-    if conf.get("bios") == Some("ovmf") {
+    let mut sev: BTreeMap<String, String> = BTreeMap::new();
+    if let Some(v) = conf.get("amd-sev") {
+        for (i, part) in v.split(',').enumerate() {
+            match part.split_once('=') {
+                None if i == 0 => {
+                    sev.insert("type".into(), part.to_string());
+                }
+                Some((k, v)) => {
+                    sev.insert(k.to_string(), v.to_string());
+                }
+                None => return Err(format!("invalid amd-sev value '{v}'")),
+            }
+        }
+    }
+    let cvm_type = sev.get("type").cloned();
+    if conf.get("bios") == Some("ovmf") && matches!(cvm_type.as_deref(), Some("snp")) {
+        if conf.get("efidisk0").is_some() {
+            task_warnings.push(
+                "EFI disks are not supported with Confidential Virtual Machines and will be ignored"
+                    .into(),
+            );
+        }
+        push(&mut cmd, "-bios", format!("{EDK2}/OVMF_SEV_4M.fd"));
+    } else if conf.get("bios") == Some("ovmf") {
         if cpu::bitness(conf.get("cpu"), ctx.custom_cpu_models().as_deref())? == 32 {
             return Err("OVMF (UEFI) BIOS is not supported on 32-bit CPU types\n".into());
         }
@@ -595,7 +626,7 @@ fn generate(
             .get("efidisk0")
             .map(|v| drive::Drive::parse("efidisk0", v))
             .transpose()?;
-        let (code, vars) = ovmf_files(efi.as_ref(), q35);
+        let (code, vars) = ovmf_files(efi.as_ref(), q35, cvm_type.as_deref());
         let vars_size = ctx.file_size(&vars);
         if guard(10, 0, 0) {
             let mut d = match &efi {
@@ -1477,6 +1508,57 @@ fn generate(
         }
     }
 
+    if let Some(t) = &cvm_type {
+        let caps = ctx.hw_capabilities();
+        let sc = &caps["amd-sev"];
+        let flag = |k: &str| sc[k].as_bool().unwrap_or(false);
+        let opt = |k: &str| sev.get(k).is_some_and(|v| v == "1");
+        if !flag("sev-support") {
+            return Err("Your CPU does not support AMD SEV.\n".into());
+        }
+        if t == "es" && !flag("sev-support-es") {
+            return Err("Your CPU does not support AMD SEV-ES.\n".into());
+        }
+        if t == "snp" && !flag("sev-support-snp") {
+            return Err("Your CPU does not support AMD SEV-SNP.\n".into());
+        }
+        if conf.get("bios") != Some("ovmf") {
+            return Err("To use AMD SEV, you need to change the BIOS to OVMF.\n".into());
+        }
+        let cbit = sc["cbitpos"].as_u64().unwrap_or(0);
+        let rpb = sc["reduced-phys-bits"].as_u64().unwrap_or(0);
+        let (obj, policy) = if t == "snp" {
+            let mut p: u64 = 1 << 17;
+            if sev.get("allow-smt").is_none_or(|v| v == "1") {
+                p |= 1 << 16;
+            }
+            if !opt("no-debug") {
+                p |= 1 << 19;
+            }
+            ("sev-snp-guest", p)
+        } else {
+            let mut p: u64 = 0;
+            if opt("no-debug") {
+                p |= 1;
+            }
+            if opt("no-key-sharing") {
+                p |= 2;
+            }
+            if t == "es" {
+                p |= 4;
+            }
+            p |= 8;
+            ("sev-guest", p)
+        };
+        let mut o =
+            format!("{obj},id=sev0,cbitpos={cbit},reduced-phys-bits={rpb},policy={policy:#x}");
+        if opt("kernel-hashes") {
+            o.push_str(",kernel-hashes=on");
+        }
+        push(&mut devices, "-object", o);
+        machine_flags.push("confidential-guest-support=sev0".into());
+    }
+
     cmd.extend(devices);
     if !rtc_flags.is_empty() {
         push(&mut cmd, "-rtc", rtc_flags.join(","));
@@ -1631,8 +1713,9 @@ fn memory_config(
 const EDK2: &str = "/usr/share/pve-edk2-firmware/";
 
 /// `(code, vars)` OVMF images for an EFI disk (x86_64, no confidential computing).
-fn ovmf_files(efi: Option<&drive::Drive>, smm: bool) -> (String, String) {
+fn ovmf_files(efi: Option<&drive::Drive>, smm: bool, cvm: Option<&str>) -> (String, String) {
     let (code, vars) = match efi {
+        _ if matches!(cvm, Some("std" | "es")) => ("OVMF_SEV_CODE_4M.fd", "OVMF_SEV_VARS_4M.fd"),
         Some(d) if d.opt("efitype") == Some("4m") => {
             let ms = d.opt("pre-enrolled-keys") == Some("1");
             let code = if smm {

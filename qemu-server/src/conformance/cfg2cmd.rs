@@ -25,6 +25,7 @@ struct CorpusHost {
     cpu_vendor: String,
     cpu_models: Option<String>,
     vars_sizes: Vec<(String, u64)>,
+    hw_caps: Value,
 }
 
 impl HostFacts for CorpusHost {
@@ -48,6 +49,9 @@ impl HostFacts for CorpusHost {
                 .filter(|re| re.is_match(name))
                 .map(|_| *size)
         })
+    }
+    fn hw_capabilities(&self) -> Value {
+        self.hw_caps.clone()
     }
     fn host_cpu_vendor(&self) -> String {
         self.cpu_vendor.clone()
@@ -112,6 +116,20 @@ fn run_case(dir: &Path, env: &Value, name: &str) -> Result<(), String> {
                 .unwrap_or("GenuineIntel")
                 .into()
         }),
+        hw_caps: match get("HW_CAPABILITIES") {
+            Some(h) if h.trim_start().starts_with('{') => {
+                serde_json::from_str(&h).map_err(|e| format!("HW_CAPABILITIES: {e}"))?
+            }
+            Some(h) => env["hw_capability_presets"]
+                .as_object()
+                .and_then(|m| {
+                    m.iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case(&h))
+                        .map(|(_, v)| v.clone())
+                })
+                .ok_or_else(|| format!("unknown HW_CAPABILITIES preset '{h}'"))?,
+            None => defaults["hw_capabilities"].clone(),
+        },
         vars_sizes: env["ovmf"]["vars_file_size_bytes_by_pattern"]
             .as_array()
             .map(|a| {
