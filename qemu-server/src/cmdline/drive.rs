@@ -282,7 +282,7 @@ pub fn throttle_group(drive: &Drive) -> Value {
 fn cache_direct(drive: &Drive, vol: &VolumeInfo) -> bool {
     match drive.opt("cache") {
         Some(c) => matches!(c, "off" | "none" | "directsync"),
-        None => !drive.is_cdrom() && !(vol.storage_type.as_deref() == Some("btrfs") && !vol.nocow),
+        None => !drive.is_cdrom() && (vol.storage_type.as_deref() != Some("btrfs") || vol.nocow),
     }
 }
 
@@ -644,8 +644,11 @@ fn uri_unescape(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() + 0 && i + 2 <= b.len() - 1 {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Some(v) = std::str::from_utf8(&b[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
                 out.push(v);
                 i += 3;
                 continue;

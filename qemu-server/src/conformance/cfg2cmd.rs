@@ -188,10 +188,21 @@ pub(super) fn run(dir: &Path) -> Result<Vec<CaseOutcome>> {
         &std::fs::read_to_string(&env_file)
             .with_context(|| format!("reading {}", env_file.display()))?,
     )?;
-    let mut names: Vec<String> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.ends_with(".conf"))
-        .collect();
+    // Cases live in the suite directory and one level of subdirectories (`aarch64/`).
+    let mut names: Vec<String> = Vec::new();
+    for entry in std::fs::read_dir(dir)?.filter_map(|e| e.ok()) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if entry.file_type()?.is_dir() {
+            for sub in std::fs::read_dir(entry.path())?.filter_map(|e| e.ok()) {
+                let sub = sub.file_name().to_string_lossy().into_owned();
+                if sub.ends_with(".conf") {
+                    names.push(format!("{name}/{sub}"));
+                }
+            }
+        } else if name.ends_with(".conf") {
+            names.push(name);
+        }
+    }
     names.sort();
     Ok(names
         .into_iter()
