@@ -128,6 +128,7 @@ const HANDLED_KEYS: &[&str] = &[
     "hugepages",
     "cpu",
     "amd-sev",
+    "arch",
     "bios",
     "template",
     "kvm",
@@ -274,9 +275,10 @@ fn parse_net(value: &str) -> Result<Net, String> {
 }
 
 /// Upstream's `print_pci_addr` for the devices placed so far.
-fn pci_addr(id: &str, bridges: &mut BTreeMap<u32, ()>) -> String {
+fn pci_addr(id: &str, bridges: &mut BTreeMap<u32, ()>, arch: &str) -> String {
     let fixed: &[(&str, u32, u32)] = &[
         ("piix3", 0, 1),
+        ("ehci", 0, 1),
         ("vga", 0, 2),
         ("balloon0", 0, 3),
         ("watchdog", 0, 4),
@@ -332,7 +334,13 @@ fn pci_addr(id: &str, bridges: &mut BTreeMap<u32, ()>) -> String {
     match found {
         Some((bus, addr)) => {
             bridges.insert(bus, ());
-            format!(",bus=pci.{bus},addr=0x{addr:x}")
+            // the aarch64 virt machine's root bus is pcie.0
+            let busname = if arch == "aarch64" && bus == 0 {
+                "pcie"
+            } else {
+                "pci"
+            };
+            format!(",bus={busname}.{bus},addr=0x{addr:x}")
         }
         None => String::new(),
     }
@@ -448,10 +456,12 @@ fn generate(
     }
     let warnings = &mut msgs.warnings;
     let task_warnings = &mut msgs.task_warnings;
-    let arch = ctx.host_arch().to_string();
-    if arch != "x86_64" {
-        return Err("not implemented yet: non-x86_64 hosts".into());
+    let host_arch = ctx.host_arch().to_string();
+    let arch = conf.get("arch").unwrap_or(&host_arch).to_string();
+    if arch != "x86_64" && arch != "aarch64" {
+        return Err(format!("unsupported architecture '{arch}'\n"));
     }
+    let native = arch == host_arch;
     let kvmver_str = format!("{}.{}.{}", kvmver.0, kvmver.1, kvmver.2);
     if kvmver.0 < 6 {
         return Err(format!(
@@ -460,7 +470,10 @@ fn generate(
     }
     let ostype = conf.get("ostype");
     let winversion = windows_version(ostype);
-    let kvm = conf.get("kvm") != Some("0");
+    let kvm = match conf.get("kvm") {
+        Some(v) => v != "0",
+        None => native,
+    };
     if conf.get("vmgenid").is_some_and(|v| v == "1") {
         return Err("not implemented yet: vmgenid auto-generation".into());
     }
@@ -546,7 +559,11 @@ fn generate(
         !mv(2, 4)
     };
 
-    let mut cmd: Vec<String> = vec![machine_binary(&arch)];
+    let mut cmd: Vec<String> = vec![if native {
+        "/usr/bin/kvm".to_string()
+    } else {
+        format!("/usr/bin/qemu-system-{arch}")
+    }];
     let mut devices: Vec<String> = Vec::new();
     let mut bridges: BTreeMap<u32, ()> = BTreeMap::new();
     let mut machine_flags: Vec<String> = Vec::new();
@@ -619,14 +636,16 @@ fn generate(
         }
         push(&mut cmd, "-bios", format!("{EDK2}/OVMF_SEV_4M.fd"));
     } else if conf.get("bios") == Some("ovmf") {
-        if cpu::bitness(conf.get("cpu"), ctx.custom_cpu_models().as_deref())? == 32 {
+        if arch == "x86_64"
+            && cpu::bitness(conf.get("cpu"), ctx.custom_cpu_models().as_deref())? == 32
+        {
             return Err("OVMF (UEFI) BIOS is not supported on 32-bit CPU types\n".into());
         }
         let efi = conf
             .get("efidisk0")
             .map(|v| drive::Drive::parse("efidisk0", v))
             .transpose()?;
-        let (code, vars) = ovmf_files(efi.as_ref(), q35, cvm_type.as_deref());
+        let (code, vars) = ovmf_files(efi.as_ref(), q35, cvm_type.as_deref(), &arch);
         let vars_size = ctx.file_size(&vars);
         if guard(10, 0, 0) {
             let mut d = match &efi {
@@ -748,8 +767,11 @@ fn generate(
     let bootorder = bootorder(conf)?;
 
     // USB controller (i440fx; q35 has its own in the readconfig file)
-    if !q35 {
-        let addr = pci_addr("piix3", &mut bridges);
+    if arch == "aarch64" {
+        let addr = pci_addr("ehci", &mut bridges, &arch);
+        push(&mut devices, "-device", format!("usb-ehci,id=ehci{addr}"));
+    } else if !q35 {
+        let addr = pci_addr("piix3", &mut bridges, &arch);
         push(
             &mut devices,
             "-device",
@@ -783,7 +805,7 @@ fn generate(
     let any_usb = !usb_devs.is_empty();
     let use_usb3 = usb_devs.iter().any(|d| d.2);
     let use_usb2 = usb_devs.iter().any(|d| !d.2);
-    if !use_qemu_xhci && !q35 && use_usb2 {
+    if !use_qemu_xhci && !q35 && use_usb2 && arch != "aarch64" {
         push(
             &mut devices,
             "-readconfig",
@@ -791,14 +813,14 @@ fn generate(
         );
     }
     if use_qemu_xhci && any_usb {
-        let addr = pci_addr("xhci", &mut bridges);
+        let addr = pci_addr("xhci", &mut bridges, &arch);
         push(
             &mut devices,
             "-device",
             format!("qemu-xhci,p2=15,p3=15,id=xhci{addr}"),
         );
     } else if use_usb3 {
-        let addr = pci_addr("xhci", &mut bridges);
+        let addr = pci_addr("xhci", &mut bridges, &arch);
         push(
             &mut devices,
             "-device",
@@ -806,7 +828,7 @@ fn generate(
         );
     }
 
-    let vga = parse_vga(conf.get("vga"), mv(2, 9), winversion)?;
+    let vga = parse_vga(conf.get("vga"), mv(2, 9), winversion, &arch)?;
     let edid_off = winversion > 0 && conf.get("bios") != Some("ovmf");
     let tablet = match conf.get("tablet") {
         Some(t) => t == "1",
@@ -818,9 +840,20 @@ fn generate(
             "-device",
             format!(
                 "usb-tablet,id=tablet,bus={}.0,port=1",
-                if q35 { "ehci" } else { "uhci" }
+                if q35 || arch == "aarch64" {
+                    "ehci"
+                } else {
+                    "uhci"
+                }
             ),
         );
+        if arch == "aarch64" {
+            push(
+                &mut devices,
+                "-device",
+                "usb-kbd,id=keyboard,bus=ehci.0,port=2".into(),
+            );
+        }
     }
 
     for (i, host, usb3) in &usb_devs {
@@ -956,7 +989,16 @@ fn generate(
         machine_flags.push("acpi=off".into());
     }
     if !vga.kind.starts_with("serial") && vga.kind != "none" {
-        let dev = vga_device(&vga, None, ostype, &mut bridges, mv(4, 1), q35, edid_off)?;
+        let dev = vga_device(
+            &vga,
+            None,
+            ostype,
+            &mut bridges,
+            mv(4, 1),
+            q35,
+            edid_off,
+            &arch,
+        )?;
         push(&mut devices, "-device", dev);
         if vga.kind == "virtio-gl" {
             push(&mut cmd, "-display", "egl-headless,gl=core".into());
@@ -1011,24 +1053,33 @@ fn generate(
         push(&mut cmd, "-global", g.clone());
     }
     let custom_models = ctx.custom_cpu_models();
-    let cpu_str = cpu::cpu_option(
-        &cpu::CpuInputs {
-            conf_cpu: conf.get("cpu"),
-            ostype,
-            bios: conf.get("bios"),
-            kvm,
-            kvm_off: false,
-            winversion,
-            gpu_passthrough: false,
-            qemu_version: kvmver,
-            host_vendor: &ctx.host_cpu_vendor(),
-            host_phys_bits: ctx.host_phys_bits(),
-            custom_models: custom_models.as_deref(),
-        },
-        &mut guard,
-        warnings,
-        task_warnings,
-    )?;
+    let cpu_str = if arch == "aarch64" {
+        match conf.get("cpu") {
+            Some(c) => cpu::CpuConf::parse(c)?
+                .cputype
+                .unwrap_or_else(|| if kvm { "host" } else { "max" }.into()),
+            None => if kvm { "host" } else { "max" }.to_string(),
+        }
+    } else {
+        cpu::cpu_option(
+            &cpu::CpuInputs {
+                conf_cpu: conf.get("cpu"),
+                ostype,
+                bios: conf.get("bios"),
+                kvm,
+                kvm_off: false,
+                winversion,
+                gpu_passthrough: false,
+                qemu_version: kvmver,
+                host_vendor: &ctx.host_cpu_vendor(),
+                host_phys_bits: ctx.host_phys_bits(),
+                custom_models: custom_models.as_deref(),
+            },
+            &mut guard,
+            warnings,
+            task_warnings,
+        )?
+    };
     push(&mut cmd, "-cpu", cpu_str);
     memory_config(ctx, conf, sockets, cores, hotplug_memory, &mut cmd)?;
 
@@ -1055,7 +1106,7 @@ fn generate(
                 format!("socket,path={run}/{vmid}.qga,server=on,wait=off,id=qga0"),
             );
             if kind == "virtio" {
-                let addr = pci_addr("qga0", &mut bridges);
+                let addr = pci_addr("qga0", &mut bridges, &arch);
                 push(
                     &mut devices,
                     "-device",
@@ -1101,7 +1152,7 @@ fn generate(
             } else {
                 String::new()
             };
-            let addr = pci_addr("rng0", &mut bridges);
+            let addr = pci_addr("rng0", &mut bridges, &arch);
             push(
                 &mut devices,
                 "-device",
@@ -1126,8 +1177,16 @@ fn generate(
         if vga.qxlnum > 1 {
             if winversion > 0 {
                 for i in 1..vga.qxlnum {
-                    let dev =
-                        vga_device(&vga, Some(i), ostype, &mut bridges, mv(4, 1), q35, edid_off)?;
+                    let dev = vga_device(
+                        &vga,
+                        Some(i),
+                        ostype,
+                        &mut bridges,
+                        mv(4, 1),
+                        q35,
+                        edid_off,
+                        &arch,
+                    )?;
                     push(&mut devices, "-device", dev);
                 }
             } else {
@@ -1142,7 +1201,7 @@ fn generate(
                 push(&mut cmd, "-global", format!("qxl-vga.vram_size={vram}"));
             }
         }
-        let addr = pci_addr("spice", &mut bridges);
+        let addr = pci_addr("spice", &mut bridges, &arch);
         push(
             &mut devices,
             "-device",
@@ -1200,7 +1259,7 @@ fn generate(
     }
 
     if conf.get("balloon") != Some("0") {
-        let addr = pci_addr("balloon0", &mut bridges);
+        let addr = pci_addr("balloon0", &mut bridges, &arch);
         let mut dev = format!("virtio-balloon-pci,id=balloon0{addr}");
         if mv(6, 2) {
             dev.push_str(",free-page-reporting=on");
@@ -1231,7 +1290,7 @@ fn generate(
             if d.index > 13 && !guard(4, 1, 2) {
                 return Err(format!("scsi{}: machine version 4.1~pve2 or higher is required to use more than 14 SCSI disks\n", d.index));
             }
-            let addr = pci_addr(&format!("{prefix}{controller}"), &mut bridges);
+            let addr = pci_addr(&format!("{prefix}{controller}"), &mut bridges, &arch);
             let hwtype = if scsihw.starts_with("virtio-scsi-single") {
                 "virtio-scsi-pci"
             } else {
@@ -1263,7 +1322,7 @@ fn generate(
         }
         if d.interface == "sata" {
             let controller = d.index / 6;
-            let addr = pci_addr(&format!("ahci{controller}"), &mut bridges);
+            let addr = pci_addr(&format!("ahci{controller}"), &mut bridges, &arch);
             if ahci_controllers.insert(controller, ()).is_none() {
                 push(
                     &mut devices,
@@ -1296,7 +1355,7 @@ fn generate(
             push(&mut devices, "-blockdev", drive::canonical_json(&bd));
         }
         let addr = if d.interface == "virtio" {
-            pci_addr(&key, &mut bridges)
+            pci_addr(&key, &mut bridges, &arch)
         } else {
             String::new()
         };
@@ -1315,7 +1374,7 @@ fn generate(
         let id = format!("net{i}");
         let Some(value) = conf.get(&id) else { continue };
         let net = parse_net(value)?;
-        let vhost = if net.model == "virtio" && ctx.vhost_net_available() {
+        let vhost = if native && net.model == "virtio" && ctx.vhost_net_available() {
             ",vhost=on"
         } else {
             ""
@@ -1339,7 +1398,7 @@ fn generate(
         } else {
             net.model.clone()
         };
-        let addr = pci_addr(&id, &mut bridges);
+        let addr = pci_addr(&id, &mut bridges, &arch);
         let mut dev = format!("{device},mac={},netdev={id}{addr},id={id}", net.mac);
         if net.model == "virtio" {
             if let Some(q) = net.queues.filter(|q| *q > 1) {
@@ -1435,7 +1494,7 @@ fn generate(
         if q35 && n < 4 {
             continue;
         }
-        let addr = pci_addr(&format!("pci.{k}"), &mut BTreeMap::new());
+        let addr = pci_addr(&format!("pci.{k}"), &mut BTreeMap::new(), &arch);
         let dev = format!("pci-bridge,id=pci.{k},chassis_nr={k}{addr}");
         if q35 {
             let at = 2.min(devices.len());
@@ -1452,7 +1511,10 @@ fn generate(
         power_default = false;
     }
     let pm_object = if q35 { "ICH9-LPC" } else { "PIIX4_PM" };
-    if !power_default || machine_enable_s3 == Some(false) || machine_enable_s4 == Some(false) {
+    let is_virt = machine::base_type(&machine_type) == "virt";
+    if !is_virt
+        && (!power_default || machine_enable_s3 == Some(false) || machine_enable_s4 == Some(false))
+    {
         if !machine_enable_s3.unwrap_or(power_default) {
             push(&mut cmd, "-global", format!("{pm_object}.disable_s3=1"));
         }
@@ -1713,7 +1775,21 @@ fn memory_config(
 const EDK2: &str = "/usr/share/pve-edk2-firmware/";
 
 /// `(code, vars)` OVMF images for an EFI disk (x86_64, no confidential computing).
-fn ovmf_files(efi: Option<&drive::Drive>, smm: bool, cvm: Option<&str>) -> (String, String) {
+fn ovmf_files(
+    efi: Option<&drive::Drive>,
+    smm: bool,
+    cvm: Option<&str>,
+    arch: &str,
+) -> (String, String) {
+    if arch == "aarch64" {
+        let ms = efi.is_some_and(|d| d.opt("pre-enrolled-keys") == Some("1"));
+        let (code, vars) = if ms {
+            ("AAVMF_CODE.secboot.fd", "AAVMF_VARS.ms.fd")
+        } else {
+            ("AAVMF_CODE.fd", "AAVMF_VARS.fd")
+        };
+        return (format!("{EDK2}/{code}"), format!("{EDK2}/{vars}"));
+    }
     let (code, vars) = match efi {
         _ if matches!(cvm, Some("std" | "es")) => ("OVMF_SEV_CODE_4M.fd", "OVMF_SEV_VARS_4M.fd"),
         Some(d) if d.opt("efitype") == Some("4m") => {
@@ -1745,7 +1821,12 @@ struct Vga {
     qxlnum: u32,
 }
 
-fn parse_vga(value: Option<&str>, mv_2_9: bool, winversion: u32) -> Result<Vga, String> {
+fn parse_vga(
+    value: Option<&str>,
+    mv_2_9: bool,
+    winversion: u32,
+    arch: &str,
+) -> Result<Vga, String> {
     let mut vga = Vga {
         kind: String::new(),
         memory: None,
@@ -1773,6 +1854,9 @@ fn parse_vga(value: Option<&str>, mv_2_9: bool, winversion: u32) -> Result<Vga, 
     if vga.qxlnum > 0 {
         vga.kind = "qxl".into();
     }
+    if vga.kind.is_empty() && arch == "aarch64" {
+        vga.kind = "virtio".into();
+    }
     if vga.kind.is_empty() {
         vga.kind = if (mv_2_9 && winversion == 0) || winversion >= 6 {
             "std".into()
@@ -1791,11 +1875,14 @@ fn vga_device(
     mv_4_1: bool,
     q35: bool,
     edid_off: bool,
+    arch: &str,
 ) -> Result<String, String> {
     let mut kind = match vga.kind.as_str() {
         "cirrus" => "cirrus-vga",
         "std" => "VGA",
         "vmware" => "vmware-svga",
+        "virtio" if arch == "aarch64" => "virtio-gpu",
+        "virtio-gl" if arch == "aarch64" => "virtio-gpu-gl",
         "virtio" => "virtio-vga",
         "virtio-gl" => "virtio-vga-gl",
         "qxl" => "qxl-vga",
@@ -1838,7 +1925,7 @@ fn vga_device(
     let addr = if q35 && vgaid == "vga" {
         ",bus=pcie.0,addr=0x1".to_string()
     } else {
-        pci_addr(&vgaid, bridges)
+        pci_addr(&vgaid, bridges, arch)
     };
     let edid = if kind == "VGA" && edid_off {
         ",edid=off"
@@ -1875,10 +1962,6 @@ fn smbios1_arg(value: &str) -> Result<String, String> {
         }
     }
     Ok(out)
-}
-
-fn machine_binary(arch: &str) -> String {
-    qemu_binary(arch)
 }
 
 /// The binary for the host architecture.
