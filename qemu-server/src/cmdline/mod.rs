@@ -1867,6 +1867,7 @@ fn parse_vga(
     Ok(vga)
 }
 
+#[allow(clippy::too_many_arguments)] // mirrors upstream print_vga_device
 fn vga_device(
     vga: &Vga,
     id: Option<u32>,
