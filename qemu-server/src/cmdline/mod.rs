@@ -1973,3 +1973,77 @@ pub fn qemu_binary(arch: &str) -> String {
         format!("/usr/bin/qemu-system-{arch}")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Host;
+    impl HostFacts for Host {
+        fn node_name(&self) -> &str {
+            "localhost"
+        }
+        fn qemu_version(&self) -> (u32, u32, u32) {
+            (11, 0, 0)
+        }
+        fn host_arch(&self) -> &str {
+            "x86_64"
+        }
+        fn iscsi_initiator_name(&self) -> Option<String> {
+            None
+        }
+    }
+
+    fn conf(text: &str) -> GuestConfig {
+        crate::config::parse_vm_config(100, text, false)
+            .expect("config parses")
+            .config
+    }
+
+    #[test]
+    fn upstream_and_stock_targets() {
+        let c = conf("memory: 1024\nnet0: virtio=A2:C0:43:77:08:A0,bridge=vmbr0\nostype: l26\n");
+        let (argv, warnings) = config_to_command(&Host, 100, &c, &Target::Upstream).unwrap();
+        assert!(warnings.is_empty());
+        assert_eq!(argv[0], "/usr/bin/kvm");
+        assert_eq!(&argv[1..3], ["-id", "100"]);
+        assert!(argv.iter().any(|a| a.ends_with("host_tunnel=off")));
+        assert_eq!(argv.last().unwrap(), "hpet=off,type=pc+pve0");
+
+        let caps = Capabilities {
+            binary: "/usr/bin/qemu-system-x86_64".into(),
+            version: (10, 0, 2),
+            machines: Default::default(),
+            devices: Default::default(),
+        };
+        let (argv, _) = config_to_command(&Host, 100, &c, &Target::Stock(caps)).unwrap();
+        assert_eq!(argv[0], "/usr/bin/qemu-system-x86_64");
+        assert!(!argv.iter().any(|a| a == "-id"));
+        // 10.0 binary: debug-threads still given, no host_tunnel, no +pveN
+        assert!(argv.iter().any(|a| a == "vm100,debug-threads=on"));
+        assert!(!argv.iter().any(|a| a.contains("host_tunnel")));
+        assert_eq!(argv.last().unwrap(), "type=pc");
+    }
+
+    #[test]
+    fn errors_and_showcmd() {
+        let c = conf("machine: pc-q35-42.9\n");
+        let err = config_to_command(&Host, 100, &c, &Target::Upstream).unwrap_err();
+        assert_eq!(
+            err,
+            "Installed QEMU version '11.0.0' is too old to run machine type 'pc-q35-42.9+pve0', please upgrade node 'localhost'\n"
+        );
+        let argv: Vec<String> = ["/usr/bin/kvm", "-id", "1", "-machine", "type=pc+pve0"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            showcmd(&argv, true),
+            "/usr/bin/kvm \\\n  -id 1 \\\n  -machine 'type=pc+pve0'\n"
+        );
+        assert_eq!(
+            showcmd(&argv, false),
+            "/usr/bin/kvm -id 1 -machine 'type=pc+pve0'\n"
+        );
+    }
+}

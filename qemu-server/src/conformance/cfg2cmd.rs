@@ -227,6 +227,7 @@ mod tests {
             println!("PASS {}", case.name);
         }
         println!("cfg2cmd {}/{}", report.passed(), report.cases.len());
-        assert!(report.passed() >= 1);
+        // regression floor: the visible cases passing when this was written
+        assert!(report.passed() >= 67, "cfg2cmd regressed");
     }
 }
