@@ -130,6 +130,10 @@ pub struct VolumeInfo {
     pub storage_type: Option<String>,
     pub nocow: bool,
     pub is_iso: bool,
+    /// librbd access (`driver: rbd`): pool, image, monitors, namespace.
+    pub rbd: Option<serde_json::Map<String, Value>>,
+    /// krbd mapping (affects the io_uring default).
+    pub krbd: bool,
 }
 
 /// Resolves a volume id or path against storage.cfg (the storage types whose volumes
@@ -148,6 +152,8 @@ pub fn resolve_volume(
             storage_type: None,
             nocow: false,
             is_iso: false,
+            rbd: None,
+            krbd: false,
         });
     }
     if file.starts_with('/') {
@@ -163,6 +169,8 @@ pub fn resolve_volume(
             storage_type: None,
             nocow: false,
             is_iso: false,
+            rbd: None,
+            krbd: false,
         });
     }
     let (storeid, volname) = file
@@ -223,6 +231,57 @@ pub fn resolve_volume(
                 "host_device",
             )
         }
+        "rbd" => {
+            let pool = raw("pool").unwrap_or_else(|| "rbd".into());
+            let krbd = raw("krbd").is_some_and(|v| v == "1" || v == "true");
+            if krbd {
+                let fsid = raw("fsid").unwrap_or_default();
+                let ns = raw("namespace")
+                    .map(|n| format!("{n}/"))
+                    .unwrap_or_default();
+                return Ok(VolumeInfo {
+                    driver: "host_device",
+                    filename: format!("/dev/rbd-pve/{fsid}/{pool}/{ns}{volname}"),
+                    format: "raw".into(),
+                    storage_type: Some(stype),
+                    nocow: false,
+                    is_iso: false,
+                    rbd: None,
+                    krbd: true,
+                });
+            }
+            let mut m = serde_json::Map::new();
+            m.insert("driver".into(), json!("rbd"));
+            m.insert("pool".into(), json!(pool));
+            m.insert("image".into(), json!(volname));
+            if let Some(ns) = raw("namespace") {
+                m.insert("namespace".into(), json!(ns));
+            }
+            let monhost = raw("monhost").unwrap_or_default();
+            let servers: Vec<Value> = monhost
+                .split([',', ';', ' '])
+                .filter(|h| !h.is_empty())
+                .map(|h| {
+                    let (host, port) = split_mon(h);
+                    json!({"host": host, "port": port.unwrap_or("3300")})
+                })
+                .collect();
+            if !servers.is_empty() {
+                m.insert("server".into(), Value::Array(servers));
+            }
+            // no keyring for the storage: cephx is off
+            m.insert("auth-client-required".into(), json!(["none"]));
+            return Ok(VolumeInfo {
+                driver: "rbd",
+                filename: String::new(),
+                format: "raw".into(),
+                storage_type: Some(stype),
+                nocow: false,
+                is_iso: false,
+                rbd: Some(m),
+                krbd: false,
+            });
+        }
         other => return Err(format!("not implemented yet: '{other}' storage volumes")),
     };
     Ok(VolumeInfo {
@@ -232,7 +291,23 @@ pub fn resolve_volume(
         storage_type: Some(stype),
         nocow: raw("nocow").is_some_and(|v| v == "1"),
         is_iso,
+        rbd: None,
+        krbd: false,
     })
+}
+
+/// `host[:port]` of a Ceph monitor (IPv6 in brackets when a port is given).
+fn split_mon(h: &str) -> (&str, Option<&str>) {
+    if let Some(rest) = h.strip_prefix('[') {
+        if let Some((host, tail)) = rest.split_once(']') {
+            return (host, tail.strip_prefix(':'));
+        }
+    }
+    if h.matches(':').count() == 1 {
+        let (host, port) = h.split_once(':').unwrap_or((h, ""));
+        return (host, Some(port));
+    }
+    (h, None)
 }
 
 /// The 30-hex-digit node name of a block node.
@@ -291,7 +366,7 @@ fn aio(drive: &Drive, vol: &VolumeInfo, direct: bool) -> String {
         return a.to_string();
     }
     let st = vol.storage_type.as_deref();
-    let uring = !matches!(st, Some("lvm") | Some("cifs"));
+    let uring = !matches!(st, Some("lvm") | Some("cifs")) && !(vol.krbd && !direct);
     if uring {
         "io_uring".into()
     } else if direct {
@@ -354,10 +429,20 @@ pub fn drive_blockdev(
         "no-flush": drive.opt("cache") == Some("unsafe"),
     });
     let mut file = serde_json::Map::new();
-    file.insert("driver".into(), json!(vol.driver));
-    file.insert("filename".into(), json!(vol.filename));
-    file.insert("cache".into(), cache.clone());
-    file.insert("aio".into(), json!(aio(drive, vol, direct)));
+    if let Some(rbd) = &vol.rbd {
+        file.extend(rbd.clone());
+        let cache = if drive.interface == "efidisk" {
+            json!({"direct": false, "no-flush": false})
+        } else {
+            cache.clone()
+        };
+        file.insert("cache".into(), cache);
+    } else {
+        file.insert("driver".into(), json!(vol.driver));
+        file.insert("filename".into(), json!(vol.filename));
+        file.insert("cache".into(), cache.clone());
+        file.insert("aio".into(), json!(aio(drive, vol, direct)));
+    }
     file.insert(
         "node-name".into(),
         json!(node_name('e', &drive.id, &drive.file)),
@@ -370,8 +455,9 @@ pub fn drive_blockdev(
         json!(node_name('f', &drive.id, &drive.file)),
     );
     fmt.insert("driver".into(), json!(vol.format));
+    let file_cache = file["cache"].clone();
     fmt.insert("file".into(), Value::Object(file));
-    fmt.insert("cache".into(), cache);
+    fmt.insert("cache".into(), file_cache);
     add_common(&mut fmt, drive, read_only);
     if let Some(size) = size {
         fmt.insert("size".into(), json!(size));
@@ -453,6 +539,8 @@ pub fn drive_commandline(drive: &Drive, vol: Option<&VolumeInfo>) -> Result<Stri
         storage_type: None,
         nocow: false,
         is_iso: false,
+        rbd: None,
+        krbd: false,
     };
     let v = vol.unwrap_or(&empty);
     let direct = cache_direct(drive, v);

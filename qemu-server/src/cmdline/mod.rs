@@ -663,9 +663,6 @@ fn generate(
                 .entry("cache".into())
                 .or_insert_with(|| "writeback".into());
             let vol = drive::resolve_volume(&d, ctx.storage_config(), &ctx.cdrom_path())?;
-            if vol.storage_type.as_deref() == Some("rbd") {
-                return Err("not implemented yet: EFI disks on RBD".into());
-            }
             let size = if vol.format == "raw" { vars_size } else { None };
             push(
                 &mut cmd,
