@@ -366,7 +366,7 @@ fn aio(drive: &Drive, vol: &VolumeInfo, direct: bool) -> String {
         return a.to_string();
     }
     let st = vol.storage_type.as_deref();
-    let uring = !matches!(st, Some("lvm") | Some("cifs")) && !(vol.krbd && !direct);
+    let uring = !matches!(st, Some("lvm") | Some("cifs")) && (!vol.krbd || direct);
     if uring {
         "io_uring".into()
     } else if direct {
