@@ -130,8 +130,8 @@ pub struct VolumeInfo {
     pub storage_type: Option<String>,
     pub nocow: bool,
     pub is_iso: bool,
-    /// librbd access (`driver: rbd`): pool, image, monitors, namespace.
-    pub rbd: Option<serde_json::Map<String, Value>>,
+    /// A network protocol node (librbd, libiscsi) instead of a host file/device.
+    pub protocol: Option<serde_json::Map<String, Value>>,
     /// krbd mapping (affects the io_uring default).
     pub krbd: bool,
 }
@@ -142,6 +142,7 @@ pub fn resolve_volume(
     drive: &Drive,
     storage: Option<&pve_storage::StorageConfig>,
     cdrom_path: &str,
+    iscsi_lun: Option<u64>,
 ) -> Result<VolumeInfo, String> {
     let file = drive.file.as_str();
     if file == "cdrom" {
@@ -152,7 +153,7 @@ pub fn resolve_volume(
             storage_type: None,
             nocow: false,
             is_iso: false,
-            rbd: None,
+            protocol: None,
             krbd: false,
         });
     }
@@ -169,7 +170,7 @@ pub fn resolve_volume(
             storage_type: None,
             nocow: false,
             is_iso: false,
-            rbd: None,
+            protocol: None,
             krbd: false,
         });
     }
@@ -246,7 +247,7 @@ pub fn resolve_volume(
                     storage_type: Some(stype),
                     nocow: false,
                     is_iso: false,
-                    rbd: None,
+                    protocol: None,
                     krbd: true,
                 });
             }
@@ -278,7 +279,30 @@ pub fn resolve_volume(
                 storage_type: Some(stype),
                 nocow: false,
                 is_iso: false,
-                rbd: Some(m),
+                protocol: Some(m),
+                krbd: false,
+            });
+        }
+        "zfs" if raw("iscsiprovider").is_some() => {
+            let lun = iscsi_lun.ok_or("not implemented yet: ZFS over iSCSI LUN lookup")?;
+            let mut m = serde_json::Map::new();
+            m.insert("driver".into(), json!("iscsi"));
+            m.insert("transport".into(), json!("tcp"));
+            m.insert("portal".into(), json!(raw("portal").unwrap_or_default()));
+            m.insert("target".into(), json!(raw("target").unwrap_or_default()));
+            m.insert("lun".into(), json!(lun));
+            return Ok(VolumeInfo {
+                driver: "iscsi",
+                filename: format!(
+                    "iscsi://{}/{}/{lun}",
+                    raw("portal").unwrap_or_default(),
+                    raw("target").unwrap_or_default()
+                ),
+                format: "raw".into(),
+                storage_type: Some(stype),
+                nocow: false,
+                is_iso: false,
+                protocol: Some(m),
                 krbd: false,
             });
         }
@@ -291,7 +315,7 @@ pub fn resolve_volume(
         storage_type: Some(stype),
         nocow: raw("nocow").is_some_and(|v| v == "1"),
         is_iso,
-        rbd: None,
+        protocol: None,
         krbd: false,
     })
 }
@@ -429,8 +453,8 @@ pub fn drive_blockdev(
         "no-flush": drive.opt("cache") == Some("unsafe"),
     });
     let mut file = serde_json::Map::new();
-    if let Some(rbd) = &vol.rbd {
-        file.extend(rbd.clone());
+    if let Some(node) = &vol.protocol {
+        file.extend(node.clone());
         let cache = if drive.interface == "efidisk" {
             json!({"direct": false, "no-flush": false})
         } else {
@@ -539,7 +563,7 @@ pub fn drive_commandline(drive: &Drive, vol: Option<&VolumeInfo>) -> Result<Stri
         storage_type: None,
         nocow: false,
         is_iso: false,
-        rbd: None,
+        protocol: None,
         krbd: false,
     };
     let v = vol.unwrap_or(&empty);

@@ -47,6 +47,10 @@ pub trait HostFacts {
     fn host_cpu_vendor(&self) -> String {
         "GenuineIntel".into()
     }
+    /// LUN number of a ZFS-over-iSCSI volume (asks the iSCSI target on a real node).
+    fn zfs_iscsi_lun(&self, _volid: &str) -> Option<u64> {
+        None
+    }
     /// Host CPU capability report (`/run/qemu-server/host-hw-capabilities.json`).
     fn hw_capabilities(&self) -> serde_json::Value {
         std::fs::read_to_string("/run/qemu-server/host-hw-capabilities.json")
@@ -662,7 +666,12 @@ fn generate(
             d.opts
                 .entry("cache".into())
                 .or_insert_with(|| "writeback".into());
-            let vol = drive::resolve_volume(&d, ctx.storage_config(), &ctx.cdrom_path())?;
+            let vol = drive::resolve_volume(
+                &d,
+                ctx.storage_config(),
+                &ctx.cdrom_path(),
+                ctx.zfs_iscsi_lun(&d.file),
+            )?;
             let size = if vol.format == "raw" { vars_size } else { None };
             push(
                 &mut cmd,
@@ -684,7 +693,12 @@ fn generate(
             let mut var = "if=pflash,unit=1,id=drive-efidisk0".to_string();
             match &efi {
                 Some(d) => {
-                    let vol = drive::resolve_volume(d, ctx.storage_config(), &ctx.cdrom_path())?;
+                    let vol = drive::resolve_volume(
+                        d,
+                        ctx.storage_config(),
+                        &ctx.cdrom_path(),
+                        ctx.zfs_iscsi_lun(&d.file),
+                    )?;
                     if d.file.starts_with('/') && d.opt("format").is_none() {
                         return Err("efidisk format must be specified\n".into());
                     }
@@ -1333,7 +1347,12 @@ fn generate(
             let vol = if d.file == "none" {
                 None
             } else {
-                let vol = drive::resolve_volume(&d, ctx.storage_config(), &ctx.cdrom_path())?;
+                let vol = drive::resolve_volume(
+                    &d,
+                    ctx.storage_config(),
+                    &ctx.cdrom_path(),
+                    ctx.zfs_iscsi_lun(&d.file),
+                )?;
                 Some(vol)
             };
             let mut line = drive::drive_commandline(&d, vol.as_ref())?;
@@ -1342,7 +1361,12 @@ fn generate(
             }
             push(&mut devices, "-drive", line);
         } else if d.file != "none" {
-            let vol = drive::resolve_volume(&d, ctx.storage_config(), &ctx.cdrom_path())?;
+            let vol = drive::resolve_volume(
+                &d,
+                ctx.storage_config(),
+                &ctx.cdrom_path(),
+                ctx.zfs_iscsi_lun(&d.file),
+            )?;
             push(
                 &mut cmd,
                 "-object",

@@ -26,6 +26,7 @@ struct CorpusHost {
     cpu_models: Option<String>,
     vars_sizes: Vec<(String, u64)>,
     hw_caps: Value,
+    zfs_lun: Option<u64>,
 }
 
 impl HostFacts for CorpusHost {
@@ -49,6 +50,9 @@ impl HostFacts for CorpusHost {
                 .filter(|re| re.is_match(name))
                 .map(|_| *size)
         })
+    }
+    fn zfs_iscsi_lun(&self, _volid: &str) -> Option<u64> {
+        self.zfs_lun
     }
     fn hw_capabilities(&self) -> Value {
         self.hw_caps.clone()
@@ -144,6 +148,7 @@ fn run_case(dir: &Path, env: &Value, name: &str) -> Result<(), String> {
                 .unwrap_or("GenuineIntel")
                 .into()
         }),
+        zfs_lun: env["zfs_over_iscsi"]["lun_number"].as_u64(),
         hw_caps: match get("HW_CAPABILITIES") {
             Some(h) if h.trim_start().starts_with('{') => {
                 serde_json::from_str(&h).map_err(|e| format!("HW_CAPABILITIES: {e}"))?
@@ -256,6 +261,6 @@ mod tests {
         }
         println!("cfg2cmd {}/{}", report.passed(), report.cases.len());
         // regression floor: the visible cases passing when this was written
-        assert!(report.passed() >= 69, "cfg2cmd regressed");
+        assert!(report.passed() >= 70, "cfg2cmd regressed");
     }
 }
