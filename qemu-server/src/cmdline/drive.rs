@@ -120,6 +120,14 @@ impl Drive {
     }
 }
 
+/// One file of an external snapshot chain.
+#[derive(Clone, Debug)]
+pub struct SnapshotFile {
+    pub name: String,
+    pub file: String,
+    pub parent: Option<String>,
+}
+
 /// Where and how a volume is reached.
 pub struct VolumeInfo {
     /// `file`, `host_device` or `host_cdrom`.
@@ -132,6 +140,10 @@ pub struct VolumeInfo {
     pub is_iso: bool,
     /// A network protocol node (librbd, libiscsi) instead of a host file/device.
     pub protocol: Option<serde_json::Map<String, Value>>,
+    /// The storage keeps snapshots as a chain of qcow2 volumes.
+    pub volume_chain: bool,
+    /// The volume's snapshot chain (name, file, parent), `current` included.
+    pub chain: Option<Vec<SnapshotFile>>,
     /// krbd mapping (affects the io_uring default).
     pub krbd: bool,
 }
@@ -155,6 +167,8 @@ pub fn resolve_volume(
             is_iso: false,
             protocol: None,
             krbd: false,
+            volume_chain: false,
+            chain: None,
         });
     }
     if file.starts_with('/') {
@@ -172,6 +186,8 @@ pub fn resolve_volume(
             is_iso: false,
             protocol: None,
             krbd: false,
+            volume_chain: false,
+            chain: None,
         });
     }
     let (storeid, volname) = file
@@ -188,9 +204,7 @@ pub fn resolve_volume(
                 .unwrap_or_else(|| v.to_string())
         })
     };
-    if raw("snapshot-as-volume-chain").is_some_and(|v| v == "1" || v == "true") {
-        return Err("not implemented yet: volume-chain snapshots".into());
-    }
+    let volume_chain = raw("snapshot-as-volume-chain").is_some_and(|v| v == "1" || v == "true");
     let stype = scfg.storage_type.clone();
     let ext_format = |name: &str| -> String {
         name.rsplit_once('.')
@@ -227,7 +241,7 @@ pub fn resolve_volume(
             let vg = raw("vgname").unwrap_or_default();
             (
                 format!("/dev/{vg}/{volname}"),
-                "raw".to_string(),
+                ext_format(volname),
                 false,
                 "host_device",
             )
@@ -249,6 +263,8 @@ pub fn resolve_volume(
                     is_iso: false,
                     protocol: None,
                     krbd: true,
+                    volume_chain: false,
+                    chain: None,
                 });
             }
             let mut m = serde_json::Map::new();
@@ -281,6 +297,8 @@ pub fn resolve_volume(
                 is_iso: false,
                 protocol: Some(m),
                 krbd: false,
+                volume_chain: false,
+                chain: None,
             });
         }
         "zfs" if raw("iscsiprovider").is_some() => {
@@ -304,6 +322,8 @@ pub fn resolve_volume(
                 is_iso: false,
                 protocol: Some(m),
                 krbd: false,
+                volume_chain: false,
+                chain: None,
             });
         }
         other => return Err(format!("not implemented yet: '{other}' storage volumes")),
@@ -317,6 +337,8 @@ pub fn resolve_volume(
         is_iso,
         protocol: None,
         krbd: false,
+        volume_chain,
+        chain: None,
     })
 }
 
@@ -335,8 +357,15 @@ fn split_mon(h: &str) -> (&str, Option<&str>) {
 }
 
 /// The 30-hex-digit node name of a block node.
+#[cfg(test)]
 pub fn node_name(prefix: char, drive_id: &str, volid: &str) -> String {
-    let info = format!("drive={drive_id},volid={volid}");
+    node_name_snap(prefix, drive_id, None, volid)
+}
+
+/// Node name of a snapshot's node (`snap=NAME,` is part of the hashed info).
+pub fn node_name_snap(prefix: char, drive_id: &str, snap: Option<&str>, volid: &str) -> String {
+    let snap = snap.map(|s| format!("snap={s},")).unwrap_or_default();
+    let info = format!("drive={drive_id},{snap}volid={volid}");
     let digest = openssl::sha::sha256(info.as_bytes());
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     format!("{prefix}{}", &hex[..30])
@@ -426,6 +455,56 @@ fn add_common(node: &mut serde_json::Map<String, Value>, drive: &Drive, read_onl
     );
 }
 
+/// The format node (with its file/protocol child) of a drive or one of its snapshots.
+fn format_node(
+    drive: &Drive,
+    vol: &VolumeInfo,
+    read_only: bool,
+    snap: Option<&str>,
+    filename: &str,
+) -> serde_json::Map<String, Value> {
+    let direct = cache_direct(drive, vol);
+    let cache = json!({
+        "direct": direct,
+        "no-flush": drive.opt("cache") == Some("unsafe"),
+    });
+    let mut file = serde_json::Map::new();
+    if let Some(node) = &vol.protocol {
+        file.extend(node.clone());
+        let cache = if drive.interface == "efidisk" {
+            json!({"direct": false, "no-flush": false})
+        } else {
+            cache.clone()
+        };
+        file.insert("cache".into(), cache);
+    } else {
+        file.insert("driver".into(), json!(vol.driver));
+        file.insert("filename".into(), json!(filename));
+        file.insert("cache".into(), cache.clone());
+        file.insert("aio".into(), json!(aio(drive, vol, direct)));
+    }
+    file.insert(
+        "node-name".into(),
+        json!(node_name_snap('e', &drive.id, snap, &drive.file)),
+    );
+    add_common(&mut file, drive, read_only);
+
+    let mut fmt = serde_json::Map::new();
+    fmt.insert(
+        "node-name".into(),
+        json!(node_name_snap('f', &drive.id, snap, &drive.file)),
+    );
+    fmt.insert("driver".into(), json!(vol.format));
+    let file_cache = file["cache"].clone();
+    fmt.insert("file".into(), Value::Object(file));
+    fmt.insert("cache".into(), file_cache);
+    add_common(&mut fmt, drive, read_only);
+    if vol.volume_chain && vol.format == "qcow2" {
+        fmt.insert("discard-no-unref".into(), json!(true));
+    }
+    fmt
+}
+
 /// The `-blockdev` tree of a drive: throttle → format → file.
 pub fn drive_blockdev(
     drive: &Drive,
@@ -447,44 +526,41 @@ pub fn drive_blockdev(
             drive.id
         ));
     }
-    let direct = cache_direct(drive, vol);
-    let cache = json!({
-        "direct": direct,
-        "no-flush": drive.opt("cache") == Some("unsafe"),
-    });
-    let mut file = serde_json::Map::new();
-    if let Some(node) = &vol.protocol {
-        file.extend(node.clone());
-        let cache = if drive.interface == "efidisk" {
-            json!({"direct": false, "no-flush": false})
-        } else {
-            cache.clone()
-        };
-        file.insert("cache".into(), cache);
-    } else {
-        file.insert("driver".into(), json!(vol.driver));
-        file.insert("filename".into(), json!(vol.filename));
-        file.insert("cache".into(), cache.clone());
-        file.insert("aio".into(), json!(aio(drive, vol, direct)));
-    }
-    file.insert(
-        "node-name".into(),
-        json!(node_name('e', &drive.id, &drive.file)),
-    );
-    add_common(&mut file, drive, read_only);
-
-    let mut fmt = serde_json::Map::new();
-    fmt.insert(
-        "node-name".into(),
-        json!(node_name('f', &drive.id, &drive.file)),
-    );
-    fmt.insert("driver".into(), json!(vol.format));
-    let file_cache = file["cache"].clone();
-    fmt.insert("file".into(), Value::Object(file));
-    fmt.insert("cache".into(), file_cache);
-    add_common(&mut fmt, drive, read_only);
+    let mut fmt = format_node(drive, vol, read_only, None, &vol.filename);
     if let Some(size) = size {
         fmt.insert("size".into(), json!(size));
+    }
+    // external snapshot chain: each snapshot file is the backing node of the next
+    if let Some(chain) = &vol.chain {
+        let mut parent = chain
+            .iter()
+            .find(|s| s.name == "current")
+            .and_then(|s| s.parent.clone());
+        let mut backings = Vec::new();
+        while let Some(p) = parent {
+            let snap = chain
+                .iter()
+                .find(|s| s.name == p)
+                .ok_or_else(|| format!("snapshot '{p}' missing from the volume chain"))?;
+            backings.push(format_node(
+                drive,
+                vol,
+                read_only,
+                Some(&snap.name),
+                &snap.file,
+            ));
+            parent = snap.parent.clone();
+        }
+        let mut below: Option<serde_json::Map<String, Value>> = None;
+        for mut node in backings.into_iter().rev() {
+            if let Some(b) = below.take() {
+                node.insert("backing".into(), Value::Object(b));
+            }
+            below = Some(node);
+        }
+        if let Some(b) = below {
+            fmt.insert("backing".into(), Value::Object(b));
+        }
     }
 
     let mut top = serde_json::Map::new();
@@ -565,6 +641,8 @@ pub fn drive_commandline(drive: &Drive, vol: Option<&VolumeInfo>) -> Result<Stri
         is_iso: false,
         protocol: None,
         krbd: false,
+        volume_chain: false,
+        chain: None,
     };
     let v = vol.unwrap_or(&empty);
     let direct = cache_direct(drive, v);

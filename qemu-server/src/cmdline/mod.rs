@@ -20,6 +20,7 @@ mod machine;
 mod quote;
 pub mod stock;
 
+pub use drive::SnapshotFile;
 pub use machine::{extract_version, vm_machine, windows_version, MachineVersion};
 pub use quote::{normalize_pretty, pretty_command, shell_quote};
 pub use stock::Capabilities;
@@ -46,6 +47,10 @@ pub trait HostFacts {
     /// Vendor string of the host CPU.
     fn host_cpu_vendor(&self) -> String {
         "GenuineIntel".into()
+    }
+    /// The external snapshot chain of a volume (`current` included), if it has one.
+    fn volume_snapshot_chain(&self, _volid: &str) -> Option<Vec<SnapshotFile>> {
+        None
     }
     /// LUN number of a ZFS-over-iSCSI volume (asks the iSCSI target on a real node).
     fn zfs_iscsi_lun(&self, _volid: &str) -> Option<u64> {
@@ -133,6 +138,8 @@ const HANDLED_KEYS: &[&str] = &[
     "cpu",
     "amd-sev",
     "arch",
+    "parent",
+    "snaptime",
     "bios",
     "template",
     "kvm",
@@ -1355,18 +1362,32 @@ fn generate(
                 )?;
                 Some(vol)
             };
+            if vol
+                .as_ref()
+                .is_some_and(|v| v.volume_chain && v.format == "qcow2")
+            {
+                return Err(format!(
+                    "storage for '{}' is configured for snapshots as a volume chain - this requires QEMU machine version >= 10.0. See https://pve.proxmox.com/wiki/QEMU_Machine_Version_Upgrade\n",
+                    d.file
+                ));
+            }
             let mut line = drive::drive_commandline(&d, vol.as_ref())?;
             if is_template && d.interface != "ide" && d.interface != "sata" {
                 line.push_str(",readonly=on");
             }
             push(&mut devices, "-drive", line);
         } else if d.file != "none" {
-            let vol = drive::resolve_volume(
+            let mut vol = drive::resolve_volume(
                 &d,
                 ctx.storage_config(),
                 &ctx.cdrom_path(),
                 ctx.zfs_iscsi_lun(&d.file),
             )?;
+            let mixed = vol.volume_chain
+                || (vol.storage_type.as_deref() == Some("lvm") && vol.format == "qcow2");
+            if mixed {
+                vol.chain = ctx.volume_snapshot_chain(&d.file);
+            }
             push(
                 &mut cmd,
                 "-object",

@@ -27,6 +27,7 @@ struct CorpusHost {
     vars_sizes: Vec<(String, u64)>,
     hw_caps: Value,
     zfs_lun: Option<u64>,
+    chains: Value,
 }
 
 impl HostFacts for CorpusHost {
@@ -50,6 +51,18 @@ impl HostFacts for CorpusHost {
                 .filter(|re| re.is_match(name))
                 .map(|_| *size)
         })
+    }
+    fn volume_snapshot_chain(&self, volid: &str) -> Option<Vec<crate::cmdline::SnapshotFile>> {
+        let list = self.chains.get(volid)?.as_array()?;
+        Some(
+            list.iter()
+                .map(|s| crate::cmdline::SnapshotFile {
+                    name: s["name"].as_str().unwrap_or_default().to_string(),
+                    file: s["file"].as_str().unwrap_or_default().to_string(),
+                    parent: s["parent"].as_str().map(str::to_string),
+                })
+                .collect(),
+        )
     }
     fn zfs_iscsi_lun(&self, _volid: &str) -> Option<u64> {
         self.zfs_lun
@@ -149,6 +162,7 @@ fn run_case(dir: &Path, env: &Value, name: &str) -> Result<(), String> {
                 .into()
         }),
         zfs_lun: env["zfs_over_iscsi"]["lun_number"].as_u64(),
+        chains: env["volume_snapshot_chains"].clone(),
         hw_caps: match get("HW_CAPABILITIES") {
             Some(h) if h.trim_start().starts_with('{') => {
                 serde_json::from_str(&h).map_err(|e| format!("HW_CAPABILITIES: {e}"))?
@@ -261,6 +275,6 @@ mod tests {
         }
         println!("cfg2cmd {}/{}", report.passed(), report.cases.len());
         // regression floor: the visible cases passing when this was written
-        assert!(report.passed() >= 70, "cfg2cmd regressed");
+        assert!(report.passed() >= 71, "cfg2cmd regressed");
     }
 }
