@@ -56,6 +56,15 @@ pub trait HostFacts {
     fn zfs_iscsi_lun(&self, _volid: &str) -> Option<u64> {
         None
     }
+    /// PCI addresses of the host's devices (`0000:01:00.0`, ...).
+    fn host_pci_devices(&self) -> Vec<String> {
+        std::fs::read_dir("/sys/bus/pci/devices")
+            .map(|rd| {
+                rd.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
     /// Host CPU capability report (`/run/qemu-server/host-hw-capabilities.json`).
     fn hw_capabilities(&self) -> serde_json::Value {
         std::fs::read_to_string("/run/qemu-server/host-hw-capabilities.json")
@@ -140,6 +149,22 @@ const HANDLED_KEYS: &[&str] = &[
     "arch",
     "parent",
     "snaptime",
+    "hostpci0",
+    "hostpci1",
+    "hostpci2",
+    "hostpci3",
+    "hostpci4",
+    "hostpci5",
+    "hostpci6",
+    "hostpci7",
+    "hostpci8",
+    "hostpci9",
+    "hostpci10",
+    "hostpci11",
+    "hostpci12",
+    "hostpci13",
+    "hostpci14",
+    "hostpci15",
     "bios",
     "template",
     "kvm",
@@ -355,6 +380,67 @@ fn pci_addr(id: &str, bridges: &mut BTreeMap<u32, ()>, arch: &str) -> String {
         }
         None => String::new(),
     }
+}
+
+/// Upstream's `lspci` filter: host PCI ids matching `id` (with or without domain,
+/// with or without function), sorted.
+fn lspci(all: &[String], id: &str) -> Vec<String> {
+    let want = if id.matches(':').count() == 1 {
+        format!("0000:{id}")
+    } else {
+        id.to_string()
+    };
+    let mut out: Vec<String> = all
+        .iter()
+        .filter(|d| {
+            d.strip_prefix(want.as_str()).is_some_and(|rest| {
+                rest.is_empty() || (!want.contains('.') && rest.starts_with('.'))
+            })
+        })
+        .cloned()
+        .collect();
+    out.sort();
+    out
+}
+
+/// `,bus=...,addr=...` on q35's PCIe topology.
+fn pcie_addr(id: &str) -> String {
+    if id == "vga" {
+        return ",bus=pcie.0,addr=0x1".into();
+    }
+    if let Some(n) = id.strip_prefix("hostpci") {
+        if let Some(n) = n.strip_suffix("bus0").and_then(|n| n.parse::<u32>().ok()) {
+            let addr = match n {
+                0..=3 => 16 + n,
+                4..=10 => 5 + n,
+                11..=15 => 10 + n,
+                _ => return String::new(),
+            };
+            return format!(",bus=pcie.0,addr=0x{addr:x}");
+        }
+        if let Ok(n) = n.parse::<u32>() {
+            if n < 16 {
+                return format!(",bus=ich9-pcie-port-{},addr=0x0", n + 1);
+            }
+        }
+    }
+    if id == "ivshmem" {
+        return ",bus=pcie.0,addr=0x14".into();
+    }
+    String::new()
+}
+
+/// The extra PCIe root port q35 needs for hostpci4 and up.
+fn pcie_root_port(i: u32) -> Option<String> {
+    let addr = match i {
+        4..=11 => format!("10.{}", i - 4),
+        12..=15 => format!("11.{}", i - 12),
+        _ => return None,
+    };
+    let id = i + 1;
+    Some(format!(
+        "pcie-root-port,id=ich9-pcie-port-{id},addr={addr},x-speed=16,x-width=32,multifunction=on,bus=pcie.0,port={id},chassis={id}"
+    ))
 }
 
 /// Boot indices from the legacy `boot: [acdn]{1,4}` form (default `cdn`) for the
@@ -874,6 +960,122 @@ fn generate(
         }
     }
 
+    // host PCI passthrough
+    let mut kvm_off = false;
+    let mut gpu_passthrough = false;
+    let mut vga = vga;
+    let mut used_pci: Vec<String> = Vec::new();
+    for i in 0..16u32 {
+        let id = format!("hostpci{i}");
+        let Some(value) = conf.get(&id) else { continue };
+        let mut opts: BTreeMap<String, String> = BTreeMap::new();
+        for (j, part) in value.split(',').enumerate() {
+            match part.split_once('=') {
+                None if j == 0 => {
+                    opts.insert("host".into(), part.to_string());
+                }
+                Some((k, v)) => {
+                    opts.insert(k.to_string(), v.to_string());
+                }
+                None => return Err(format!("invalid {id} value '{value}'")),
+            }
+        }
+        for k in opts.keys() {
+            if ![
+                "host",
+                "pcie",
+                "rombar",
+                "romfile",
+                "x-vga",
+                "driver",
+                "vendor-id",
+                "device-id",
+                "sub-vendor-id",
+                "sub-device-id",
+            ]
+            .contains(&k.as_str())
+            {
+                return Err(format!("not implemented yet: {id} option '{k}'"));
+            }
+        }
+        let host = opts
+            .get("host")
+            .ok_or("Either 'host' or 'mapping' must be set.\n")?;
+        let mut ids: Vec<String> = Vec::new();
+        for part in host.split(';') {
+            let found = lspci(&ctx.host_pci_devices(), part);
+            if found.is_empty() {
+                return Err(format!("no PCI device found for '{part}'\n"));
+            }
+            ids.extend(found);
+        }
+        for d in &ids {
+            if used_pci.contains(d) {
+                return Err(format!("device '{d}' assigned more than once\n"));
+            }
+            used_pci.push(d.clone());
+        }
+        let pcie = opts.get("pcie").is_some_and(|v| v == "1");
+        if pcie && !q35 {
+            return Err("q35 machine model is not enabled".into());
+        }
+        let addr = if pcie {
+            if winversion == 7 {
+                pcie_addr(&format!("{id}bus0"))
+            } else {
+                if i > 3 {
+                    if let Some(rp) = pcie_root_port(i) {
+                        push(&mut devices, "-device", rp);
+                    }
+                }
+                pcie_addr(&id)
+            }
+        } else {
+            pci_addr(&id, &mut bridges, &arch)
+        };
+        let multifunction = ids.len() > 1;
+        let mut xvga = "";
+        if opts.get("x-vga").is_some_and(|v| v == "1") {
+            if conf.get("bios") != Some("ovmf") {
+                xvga = ",x-vga=on";
+            }
+            kvm_off = true;
+            if conf.get("vga").is_none() {
+                vga.kind = "none".into();
+            }
+            gpu_passthrough = true;
+        }
+        for (j, dev) in ids.iter().enumerate() {
+            let mf = if multifunction {
+                format!(".{j}")
+            } else {
+                String::new()
+            };
+            let mut s = format!("vfio-pci,host={dev},id={id}{mf}{addr}{mf}");
+            if j == 0 {
+                if opts.get("rombar").is_some_and(|v| v == "0") {
+                    s.push_str(",rombar=0");
+                }
+                s.push_str(xvga);
+                if multifunction {
+                    s.push_str(",multifunction=on");
+                }
+                if let Some(rom) = opts.get("romfile") {
+                    s.push_str(&format!(",romfile=/usr/share/kvm/{rom}"));
+                }
+                if let Some(b) = bootorder.get(&id) {
+                    s.push_str(&format!(",bootindex={b}"));
+                }
+                for o in ["vendor-id", "device-id", "sub-vendor-id", "sub-device-id"] {
+                    if let Some(v) = opts.get(o) {
+                        s.push_str(&format!(",x-pci-{o}={v}"));
+                    }
+                }
+            }
+            push(&mut devices, "-device", s);
+        }
+    }
+
     for (i, host, usb3) in &usb_devs {
         let port = use_qemu_xhci.then_some(i + 1);
         let id = format!("usb{i}");
@@ -1085,9 +1287,9 @@ fn generate(
                 ostype,
                 bios: conf.get("bios"),
                 kvm,
-                kvm_off: false,
+                kvm_off,
                 winversion,
-                gpu_passthrough: false,
+                gpu_passthrough,
                 qemu_version: kvmver,
                 host_vendor: &ctx.host_cpu_vendor(),
                 host_phys_bits: ctx.host_phys_bits(),

@@ -28,6 +28,7 @@ struct CorpusHost {
     hw_caps: Value,
     zfs_lun: Option<u64>,
     chains: Value,
+    pci: Vec<String>,
 }
 
 impl HostFacts for CorpusHost {
@@ -63,6 +64,9 @@ impl HostFacts for CorpusHost {
                 })
                 .collect(),
         )
+    }
+    fn host_pci_devices(&self) -> Vec<String> {
+        self.pci.clone()
     }
     fn zfs_iscsi_lun(&self, _volid: &str) -> Option<u64> {
         self.zfs_lun
@@ -163,6 +167,14 @@ fn run_case(dir: &Path, env: &Value, name: &str) -> Result<(), String> {
         }),
         zfs_lun: env["zfs_over_iscsi"]["lun_number"].as_u64(),
         chains: env["volume_snapshot_chains"].clone(),
+        pci: env["host_pci_devices"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default(),
         hw_caps: match get("HW_CAPABILITIES") {
             Some(h) if h.trim_start().starts_with('{') => {
                 serde_json::from_str(&h).map_err(|e| format!("HW_CAPABILITIES: {e}"))?
@@ -275,6 +287,6 @@ mod tests {
         }
         println!("cfg2cmd {}/{}", report.passed(), report.cases.len());
         // regression floor: the visible cases passing when this was written
-        assert!(report.passed() >= 71, "cfg2cmd regressed");
+        assert!(report.passed() >= 76, "cfg2cmd regressed");
     }
 }
