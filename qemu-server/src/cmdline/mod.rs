@@ -56,6 +56,10 @@ pub trait HostFacts {
     fn zfs_iscsi_lun(&self, _volid: &str) -> Option<u64> {
         None
     }
+    /// Device paths of a cluster PCI mapping on this node (one entry per alternative).
+    fn pci_mapping(&self, _name: &str) -> Option<Vec<String>> {
+        None
+    }
     /// PCI addresses of the host's devices (`0000:01:00.0`, ...).
     fn host_pci_devices(&self) -> Vec<String> {
         std::fs::read_dir("/sys/bus/pci/devices")
@@ -983,6 +987,8 @@ fn generate(
         for k in opts.keys() {
             if ![
                 "host",
+                "mapping",
+                "mdev",
                 "pcie",
                 "rombar",
                 "romfile",
@@ -998,23 +1004,56 @@ fn generate(
                 return Err(format!("not implemented yet: {id} option '{k}'"));
             }
         }
-        let host = opts
-            .get("host")
-            .ok_or("Either 'host' or 'mapping' must be set.\n")?;
-        let mut ids: Vec<String> = Vec::new();
-        for part in host.split(';') {
-            let found = lspci(&ctx.host_pci_devices(), part);
-            if found.is_empty() {
-                return Err(format!("no PCI device found for '{part}'\n"));
+        let mut alternatives: Vec<Vec<String>> = Vec::new();
+        match (opts.get("host"), opts.get("mapping")) {
+            (Some(_), Some(_)) => return Err("Cannot set both 'host' and 'mapping'.\n".into()),
+            (Some(host), None) => alternatives.push(host.split(';').map(str::to_string).collect()),
+            (None, Some(mapping)) => {
+                let paths = ctx.pci_mapping(mapping).unwrap_or_default();
+                if paths.is_empty() {
+                    return Err(format!("PCI device mapping not found for '{mapping}'\n"));
+                }
+                for p in paths {
+                    alternatives.push(p.split(';').map(str::to_string).collect());
+                }
             }
-            ids.extend(found);
+            (None, None) => return Err("Either 'host' or 'mapping' must be set.\n".into()),
         }
-        for d in &ids {
-            if used_pci.contains(d) {
-                return Err(format!("device '{d}' assigned more than once\n"));
+        let mdev = opts.get("mdev").cloned();
+        let mut resolved: Vec<Vec<String>> = Vec::new();
+        for alt in &alternatives {
+            let mut ids = Vec::new();
+            for part in alt {
+                let found = lspci(&ctx.host_pci_devices(), part);
+                if found.is_empty() {
+                    return Err(format!("no PCI device found for '{part}'\n"));
+                }
+                ids.extend(found);
             }
-            used_pci.push(d.clone());
+            if ids.len() > 1 && mdev.is_some() {
+                return Err("cannot use mediated device with multifunction device\n".into());
+            }
+            resolved.push(ids);
         }
+        let ids: Vec<String> = if mdev.is_some() {
+            resolved.iter().map(|a| a[0].clone()).collect()
+        } else if resolved.len() == 1 {
+            let ids = resolved.remove(0);
+            for d in &ids {
+                if used_pci.contains(d) {
+                    return Err(format!("device '{d}' assigned more than once\n"));
+                }
+            }
+            used_pci.extend(ids.iter().cloned());
+            ids
+        } else {
+            let pick = resolved
+                .into_iter()
+                .find(|a| !a.iter().any(|d| used_pci.contains(d)))
+                .ok_or_else(|| format!("could not find a free device for '{id}'\n"))?;
+            used_pci.extend(pick.iter().cloned());
+            pick
+        };
         let pcie = opts.get("pcie").is_some_and(|v| v == "1");
         if pcie && !q35 {
             return Err("q35 machine model is not enabled".into());
@@ -1033,7 +1072,10 @@ fn generate(
         } else {
             pci_addr(&id, &mut bridges, &arch)
         };
-        let multifunction = ids.len() > 1;
+        let multifunction = ids.len() > 1 && mdev.is_none();
+        let sysfs = mdev
+            .as_ref()
+            .map(|_| format!("/sys/bus/mdev/devices/{i:08}-0000-0000-0000-{vmid:012}"));
         let mut xvga = "";
         if opts.get("x-vga").is_some_and(|v| v == "1") {
             if conf.get("bios") != Some("ovmf") {
@@ -1051,7 +1093,11 @@ fn generate(
             } else {
                 String::new()
             };
-            let mut s = format!("vfio-pci,host={dev},id={id}{mf}{addr}{mf}");
+            let src = match &sysfs {
+                Some(p) => format!("sysfsdev={p}"),
+                None => format!("host={dev}"),
+            };
+            let mut s = format!("vfio-pci,{src},id={id}{mf}{addr}{mf}");
             if j == 0 {
                 if opts.get("rombar").is_some_and(|v| v == "0") {
                     s.push_str(",rombar=0");
@@ -1073,6 +1119,9 @@ fn generate(
                 }
             }
             push(&mut devices, "-device", s);
+            if sysfs.is_some() {
+                break;
+            }
         }
     }
 

@@ -29,6 +29,7 @@ struct CorpusHost {
     zfs_lun: Option<u64>,
     chains: Value,
     pci: Vec<String>,
+    pci_mappings: Value,
 }
 
 impl HostFacts for CorpusHost {
@@ -62,6 +63,15 @@ impl HostFacts for CorpusHost {
                     file: s["file"].as_str().unwrap_or_default().to_string(),
                     parent: s["parent"].as_str().map(str::to_string),
                 })
+                .collect(),
+        )
+    }
+    fn pci_mapping(&self, name: &str) -> Option<Vec<String>> {
+        let map = self.pci_mappings.get(name)?["map"].as_array()?;
+        Some(
+            map.iter()
+                .filter(|e| e["node"].as_str() == Some("localhost"))
+                .filter_map(|e| e["path"].as_str().map(str::to_string))
                 .collect(),
         )
     }
@@ -167,6 +177,7 @@ fn run_case(dir: &Path, env: &Value, name: &str) -> Result<(), String> {
         }),
         zfs_lun: env["zfs_over_iscsi"]["lun_number"].as_u64(),
         chains: env["volume_snapshot_chains"].clone(),
+        pci_mappings: env["pci_mappings"].clone(),
         pci: env["host_pci_devices"]
             .as_array()
             .map(|a| {
@@ -287,6 +298,6 @@ mod tests {
         }
         println!("cfg2cmd {}/{}", report.passed(), report.cases.len());
         // regression floor: the visible cases passing when this was written
-        assert!(report.passed() >= 76, "cfg2cmd regressed");
+        assert!(report.passed() >= 77, "cfg2cmd regressed");
     }
 }
