@@ -153,6 +153,27 @@ const HANDLED_KEYS: &[&str] = &[
     "arch",
     "parent",
     "snaptime",
+    "reboot",
+    "freeze",
+    "keyboard",
+    "watchdog",
+    "audio0",
+    "allow-ksm",
+    "affinity",
+    "parallel0",
+    "parallel1",
+    "parallel2",
+    "cpulimit",
+    "cpuunits",
+    "startup",
+    "hookscript",
+    "migrate_downtime",
+    "migrate_speed",
+    "shares",
+    "vmstatestorage",
+    "runningmachine",
+    "runningcpu",
+    "running-nets-host-mtu",
     "hostpci0",
     "hostpci1",
     "hostpci2",
@@ -551,7 +572,10 @@ fn generate(
     };
     for key in conf.values.keys() {
         let is_drive = drive::drive_keys().contains(key);
-        if !HANDLED_KEYS.contains(&key.as_str()) && !net_key(key) && !is_drive {
+        let unused = key
+            .strip_prefix("unused")
+            .is_some_and(|n| n.parse::<u32>().is_ok());
+        if !HANDLED_KEYS.contains(&key.as_str()) && !net_key(key) && !is_drive && !unused {
             return Err(format!("not implemented yet: config key '{key}'"));
         }
     }
@@ -675,6 +699,16 @@ fn generate(
         v.push(b);
     };
 
+    if let Some(aff) = conf.get("affinity") {
+        let bin = cmd.remove(0);
+        cmd.extend([
+            "/usr/bin/taskset".to_string(),
+            "--cpu-list".into(),
+            "--all-tasks".into(),
+            aff.to_string(),
+            bin,
+        ]);
+    }
     cmd.push("-id".into());
     cmd.push(vmid.to_string());
     let name = conf
@@ -1176,6 +1210,7 @@ fn generate(
         }
     }
 
+    // parallel ports come right after the serial ports (below)
     // serial ports
     for i in 0..4 {
         let Some(path) = conf.get(&format!("serial{i}")) else {
@@ -1194,10 +1229,35 @@ fn generate(
                 format!("serial,id=serial{i},path={path}"),
             );
         }
+        if arch == "aarch64" && i == 0 && path == "socket" {
+            // the aarch64 UART sits in a fixed slot, only reachable through -serial
+            push(&mut devices, "-serial", format!("chardev:serial{i}"));
+        } else {
+            push(
+                &mut devices,
+                "-device",
+                format!("isa-serial,chardev=serial{i}"),
+            );
+        }
+    }
+    for i in 0..3 {
+        let Some(path) = conf.get(&format!("parallel{i}")) else {
+            continue;
+        };
+        let kind = if path.starts_with("/dev/usb/lp") {
+            "serial"
+        } else {
+            "parallel"
+        };
+        push(
+            &mut devices,
+            "-chardev",
+            format!("{kind},id=parallel{i},path={path}"),
+        );
         push(
             &mut devices,
             "-device",
-            format!("isa-serial,chardev=serial{i}"),
+            format!("isa-parallel,chardev=parallel{i}"),
         );
     }
 
@@ -1216,6 +1276,54 @@ fn generate(
         return Err("not implemented yet: CPU hotplug".into());
     }
     let hotplug_memory = hotplug_features.contains(&"memory");
+
+    // audio
+    if let Some(audio) = conf.get("audio0").filter(|_| mv(4, 0)) {
+        let mut dev = None;
+        let mut driver = "spice".to_string();
+        for (j, part) in audio.split(',').enumerate() {
+            match part.split_once('=') {
+                Some(("device", v)) => dev = Some(v.to_string()),
+                Some(("driver", v)) => driver = v.to_string(),
+                None if j == 0 => dev = Some(part.to_string()),
+                _ => return Err(format!("invalid audio0 option '{part}'")),
+            }
+        }
+        let dev = dev.ok_or("audio0: missing device")?;
+        let addr = pci_addr("audio0", &mut bridges, &arch);
+        let backend_id = format!("{driver}-backend0");
+        let audiodev = if mv(4, 2) {
+            format!(",audiodev={backend_id}")
+        } else {
+            String::new()
+        };
+        if dev == "AC97" {
+            push(
+                &mut devices,
+                "-device",
+                format!("AC97,id=audiodev0{addr}{audiodev}"),
+            );
+        } else if dev.ends_with("intel-hda") {
+            push(&mut devices, "-device", format!("{dev},id=audiodev0{addr}"));
+            push(
+                &mut devices,
+                "-device",
+                format!("hda-micro,id=audiodev0-codec0,bus=audiodev0.0,cad=0{audiodev}"),
+            );
+            push(
+                &mut devices,
+                "-device",
+                format!("hda-duplex,id=audiodev0-codec1,bus=audiodev0.0,cad=1{audiodev}"),
+            );
+        } else {
+            return Err(format!("unknown audio device '{dev}', implement me!"));
+        }
+        push(
+            &mut devices,
+            "-audiodev",
+            format!("{driver},id={backend_id}"),
+        );
+    }
 
     if !is_template && conf.get("tpmstate0").is_some() {
         push(
@@ -1256,6 +1364,9 @@ fn generate(
     );
     if conf.get("acpi") == Some("0") {
         machine_flags.push("acpi=off".into());
+    }
+    if conf.get("reboot") == Some("0") {
+        cmd.push("-no-reboot".into());
     }
     if !vga.kind.starts_with("serial") && vga.kind != "none" {
         let dev = vga_device(
@@ -1351,6 +1462,12 @@ fn generate(
     };
     push(&mut cmd, "-cpu", cpu_str);
     memory_config(ctx, conf, sockets, cores, hotplug_memory, &mut cmd)?;
+    if conf.get("freeze") == Some("1") {
+        cmd.push("-S".into());
+    }
+    if let Some(k) = conf.get("keyboard") {
+        push(&mut cmd, "-k", k.to_string());
+    }
 
     // guest agent
     if let Some(agent) = conf.get("agent") {
@@ -1534,6 +1651,23 @@ fn generate(
             dev.push_str(",free-page-reporting=on");
         }
         push(&mut devices, "-device", dev);
+    }
+    if let Some(wd) = conf.get("watchdog") {
+        let mut model = "i6300esb".to_string();
+        let mut action = None;
+        for (j, part) in wd.split(',').enumerate() {
+            match part.split_once('=') {
+                Some(("model", v)) => model = v.to_string(),
+                Some(("action", v)) => action = Some(v.to_string()),
+                None if j == 0 => model = part.to_string(),
+                _ => return Err(format!("invalid watchdog option '{part}'")),
+            }
+        }
+        let addr = pci_addr("watchdog", &mut bridges, &arch);
+        push(&mut devices, "-device", format!("{model}{addr}"));
+        if let Some(a) = action {
+            push(&mut devices, "-watchdog-action", a);
+        }
     }
     if let Some(iqn) = ctx.iscsi_initiator_name() {
         push(&mut devices, "-iscsi", format!("initiator-name={iqn}"));
@@ -1912,6 +2046,10 @@ fn generate(
         }
         push(&mut devices, "-object", o);
         machine_flags.push("confidential-guest-support=sev0".into());
+    }
+
+    if conf.get("allow-ksm") == Some("0") {
+        machine_flags.push("mem-merge=off".into());
     }
 
     cmd.extend(devices);
