@@ -272,6 +272,36 @@ pub fn bitness(conf_cpu: Option<&str>, custom_models: Option<&str>) -> Result<u3
     })
 }
 
+/// The QEMU model a hotplugged vCPU device is created with.
+pub fn hotplug_model(
+    conf_cpu: Option<&str>,
+    custom_models: Option<&str>,
+    kvm: bool,
+) -> Result<String, String> {
+    let mut cpu = if kvm { "kvm64" } else { "qemu64" }.to_string();
+    if let Some(s) = conf_cpu {
+        cpu = CpuConf::parse(s)?.cputype.unwrap_or_else(|| "kvm64".into());
+        if let Some((_, reported, _)) = BUILTIN_MODELS.iter().find(|(n, _, _)| *n == cpu) {
+            cpu = reported.to_string();
+        } else if let Some(name) = cpu.strip_prefix("custom-") {
+            let models = parse_custom_models(custom_models.unwrap_or(""))?;
+            let model = models
+                .get(name)
+                .ok_or_else(|| format!("Custom cputype '{name}' not found\n"))?;
+            cpu = model
+                .reported_model
+                .clone()
+                .unwrap_or_else(|| "kvm64".into());
+        }
+        match cpu.as_str() {
+            "Icelake-Client" => cpu = "Icelake-Server".into(),
+            "Icelake-Client-noTSX" => cpu = "Icelake-Server-noTSX".into(),
+            _ => {}
+        }
+    }
+    Ok(cpu)
+}
+
 /// Inputs of the `-cpu` computation that come from elsewhere in the generator.
 pub struct CpuInputs<'a> {
     pub conf_cpu: Option<&'a str>,

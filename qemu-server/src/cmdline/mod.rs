@@ -1272,9 +1272,6 @@ fn generate(
             return Err(format!("invalid hotplug feature '{f}'"));
         }
     }
-    if hotplug_features.contains(&"cpu") {
-        return Err("not implemented yet: CPU hotplug".into());
-    }
     let hotplug_memory = hotplug_features.contains(&"memory");
 
     // audio
@@ -1351,11 +1348,34 @@ fn generate(
         0 => maxcpus,
         v => v,
     };
-    push(
-        &mut cmd,
-        "-smp",
-        format!("{vcpus},sockets={sockets},cores={cores},maxcpus={maxcpus}"),
-    );
+    if hotplug_features.contains(&"cpu") && mv(2, 7) {
+        push(
+            &mut cmd,
+            "-smp",
+            format!("1,sockets={sockets},cores={cores},maxcpus={maxcpus}"),
+        );
+        if arch != "x86_64" {
+            return Err("Hotplug of non x86_64 CPU not yet supported".into());
+        }
+        let model = cpu::hotplug_model(conf.get("cpu"), ctx.custom_cpu_models().as_deref(), kvm)?;
+        for id in 2..=vcpus {
+            let core = (id - 1) % cores;
+            let socket = (id - 1 - core) / cores;
+            push(
+                &mut cmd,
+                "-device",
+                format!(
+                    "{model}-x86_64-cpu,id=cpu{id},socket-id={socket},core-id={core},thread-id=0"
+                ),
+            );
+        }
+    } else {
+        push(
+            &mut cmd,
+            "-smp",
+            format!("{vcpus},sockets={sockets},cores={cores},maxcpus={maxcpus}"),
+        );
+    }
     cmd.push("-nodefaults".into());
     push(
         &mut cmd,
@@ -2454,6 +2474,23 @@ mod tests {
         assert!(argv.iter().any(|a| a == "vm100,debug-threads=on"));
         assert!(!argv.iter().any(|a| a.contains("host_tunnel")));
         assert_eq!(argv.last().unwrap(), "type=pc");
+    }
+
+    #[test]
+    fn cpu_hotplug_devices() {
+        let c = conf("cores: 2\nsockets: 2\nvcpus: 3\nhotplug: cpu,network\n");
+        let (argv, _) = config_to_command(&Host, 100, &c, &Target::Upstream).unwrap();
+        let smp = argv.iter().position(|a| a == "-smp").unwrap();
+        assert_eq!(argv[smp + 1], "1,sockets=2,cores=2,maxcpus=4");
+        assert_eq!(
+            argv[smp + 3],
+            "kvm64-x86_64-cpu,id=cpu2,socket-id=0,core-id=1,thread-id=0"
+        );
+        assert_eq!(
+            argv[smp + 5],
+            "kvm64-x86_64-cpu,id=cpu3,socket-id=1,core-id=0,thread-id=0"
+        );
+        assert_eq!(argv[smp + 6], "-nodefaults");
     }
 
     #[test]
