@@ -171,6 +171,14 @@ const HANDLED_KEYS: &[&str] = &[
     "migrate_speed",
     "shares",
     "vmstatestorage",
+    "numa0",
+    "numa1",
+    "numa2",
+    "numa3",
+    "numa4",
+    "numa5",
+    "numa6",
+    "numa7",
     "runningmachine",
     "runningcpu",
     "running-nets-host-mtu",
@@ -2109,10 +2117,11 @@ fn memory_config(
     }
     let numa = conf.get("numa") == Some("1");
     let hugepages = conf.get("hugepages");
-    for i in 0..8 {
-        if conf.get(&format!("numa{i}")).is_some() {
-            return Err("not implemented yet: custom NUMA topology".into());
-        }
+    let custom_numa: Vec<u32> = (0..8)
+        .filter(|i| conf.get(&format!("numa{i}")).is_some())
+        .collect();
+    if hotplug && !custom_numa.is_empty() {
+        return Err("cannot enable memory hotplug with custom NUMA topology\n".into());
     }
     let mut push = |a: &str, b: String| {
         cmd.push(a.to_string());
@@ -2179,7 +2188,50 @@ fn memory_config(
             None => Ok(format!("memory-backend-ram,id={id},size={size}M")),
         }
     };
+    let mut numa_total = 0u64;
     if numa {
+        for &i in &custom_numa {
+            let value = conf.get(&format!("numa{i}")).unwrap_or_default();
+            let mut opts: BTreeMap<&str, &str> = BTreeMap::new();
+            for part in value.split(',') {
+                let (k, v) = part
+                    .split_once('=')
+                    .ok_or_else(|| format!("invalid numa{i} value '{value}'"))?;
+                opts.insert(k, v);
+            }
+            let mem: u64 = opts
+                .get("memory")
+                .and_then(|m| m.parse().ok())
+                .ok_or_else(|| format!("missing NUMA node{i} memory value\n"))?;
+            numa_total += mem;
+            let memdev = format!("ram-node{i}");
+            let mut obj = mem_object(&memdev, mem)?;
+            let cpus = opts
+                .get("cpus")
+                .ok_or_else(|| format!("missing NUMA node{i} cpus\n"))?
+                .split(';')
+                .collect::<Vec<_>>()
+                .join(",cpus=");
+            if let Some(hn) = opts.get("hostnodes") {
+                let hostnodes = hn.split(';').collect::<Vec<_>>().join(",");
+                let policy = opts.get("policy").ok_or_else(|| {
+                    format!("you need to define a policy for hostnode {hostnodes}\n")
+                })?;
+                obj.push_str(&format!(",host-nodes={hostnodes},policy={policy}"));
+            } else if hugepages.is_some() {
+                return Err("numa hostnodes need to be defined to use hugepages".into());
+            }
+            push("-object", obj);
+            push(
+                "-numa",
+                format!("node,nodeid={i},cpus={cpus},memdev={memdev}"),
+            );
+        }
+        if numa_total > 0 && numa_total != static_memory {
+            return Err("total memory for NUMA nodes must be equal to vm static memory\n".into());
+        }
+    }
+    if numa && numa_total == 0 {
         let numa_memory = static_memory / sockets;
         for i in 0..sockets {
             let mut cpus = (cores * i).to_string();
@@ -2200,7 +2252,7 @@ fn memory_config(
         let mut id = 0;
         'outer: for _ in 0..8 {
             for i in 0..32u64 {
-                let node = i % sockets;
+                let node = i % sockets; // no custom topology with hotplug (checked above)
                 current += dimm_size;
                 push("-object", mem_object(&format!("mem-dimm{id}"), dimm_size)?);
                 push(
@@ -2491,6 +2543,24 @@ mod tests {
             "kvm64-x86_64-cpu,id=cpu3,socket-id=1,core-id=0,thread-id=0"
         );
         assert_eq!(argv[smp + 6], "-nodefaults");
+    }
+
+    #[test]
+    fn custom_numa_nodes() {
+        let c = conf(
+            "memory: 1024\nnuma: 1\nsockets: 2\nnuma0: cpus=0;1,hostnodes=0-1,memory=512,policy=bind\nnuma1: cpus=2-3,memory=512\n",
+        );
+        let (argv, _) = config_to_command(&Host, 100, &c, &Target::Upstream).unwrap();
+        let joined = argv.join(" ");
+        assert!(joined.contains(
+            "-object memory-backend-ram,id=ram-node0,size=512M,host-nodes=0-1,policy=bind -numa node,nodeid=0,cpus=0,cpus=1,memdev=ram-node0"
+        ));
+        assert!(joined.contains("-numa node,nodeid=1,cpus=2-3,memdev=ram-node1"));
+        let bad = conf("memory: 2048\nnuma: 1\nnuma0: cpus=0,memory=512\n");
+        assert_eq!(
+            config_to_command(&Host, 100, &bad, &Target::Upstream).unwrap_err(),
+            "total memory for NUMA nodes must be equal to vm static memory\n"
+        );
     }
 
     #[test]
