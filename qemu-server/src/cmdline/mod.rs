@@ -2,13 +2,17 @@
 //! upstream's patched QEMU (what `qm showcmd` prints) and a stock QEMU binary, whose
 //! differences all live in [`stock`].
 //!
-//! Covered so far: the common frame (ids, QMP/event sockets, pid file, SMBIOS, SMP,
-//! boot menu, VNC, the default CPU, memory, the i440fx chipset with its PCI bridges,
-//! USB tablet, VGA, vmgenid, balloon, iSCSI initiator), machine type/version
-//! resolution with the `+pveN` feature guard, timer/RTC flags, power-state globals and
-//! network devices with their boot order. A config using a key the generator does not
-//! handle yet is refused with an error naming the key, never answered with a wrong
-//! command line.
+//! Covered (upstream's `config_to_command` rules): machine type/version resolution
+//! with the `+pveN` feature guard and Windows pinning, i440fx/q35/aarch64 virt
+//! chipsets, `-cpu` models and flags (custom models, Hyper-V), SMP and CPU hotplug,
+//! memory/NUMA/hugepages/DIMM hotplug, drives as `-blockdev` trees (dir, btrfs, CIFS,
+//! LVM, RBD/krbd, ZFS over iSCSI, external snapshot chains) or legacy `-drive` lines,
+//! SCSI/AHCI controllers, boot order, network devices, host PCI passthrough (incl.
+//! mappings and mdev), USB, serial/parallel, audio, watchdog, VGA/SPICE/VNC
+//! clipboard, guest agent, RNG, OVMF/AAVMF, TPM, AMD SEV, vIOMMU and templates.
+//! A config key the generator does not handle (e.g. `ivshmem`, `virtiofsN`,
+//! `intel-tdx`, cloud-init drives) is refused with an error naming it, never answered
+//! with a wrong command line.
 
 use std::collections::BTreeMap;
 
@@ -607,9 +611,8 @@ fn generate(
         Some(v) => v != "0",
         None => native,
     };
-    if conf.get("vmgenid").is_some_and(|v| v == "1") {
-        return Err("not implemented yet: vmgenid auto-generation".into());
-    }
+    // `vmgenid: 1` is replaced by a generated id when the config is written; the
+    // generator takes the value as it is (as upstream does).
 
     // machine
     let mut machine_type_cfg: Option<String> = None;
@@ -2461,7 +2464,8 @@ fn smbios1_arg(value: &str) -> Result<String, String> {
         } else {
             v
         };
-        if !v.is_empty() {
+        // Perl truthiness: empty and "0" values are left out
+        if !v.is_empty() && v != "0" {
             out.push_str(&format!(",{k}={}", v.replace(',', ",,")));
         }
     }
