@@ -353,7 +353,7 @@ pub(super) fn general_option_declarations() -> Vec<(&'static str, u32, Value)> {
         ),
         (
             "usb",
-            5,
+            14,
             json!({"description": "Configure an USB device (n is 0 to 4, for machine version >= 7.1 and ostype l26 or windows > 7, n can be up to 14).", "format": {"host": {"default_key": 1, "description": "The Host USB device or port or the value 'spice'. HOSTUSBDEVICE syntax is:\n\n 'bus-port(.port)*' (decimal numbers) or\n 'vendor_id:product_id' (hexadecimal numbers) or\n 'spice'\n\nYou can use the 'lsusb -t' command to list existing usb devices.\n\nNOTE: This option allows direct access to host hardware. So it is no longer possible to migrate such\nmachines - use with special care.\n\nThe value 'spice' can be used to add a usb redirection devices for spice.\n\nEither this or the 'mapping' key must be set.\n", "format_description": "HOSTUSBDEVICE|spice", "optional": 1, "pattern": "(?^:(?:(?:(?^:(0x)?([0-9A-Fa-f]{4}):(0x)?([0-9A-Fa-f]{4})))|(?:(?^:(\\d+)\\-(\\d+(\\.\\d+)*)))|[Ss][Pp][Ii][Cc][Ee]))", "type": "string"}, "mapping": {"description": "The ID of a cluster wide mapping. Either this or the default-key 'host' must be set.", "format": "pve-configid", "format_description": "mapping-id", "optional": 1, "type": "string"}, "usb3": {"default": 0, "description": "Specifies whether if given host option is a USB3 device or port. For modern guests (machine version >= 7.1 and ostype l26 and windows > 7), this flag is irrelevant (all devices are plugged into a xhci controller).", "optional": 1, "type": "boolean"}}, "optional": 1, "type": "string"}),
         ),
         (

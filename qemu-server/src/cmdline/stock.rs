@@ -1,0 +1,222 @@
+//! Every difference between upstream's patched QEMU and a stock (e.g. Debian) QEMU
+//! binary, applied to the upstream command line. Documented in `docs/qemu-stock.md`.
+
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::sync::Mutex;
+
+/// What a stock QEMU binary supports, probed from the binary itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Capabilities {
+    /// The binary to run.
+    pub binary: String,
+    /// `(major, minor, micro)` from `--version`.
+    pub version: (u32, u32, u32),
+    /// Machine type names from `-machine help`.
+    pub machines: BTreeSet<String>,
+    /// Device names from `-device help`.
+    pub devices: BTreeSet<String>,
+}
+
+static CACHE: Mutex<Vec<Capabilities>> = Mutex::new(Vec::new());
+
+impl Capabilities {
+    /// Probes `binary` (cached per binary for the life of the process).
+    pub fn probe(binary: &str) -> Result<Capabilities, String> {
+        let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = cache.iter().find(|c| c.binary == binary) {
+            return Ok(c.clone());
+        }
+        let run = |args: &[&str]| -> Result<String, String> {
+            let out = Command::new(binary)
+                .args(args)
+                .output()
+                .map_err(|e| format!("unable to run {binary}: {e}"))?;
+            if !out.status.success() {
+                return Err(format!("{binary} {} failed", args.join(" ")));
+            }
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        };
+        let caps = Capabilities {
+            binary: binary.to_string(),
+            version: parse_version_output(&run(&["--version"])?)
+                .ok_or_else(|| format!("unable to parse version of {binary}"))?,
+            machines: parse_machine_help(&run(&["-machine", "help"])?),
+            devices: parse_device_help(&run(&["-nodefaults", "-device", "help"])?),
+        };
+        cache.push(caps.clone());
+        Ok(caps)
+    }
+
+    pub fn has_device(&self, name: &str) -> bool {
+        self.devices.contains(name)
+    }
+}
+
+/// `QEMU emulator version 10.0.2 (Debian 1:10.0.2+ds-2)` → `(10, 0, 2)`.
+pub fn parse_version_output(text: &str) -> Option<(u32, u32, u32)> {
+    let rest = text.split("version ").nth(1)?;
+    let ver: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    let mut it = ver.split('.').map(|p| p.parse::<u32>().ok());
+    Some((it.next()??, it.next()??, it.next().flatten().unwrap_or(0)))
+}
+
+/// Machine names: the first word of each line after the header.
+pub fn parse_machine_help(text: &str) -> BTreeSet<String> {
+    text.lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Device names: `name "foo", bus ...` lines.
+pub fn parse_device_help(text: &str) -> BTreeSet<String> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("name \""))
+        .filter_map(|l| l.split('"').next())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Rewrites an upstream argv for the stock binary:
+/// * the binary is the probed one;
+/// * `-id` (a Proxmox patch) is dropped;
+/// * `+pveN` is stripped from `-machine type=`;
+/// * the Proxmox-only virtio-net property `host_tunnel` is dropped;
+/// * the boot splash is dropped when the file does not exist.
+pub fn adapt(argv: Vec<String>, caps: &Capabilities) -> Vec<String> {
+    let mut out = Vec::with_capacity(argv.len());
+    let mut it = argv.into_iter();
+    if it.next().is_some() {
+        out.push(caps.binary.clone());
+    }
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "-id" => {
+                it.next();
+            }
+            "-machine" => {
+                out.push(arg);
+                if let Some(v) = it.next() {
+                    out.push(strip_pve_machine(&v));
+                }
+            }
+            "-device" => {
+                out.push(arg);
+                if let Some(v) = it.next() {
+                    out.push(drop_props(&v, &["host_tunnel"]));
+                }
+            }
+            "-boot" => {
+                out.push(arg);
+                if let Some(v) = it.next() {
+                    out.push(fix_splash(&v));
+                }
+            }
+            _ => out.push(arg),
+        }
+    }
+    out
+}
+
+fn strip_pve_machine(value: &str) -> String {
+    value
+        .split(',')
+        .map(|p| match p.strip_prefix("type=") {
+            Some(t) => {
+                let (t, pxe) = match t.strip_suffix(".pxe") {
+                    Some(b) => (b, ".pxe"),
+                    None => (t, ""),
+                };
+                let base = t.rfind("+pve").map(|i| &t[..i]).unwrap_or(t);
+                format!("type={base}{pxe}")
+            }
+            None => p.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn drop_props(value: &str, props: &[&str]) -> String {
+    value
+        .split(',')
+        .filter(|p| {
+            !props
+                .iter()
+                .any(|n| p.split_once('=').is_some_and(|(k, _)| k == *n))
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn fix_splash(value: &str) -> String {
+    value
+        .split(',')
+        .filter(|p| {
+            p.strip_prefix("splash=")
+                .is_none_or(|f| std::path::Path::new(f).exists())
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adapt_rewrites() {
+        let caps = Capabilities {
+            binary: "/usr/bin/qemu-system-x86_64".into(),
+            version: (10, 0, 2),
+            machines: BTreeSet::new(),
+            devices: BTreeSet::new(),
+        };
+        let argv: Vec<String> = [
+            "/usr/bin/kvm",
+            "-id",
+            "8006",
+            "-device",
+            "virtio-net-pci,mac=A2:C0:43:77:08:A0,netdev=net0,host_mtu=1500,host_tunnel=off",
+            "-machine",
+            "hpet=off,type=pc-i440fx-5.1+pve0",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let out = adapt(argv, &caps);
+        assert_eq!(
+            out,
+            [
+                "/usr/bin/qemu-system-x86_64",
+                "-device",
+                "virtio-net-pci,mac=A2:C0:43:77:08:A0,netdev=net0,host_mtu=1500",
+                "-machine",
+                "hpet=off,type=pc-i440fx-5.1",
+            ]
+        );
+        assert_eq!(
+            parse_version_output("QEMU emulator version 10.0.2 (Debian 1:10.0.2+ds-2)\n"),
+            Some((10, 0, 2))
+        );
+        assert!(parse_device_help("name \"virtio-net-pci\", bus PCI\n").contains("virtio-net-pci"));
+    }
+
+    #[test]
+    fn probe_host_binary() {
+        let bin = "/usr/bin/qemu-system-x86_64";
+        if !std::path::Path::new(bin).exists() {
+            println!("SKIP: no {bin}");
+            assert!(std::env::var("PVE_TEST_REQUIRE_HOST").as_deref() != Ok("1"));
+            return;
+        }
+        let caps = Capabilities::probe(bin).expect("probe");
+        assert!(caps.version.0 >= 6);
+        assert!(caps.machines.iter().any(|m| m.starts_with("pc-i440fx-")));
+        assert!(caps.has_device("virtio-net-pci"));
+    }
+}
