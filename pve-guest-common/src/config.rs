@@ -249,7 +249,16 @@ pub fn parse_guest_config(
             fail(format!("{what} - unable to parse config: {line}\n"))?;
             continue;
         };
-        let value = rest.trim();
+        // Upstream's line pattern `^KEY:\s*(.+?)\s*$` keeps one blank as the value of
+        // a key followed by blanks only (`boot: `).
+        let trimmed = rest.trim();
+        let blank;
+        let value = if trimmed.is_empty() && !rest.is_empty() {
+            blank = rest.chars().last().map(String::from).unwrap_or_default();
+            blank.as_str()
+        } else {
+            trimmed
+        };
         let sec = section_of(&mut config, &target).expect("current section exists");
         if key == "description" && !value.is_empty() {
             descr

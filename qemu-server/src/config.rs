@@ -21,7 +21,8 @@ impl VmConfigSchema {
     }
 
     /// A bare file name in a drive line means a volume on `local` (`local:iso/<file>` for
-    /// CD-ROMs); a relative path with `/` is refused.
+    /// CD-ROMs); absolute paths (devices, files) stay as they are, as upstream keeps
+    /// them; a relative path with `/` is refused.
     fn drive_volume(&self, value: &str) -> Option<String> {
         let (file, rest) = match value.split_once(',') {
             Some((f, r)) => (f, Some(r)),
@@ -33,7 +34,7 @@ impl VmConfigSchema {
             .unwrap_or(file);
         if file == "none"
             || file == "cdrom"
-            || file.starts_with("/dev/") && file.len() > 5
+            || file.starts_with('/') && file.len() > 1
             || file
                 .split_once(':')
                 .is_some_and(|(a, b)| !a.is_empty() && !b.is_empty())

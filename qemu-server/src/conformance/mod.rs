@@ -19,8 +19,7 @@ pub fn suites() -> Vec<Suite> {
             component: "qemu-server",
             name: "cfg2cmd",
             kind: pve_common::conformance::SuiteKind::Dir(cfg2cmd::run),
-            // The generator covers only the common frame so far (see the issue note).
-            in_progress: true,
+            in_progress: false,
         },
         Suite {
             component: "qemu-server",
