@@ -233,6 +233,41 @@ fn vmid_param() -> Schema {
     )
 }
 
+fn showcmd_method() -> ApiMethod {
+    ApiMethod::new(
+        "showcmd",
+        HttpMethod::Get,
+        "Show command line which is used to start the VM (debug info).",
+        showcmd,
+    )
+    .param("vmid", vmid_param())
+    .param(
+        "pretty",
+        Schema::literal(json!({"type": "boolean", "optional": 1, "default": 0,
+        "description": "Puts each option on a new line to enhance human readability"})),
+    )
+    .param(
+        "snapshot",
+        Schema::literal(
+            json!({"type": "string", "format": "pve-configid", "optional": 1,
+        "maxLength": 40, "description": "Fetch config values from given snapshot."}),
+        ),
+    )
+}
+
+fn showcmd(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
+    let vmid = p.i64("vmid").unwrap_or_default() as u32;
+    let text = crate::cmdline::showcmd_vm(
+        &env.paths,
+        &env.node,
+        vmid,
+        p.bool("pretty").unwrap_or(false),
+        p.str("snapshot").as_deref(),
+    )
+    .map_err(ApiError::internal)?;
+    Ok(Value::String(text).into())
+}
+
 fn unlock_method() -> ApiMethod {
     ApiMethod::new("unlock", HttpMethod::Put, "Unlock the VM.", unlock).param("vmid", vmid_param())
 }
@@ -488,6 +523,12 @@ pub fn qm_cli_for(node: &str) -> CliDef {
         .command(
             "unlock",
             Command::new(CLASS_QM, unlock_method()).args(&["vmid"]),
+        )
+        .command(
+            "showcmd",
+            Command::new(CLASS_QM, showcmd_method())
+                .args(&["vmid"])
+                .output(|out, data, _, _| write!(out, "{}", data.as_str().unwrap_or_default())),
         )
         .group("disk", disk)
         .alias("importdisk", "disk import")

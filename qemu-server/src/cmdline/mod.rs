@@ -21,11 +21,13 @@ use pve_guest_common::GuestConfig;
 mod cpu;
 mod drive;
 mod machine;
+mod node;
 mod quote;
 pub mod stock;
 
 pub use drive::SnapshotFile;
 pub use machine::{extract_version, vm_machine, windows_version, MachineVersion};
+pub use node::{host_qemu_binary, showcmd_vm, NodeHost};
 pub use quote::{normalize_pretty, pretty_command, shell_quote};
 pub use stock::Capabilities;
 
