@@ -7,6 +7,8 @@ pub mod config;
 mod conformance;
 pub mod drive;
 pub mod helpers;
+pub mod qmp;
+pub mod run;
 pub mod schema;
 
 pub use config::{parse_vm_config, write_vm_config, VmConfigSchema};
