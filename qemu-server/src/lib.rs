@@ -2,6 +2,8 @@
 //! qemu-server: the VM config schema and files, and config → QEMU command line
 //! (see ../shared/docs/ARCHITECTURE.md).
 
+pub mod api_status;
+mod api_status_schema;
 pub mod cmdline;
 pub mod config;
 mod conformance;

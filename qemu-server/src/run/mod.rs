@@ -668,8 +668,7 @@ pub fn vm_status(env: &RunEnv, vmid: u32) -> Result<Value, Error> {
         "uptime": 0,
         "netin": 0,
         "netout": 0,
-        "diskread": 0,
-        "diskwrite": 0,
+        "memhost": 0,
         "qmpstatus": "stopped",
         "ha": {"managed": 0},
     });
@@ -695,21 +694,36 @@ pub fn vm_status(env: &RunEnv, vmid: u32) -> Result<Value, Error> {
         if let Some((uptime, rss)) = proc_stats(pid) {
             d["uptime"] = json!(uptime);
             d["mem"] = json!(rss.min(maxmem));
+            d["memhost"] = json!(rss);
         }
         let (netin, netout) = net_counters(vmid);
         d["netin"] = json!(netin);
         d["netout"] = json!(netout);
         let socket = helpers::qmp_socket(&env.paths, vmid);
-        let q: Result<(String, String), Error> = block_on(async {
+        let q: Result<(String, String, i64, i64), Error> = block_on(async {
             let client = QmpClient::connect(&socket, Duration::from_secs(3)).await?;
             let st = client.status_name().await?;
             let v = client.query_version().await?;
             let q = &v.qemu;
-            Ok((st, format!("{}.{}.{}", q.major, q.minor, q.micro)))
+            let (mut rd, mut wr) = (0, 0);
+            if let Ok(stats) = client
+                .execute(qapi::qmp::query_blockstats { query_nodes: None })
+                .await
+            {
+                for s in stats {
+                    rd += s.stats.rd_bytes;
+                    wr += s.stats.wr_bytes;
+                }
+            }
+            Ok((st, format!("{}.{}.{}", q.major, q.minor, q.micro), rd, wr))
         });
-        if let Ok((st, ver)) = q {
+        d["diskread"] = json!(0);
+        d["diskwrite"] = json!(0);
+        if let Ok((st, ver, rd, wr)) = q {
             d["qmpstatus"] = json!(st);
             d["running-qemu"] = json!(ver);
+            d["diskread"] = json!(rd);
+            d["diskwrite"] = json!(wr);
         } else {
             d["qmpstatus"] = json!("running");
         }
