@@ -19,6 +19,7 @@
 mod bench_api;
 mod deps;
 mod devnode;
+mod guest_image;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -42,6 +43,8 @@ commands:
   bench cluster [--files N] [--samples N]
                             3-node replicated writes (rate, p50/p99 node1->node3) vs. local
                             mode, JSON in target/bench/cluster.json
+  guest-image [--force]     build target/guest-image/guest.img (Debian kernel + busybox,
+                            powers off on the ACPI power button) from Debian packages
   bench api [--seconds N]   API throughput/latency via pveproxy and pvedaemon, target/bench/api.json
   cluster up [--nodes N]    N nodes (default 3) in network namespaces: corosync + pmxcfs each
   cluster status            `pvecm status` of every node
@@ -63,6 +66,7 @@ fn run() -> Result<()> {
         "deps" => deps::install(),
         "test" => test(&rest),
         "run" => devnode::run(&rest),
+        "guest-image" => guest_image::run(&rest),
         "stop" => devnode::stop(&rest),
         "conformance" => conformance(&rest),
         "apidump" => devtool("apidump", &rest),

@@ -118,7 +118,6 @@ pub fn start_command(
         .map(str::to_string)
         .unwrap_or(format!("VM{vmid}"));
     push(&["-name", &format!("{name},debug-threads=on")]);
-    push(&["-no-shutdown"]);
     push(&[
         "-chardev",
         &format!(
