@@ -27,12 +27,17 @@ pub struct QmpClient {
     service: QapiService<Writer>,
     events: Option<mpsc::UnboundedReceiver<Event>>,
     reader: tokio::task::JoinHandle<()>,
+    /// The socket, shut down on drop so that QEMU (one QMP client at a time) sees the
+    /// close at once, even when the runtime that runs the reader is not polled again.
+    fd: std::os::fd::RawFd,
     /// The greeting's QEMU version (major, minor, micro).
     pub version: (i64, i64, i64),
 }
 
 impl Drop for QmpClient {
     fn drop(&mut self) {
+        // SAFETY: the fd stays open while `self.service` holds the write half.
+        unsafe { libc::shutdown(self.fd, libc::SHUT_RDWR) };
         self.reader.abort();
     }
 }
@@ -54,8 +59,12 @@ impl QmpClient {
     /// Connect to `socket`, read the greeting and negotiate capabilities,
     /// all within `timeout`.
     pub async fn connect(socket: &Path, timeout: Duration) -> Result<Self, Error> {
+        let mut raw_fd = -1;
         let fut = async {
-            let negotiation = QmpStreamTokio::open_uds(socket).await?;
+            use std::os::fd::AsRawFd;
+            let stream = UnixStream::connect(socket).await?;
+            raw_fd = stream.as_raw_fd();
+            let negotiation = QmpStreamTokio::open(stream).await?;
             let v = &negotiation.capabilities.QMP.version.qemu;
             let version = (v.major, v.minor, v.micro);
             let stream = negotiation.negotiate().await?;
@@ -87,6 +96,7 @@ impl QmpClient {
             service,
             events: Some(rx),
             reader,
+            fd: raw_fd,
             version,
         })
     }

@@ -248,13 +248,34 @@ fn cluster(args: &[String]) -> Result<()> {
 /// `bench pmxcfs|cluster|api`: builds the release binaries and runs `pmxcfs-bench`
 /// (root, /dev/fuse), `pmxcfs-cluster-bench` (also corosync and network namespaces) or
 /// the API load test ([`bench_api`]).
+/// `bench qemu`: VM start to QMP `running` against the same QEMU line started by hand.
+fn bench_qemu(args: &[String]) -> Result<()> {
+    let out = workspace_root().join("target/bench/qemu.json");
+    let mut cmd = cargo();
+    cmd.args([
+        "run",
+        "--release",
+        "-q",
+        "-p",
+        "qemu-server",
+        "--bin",
+        "qemu-start-bench",
+        "--",
+    ])
+    .arg("--out")
+    .arg(&out)
+    .args(args);
+    status(&mut cmd)
+}
+
 fn bench(args: &[String]) -> Result<()> {
     let (bin, json) = match args.first().map(String::as_str) {
         Some("pmxcfs") => ("pmxcfs-bench", "pmxcfs.json"),
         Some("cluster") => ("pmxcfs-cluster-bench", "cluster.json"),
         Some("api") => return bench_api::run(&args[1..]),
+        Some("qemu") => return bench_qemu(&args[1..]),
         _ => bail!(
-            "usage: cargo xtask bench pmxcfs [--files N] | cluster [--files N] [--samples N] | api [--seconds N]"
+            "usage: cargo xtask bench pmxcfs [--files N] | cluster [--files N] [--samples N] | api [--seconds N] | qemu [--samples N]"
         ),
     };
     status(cargo().args(["build", "--release", "-p", "pve-cluster", "--bins"]))?;
