@@ -44,6 +44,19 @@ struct Node {
 
 impl Drop for Node {
     fn drop(&mut self) {
+        // a failed assertion must not leave a VM behind
+        if let Ok(rd) = std::fs::read_dir(helpers::run_dir(&self.env.paths)) {
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if let Some(vmid) = name.strip_suffix(".pid").and_then(|v| v.parse().ok()) {
+                    if let Some(pid) = helpers::vm_running_locally(&self.env.paths, vmid) {
+                        // SAFETY: plain kill(2) of the VM's own QEMU.
+                        unsafe { libc::kill(pid, libc::SIGKILL) };
+                    }
+                    run::remove_taps(vmid);
+                }
+            }
+        }
         let _ = std::fs::remove_dir_all(&self.root);
         if let Some(b) = &self.bridge {
             let _ = Command::new("ip").args(["link", "del", b]).output();
