@@ -233,6 +233,69 @@ fn vmid_param() -> Schema {
     )
 }
 
+fn status_method() -> ApiMethod {
+    ApiMethod::new("status", HttpMethod::Get, "Show VM status.", |env, p| {
+        let vmid = p.i64("vmid").unwrap_or_default() as u32;
+        let text = crate::api_status::qm_status(env, vmid, p.bool("verbose").unwrap_or(false))?;
+        Ok(Value::String(text).into())
+    })
+    .param("vmid", vmid_param())
+    .param(
+        "verbose",
+        Schema::literal(
+            json!({"type": "boolean", "optional": 1, "description": "Verbose output format"}),
+        ),
+    )
+}
+
+fn monitor_method() -> ApiMethod {
+    ApiMethod::new(
+        "monitor",
+        HttpMethod::Post,
+        "Enter QEMU Monitor interface.",
+        |env, p| {
+            use std::io::BufRead;
+            let vmid = p.i64("vmid").unwrap_or_default() as u32;
+            println!("Entering QEMU Monitor for VM {vmid} - type 'help' for help");
+            let stdin = std::io::stdin();
+            loop {
+                print!("qm> ");
+                let _ = std::io::Write::flush(&mut std::io::stdout());
+                let mut line = String::new();
+                if stdin.lock().read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                let cmd = line.trim();
+                if cmd == "quit" || cmd == "q" {
+                    break;
+                }
+                if cmd.is_empty() {
+                    continue;
+                }
+                match crate::api_status::qm_monitor(env, vmid, cmd) {
+                    Ok(out) => print!("{out}"),
+                    Err(e) => eprint!("{}", e.message),
+                }
+            }
+            Ok(Value::Null.into())
+        },
+    )
+    .param("vmid", vmid_param())
+}
+
+fn terminal_method() -> ApiMethod {
+    ApiMethod::new("terminal", HttpMethod::Post, "Open a terminal using a serial device (The VM need to have a serial device configured, for example 'serial0: socket')", |env, p| {
+        let vmid = p.i64("vmid").unwrap_or_default() as u32;
+        crate::api_status::qm_terminal(env, vmid, p.str("iface").as_deref())?;
+        Ok(Value::Null.into())
+    })
+    .param("vmid", vmid_param())
+    .param(
+        "iface",
+        Schema::literal(json!({"type": "string", "optional": 1, "enum": ["serial0", "serial1", "serial2", "serial3"], "description": "Select the serial device. By default we simply use the first suitable device."})),
+    )
+}
+
 fn showcmd_method() -> ApiMethod {
     ApiMethod::new(
         "showcmd",
@@ -523,6 +586,66 @@ pub fn qm_cli_for(node: &str) -> CliDef {
         .command(
             "unlock",
             Command::new(CLASS_QM, unlock_method()).args(&["vmid"]),
+        )
+        .command(
+            "start",
+            api(HttpMethod::Post, "_/status/start")
+                .args(&["vmid"])
+                .output(upid_exit),
+        )
+        .command(
+            "stop",
+            api(HttpMethod::Post, "_/status/stop")
+                .args(&["vmid"])
+                .output(upid_exit),
+        )
+        .command(
+            "shutdown",
+            api(HttpMethod::Post, "_/status/shutdown")
+                .args(&["vmid"])
+                .output(upid_exit),
+        )
+        .command(
+            "reboot",
+            api(HttpMethod::Post, "_/status/reboot")
+                .args(&["vmid"])
+                .output(upid_exit),
+        )
+        .command(
+            "suspend",
+            api(HttpMethod::Post, "_/status/suspend")
+                .args(&["vmid"])
+                .output(upid_exit),
+        )
+        .command(
+            "resume",
+            api(HttpMethod::Post, "_/status/resume")
+                .args(&["vmid"])
+                .output(upid_exit),
+        )
+        .command(
+            "reset",
+            api(HttpMethod::Post, "_/status/reset")
+                .args(&["vmid"])
+                .output(upid_exit),
+        )
+        .command(
+            "sendkey",
+            api(HttpMethod::Put, "_/sendkey").args(&["vmid", "key"]),
+        )
+        .command(
+            "status",
+            Command::new(CLASS_QM, status_method())
+                .args(&["vmid"])
+                .output(|out, data, _, _| write!(out, "{}", data.as_str().unwrap_or_default())),
+        )
+        .command(
+            "monitor",
+            Command::new(CLASS_QM, monitor_method()).args(&["vmid"]),
+        )
+        .command(
+            "terminal",
+            Command::new(CLASS_QM, terminal_method()).args(&["vmid"]),
         )
         .command(
             "showcmd",

@@ -3,6 +3,8 @@
 //! (see ../shared/docs/ARCHITECTURE.md).
 
 pub mod api;
+pub mod api_status;
+mod api_status_schema;
 pub mod cli;
 pub mod cmdline;
 pub mod config;
@@ -11,8 +13,10 @@ mod conformance;
 pub mod disks;
 pub mod drive;
 pub mod helpers;
+pub mod qmp;
 pub mod rescan;
 pub mod restore;
+pub mod run;
 pub mod schema;
 
 pub use config::{parse_vm_config, write_vm_config, VmConfigSchema};

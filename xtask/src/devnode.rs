@@ -93,6 +93,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let bin = bin_dir()?;
     std::fs::create_dir_all(&n.root)?;
     stop_node(&bin, &n)?;
+    ensure_bridge("vmbr0");
 
     // pmxcfs in local mode; it daemonizes once the mount is up. Its output goes to a
     // log file, so that nothing holds our stdout open.
@@ -142,6 +143,28 @@ pub fn run(args: &[String]) -> Result<()> {
     println!("Press Ctrl-C to stop it.");
     wait_for_signal();
     stop_node(&bin, &n)
+}
+
+/// The dev node's VM bridge (`net0: virtio,bridge=vmbr0`): created without uplink or
+/// address when missing. Needs root; without it a warning is printed and VMs with
+/// bridged NICs will not start.
+fn ensure_bridge(name: &str) {
+    if Path::new("/sys/class/net").join(name).exists() {
+        return;
+    }
+    let ok = std::process::Command::new("ip")
+        .args(["link", "add", name, "type", "bridge"])
+        .status()
+        .is_ok_and(|s| s.success())
+        && std::process::Command::new("ip")
+            .args(["link", "set", name, "up"])
+            .status()
+            .is_ok_and(|s| s.success());
+    if ok {
+        println!("created bridge {name} (no uplink, no address)");
+    } else {
+        eprintln!("warning: unable to create bridge {name}; bridged VM NICs will not start");
+    }
 }
 
 fn write_private(path: &Path, text: &str) -> Result<()> {

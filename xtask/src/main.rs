@@ -22,6 +22,7 @@ mod bench_api;
 mod ct_template;
 mod deps;
 mod devnode;
+mod guest_image;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -45,6 +46,8 @@ commands:
   bench cluster [--files N] [--samples N]
                             3-node replicated writes (rate, p50/p99 node1->node3) vs. local
                             mode, JSON in target/bench/cluster.json
+  guest-image [--force]     build target/guest-image/guest.img (Debian kernel + busybox,
+                            powers off on the ACPI power button) from Debian packages
   bench api [--seconds N]   API throughput/latency via pveproxy and pvedaemon, target/bench/api.json
   cluster up [--nodes N]    N nodes (default 3) in network namespaces: corosync + pmxcfs each
   cluster status            `pvecm status` of every node
@@ -69,6 +72,7 @@ fn run() -> Result<()> {
         "deps" => deps::install(),
         "test" => test(&rest),
         "run" => devnode::run(&rest),
+        "guest-image" => guest_image::run(&rest),
         "stop" => devnode::stop(&rest),
         "conformance" => conformance(&rest),
         "apidump" => devtool("apidump", &rest),
@@ -122,6 +126,8 @@ fn test(args: &[String]) -> Result<()> {
         bail!("'test' takes no arguments (got '{a}')");
     }
     deps::install()?;
+    // the real-QEMU tests boot it (made from Debian packages, cached under target/)
+    guest_image::run(&[])?;
     status(cargo().args(["fmt", "--all", "--", "--check"]))?;
     status(cargo().args([
         "clippy",
@@ -251,13 +257,34 @@ fn cluster(args: &[String]) -> Result<()> {
 /// `bench pmxcfs|cluster|api`: builds the release binaries and runs `pmxcfs-bench`
 /// (root, /dev/fuse), `pmxcfs-cluster-bench` (also corosync and network namespaces) or
 /// the API load test ([`bench_api`]).
+/// `bench qemu`: VM start to QMP `running` against the same QEMU line started by hand.
+fn bench_qemu(args: &[String]) -> Result<()> {
+    let out = workspace_root().join("target/bench/qemu.json");
+    let mut cmd = cargo();
+    cmd.args([
+        "run",
+        "--release",
+        "-q",
+        "-p",
+        "qemu-server",
+        "--bin",
+        "qemu-start-bench",
+        "--",
+    ])
+    .arg("--out")
+    .arg(&out)
+    .args(args);
+    status(&mut cmd)
+}
+
 fn bench(args: &[String]) -> Result<()> {
     let (bin, json) = match args.first().map(String::as_str) {
         Some("pmxcfs") => ("pmxcfs-bench", "pmxcfs.json"),
         Some("cluster") => ("pmxcfs-cluster-bench", "cluster.json"),
         Some("api") => return bench_api::run(&args[1..]),
+        Some("qemu") => return bench_qemu(&args[1..]),
         _ => bail!(
-            "usage: cargo xtask bench pmxcfs [--files N] | cluster [--files N] [--samples N] | api [--seconds N]"
+            "usage: cargo xtask bench pmxcfs [--files N] | cluster [--files N] [--samples N] | api [--seconds N] | qemu [--samples N]"
         ),
     };
     status(cargo().args(["build", "--release", "-p", "pve-cluster", "--bins"]))?;

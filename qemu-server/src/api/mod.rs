@@ -377,5 +377,5 @@ pub fn router() -> Router {
             s::create_vm_returns(),
             s::create_vm_permissions(),
         )))
-        .match_param("vmid", vm)
+        .match_param("vmid", crate::api_status::mount_vm_runtime(vm))
 }

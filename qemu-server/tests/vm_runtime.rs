@@ -1,0 +1,448 @@
+//! Real-QEMU lifecycle tests: start, QMP status, suspend/resume, reset, monitor,
+//! stop, ACPI shutdown of the guest image, and a failed start leaving nothing behind.
+//! Needs root, qemu-system-x86_64 and qemu-img; KVM is used when /dev/kvm works.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use pve_common::paths::NodePaths;
+use qemu_server::helpers;
+use qemu_server::qmp::QmpClient;
+use qemu_server::run::{self, RunEnv, StartOptions, StopOptions};
+
+const NODE: &str = "qmtest";
+
+fn skip(reason: &str) -> bool {
+    if std::env::var("PVE_TEST_REQUIRE_HOST").as_deref() == Ok("1") {
+        panic!("host lacks a feature: {reason}");
+    }
+    println!("SKIP: {reason}");
+    true
+}
+
+fn host_ok() -> bool {
+    // SAFETY: getuid has no preconditions.
+    if unsafe { libc::getuid() } != 0 {
+        return !skip("not root");
+    }
+    for bin in ["qemu-system-x86_64", "qemu-img", "ip"] {
+        if Command::new(bin).arg("--version").output().is_err()
+            && Command::new(bin).arg("-V").output().is_err()
+        {
+            return !skip(&format!("{bin} missing"));
+        }
+    }
+    true
+}
+
+struct Node {
+    root: PathBuf,
+    env: RunEnv,
+    bridge: Option<String>,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        // a failed assertion must not leave a VM behind
+        if let Ok(rd) = std::fs::read_dir(helpers::run_dir(&self.env.paths)) {
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if let Some(vmid) = name.strip_suffix(".pid").and_then(|v| v.parse().ok()) {
+                    if let Some(pid) = helpers::vm_running_locally(&self.env.paths, vmid) {
+                        // SAFETY: plain kill(2) of the VM's own QEMU.
+                        unsafe { libc::kill(pid, libc::SIGKILL) };
+                    }
+                    run::remove_taps(vmid);
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.root);
+        if let Some(b) = &self.bridge {
+            let _ = Command::new("ip").args(["link", "del", b]).output();
+        }
+    }
+}
+
+fn node(tag: &str) -> Node {
+    let root = std::env::temp_dir().join(format!("qs-run-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(root.join(format!("etc/pve/nodes/{NODE}/qemu-server"))).unwrap();
+    std::fs::write(
+        root.join("etc/pve/storage.cfg"),
+        "dir: local\n\tpath /var/lib/vz\n\tcontent images,rootdir,iso\n\n",
+    )
+    .unwrap();
+    let paths = NodePaths::new(&root);
+    Node {
+        root,
+        env: RunEnv::new(paths, NODE),
+        bridge: None,
+    }
+}
+
+impl Node {
+    fn write_conf(&self, vmid: u32, conf: &str) {
+        std::fs::write(self.env.config_path(vmid), conf).unwrap();
+    }
+
+    fn disk(&self, vmid: u32, size: &str) -> String {
+        let dir = self.root.join(format!("var/lib/vz/images/{vmid}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join(format!("vm-{vmid}-disk-0.qcow2"));
+        let st = Command::new("qemu-img")
+            .args(["create", "-q", "-f", "qcow2"])
+            .arg(&file)
+            .arg(size)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        format!("local:{vmid}/vm-{vmid}-disk-0.qcow2")
+    }
+
+    /// A bridge without uplink or address, unique to this test.
+    fn bridge(&mut self, name: &str) -> String {
+        let _ = Command::new("ip").args(["link", "del", name]).output();
+        let st = Command::new("ip")
+            .args(["link", "add", name, "type", "bridge"])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let _ = Command::new("ip")
+            .args(["link", "set", name, "up"])
+            .status();
+        self.bridge = Some(name.to_string());
+        name.to_string()
+    }
+
+    fn paths(&self) -> &NodePaths {
+        &self.env.paths
+    }
+}
+
+fn qemu_processes_with(needle: &str) -> Vec<i32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) {
+            if String::from_utf8_lossy(&cmd).contains(needle) {
+                out.push(pid);
+            }
+        }
+    }
+    out
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn qmp_status(paths: &NodePaths, vmid: u32) -> String {
+    rt().block_on(async {
+        let c = QmpClient::open(&helpers::qmp_socket(paths, vmid))
+            .await
+            .unwrap();
+        c.status_name().await.unwrap()
+    })
+}
+
+#[test]
+fn start_status_suspend_resume_stop() {
+    if !host_ok() {
+        return;
+    }
+    let mut n = node("basic");
+    let vmid = 9301;
+    let br = n.bridge("qsbr9301");
+    let vol = n.disk(vmid, "64M");
+    let conf = format!(
+        "boot: order=scsi0\ncores: 1\nmemory: 128\nname: lifecycle\nnet0: virtio=BC:24:11:00:93:01,bridge={br}\nscsi0: {vol},size=64M\nserial0: socket\n"
+    );
+    n.write_conf(vmid, &conf);
+
+    let pid = run::vm_start(&n.env, vmid, &StartOptions::default()).expect("start");
+    assert_eq!(helpers::vm_running_locally(n.paths(), vmid), Some(pid));
+    assert_eq!(qmp_status(n.paths(), vmid), "running");
+    // the tap exists and hangs on the bridge
+    let master = std::fs::read_link(format!("/sys/class/net/tap{vmid}i0/master")).unwrap();
+    assert_eq!(master.file_name().unwrap().to_string_lossy(), br);
+
+    // second start refused
+    let err = run::vm_start(&n.env, vmid, &StartOptions::default()).unwrap_err();
+    assert_eq!(err.to_string(), format!("VM {vmid} already running"));
+
+    let st = run::vm_status(&n.env, vmid).unwrap();
+    assert_eq!(st["status"], "running");
+    assert_eq!(st["qmpstatus"], "running");
+    assert_eq!(st["pid"], pid);
+    assert_eq!(st["cpus"], 1);
+    assert_eq!(st["maxmem"], 128u64 << 20);
+    assert_eq!(st["maxdisk"], 64u64 << 20);
+    assert_eq!(st["name"], "lifecycle");
+    assert!(st["running-qemu"].as_str().unwrap().starts_with("10."));
+
+    run::vm_suspend(&n.env, vmid, false).unwrap();
+    assert_eq!(qmp_status(n.paths(), vmid), "paused");
+    assert_eq!(run::vm_status(&n.env, vmid).unwrap()["qmpstatus"], "paused");
+    run::vm_resume(&n.env, vmid, false, false).unwrap();
+    assert_eq!(qmp_status(n.paths(), vmid), "running");
+    run::vm_reset(&n.env, vmid, false).unwrap();
+
+    let info = run::vm_monitor(&n.env, vmid, "info status").unwrap();
+    assert!(info.contains("running"), "{info}");
+    run::vm_sendkey(&n.env, vmid, "ctrl-alt-delete", false).unwrap();
+    assert!(run::vm_sendkey(&n.env, vmid, "nosuchkey", false).is_err());
+
+    // a lock in the config refuses stop without skiplock
+    n.write_conf(vmid, &format!("{conf}lock: backup\n"));
+    let err = run::vm_stop(&n.env, vmid, &StopOptions::default(), &mut |_| {}).unwrap_err();
+    assert_eq!(err.to_string(), "VM is locked (backup)");
+    n.write_conf(vmid, &conf);
+
+    let mut warnings = Vec::new();
+    run::vm_stop(
+        &n.env,
+        vmid,
+        &StopOptions {
+            timeout: Some(5),
+            force: true,
+            ..Default::default()
+        },
+        &mut |w| warnings.push(w.to_string()),
+    )
+    .unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(helpers::vm_running_locally(n.paths(), vmid), None);
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists()
+            || qemu_processes_with(&format!("/{vmid}.pid")).is_empty()
+    );
+    assert!(!helpers::qmp_socket(n.paths(), vmid).exists());
+    assert!(!helpers::pidfile_name(n.paths(), vmid).exists());
+    assert!(!Path::new(&format!("/sys/class/net/tap{vmid}i0")).exists());
+    assert_eq!(run::vm_status(&n.env, vmid).unwrap()["status"], "stopped");
+}
+
+#[test]
+fn failed_start_leaves_nothing() {
+    if !host_ok() {
+        return;
+    }
+    let mut n = node("fail");
+    let vmid = 9302;
+    let br = n.bridge("qsbr9302");
+    let vol = n.disk(vmid, "16M");
+    // corrupt the image: QEMU refuses it after the tap has been created
+    let file = n
+        .root
+        .join(format!("var/lib/vz/images/{vmid}/vm-{vmid}-disk-0.qcow2"));
+    std::fs::write(&file, b"QFI\xfbgarbage").unwrap();
+    let conf =
+        format!("memory: 128\nnet0: virtio=BC:24:11:00:93:02,bridge={br}\nscsi0: {vol},size=16M\n");
+    n.write_conf(vmid, &conf);
+    let err = run::vm_start(&n.env, vmid, &StartOptions::default()).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with("start failed: QEMU exited with code 1"),
+        "{msg}"
+    );
+    assert!(qemu_processes_with(&format!("{vmid}.pid")).is_empty());
+    assert!(!helpers::qmp_socket(n.paths(), vmid).exists());
+    assert!(!helpers::pidfile_name(n.paths(), vmid).exists());
+    assert!(!Path::new(&format!("/sys/class/net/tap{vmid}i0")).exists());
+    assert_eq!(
+        std::fs::read_to_string(n.env.config_path(vmid)).unwrap(),
+        conf
+    );
+    // the config lock is free again
+    drop(run::lock_config(n.paths(), vmid, Duration::from_millis(100)).unwrap());
+
+    // a missing volume fails before anything starts
+    std::fs::remove_file(&file).unwrap();
+    let err = run::vm_start(&n.env, vmid, &StartOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("does not exist"), "{err}");
+    assert!(!Path::new(&format!("/sys/class/net/tap{vmid}i0")).exists());
+
+    // a missing bridge
+    n.disk(vmid, "16M");
+    n.write_conf(
+        vmid,
+        "memory: 128\nnet0: virtio=BC:24:11:00:93:02,bridge=nosuchbr0\n",
+    );
+    let err = run::vm_start(&n.env, vmid, &StartOptions::default()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "start failed: bridge 'nosuchbr0' does not exist"
+    );
+    assert!(qemu_processes_with(&format!("{vmid}.pid")).is_empty());
+}
+
+#[test]
+fn qmp_client_events_and_errors() {
+    if !host_ok() {
+        return;
+    }
+    let n = node("qmp");
+    let vmid = 9303;
+    n.write_conf(vmid, "memory: 64\n");
+    run::vm_start(
+        &n.env,
+        vmid,
+        &StartOptions {
+            paused: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let sock = helpers::qmp_socket(n.paths(), vmid);
+    rt().block_on(async {
+        let mut c = QmpClient::open(&sock).await.unwrap();
+        assert_eq!(c.version.0, c.query_version().await.unwrap().qemu.major);
+        assert_eq!(c.status_name().await.unwrap(), "prelaunch");
+        let mut events = c.take_events().unwrap();
+        c.cont().await.unwrap();
+        let ev = tokio::time::timeout(Duration::from_secs(5), events.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(qemu_server::qmp::event_name(&ev), "RESUME");
+        let err = c.block_resize("nosuchdrive", 1 << 20).await.unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("VM qmp command 'block_resize' failed - "),
+            "{err}"
+        );
+        assert!(c
+            .human_monitor_command("info version")
+            .await
+            .unwrap()
+            .starts_with("10."));
+    });
+    run::vm_stop(&n.env, vmid, &StopOptions::default(), &mut |_| {}).unwrap();
+    assert_eq!(helpers::vm_running_locally(n.paths(), vmid), None);
+}
+
+/// The image of `cargo xtask guest-image` ($PVE_GUEST_IMAGE overrides).
+fn guest_image() -> Option<PathBuf> {
+    let p = std::env::var_os("PVE_GUEST_IMAGE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/guest-image/guest.img")
+        });
+    p.exists().then_some(p)
+}
+
+/// Drains the serial socket on a thread (a serial console nobody reads stalls the
+/// guest's writes) and counts the lines containing `needle`.
+struct SerialWatch {
+    seen: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl SerialWatch {
+    fn connect(path: &Path) -> Self {
+        use std::io::Read;
+        let mut s = None;
+        for _ in 0..100 {
+            if let Ok(c) = std::os::unix::net::UnixStream::connect(path) {
+                s = Some(c);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let mut s = s.expect("serial socket");
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let out = seen.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = s.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                out.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        SerialWatch { seen }
+    }
+
+    fn wait_count(&self, needle: &str, count: usize, timeout: Duration) -> bool {
+        let start = std::time::Instant::now();
+        while start.elapsed() < timeout {
+            if self.seen.lock().unwrap().matches(needle).count() >= count {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+}
+
+#[test]
+fn acpi_shutdown_and_reboot_of_guest_image() {
+    if !host_ok() {
+        return;
+    }
+    let Some(image) = guest_image() else {
+        skip("guest image missing (run `cargo xtask guest-image`)");
+        return;
+    };
+    let n = node("acpi");
+    let vmid = 9305;
+    let dir = n.root.join(format!("var/lib/vz/images/{vmid}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(&image, dir.join(format!("vm-{vmid}-disk-0.raw"))).unwrap();
+    // syslinux's real-mode code trips nested KVM here: the guest boots under TCG
+    let conf = format!(
+        "boot: order=ide0\nkvm: 0\nmemory: 256\nide0: local:{vmid}/vm-{vmid}-disk-0.raw,size=20M\nserial0: socket\n"
+    );
+    n.write_conf(vmid, &conf);
+    let serial = helpers::run_dir(n.paths()).join(format!("{vmid}.serial0"));
+
+    run::vm_start(&n.env, vmid, &StartOptions::default()).unwrap();
+    let watch = SerialWatch::connect(&serial);
+    assert!(
+        watch.wait_count("pve-guest-image ready", 1, Duration::from_secs(120)),
+        "guest did not boot"
+    );
+
+    // reboot: ACPI shutdown, then a fresh start
+    let mut warnings = Vec::new();
+    run::vm_reboot(&n.env, vmid, Some(60), &mut |w| {
+        warnings.push(w.to_string())
+    })
+    .unwrap();
+    assert!(
+        warnings.is_empty(),
+        "guest ignored the power button: {warnings:?}"
+    );
+    assert_eq!(qmp_status(n.paths(), vmid), "running");
+    let watch = SerialWatch::connect(&serial);
+    assert!(
+        watch.wait_count("pve-guest-image ready", 1, Duration::from_secs(120)),
+        "guest did not boot again"
+    );
+
+    // a plain shutdown without forceStop: the guest powers itself off
+    let start = std::time::Instant::now();
+    run::vm_stop(
+        &n.env,
+        vmid,
+        &StopOptions {
+            shutdown: true,
+            timeout: Some(60),
+            ..Default::default()
+        },
+        &mut |w| panic!("unexpected warning {w}"),
+    )
+    .unwrap();
+    println!("ACPI shutdown took {:?}", start.elapsed());
+    assert_eq!(helpers::vm_running_locally(n.paths(), vmid), None);
+    assert!(!helpers::qmp_socket(n.paths(), vmid).exists());
+    assert!(!serial.exists());
+}
