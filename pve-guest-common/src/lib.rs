@@ -6,6 +6,7 @@ pub mod lock;
 pub mod pending;
 pub mod snapshot;
 pub mod tags;
+pub mod value_check;
 
 pub use config::{
     config_digest, parse_guest_config, write_guest_config, ConfigSection, GuestConfig,

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::sync::{Once, OnceLock};
 
 use pve_common::schema::formats::{check_format, register_format_checker};
-use pve_common::schema::{JsonType, Schema};
+use pve_common::schema::Schema;
 use serde_json::json;
 
 mod options;
@@ -116,50 +116,14 @@ pub fn ct_config_options() -> &'static BTreeMap<String, Schema> {
     })
 }
 
-/// Upstream's `check_type`: booleans normalised to `0`/`1`, integers and numbers by
-/// pattern, strings checked against their format only. `Err` ends with a newline.
+/// Upstream's `check_type` for container options (strings without a format verbatim).
 pub fn check_type(key: &str, value: &str) -> Result<String, String> {
-    let schema = ct_config_options()
-        .get(key)
-        .ok_or_else(|| format!("unknown setting '{key}'\n"))?;
-    if value.contains(['\n', '\r']) {
-        return Err("property contains a line feed\n".into());
-    }
-    match schema.single_type() {
-        Some(JsonType::Boolean) => {
-            let lower = value.to_ascii_lowercase();
-            if value == "1" || ["on", "yes", "true"].contains(&lower.as_str()) {
-                Ok("1".into())
-            } else if value == "0" || ["off", "no", "false"].contains(&lower.as_str()) {
-                Ok("0".into())
-            } else {
-                Err(format!("type check ('boolean') failed - got '{value}'\n"))
-            }
-        }
-        Some(JsonType::Integer) => {
-            if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-                let trimmed = value.trim_start_matches('0');
-                Ok(if trimmed.is_empty() { "0" } else { trimmed }.to_string())
-            } else {
-                Err(format!("type check ('integer') failed - got '{value}'\n"))
-            }
-        }
-        Some(JsonType::Number) => {
-            let (int, frac) = value.split_once('.').unwrap_or((value, "1"));
-            let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-            if digits(int) && digits(frac) {
-                Ok(value.to_string())
-            } else {
-                Err(format!("type check ('number') failed - got '{value}'\n"))
-            }
-        }
-        _ => {
-            if let Some(format) = &schema.format {
-                check_format(format, value).map_err(|e| format!("{e}\n"))?;
-            }
-            Ok(value.to_string())
-        }
-    }
+    pve_guest_common::value_check::check_config_value(
+        ct_config_options(),
+        key,
+        value,
+        pve_guest_common::value_check::PlainString::Verbatim,
+    )
 }
 
 #[cfg(test)]
