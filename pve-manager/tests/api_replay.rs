@@ -44,10 +44,6 @@ const DEVIATIONS: &[(&str, &str)] = &[
         "node_storage_local_content_vmid",
         "volumes of local not recreated in this test",
     ),
-    (
-        "qemu_100_put_bad_net",
-        "pve-common's property-string parser names an unknown key itself instead of leaving it to the object check",
-    ),
     ("version", "repoid is our build's revision"),
     ("version_token", "repoid is our build's revision"),
     ("extjs_version", "repoid is our build's revision"),

@@ -36,9 +36,10 @@ fn bool_or_text(schema: &Schema, text: &str) -> Value {
 }
 
 /// Parses a property string against a format (key → schema). Values come back typed
-/// (integers and numbers as JSON numbers, booleans as JSON booleans). Unknown and
-/// duplicate keys, a bare value without a `default_key`, and values failing their
-/// schema are errors with upstream's texts; a schema failure reads
+/// (integers and numbers as JSON numbers, booleans as JSON booleans). Unknown keys
+/// fail the object check (as upstream's), and duplicate keys, a bare value without a
+/// `default_key` and values failing their schema are errors with upstream's texts; a
+/// schema failure reads
 /// `format error\n<key>: <message>…`.
 pub fn parse_property_string(
     format: &BTreeMap<String, Schema>,
@@ -91,9 +92,13 @@ pub(crate) fn parse_property_string_at(
                     return Err(format!("key '{key}' is already defined (via alias)"));
                 }
             }
-            let schema = schema
-                .ok_or_else(|| format!("invalid key in comma-separated list property: {key}"))?;
-            res.insert(key.to_string(), bool_or_text(schema, value));
+            // Upstream's `$schema->{alias}` autovivifies a missing key's schema, so an
+            // unknown key is kept here and reported by the object check below
+            // ("property is not defined in schema …"), never as "invalid key".
+            match schema {
+                Some(schema) => res.insert(key.to_string(), bool_or_text(schema, value)),
+                None => res.insert(key.to_string(), Value::String(value.to_string())),
+            };
         } else if !part.contains('=') {
             if let Some(dk) = default_key {
                 return Err(format!(
@@ -325,7 +330,7 @@ mod tests {
         );
         assert_eq!(
             err("foo=1"),
-            "invalid key in comma-separated list property: foo"
+            "format error\nfoo: property is not defined in schema and the schema does not allow additional properties\nmodel: property is missing and it is not optional"
         );
         assert_eq!(err("=x"), "missing key in comma-separated list property");
         assert_eq!(
