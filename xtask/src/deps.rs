@@ -38,6 +38,8 @@ const RUNTIME: &[&str] = &[
     "e2fsprogs",
     "python3-venv",
     "curl",
+    // test password hashes (`openssl passwd`), certificate checks in tests
+    "openssl",
     "wrk",
 ];
 

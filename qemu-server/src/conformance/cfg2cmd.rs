@@ -287,19 +287,6 @@ pub(super) fn run(dir: &Path) -> Result<Vec<CaseOutcome>> {
 mod tests {
     #[test]
     fn shared_corpus() {
-        let root = pve_common::conformance::default_corpus_dir();
-        let suite = &super::super::suites()[1];
-        let Ok(report) = pve_common::conformance::run_suite(suite, &root) else {
-            println!("SKIP: no corpus at {}", root.display());
-            return;
-        };
-        let failed: Vec<&str> = report
-            .cases
-            .iter()
-            .filter(|c| c.result.is_err())
-            .map(|c| c.name.as_str())
-            .collect();
-        println!("cfg2cmd {}/{}", report.passed(), report.cases.len());
-        assert!(failed.is_empty(), "cfg2cmd cases failing: {failed:?}");
+        super::super::assert_suite_passes("cfg2cmd");
     }
 }

@@ -38,3 +38,29 @@ pub fn suites() -> Vec<Suite> {
     all.extend(pve_guest_common::conformance_suites());
     all
 }
+
+/// Runs one of this crate's suites on the shared corpus and fails on any failing case
+/// (prints `SKIP` when there is no corpus).
+#[cfg(test)]
+pub(crate) fn assert_suite_passes(name: &str) {
+    let root = pve_common::conformance::default_corpus_dir();
+    let suite = suites()
+        .into_iter()
+        .find(|s| s.component == "qemu-server" && s.name == name)
+        .expect("suite exists");
+    let Ok(report) = pve_common::conformance::run_suite(&suite, &root) else {
+        println!("SKIP: no corpus at {}", root.display());
+        return;
+    };
+    let failed: Vec<String> = report
+        .cases
+        .iter()
+        .filter_map(|c| c.result.as_ref().err().map(|e| format!("{}: {e}", c.name)))
+        .collect();
+    println!("{name} {}/{}", report.passed(), report.cases.len());
+    assert!(
+        failed.is_empty(),
+        "{name} cases failing:\n{}",
+        failed.join("\n")
+    );
+}

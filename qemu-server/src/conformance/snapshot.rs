@@ -330,21 +330,6 @@ pub(super) fn run(dir: &Path) -> Result<Vec<CaseOutcome>> {
 mod tests {
     #[test]
     fn shared_corpus() {
-        let root = pve_common::conformance::default_corpus_dir();
-        let suite = super::super::suites()
-            .into_iter()
-            .find(|s| s.name == "snapshot")
-            .unwrap();
-        let Ok(report) = pve_common::conformance::run_suite(&suite, &root) else {
-            println!("SKIP: no corpus at {}", root.display());
-            return;
-        };
-        for case in &report.cases {
-            if let Err(e) = &case.result {
-                println!("FAIL {}: {e}", case.name);
-            }
-        }
-        println!("snapshot {}/{}", report.passed(), report.cases.len());
-        assert_eq!(report.passed(), report.cases.len());
+        super::super::assert_suite_passes("snapshot");
     }
 }
