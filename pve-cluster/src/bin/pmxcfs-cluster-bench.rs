@@ -32,11 +32,36 @@ fn content(tag: &str, i: usize) -> Vec<u8> {
 }
 
 /// Create+write rate of `files` files in `dir`.
+/// Writers of the concurrent run.
+const WRITERS: usize = 4;
+
 fn create_write_rate(dir: &Path, files: usize) -> Result<f64> {
     let t = Instant::now();
     for i in 0..files {
         fs::write(dir.join(format!("f{i}.cfg")), content("rate", i))?;
     }
+    Ok(files as f64 / t.elapsed().as_secs_f64())
+}
+
+/// `writers` threads write `files` files in all into `dir` at the same time (as
+/// several API workers or CLI calls of one node do); files per second.
+fn concurrent_create_write_rate(dir: &Path, files: usize, writers: usize) -> Result<f64> {
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..writers)
+            .map(|w| {
+                s.spawn(move || -> Result<()> {
+                    for i in (w..files).step_by(writers) {
+                        fs::write(dir.join(format!("c{i}.cfg")), content("conc", i))?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .try_for_each(|h| h.join().map_err(|_| anyhow::anyhow!("writer panicked"))?)
+    })?;
     Ok(files as f64 / t.elapsed().as_secs_f64())
 }
 
@@ -175,6 +200,19 @@ fn main() -> Result<()> {
     )?;
     let replicated_rate = files as f64 / t.elapsed().as_secs_f64();
 
+    // The same with several writers on node 1 at once, until node 3 has them all.
+    fs::create_dir(c.mnt(1).join("conc"))?;
+    let t = Instant::now();
+    let concurrent_node1 = concurrent_create_write_rate(&c.mnt(1).join("conc"), files, WRITERS)?;
+    for i in (0..files).rev().take(WRITERS) {
+        wait_readable(
+            &c.mnt(3).join(format!("conc/c{i}.cfg")),
+            &content("conc", i),
+            Duration::from_secs(60),
+        )?;
+    }
+    let concurrent_replicated = files as f64 / t.elapsed().as_secs_f64();
+
     // Latency: one write at a time, timed until node 3 reads it.
     let mut lat = Vec::with_capacity(samples);
     let mut write_lat = Vec::with_capacity(samples);
@@ -201,6 +239,9 @@ fn main() -> Result<()> {
         "cluster": {
             "create_write_per_s_node1": node1_rate.round(),
             "create_write_per_s_until_node3": replicated_rate.round(),
+            "concurrent_writers": WRITERS,
+            "concurrent_create_write_per_s_node1": concurrent_node1.round(),
+            "concurrent_create_write_per_s_until_node3": concurrent_replicated.round(),
             "latency_node1_to_node3_ms": {
                 "samples": samples,
                 "p50": ms(percentile(&lat, 0.5)),

@@ -6,7 +6,7 @@
 mod view;
 
 use std::ffi::OsStr;
-use std::sync::Arc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use fuser::{
@@ -39,6 +39,20 @@ const STATFS_BLOCKS: u64 = 32768;
 const STATFS_FILES: u64 = 262144;
 
 pub struct CfsFuse {
+    core: Arc<Core>,
+    /// Cluster mode: a change waits for its delivery through corosync on one of these
+    /// threads, so that the FUSE loop goes on serving reads and other writers
+    /// meanwhile (upstream runs libfuse's multi-threaded loop for the same reason).
+    workers: Option<Workers>,
+    /// Local mode answers OPEN with ENOSYS: the kernel then opens files without asking
+    /// (no OPEN/RELEASE round trips) and keeps their pages cached. Generated files stay
+    /// fresh through `auto_inval_data`: their attributes are never cached and their
+    /// mtime changes with their content, which drops the stale pages on every read.
+    no_open: bool,
+}
+
+/// What every request needs, shared with the worker threads.
+pub struct Core {
     memdb: Arc<Memdb>,
     status: Arc<Status>,
     sink: Arc<dyn ChangeSink>,
@@ -47,11 +61,50 @@ pub struct CfsFuse {
     /// passes this kernel); direct I/O in cluster mode, as upstream, so that a change
     /// applied from another node is read at once.
     file_open_flags: u32,
-    /// Local mode answers OPEN with ENOSYS: the kernel then opens files without asking
-    /// (no OPEN/RELEASE round trips) and keeps their pages cached. Generated files stay
-    /// fresh through `auto_inval_data`: their attributes are never cached and their
-    /// mtime changes with their content, which drops the stale pages on every read.
-    no_open: bool,
+}
+
+impl std::ops::Deref for CfsFuse {
+    type Target = Core;
+    fn deref(&self) -> &Core {
+        &self.core
+    }
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Threads that run changes (and send their replies) off the FUSE loop.
+struct Workers {
+    jobs: mpsc::Sender<Job>,
+}
+
+/// As many changes as libfuse's multi-threaded loop keeps threads for by default.
+const WORKERS: usize = 10;
+
+impl Workers {
+    fn start() -> Workers {
+        let (jobs, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..WORKERS {
+            let rx = rx.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("cfs-change-{i}"))
+                .spawn(move || loop {
+                    let job = match rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(),
+                        // The session ended.
+                        Err(_) => return,
+                    }
+                });
+            if spawned.is_err() && i == 0 {
+                eprintln!("pmxcfs: no worker thread for changes; running them inline");
+            }
+        }
+        Workers { jobs }
+    }
 }
 
 fn join(dir: &str, name: &str) -> String {
@@ -78,22 +131,46 @@ impl CfsFuse {
         gid: u32,
     ) -> Self {
         CfsFuse {
-            memdb,
-            status,
-            sink,
-            gid,
-            file_open_flags: FOPEN_KEEP_CACHE,
+            core: Arc::new(Core {
+                memdb,
+                status,
+                sink,
+                gid,
+                file_open_flags: FOPEN_KEEP_CACHE,
+            }),
+            workers: None,
             no_open: true,
         }
     }
 
-    /// Files are opened with `direct_io` (cluster mode: other nodes change them).
+    /// Cluster mode: files are opened with `direct_io` (other nodes change them) and
+    /// changes run on worker threads while they wait for corosync.
     pub fn with_direct_io(mut self) -> Self {
-        self.file_open_flags = FOPEN_DIRECT_IO;
+        if let Some(core) = Arc::get_mut(&mut self.core) {
+            core.file_open_flags = FOPEN_DIRECT_IO;
+        }
         self.no_open = false;
+        self.workers = Some(Workers::start());
         self
     }
 
+    /// Runs `f` (a change and its reply) on a worker thread if there are any, else
+    /// right here.
+    fn change(&self, f: impl FnOnce(&Core) + Send + 'static) {
+        let core = self.core.clone();
+        let job: Job = Box::new(move || f(&core));
+        match &self.workers {
+            Some(w) => {
+                if let Err(mpsc::SendError(job)) = w.jobs.send(job) {
+                    job()
+                }
+            }
+            None => job(),
+        }
+    }
+}
+
+impl Core {
     fn resolve(&self, ino: u64) -> Result<(EntryInfo, String), Errno> {
         let inode = memdb_inode(ino).ok_or(Errno::ENOENT)?;
         let e = self.memdb.stat_inode(inode).ok_or(Errno::ENOENT)?;
@@ -139,6 +216,12 @@ impl CfsFuse {
         a
     }
 
+    /// Stores a new empty file at `path`; its path.
+    fn create_file(&self, path: String) -> Result<String, Errno> {
+        self.sink.submit(Op::Create { path: path.clone() })?;
+        Ok(path)
+    }
+
     fn reply_path_entry(&self, path: &str, reply: ReplyEntry) {
         match self.memdb.getattr(path) {
             Some(e) => reply.entry(
@@ -161,6 +244,35 @@ impl CfsFuse {
                 Ok(data.len() as u32)
             }
             _ => Err(Errno::EIO),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn setattr_reply(
+        &self,
+        ino: u64,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+        size: Option<u64>,
+        mtime: Option<TimeOrNow>,
+        reply: ReplyAttr,
+    ) {
+        let before = self.resolve(ino).ok();
+        if let Err(e) = self.setattr_inner(ino, mode, uid, gid, size, mtime) {
+            return reply.error(e.0);
+        }
+        if let Some(s) = Special::from_ino(ino) {
+            return reply.attr(&NO_TTL, &self.special_attr(s));
+        }
+        // After a successful unlock request the lock directory is gone: the call
+        // still succeeds (as upstream), with the last attributes.
+        match self.resolve(ino).ok().or(before) {
+            Some((e, path)) => reply.attr(
+                &ttl_for(&path),
+                &view::entry_attr(&e, &path, self.gid, self.status.quorate()),
+            ),
+            None => reply.error(libc::ENOENT),
         }
     }
 
@@ -288,22 +400,10 @@ impl Filesystem for CfsFuse {
         _flags: Option<u32>,
         reply: ReplyAttr,
     ) {
-        let before = self.resolve(ino).ok();
-        if let Err(e) = self.setattr_inner(ino, mode, uid, gid, size, mtime) {
-            return reply.error(e.0);
+        if Special::from_ino(ino).is_some() {
+            return self.core.setattr_reply(ino, mode, uid, gid, size, mtime, reply);
         }
-        if let Some(s) = Special::from_ino(ino) {
-            return reply.attr(&NO_TTL, &self.special_attr(s));
-        }
-        // After a successful unlock request the lock directory is gone: the call
-        // still succeeds (as upstream), with the last attributes.
-        match self.resolve(ino).ok().or(before) {
-            Some((e, path)) => reply.attr(
-                &ttl_for(&path),
-                &view::entry_attr(&e, &path, self.gid, self.status.quorate()),
-            ),
-            None => reply.error(libc::ENOENT),
-        }
+        self.change(move |c| c.setattr_reply(ino, mode, uid, gid, size, mtime, reply))
     }
 
     fn readlink(&mut self, _req: &Request<'_>, ino: u64, reply: ReplyData) {
@@ -322,26 +422,28 @@ impl Filesystem for CfsFuse {
         _umask: u32,
         reply: ReplyEntry,
     ) {
-        let res = self.child_path(parent, name).and_then(|path| {
-            self.sink
-                .submit(Op::Mkdir { path: path.clone() })
-                .map(|_| path)
-        });
-        match res {
-            Ok(path) => self.reply_path_entry(&path, reply),
-            Err(e) => reply.error(e.0),
-        }
+        let path = match self.child_path(parent, name) {
+            Ok(p) => p,
+            Err(e) => return reply.error(e.0),
+        };
+        self.change(move |c| {
+            match c.sink.submit(Op::Mkdir { path: path.clone() }) {
+                Ok(_) => c.reply_path_entry(&path, reply),
+                Err(e) => reply.error(e.0),
+            }
+        })
     }
 
     fn unlink(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
-        let res = match self.child_path(parent, name) {
-            Err(Errno::EEXIST) => Err(Errno::EACCES),
-            other => other.and_then(|path| self.sink.submit(Op::Delete { path })),
+        let path = match self.child_path(parent, name) {
+            Ok(p) => p,
+            Err(Errno::EEXIST) => return reply.error(libc::EACCES),
+            Err(e) => return reply.error(e.0),
         };
-        match res {
+        self.change(move |c| match c.sink.submit(Op::Delete { path }) {
             Ok(_) => reply.ok(),
             Err(e) => reply.error(e.0),
-        }
+        })
     }
 
     fn rmdir(&mut self, req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
@@ -374,15 +476,17 @@ impl Filesystem for CfsFuse {
         }
         let from = self.child_path(parent, name);
         let to = self.child_path(newparent, newname);
-        let res = match (from, to) {
-            (Ok(from), Ok(to)) => self.sink.submit(Op::Rename { from, to }),
-            (Err(Errno::EEXIST), _) | (_, Err(Errno::EEXIST)) => Err(Errno::EACCES),
-            (Err(e), _) | (_, Err(e)) => Err(e),
+        let (from, to) = match (from, to) {
+            (Ok(from), Ok(to)) => (from, to),
+            (Err(Errno::EEXIST), _) | (_, Err(Errno::EEXIST)) => {
+                return reply.error(libc::EACCES)
+            }
+            (Err(e), _) | (_, Err(e)) => return reply.error(e.0),
         };
-        match res {
+        self.change(move |c| match c.sink.submit(Op::Rename { from, to }) {
             Ok(_) => reply.ok(),
             Err(e) => reply.error(e.0),
-        }
+        })
     }
 
     fn open(&mut self, _req: &Request<'_>, ino: u64, flags: i32, reply: ReplyOpen) {
@@ -451,18 +555,20 @@ impl Filesystem for CfsFuse {
         if offset < 0 || offset as u64 + data.len() as u64 > MAX_FILE_SIZE {
             return reply.error(libc::EFBIG);
         }
-        let res = self.resolve(ino).and_then(|(_, path)| {
-            self.sink.submit(Op::Write {
-                path,
-                offset: offset as u32,
-                data: data.to_vec(),
-                truncate: false,
-            })
-        });
-        match res {
+        let path = match self.resolve(ino) {
+            Ok((_, path)) => path,
+            Err(e) => return reply.error(e.0),
+        };
+        let op = Op::Write {
+            path,
+            offset: offset as u32,
+            data: data.to_vec(),
+            truncate: false,
+        };
+        self.change(move |c| match c.sink.submit(op) {
             Ok(a) => reply.written(a.count as u32),
             Err(e) => reply.error(e.0),
-        }
+        })
     }
 
     /// Nothing to flush (writes are applied when they arrive); ENOSYS makes the kernel
@@ -542,6 +648,32 @@ impl Filesystem for CfsFuse {
         reply.ok()
     }
 
+    /// Regular files only. In local mode this is how files are created: CREATE
+    /// answers ENOSYS there, so the kernel sends MKNOD and then opens the file without
+    /// asking (no OPEN, and no RELEASE on close) — two round trips fewer per new file.
+    fn mknod(
+        &mut self,
+        _req: &Request<'_>,
+        parent: u64,
+        name: &OsStr,
+        mode: u32,
+        _umask: u32,
+        _rdev: u32,
+        reply: ReplyEntry,
+    ) {
+        if mode & libc::S_IFMT != libc::S_IFREG {
+            return reply.error(libc::ENOSYS);
+        }
+        let path = match self.child_path(parent, name) {
+            Ok(p) => p,
+            Err(e) => return reply.error(e.0),
+        };
+        self.change(move |c| match c.create_file(path) {
+            Ok(path) => c.reply_path_entry(&path, reply),
+            Err(e) => reply.error(e.0),
+        })
+    }
+
     fn create(
         &mut self,
         _req: &Request<'_>,
@@ -552,24 +684,28 @@ impl Filesystem for CfsFuse {
         _flags: i32,
         reply: ReplyCreate,
     ) {
-        let res = self.child_path(parent, name).and_then(|path| {
-            self.sink
-                .submit(Op::Create { path: path.clone() })
-                .map(|_| path)
-        });
-        let path = match res {
+        if self.no_open {
+            return reply.error(libc::ENOSYS);
+        }
+        let path = match self.child_path(parent, name) {
             Ok(p) => p,
             Err(e) => return reply.error(e.0),
         };
-        match self.memdb.getattr(&path) {
-            Some(e) => reply.created(
-                &ttl_for(&path),
-                &view::entry_attr(&e, &path, self.gid, self.status.quorate()),
-                0,
-                0,
-                self.file_open_flags,
-            ),
-            None => reply.error(libc::EIO),
-        }
+        self.change(move |c| {
+            let path = match c.create_file(path) {
+                Ok(p) => p,
+                Err(e) => return reply.error(e.0),
+            };
+            match c.memdb.getattr(&path) {
+                Some(e) => reply.created(
+                    &ttl_for(&path),
+                    &view::entry_attr(&e, &path, c.gid, c.status.quorate()),
+                    0,
+                    0,
+                    c.file_open_flags,
+                ),
+                None => reply.error(libc::EIO),
+            }
+        })
     }
 }

@@ -187,7 +187,25 @@ impl Database {
         delete_inode: Option<u64>,
         root: RootState,
     ) -> rusqlite::Result<()> {
-        let tx = self.conn.transaction()?;
+        // BEGIN and COMMIT as cached statements: rusqlite's `transaction()` parses
+        // both anew for every change.
+        self.conn.prepare_cached("BEGIN")?.execute([])?;
+        let res = self.change(row, delete_inode, root);
+        let res = res.and_then(|()| self.conn.prepare_cached("COMMIT")?.execute([]).map(drop));
+        if res.is_err() && !self.conn.is_autocommit() {
+            let _ = self.conn.prepare_cached("ROLLBACK").and_then(|mut s| s.execute([]));
+        }
+        res
+    }
+
+    /// The statements of [`Database::commit`], inside its transaction.
+    fn change(
+        &self,
+        row: Option<&Row>,
+        delete_inode: Option<u64>,
+        root: RootState,
+    ) -> rusqlite::Result<()> {
+        let tx = &self.conn;
         if let Some(inode) = delete_inode {
             tx.prepare_cached(DELETE)?.execute(params![inode as i64])?;
         }
@@ -217,6 +235,6 @@ impl Database {
             VERSION_ROW_NAME,
             Option::<Vec<u8>>::None,
         ])?;
-        tx.commit()
+        Ok(())
     }
 }
