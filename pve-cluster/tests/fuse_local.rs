@@ -47,6 +47,21 @@ fn files_dirs_modes_symlinks_virtual_files_and_restart() {
         .create_new(true)
         .open(n.p("storage.cfg"));
     assert_eq!(errno_of(excl), libc::EEXIST);
+    // New files come through MKNOD in local mode; only regular files can be made.
+    let fifo = std::ffi::CString::new(n.p("fifo").as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    let rc = unsafe { libc::mknod(fifo.as_ptr(), libc::S_IFIFO | 0o640, 0) };
+    assert_eq!(rc, -1);
+    assert_eq!(
+        std::io::Error::last_os_error().raw_os_error(),
+        Some(libc::ENOSYS)
+    );
+    assert!(!n.p("fifo").exists());
+    // SAFETY: as above.
+    let rc = unsafe { libc::mknod(fifo.as_ptr(), libc::S_IFREG | 0o640, 0) };
+    assert_eq!(rc, 0);
+    assert_eq!(fs::read(n.p("fifo")).unwrap(), b"");
+    fs::remove_file(n.p("fifo")).unwrap();
 
     // mkdir / rmdir
     fs::create_dir_all(n.p("nodes/pve1/qemu-server")).unwrap();
