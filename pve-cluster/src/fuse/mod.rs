@@ -401,7 +401,9 @@ impl Filesystem for CfsFuse {
         reply: ReplyAttr,
     ) {
         if Special::from_ino(ino).is_some() {
-            return self.core.setattr_reply(ino, mode, uid, gid, size, mtime, reply);
+            return self
+                .core
+                .setattr_reply(ino, mode, uid, gid, size, mtime, reply);
         }
         self.change(move |c| c.setattr_reply(ino, mode, uid, gid, size, mtime, reply))
     }
@@ -426,12 +428,12 @@ impl Filesystem for CfsFuse {
             Ok(p) => p,
             Err(e) => return reply.error(e.0),
         };
-        self.change(move |c| {
-            match c.sink.submit(Op::Mkdir { path: path.clone() }) {
+        self.change(
+            move |c| match c.sink.submit(Op::Mkdir { path: path.clone() }) {
                 Ok(_) => c.reply_path_entry(&path, reply),
                 Err(e) => reply.error(e.0),
-            }
-        })
+            },
+        )
     }
 
     fn unlink(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
@@ -478,9 +480,7 @@ impl Filesystem for CfsFuse {
         let to = self.child_path(newparent, newname);
         let (from, to) = match (from, to) {
             (Ok(from), Ok(to)) => (from, to),
-            (Err(Errno::EEXIST), _) | (_, Err(Errno::EEXIST)) => {
-                return reply.error(libc::EACCES)
-            }
+            (Err(Errno::EEXIST), _) | (_, Err(Errno::EEXIST)) => return reply.error(libc::EACCES),
             (Err(e), _) | (_, Err(e)) => return reply.error(e.0),
         };
         self.change(move |c| match c.sink.submit(Op::Rename { from, to }) {

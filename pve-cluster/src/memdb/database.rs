@@ -193,7 +193,10 @@ impl Database {
         let res = self.change(row, delete_inode, root);
         let res = res.and_then(|()| self.conn.prepare_cached("COMMIT")?.execute([]).map(drop));
         if res.is_err() && !self.conn.is_autocommit() {
-            let _ = self.conn.prepare_cached("ROLLBACK").and_then(|mut s| s.execute([]));
+            let _ = self
+                .conn
+                .prepare_cached("ROLLBACK")
+                .and_then(|mut s| s.execute([]));
         }
         res
     }

@@ -494,19 +494,8 @@ impl StoragePlugin for BtrfsPlugin {
         let nv = parse_volname_dir(&newvol)?;
         let sub = subvolume_path(ctx, &v, None)?;
         let newsub = subvolume_path(ctx, &nv, None)?;
-        if std::fs::symlink_metadata(&newsub).is_ok() {
-            return Err(StorageError::msg(format!(
-                "file '{}' already exists",
-                newsub.display()
-            )));
-        }
-        std::fs::rename(&sub, &newsub).map_err(|e| {
-            StorageError::msg(format!(
-                "rename '{}' to '{}' failed - {e}",
-                sub.display(),
-                newsub.display()
-            ))
-        })?;
+        let taken = std::fs::symlink_metadata(&newsub).is_ok();
+        super::dir::rename_to_base(&sub, &newsub, taken)?;
         // as upstream: a failure to set the flag is a warning only
         if let Err(e) = btrfs(&[
             os("property"),

@@ -400,19 +400,7 @@ impl StoragePlugin for DirPlugin {
         let path = Self::volume_path(ctx, volname, None)?;
         let newvol = base_volname(&v);
         let newpath = Self::volume_path(ctx, &newvol, None)?;
-        if newpath.is_file() {
-            return Err(StorageError::msg(format!(
-                "file '{}' already exists",
-                newpath.display()
-            )));
-        }
-        std::fs::rename(&path, &newpath).map_err(|e| {
-            StorageError::msg(format!(
-                "rename '{}' to '{}' failed - {e}",
-                path.display(),
-                newpath.display()
-            ))
-        })?;
+        rename_to_base(&path, &newpath, newpath.is_file())?;
         use std::os::unix::fs::PermissionsExt;
         let _ = std::fs::set_permissions(&newpath, std::fs::Permissions::from_mode(0o444));
         set_immutable(&newpath, true);
@@ -451,4 +439,26 @@ impl StoragePlugin for DirPlugin {
         qemu_img::create_linked(&dir, &path, &backing, &v.format)?;
         Ok(newvol)
     }
+}
+
+/// `create_base`'s move of an image (file or subvolume) to its base name, refused
+/// when `exists` says the base name is taken; upstream's error texts.
+pub(crate) fn rename_to_base(
+    from: &std::path::Path,
+    to: &std::path::Path,
+    exists: bool,
+) -> Result<()> {
+    if exists {
+        return Err(StorageError::msg(format!(
+            "file '{}' already exists",
+            to.display()
+        )));
+    }
+    std::fs::rename(from, to).map_err(|e| {
+        StorageError::msg(format!(
+            "rename '{}' to '{}' failed - {e}",
+            from.display(),
+            to.display()
+        ))
+    })
 }
