@@ -2,6 +2,12 @@
 //! mount and on a plain directory of the same disk, measured in the same run.
 //!
 //! Usage: pmxcfs-bench [--out FILE] [--files N]. Needs root and /dev/fuse.
+//!
+//! With `PVE_C_PMXCFS=/path/to/pmxcfs` (upstream's C daemon, built elsewhere; it is
+//! not part of this project) the same operations are also measured on it, in local
+//! mode, in the same run. It hard-codes /etc/pve, /var/lib/pve-cluster and /run, so it
+//! runs in private mount and UTS namespaces whose paths are bound to a scratch root;
+//! its mount is reached as `/proc/<pid>/root/etc/pve`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -116,6 +122,53 @@ impl Drop for Daemon {
     }
 }
 
+/// Upstream's C pmxcfs in local mode under `root`, in its own mount namespace.
+fn start_c_pmxcfs(bin: &Path, root: &Path) -> Result<(Daemon, PathBuf)> {
+    for d in [
+        "etc/pve",
+        "etc/corosync",
+        "var/lib/pve-cluster",
+        "run/pve-cluster",
+    ] {
+        fs::create_dir_all(root.join(d))?;
+    }
+    // Mount points on the host side; empty directories, created if missing.
+    for d in ["/etc/pve", "/var/lib/pve-cluster"] {
+        fs::create_dir_all(d)?;
+    }
+    // It wants its node name to resolve to a non-loopback address.
+    fs::write(
+        root.join("hosts"),
+        "127.0.0.1 localhost\n192.0.2.1 cbench\n",
+    )?;
+    let r = root.display();
+    let script = format!(
+        "hostname cbench && mount --bind {r}/hosts /etc/hosts && \
+         mount --bind {r}/etc/corosync /etc/corosync && \
+         mount --bind {r}/var/lib/pve-cluster /var/lib/pve-cluster && \
+         mount --bind {r}/run /run && exec \"$0\" -f -l"
+    );
+    let child = Command::new("unshare")
+        .args(["-m", "-u", "--propagation", "private", "sh", "-c", &script])
+        .arg(bin)
+        .stdin(Stdio::null())
+        .spawn()
+        .context("starting the C pmxcfs")?;
+    let mnt = PathBuf::from(format!("/proc/{}/root/etc/pve", child.id()));
+    let daemon = Daemon {
+        child,
+        mnt: mnt.clone(),
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !mnt.join(".version").exists() {
+        if Instant::now() > deadline {
+            bail!("the C pmxcfs did not come up");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok((daemon, mnt))
+}
+
 fn main() -> Result<()> {
     let mut out = PathBuf::from("target/bench/pmxcfs.json");
     let mut files = 2000usize;
@@ -165,6 +218,18 @@ fn main() -> Result<()> {
     let pln = measure(&plain, files)?;
     let rss = rss_kib(daemon.child.id());
     drop(daemon);
+    let c = match std::env::var_os("PVE_C_PMXCFS") {
+        Some(bin) => {
+            let (c_daemon, c_mnt) = start_c_pmxcfs(Path::new(&bin), &base.join("c-root"))?;
+            let target = c_mnt.join("bench");
+            fs::create_dir(&target)?;
+            let rates = measure(&target, files)?;
+            let rss = rss_kib(c_daemon.child.id());
+            drop(c_daemon);
+            Some((rates, rss))
+        }
+        None => None,
+    };
     let _ = fs::remove_dir_all(&base);
 
     let rates = |r: &Rates| {
@@ -177,22 +242,30 @@ fn main() -> Result<()> {
         })
     };
     let ratio = |a: f64, b: f64| (a / b * 1000.0).round() / 1000.0;
-    let report = json!({
+    let ratios = |a: &Rates, b: &Rates| {
+        json!({
+            "create_write": ratio(a.create_write, b.create_write),
+            "read_first": ratio(a.read_first, b.read_first),
+            "read": ratio(a.read, b.read),
+            "readdir": ratio(a.readdir, b.readdir),
+            "rename": ratio(a.rename, b.rename),
+        })
+    };
+    let mut report = json!({
         "files": files,
         "file_size": FILE_SIZE,
         "read_rounds": READ_ROUNDS,
         "readdir_entries": READDIR_ENTRIES,
         "pmxcfs": rates(&cfs),
         "plain_dir": rates(&pln),
-        "ratio_pmxcfs_to_plain": {
-            "create_write": ratio(cfs.create_write, pln.create_write),
-            "read_first": ratio(cfs.read_first, pln.read_first),
-            "read": ratio(cfs.read, pln.read),
-            "readdir": ratio(cfs.readdir, pln.readdir),
-            "rename": ratio(cfs.rename, pln.rename),
-        },
+        "ratio_pmxcfs_to_plain": ratios(&cfs, &pln),
         "pmxcfs_rss_kib": rss,
     });
+    if let Some((c, c_rss)) = &c {
+        report["c_pmxcfs"] = rates(c);
+        report["c_pmxcfs_rss_kib"] = json!(c_rss);
+        report["ratio_pmxcfs_to_c_pmxcfs"] = ratios(&cfs, c);
+    }
     if let Some(dir) = out.parent() {
         fs::create_dir_all(dir)?;
     }
