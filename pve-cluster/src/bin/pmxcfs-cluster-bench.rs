@@ -6,7 +6,9 @@
 //!   the last file is readable on node 3;
 //! - per-write latency from the start of the write on node 1 until node 3 reads the
 //!   new contents (p50/p99);
-//! - the create+write rate of a local-mode (`-l`) pmxcfs as the baseline.
+//! - the create+write rate of a local-mode (`-l`) pmxcfs as the baseline;
+//! - with `PVE_C_PMXCFS=/path/to/pmxcfs` (upstream's C daemon, built elsewhere) the
+//!   same cluster measurements with the C daemon on all three nodes, same run.
 //!
 //! Usage: pmxcfs-cluster-bench [--out FILE] [--files N] [--samples N]. Needs root,
 //! /dev/fuse, corosync and `ip netns`.
@@ -123,6 +125,186 @@ impl Drop for LocalPmxcfs {
     }
 }
 
+/// What one cluster run measured.
+struct ClusterRates {
+    node1_rate: f64,
+    replicated_rate: f64,
+    concurrent_node1: f64,
+    concurrent_replicated: f64,
+    /// Sorted, seconds.
+    lat: Vec<f64>,
+    write_lat: Vec<f64>,
+}
+
+impl ClusterRates {
+    fn p(&self, q: f64) -> f64 {
+        percentile(&self.lat, q)
+    }
+
+    fn json(&self, samples: usize) -> serde_json::Value {
+        json!({
+            "create_write_per_s_node1": self.node1_rate.round(),
+            "create_write_per_s_until_node3": self.replicated_rate.round(),
+            "concurrent_writers": WRITERS,
+            "concurrent_create_write_per_s_node1": self.concurrent_node1.round(),
+            "concurrent_create_write_per_s_until_node3": self.concurrent_replicated.round(),
+            "latency_node1_to_node3_ms": {
+                "samples": samples,
+                "p50": ms(self.p(0.5)),
+                "p99": ms(self.p(0.99)),
+                "max": ms(self.lat[self.lat.len() - 1]),
+            },
+            "write_call_on_node1_ms": {
+                "p50": ms(percentile(&self.write_lat, 0.5)),
+                "p99": ms(percentile(&self.write_lat, 0.99)),
+            },
+        })
+    }
+}
+
+/// Writes on the node mounted at `m1`, reads on the one at `m3`.
+/// Files go below `tag` (a new directory).
+fn measure_cluster(
+    tag: &str,
+    m1: &Path,
+    m3: &Path,
+    files: usize,
+    samples: usize,
+) -> Result<ClusterRates> {
+    let run = tag;
+    let (m1, m3) = (m1.join(&run), m3.join(&run));
+    fs::create_dir(&m1)?;
+    for d in ["bench", "lat", "conc"] {
+        fs::create_dir(m1.join(d))?;
+    }
+    fs::write(m1.join("ready"), b"1")?;
+    wait_readable(&m3.join("ready"), b"1", Duration::from_secs(20))?;
+
+    // Throughput: node 1 writes; then until node 3 has the last file.
+    let t = Instant::now();
+    let node1_rate = create_write_rate(&m1.join("bench"), files)?;
+    let last = files - 1;
+    wait_readable(
+        &m3.join(format!("bench/f{last}.cfg")),
+        &content("rate", last),
+        Duration::from_secs(60),
+    )?;
+    let replicated_rate = files as f64 / t.elapsed().as_secs_f64();
+
+    // The same with several writers on node 1 at once, until node 3 has them all.
+    let t = Instant::now();
+    let concurrent_node1 = concurrent_create_write_rate(&m1.join("conc"), files, WRITERS)?;
+    for i in (0..files).rev().take(WRITERS) {
+        wait_readable(
+            &m3.join(format!("conc/c{i}.cfg")),
+            &content("conc", i),
+            Duration::from_secs(60),
+        )?;
+    }
+    let concurrent_replicated = files as f64 / t.elapsed().as_secs_f64();
+
+    // Latency: one write at a time, timed until node 3 reads it.
+    let mut lat = Vec::with_capacity(samples);
+    let mut write_lat = Vec::with_capacity(samples);
+    for i in 0..samples {
+        let data = content("lat", i);
+        let rel = format!("lat/l{i}.cfg");
+        let t = Instant::now();
+        fs::write(m1.join(&rel), &data)?;
+        write_lat.push(t.elapsed().as_secs_f64());
+        wait_readable(&m3.join(&rel), &data, Duration::from_secs(20))?;
+        lat.push(t.elapsed().as_secs_f64());
+    }
+    lat.sort_by(f64::total_cmp);
+    write_lat.sort_by(f64::total_cmp);
+    Ok(ClusterRates {
+        node1_rate,
+        replicated_rate,
+        concurrent_node1,
+        concurrent_replicated,
+        lat,
+        write_lat,
+    })
+}
+
+/// Upstream's C pmxcfs on every node of the test cluster, in place of ours. It
+/// hard-codes /etc/pve, /var/lib/pve-cluster, /run and takes the host name as node
+/// name, so each runs in the node's network namespace plus private mount and UTS
+/// namespaces bound to the node's root; its mount is `/proc/<pid>/root/etc/pve`.
+struct CNodes {
+    children: Vec<Child>,
+}
+
+impl CNodes {
+    fn start(c: &TestCluster, bin: &Path) -> Result<CNodes> {
+        let mut nodes = CNodes {
+            children: Vec::new(),
+        };
+        for d in ["/etc/pve", "/var/lib/pve-cluster"] {
+            fs::create_dir_all(d)?;
+        }
+        for i in 1..=c.nodes {
+            let r = c.root(i);
+            fs::create_dir_all(r.join("run/pve-cluster"))?;
+            let name = pve_cluster::testcluster::node_name(i);
+            fs::write(
+                r.join("hosts"),
+                format!("127.0.0.1 localhost\n{} {name}\n", c.addr(i)),
+            )?;
+            let script = format!(
+                "hostname {name} && mount --bind {r}/hosts /etc/hosts && \
+                 mount --bind {r}/etc/corosync /etc/corosync && \
+                 mount --bind {r}/var/lib/pve-cluster /var/lib/pve-cluster && \
+                 mount --bind {r}/run /run && exec \"$0\" -f",
+                r = r.display()
+            );
+            let child = Command::new("nsenter")
+                .arg(format!("--net=/run/netns/{}", c.netns(i)))
+                .args([
+                    "unshare",
+                    "-m",
+                    "-u",
+                    "--propagation",
+                    "private",
+                    "sh",
+                    "-c",
+                ])
+                .arg(&script)
+                .arg(bin)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(fs::File::create(r.join("var/log/c-pmxcfs.log"))?)
+                .spawn()
+                .context("starting the C pmxcfs")?;
+            nodes.children.push(child);
+        }
+        for i in 1..=c.nodes {
+            let members = nodes.mnt(i).join(".members");
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while !fs::read_to_string(&members).is_ok_and(|m| m.contains("\"quorate\": 1")) {
+                if Instant::now() > deadline {
+                    bail!("the C pmxcfs on node{i} did not become quorate");
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        Ok(nodes)
+    }
+
+    fn mnt(&self, i: usize) -> PathBuf {
+        PathBuf::from(format!("/proc/{}/root/etc/pve", self.children[i - 1].id()))
+    }
+}
+
+impl Drop for CNodes {
+    fn drop(&mut self) {
+        for ch in &mut self.children {
+            pve_cluster::testcluster::kill_wait(ch.id() as i32, Duration::from_secs(10));
+            let _ = ch.try_wait();
+        }
+    }
+}
+
 struct Down(TestCluster);
 
 impl Drop for Down {
@@ -184,80 +366,48 @@ fn main() -> Result<()> {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
-    fs::create_dir(c.mnt(1).join("bench"))?;
-    fs::create_dir(c.mnt(1).join("lat"))?;
-    fs::write(c.mnt(1).join("ready"), b"1")?;
-    wait_readable(&c.mnt(3).join("ready"), b"1", Duration::from_secs(20))?;
-
-    // Throughput: node 1 writes; then until node 3 has the last file.
-    let t = Instant::now();
-    let node1_rate = create_write_rate(&c.mnt(1).join("bench"), files)?;
-    let last = files - 1;
-    wait_readable(
-        &c.mnt(3).join(format!("bench/f{last}.cfg")),
-        &content("rate", last),
-        Duration::from_secs(60),
-    )?;
-    let replicated_rate = files as f64 / t.elapsed().as_secs_f64();
-
-    // The same with several writers on node 1 at once, until node 3 has them all.
-    fs::create_dir(c.mnt(1).join("conc"))?;
-    let t = Instant::now();
-    let concurrent_node1 = concurrent_create_write_rate(&c.mnt(1).join("conc"), files, WRITERS)?;
-    for i in (0..files).rev().take(WRITERS) {
-        wait_readable(
-            &c.mnt(3).join(format!("conc/c{i}.cfg")),
-            &content("conc", i),
-            Duration::from_secs(60),
-        )?;
-    }
-    let concurrent_replicated = files as f64 / t.elapsed().as_secs_f64();
-
-    // Latency: one write at a time, timed until node 3 reads it.
-    let mut lat = Vec::with_capacity(samples);
-    let mut write_lat = Vec::with_capacity(samples);
-    for i in 0..samples {
-        let data = content("lat", i);
-        let rel = format!("lat/l{i}.cfg");
-        let t = Instant::now();
-        fs::write(c.mnt(1).join(&rel), &data)?;
-        write_lat.push(t.elapsed().as_secs_f64());
-        wait_readable(&c.mnt(3).join(&rel), &data, Duration::from_secs(20))?;
-        lat.push(t.elapsed().as_secs_f64());
-    }
+    let ours = measure_cluster("ours", &c.mnt(1), &c.mnt(3), files, samples)?;
+    let upstream = match std::env::var_os("PVE_C_PMXCFS") {
+        Some(bin) => {
+            for i in 1..=3 {
+                c.stop_pmxcfs(i);
+            }
+            let nodes = CNodes::start(&c, Path::new(&bin))?;
+            Some(measure_cluster(
+                "c",
+                &nodes.mnt(1),
+                &nodes.mnt(3),
+                files,
+                samples,
+            )?)
+        }
+        None => None,
+    };
     drop(guard);
     let _ = fs::remove_dir_all(&base);
 
-    lat.sort_by(f64::total_cmp);
-    write_lat.sort_by(f64::total_cmp);
     let ratio = |a: f64, b: f64| (a / b * 1000.0).round() / 1000.0;
-    let report = json!({
+    let mut report = json!({
         "nodes": 3,
         "files": files,
         "file_size": FILE_SIZE,
         "local": { "create_write_per_s": local_rate.round() },
-        "cluster": {
-            "create_write_per_s_node1": node1_rate.round(),
-            "create_write_per_s_until_node3": replicated_rate.round(),
-            "concurrent_writers": WRITERS,
-            "concurrent_create_write_per_s_node1": concurrent_node1.round(),
-            "concurrent_create_write_per_s_until_node3": concurrent_replicated.round(),
-            "latency_node1_to_node3_ms": {
-                "samples": samples,
-                "p50": ms(percentile(&lat, 0.5)),
-                "p99": ms(percentile(&lat, 0.99)),
-                "max": ms(lat[lat.len() - 1]),
-            },
-            "write_call_on_node1_ms": {
-                "p50": ms(percentile(&write_lat, 0.5)),
-                "p99": ms(percentile(&write_lat, 0.99)),
-            },
-        },
+        "cluster": ours.json(samples),
         "ratio_cluster_to_local": {
-            "create_write_node1": ratio(node1_rate, local_rate),
-            "create_write_until_node3": ratio(replicated_rate, local_rate),
+            "create_write_node1": ratio(ours.node1_rate, local_rate),
+            "create_write_until_node3": ratio(ours.replicated_rate, local_rate),
         },
     });
+    if let Some(u) = &upstream {
+        report["c_pmxcfs_cluster"] = u.json(samples);
+        report["ratio_ours_to_c_pmxcfs"] = json!({
+            "create_write_until_node3": ratio(ours.replicated_rate, u.replicated_rate),
+            "concurrent_create_write_until_node3":
+                ratio(ours.concurrent_replicated, u.concurrent_replicated),
+            "latency_p50": ratio(ours.p(0.5), u.p(0.5)),
+            "latency_p99": ratio(ours.p(0.99), u.p(0.99)),
+        });
+    }
     if let Some(dir) = out.parent() {
         fs::create_dir_all(dir)?;
     }
