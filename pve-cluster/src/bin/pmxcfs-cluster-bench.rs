@@ -171,8 +171,7 @@ fn measure_cluster(
     files: usize,
     samples: usize,
 ) -> Result<ClusterRates> {
-    let run = tag;
-    let (m1, m3) = (m1.join(&run), m3.join(&run));
+    let (m1, m3) = (m1.join(tag), m3.join(tag));
     fs::create_dir(&m1)?;
     for d in ["bench", "lat", "conc"] {
         fs::create_dir(m1.join(d))?;
