@@ -22,7 +22,10 @@ pub struct JoinRequest<'a> {
     pub fingerprint: &'a str,
     pub password: &'a str,
     pub node: &'a str,
-    pub link0: Option<&'a str>,
+    /// `(N, linkN property string)` as given on the command line.
+    pub links: Vec<(u8, String)>,
+    /// This node's address: sent as `new_node_ip` when no link is given.
+    pub local_ip: &'a str,
     pub nodeid: Option<u32>,
     pub votes: Option<u32>,
     pub force: bool,
@@ -148,8 +151,16 @@ pub fn join(paths: &NodePaths, req: &JoinRequest) -> Result<()> {
         .collect();
     println!("check cluster join API version");
     let mut args = vec![("apiversion", "1".to_string())];
-    if let Some(l) = req.link0 {
-        args.push(("link0", l.to_string()));
+    let link_keys: Vec<String> = req.links.iter().map(|(n, _)| format!("link{n}")).collect();
+    for (key, (_, value)) in link_keys.iter().zip(&req.links) {
+        args.push((key.as_str(), value.clone()));
+    }
+    if req.links.is_empty() {
+        args.push(("new_node_ip", req.local_ip.to_string()));
+        println!(
+            "No cluster network links passed explicitly, fallback to local node IP '{}'",
+            req.local_ip
+        );
     }
     if let Some(id) = req.nodeid {
         args.push(("nodeid", id.to_string()));

@@ -157,17 +157,18 @@ pub fn remove_node(conf: &str, node: &str) -> Result<String> {
 /// Adds a node block (the lowest free node id) to a corosync.conf text and bumps
 /// config_version; returns the new text and the node id.
 pub fn add_node(conf: &str, node: &str, addr: &str) -> Result<(String, u32)> {
-    add_node_with(conf, node, addr, None, 1)
+    add_node_with(conf, node, &[(0, addr.to_string())], None, 1)
 }
 
 /// [`add_node`] with a chosen node id and vote count (upstream's `addnode`).
 pub fn add_node_with(
     conf: &str,
     node: &str,
-    addr: &str,
+    links: &[(u8, String)],
     nodeid: Option<u32>,
     votes: u32,
 ) -> Result<(String, u32)> {
+    let addr = links.first().map(|(_, a)| a.as_str()).unwrap_or_default();
     let mut ids = std::collections::BTreeSet::new();
     let mut nodelist_end = None;
     let mut in_nodelist = false;
@@ -181,7 +182,8 @@ pub fn add_node_with(
             if let Some(v) = t.strip_prefix("nodeid:") {
                 ids.insert(v.trim().parse::<u32>().unwrap_or(0));
             }
-            if t == format!("name: {node}") || t == format!("ring0_addr: {addr}") {
+            let addr_taken = links.iter().any(|(n, a)| t == format!("ring{n}_addr: {a}"));
+            if t == format!("name: {node}") || addr_taken {
                 bail!("unable to add node: node name or address '{node}/{addr}' already used in the cluster");
             }
         }
@@ -198,9 +200,14 @@ pub fn add_node_with(
         None => (1..).find(|i| !ids.contains(i)).expect("a free id"),
     };
     let mut lines: Vec<String> = conf.lines().map(str::to_string).collect();
-    let block = format!(
-        "  node {{\n    name: {node}\n    nodeid: {id}\n    quorum_votes: {votes}\n    ring0_addr: {addr}\n  }}"
-    );
+    let mut block =
+        format!("  node {{\n    name: {node}\n    nodeid: {id}\n    quorum_votes: {votes}\n");
+    let mut sorted = links.to_vec();
+    sorted.sort();
+    for (n, a) in sorted {
+        block.push_str(&format!("    ring{n}_addr: {a}\n"));
+    }
+    block.push_str("  }");
     lines.insert(end, block);
     let v = config_version(conf).context("corosync.conf has no config_version")?;
     let text = lines.join("\n") + "\n";
@@ -324,6 +331,12 @@ mod tests {
         );
         assert!(add_node(&out, "node3", "10.123.0.9").is_err());
         assert!(add_node(&out, "node4", "10.123.0.1").is_err());
+        let links = [(1, "10.124.0.4".to_string()), (0, "10.123.0.4".to_string())];
+        let (two, id) = add_node_with(&out, "node4", &links, Some(7), 2).unwrap();
+        assert_eq!(id, 7);
+        assert!(two.contains(
+            "    name: node4\n    nodeid: 7\n    quorum_votes: 2\n    ring0_addr: 10.123.0.4\n    ring1_addr: 10.124.0.4\n  }"
+        ));
         let (back, _) = (remove_node(&out, "node3").unwrap(), 0);
         assert_eq!(config_version(&back), Some(3));
     }

@@ -1,6 +1,6 @@
 //! pvecm: Proxmox VE cluster manager (create, status, nodes, expected, delnode, add).
 //!
-//! `pvecm add HOST [--fingerprint FP] [--link0 ADDR] [--nodeid N] [--votes N] [--force]`
+//! `pvecm add HOST [--fingerprint FP] [--linkN ADDR]... [--nodeid N] [--votes N] [--force]`
 //! joins through the API of HOST as upstream (root@pam's password from the terminal,
 //! or from standard input when that is not one). `--local-root DIR` joins through the
 //! root directory of a running node on this machine instead (tests). Either way
@@ -8,7 +8,7 @@
 
 use pve_cluster::pvecm;
 
-const USAGE: &str = "USAGE: pvecm <COMMAND> [ARGS] [OPTIONS]\n\n       pvecm create <clustername> [--link0 <addr>]\n       pvecm delnode <node>\n       pvecm expected <expected>\n       pvecm nodes\n       pvecm status\n       pvecm add <hostname> [--fingerprint <string>] [--link0 <addr>] [--nodeid <integer>] [--votes <integer>] [--force <boolean>]\n       pvecm add <hostname> --local-root <dir> [--link0 <addr>]";
+const USAGE: &str = "USAGE: pvecm <COMMAND> [ARGS] [OPTIONS]\n\n       pvecm create <clustername> [--link0 <addr>]\n       pvecm delnode <node>\n       pvecm expected <expected>\n       pvecm nodes\n       pvecm status\n       pvecm add <hostname> [--fingerprint <string>] [--link[n] <addr>] [--nodeid <integer>] [--votes <integer>] [--force <boolean>]\n       pvecm add <hostname> --local-root <dir> [--link0 <addr>]";
 
 fn option<'a>(args: &'a [String], name: &str) -> Option<&'a String> {
     args.iter()
@@ -137,14 +137,23 @@ fn add_via_api(
     let password = read_secret(&format!(
         "Please enter superuser (root) password for '{host}': "
     ))?;
-    let link = link0(args);
+    let links: Vec<(u8, String)> = (0..8u8)
+        .filter_map(|n| option(args, &format!("--link{n}")).map(|v| (n, v.clone())))
+        .collect();
+    let local_ip = std::env::var("PVE_NODE_IP")
+        .ok()
+        .filter(|ip| !ip.is_empty())
+        .map(Ok)
+        .unwrap_or_else(|| pve_cluster::cfs::remote_node_ip(paths, node).map(|ip| ip.to_string()))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let req = pve_cluster::join::JoinRequest {
         host,
         port,
         fingerprint: &fingerprint,
         password: &password,
         node,
-        link0: link.as_deref(),
+        links,
+        local_ip: &local_ip,
         nodeid: option(args, "--nodeid").and_then(|v| v.parse().ok()),
         votes: option(args, "--votes").and_then(|v| v.parse().ok()),
         force: option(args, "--force").is_some_and(|v| v == "1" || v == "yes" || v == "true"),

@@ -107,8 +107,79 @@ fn link_address(v: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Adds a joining node to corosync.conf (upstream's `addnode`, for clusters with one
-/// link) and hands back what it needs: the cluster's corosync config and authkey.
+/// The corosync links of a joining node `name` as upstream's `addnode` settles them:
+/// no address of another node reused on any link, exactly the cluster's link numbers
+/// when links are given, else `new_node_ip` on a single-link cluster's one link (a
+/// lone link from an old joiner, API version 0, counts as `new_node_ip`).
+fn join_links(
+    nodelist: &Map<String, Value>,
+    name: &str,
+    mut given: std::collections::BTreeMap<u8, String>,
+    mut new_node_ip: Option<String>,
+    apiversion: i64,
+) -> Result<Vec<(u8, String)>, String> {
+    for addr in given.values() {
+        for (k, v) in nodelist {
+            if k == name {
+                continue;
+            }
+            for n in 0..8 {
+                let id = format!("ring{n}_addr");
+                if v[&id].as_str() == Some(addr.as_str()) {
+                    return Err(format!(
+                        "corosync: address '{addr}' already used on link {id} by node '{k}'"
+                    ));
+                }
+            }
+        }
+    }
+    // Every node has the same links (the config is verified): take any.
+    let cluster_links: std::collections::BTreeSet<u8> = nodelist
+        .values()
+        .next()
+        .and_then(Value::as_object)
+        .map(|o| {
+            o.keys()
+                .filter_map(|k| k.strip_prefix("ring")?.strip_suffix("_addr")?.parse().ok())
+                .filter(|n: &u8| *n < 8)
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut legacy = false;
+    if new_node_ip.is_none() && given.len() == 1 && apiversion == 0 {
+        new_node_ip = given.pop_first().map(|(_, a)| a);
+        legacy = true;
+    }
+    if !given.is_empty() {
+        for n in 0..8u8 {
+            match (cluster_links.contains(&n), given.contains_key(&n)) {
+                (true, false) => {
+                    return Err(format!(
+                    "corosync: link {n} exists in cluster config but wasn't specified for new node"
+                ))
+                }
+                (false, true) => {
+                    return Err(format!(
+                        "corosync: link {n} specified for new node doesn't exist in cluster config"
+                    ))
+                }
+                _ => {}
+            }
+        }
+        return Ok(given.into_iter().collect());
+    }
+    let Some(ip) = new_node_ip else {
+        return Err("no links and no fallback ip (new_node_ip) given, cannot join cluster".into());
+    };
+    match (cluster_links.len(), cluster_links.first()) {
+        (1, Some(n)) => Ok(vec![(*n, ip)]),
+        (count, _) if legacy => Err(format!("cluster has {count} links, but only 1 given")),
+        _ => Err("no links given but multiple links found on other nodes, fallback only supported on single-link clusters".into()),
+    }
+}
+
+/// Adds a joining node to corosync.conf (upstream's `addnode`) and hands back what it
+/// needs: the cluster's corosync config and authkey.
 fn addnode(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
     let internal = |m: String| ApiError::internal(format!("{m}\n"));
     let cfs = pve_cluster::cfs::Cfs::new(&env.paths);
@@ -121,26 +192,15 @@ fn addnode(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
         return Err(internal("cluster not ready - no quorum?".into()));
     }
     let name = p.required_str("node")?;
-    let mut links = Vec::new();
-    for i in 0..8 {
+    // link number -> address of the links given for the new node
+    let mut given = std::collections::BTreeMap::new();
+    for i in 0..8u8 {
         if let Some(v) = p.str(&format!("link{i}")) {
-            links.push((i, link_address(&v)));
+            given.insert(i, link_address(&v));
         }
     }
-    if links.iter().any(|(i, _)| *i != 0) {
-        return Err(internal(
-            "corosync: link 1 specified for new node doesn't exist in cluster config".into(),
-        ));
-    }
-    let addr = match (links.first(), p.str("new_node_ip")) {
-        (Some((_, a)), _) => a.clone(),
-        (None, Some(ip)) => ip,
-        (None, None) => {
-            return Err(internal(
-                "no links and no fallback ip (new_node_ip) given, cannot join cluster".into(),
-            ))
-        }
-    };
+    let new_node_ip = p.str("new_node_ip");
+    let apiversion = p.i64("apiversion").unwrap_or(0);
     let force = p.bool("force").unwrap_or(false);
     let nodeid = p.i64("nodeid").map(|v| v as u32);
     let votes = p.i64("votes").map(|v| v as u32);
@@ -153,13 +213,14 @@ fn addnode(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
                 .map_err(|e| internal(format!("unable to read corosync.conf - {e}")))?;
             let parsed = pve_cluster::corosync_conf::parse(&raw).map_err(internal)?;
             let nodelist = node_map(&parsed);
-            for (k, v) in &nodelist {
-                if *k != name && v["ring0_addr"].as_str() == Some(addr.as_str()) {
-                    return Err(internal(format!(
-                        "corosync: address '{addr}' already used on link ring0_addr by node '{k}'"
-                    )));
-                }
-            }
+            let links = join_links(
+                &nodelist,
+                &name,
+                given.clone(),
+                new_node_ip.clone(),
+                apiversion,
+            )
+            .map_err(internal)?;
             let mut base = raw.clone();
             if let Some(existing) = nodelist.get(&name) {
                 let same_id =
@@ -174,7 +235,7 @@ fn addnode(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
                     .map_err(|e| internal(e.to_string()))?;
             }
             let (text, _id) =
-                pve_cluster::pvecm::add_node_with(&base, &name, &addr, nodeid, votes.unwrap_or(1))
+                pve_cluster::pvecm::add_node_with(&base, &name, &links, nodeid, votes.unwrap_or(1))
                     .map_err(|e| internal(e.to_string()))?;
             // the new node's folders, as upstream's gen_local_dirs
             for sub in ["", "/qemu-server", "/lxc", "/openvz", "/priv"] {
@@ -391,5 +452,95 @@ mod tests {
             "node 'n9' not found in nodelist\n"
         );
         let _ = std::fs::remove_dir_all(&root);
+    }
+}
+
+#[cfg(test)]
+mod link_tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn nodelist(two_links: bool) -> Map<String, Value> {
+        let mut m = Map::new();
+        for i in 1..=2 {
+            let mut n = json!({"name": format!("n{i}"), "nodeid": i.to_string(),
+                "ring0_addr": format!("10.0.0.{i}")});
+            if two_links {
+                n["ring1_addr"] = json!(format!("10.1.0.{i}"));
+            }
+            m.insert(format!("n{i}"), n);
+        }
+        m
+    }
+
+    fn given(links: &[(u8, &str)]) -> BTreeMap<u8, String> {
+        links.iter().map(|(n, a)| (*n, a.to_string())).collect()
+    }
+
+    #[test]
+    fn links_of_a_joining_node_as_upstream() {
+        let one = nodelist(false);
+        let two = nodelist(true);
+        let ok = |l: &Map<String, Value>, g, ip: Option<&str>, v| {
+            join_links(l, "n3", given(g), ip.map(str::to_string), v).unwrap()
+        };
+        let err = |l: &Map<String, Value>, g, ip: Option<&str>, v| {
+            join_links(l, "n3", given(g), ip.map(str::to_string), v).unwrap_err()
+        };
+        assert_eq!(
+            ok(&one, &[(0, "10.0.0.3")], None, 1),
+            vec![(0, "10.0.0.3".to_string())]
+        );
+        assert_eq!(
+            ok(&one, &[], Some("10.0.0.9"), 1),
+            vec![(0, "10.0.0.9".to_string())]
+        );
+        assert_eq!(
+            err(&one, &[(1, "10.1.0.3")], None, 1),
+            "corosync: link 0 exists in cluster config but wasn't specified for new node"
+        );
+        assert_eq!(
+            err(&one, &[(0, "10.0.0.3"), (1, "10.1.0.3")], None, 1),
+            "corosync: link 1 specified for new node doesn't exist in cluster config"
+        );
+        // an old joiner (API version 0) with one link: its address goes on link 0
+        assert_eq!(
+            ok(&one, &[(1, "10.1.0.3")], None, 0),
+            vec![(0, "10.1.0.3".to_string())]
+        );
+        assert_eq!(
+            ok(&two, &[(0, "10.0.0.3"), (1, "10.1.0.3")], None, 1),
+            vec![(0, "10.0.0.3".to_string()), (1, "10.1.0.3".to_string())]
+        );
+        assert_eq!(
+            err(&two, &[(0, "10.0.0.3")], Some("10.0.0.3"), 1),
+            "corosync: link 1 exists in cluster config but wasn't specified for new node"
+        );
+        assert_eq!(
+            err(&two, &[], Some("10.0.0.3"), 1),
+            "no links given but multiple links found on other nodes, fallback only supported on single-link clusters"
+        );
+        // an old joiner's lone link is its fallback address
+        assert_eq!(
+            err(&two, &[(0, "10.0.0.3")], None, 0),
+            "cluster has 2 links, but only 1 given"
+        );
+        assert_eq!(
+            err(&one, &[], None, 1),
+            "no links and no fallback ip (new_node_ip) given, cannot join cluster"
+        );
+        // no address of another node on any link; the node itself may keep its own
+        assert_eq!(
+            err(&two, &[(0, "10.0.0.3"), (1, "10.1.0.2")], None, 1),
+            "corosync: address '10.1.0.2' already used on link ring1_addr by node 'n2'"
+        );
+        assert!(join_links(
+            &two,
+            "n2",
+            given(&[(0, "10.0.0.2"), (1, "10.1.0.2")]),
+            None,
+            1
+        )
+        .is_ok());
     }
 }
