@@ -105,6 +105,24 @@ struct Daemon {
     mnt: PathBuf,
 }
 
+impl Daemon {
+    /// Waits until the daemon `what` (already started as `child`) serves `mnt`.
+    fn up(child: Child, mnt: &Path, what: &str) -> Result<Daemon> {
+        let daemon = Daemon {
+            child,
+            mnt: mnt.to_path_buf(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !mnt.join(".version").exists() {
+            if Instant::now() > deadline {
+                bail!("{what} did not come up");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(daemon)
+    }
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         // SAFETY: signalling our own child by pid.
@@ -155,18 +173,7 @@ fn start_c_pmxcfs(bin: &Path, root: &Path) -> Result<(Daemon, PathBuf)> {
         .spawn()
         .context("starting the C pmxcfs")?;
     let mnt = PathBuf::from(format!("/proc/{}/root/etc/pve", child.id()));
-    let daemon = Daemon {
-        child,
-        mnt: mnt.clone(),
-    };
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !mnt.join(".version").exists() {
-        if Instant::now() > deadline {
-            bail!("the C pmxcfs did not come up");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Ok((daemon, mnt))
+    Ok((Daemon::up(child, &mnt, "the C pmxcfs")?, mnt))
 }
 
 fn main() -> Result<()> {
@@ -201,17 +208,7 @@ fn main() -> Result<()> {
         .stdin(Stdio::null())
         .spawn()
         .with_context(|| format!("starting {}", pmxcfs.display()))?;
-    let daemon = Daemon {
-        child,
-        mnt: mnt.clone(),
-    };
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !mnt.join(".version").exists() {
-        if Instant::now() > deadline {
-            bail!("pmxcfs did not come up");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let daemon = Daemon::up(child, &mnt, "pmxcfs")?;
     let target = mnt.join("bench");
     fs::create_dir(&target)?;
     let cfs = measure(&target, files)?;
