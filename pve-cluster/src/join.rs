@@ -120,7 +120,7 @@ fn post(req: &JoinRequest, path: &str, headers: &[(&str, String)], body: &str) -
 
 /// Asks HOST to add this node and finishes the join locally.
 pub fn join(paths: &NodePaths, req: &JoinRequest) -> Result<()> {
-    crate::pvecm::assert_joinable(paths)?;
+    crate::pvecm::assert_joinable(paths, req.local_ip, &req.links, req.force)?;
     println!("Establishing API connection with host '{}'", req.host);
     let login = post(
         req,

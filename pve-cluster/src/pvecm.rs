@@ -219,10 +219,31 @@ pub fn add_node_with(
     Ok((text, id))
 }
 
-/// The joining node's side of `pvecm add` once the cluster accepted it: the cluster's
-/// corosync config and authkey go to this node's /etc/corosync, and its old config.db
-/// goes, so that it takes the cluster's data on first sync (as upstream's
-/// `finish_join`). Starting corosync and pmxcfs is left to the caller.
+/// Whether this node's services are systemd units (the real root on a booted
+/// system): then `pvecm add` stops and starts them as upstream does. A node under
+/// `PVE_ROOT` (tests, the dev node) starts its daemons itself.
+fn services_under_systemd(paths: &NodePaths) -> bool {
+    paths.root() == std::path::Path::new("/")
+        && std::path::Path::new("/run/systemd/system").exists()
+}
+
+fn systemctl(args: &[&str], errmsg: &str) -> Result<()> {
+    let st = std::process::Command::new("systemctl")
+        .args(args)
+        .status()
+        .with_context(|| errmsg.to_string())?;
+    if !st.success() {
+        bail!("{errmsg}: systemctl {} failed", args.join(" "));
+    }
+    Ok(())
+}
+
+/// The joining node's side of `pvecm add` once the cluster accepted it, as upstream's
+/// `finish_join`: the cluster's corosync config and authkey go to this node's
+/// /etc/corosync and its old config.db goes, so that it takes the cluster's data on
+/// its first sync. Under systemd pve-cluster is stopped first and corosync and
+/// pve-cluster are started after, waiting for quorum, then pvedaemon and pveproxy are
+/// reloaded; otherwise starting corosync and pmxcfs is left to the caller.
 pub fn finish_join(paths: &NodePaths, conf: &str, authkey: &[u8]) -> Result<()> {
     std::fs::create_dir_all(paths.corosync_dir())?;
     let key_path = paths.corosync_dir().join("authkey");
@@ -232,6 +253,11 @@ pub fn finish_join(paths: &NodePaths, conf: &str, authkey: &[u8]) -> Result<()> 
     std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o400))?;
     println!("Writing corosync config to /etc/pve/corosync.conf");
     std::fs::write(paths.corosync_dir().join("corosync.conf"), conf)?;
+    let systemd = services_under_systemd(paths);
+    if systemd {
+        println!("stopping pve-cluster service");
+        systemctl(&["stop", "pve-cluster"], "can't stop pve-cluster service")?;
+    }
     let db = paths.config_db();
     for suffix in ["", "-wal", "-shm"] {
         let mut p = db.clone().into_os_string();
@@ -243,20 +269,154 @@ pub fn finish_join(paths: &NodePaths, conf: &str, authkey: &[u8]) -> Result<()> 
             _ => {}
         }
     }
+    if !systemd {
+        println!("no systemd here: start corosync and pmxcfs on this node now");
+        return Ok(());
+    }
+    systemctl(
+        &["start", "corosync", "pve-cluster"],
+        "starting pve-cluster failed",
+    )?;
+    let members = paths.pve_file(".members");
+    let quorate = || std::fs::read_to_string(&members).is_ok_and(|m| m.contains("\"quorate\": 1"));
+    if !quorate() {
+        use std::io::Write;
+        print!("waiting for quorum...");
+        let _ = std::io::stdout().flush();
+        while !quorate() {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
+        println!("OK");
+    }
+    println!("generated new node certificate, restart pveproxy and pvedaemon services");
+    let _ = systemctl(
+        &["reload-or-restart", "pvedaemon", "pveproxy"],
+        "restarting pvedaemon and pveproxy failed",
+    );
     Ok(())
 }
 
-/// Refuses to join when this node is configured already or pmxcfs runs (upstream's
-/// pre-join checks, in its words).
-pub fn assert_joinable(paths: &NodePaths) -> Result<()> {
-    let host_conf = paths.corosync_dir().join("corosync.conf");
-    if host_conf.exists() || paths.pve_file("corosync.conf").exists() {
-        bail!("detected the following error(s):\n* authentication key '/etc/corosync/authkey' already exists\n* cluster config '/etc/pve/corosync.conf' already exists");
+/// The addresses configured on this host's interfaces.
+fn local_addresses() -> Vec<std::net::IpAddr> {
+    let mut out = Vec::new();
+    let mut ifa: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills a list we walk read-only and free once below.
+    if unsafe { libc::getifaddrs(&mut ifa) } != 0 {
+        return out;
     }
-    if paths.pve_file(".version").exists() {
+    let mut cur = ifa;
+    while !cur.is_null() {
+        // SAFETY: `cur` is a node of the list getifaddrs returned.
+        let entry = unsafe { &*cur };
+        if !entry.ifa_addr.is_null() {
+            // SAFETY: ifa_addr points to a sockaddr of the family it names.
+            let family = unsafe { (*entry.ifa_addr).sa_family } as i32;
+            if family == libc::AF_INET {
+                // SAFETY: an AF_INET address is a sockaddr_in.
+                let sin = unsafe { &*(entry.ifa_addr as *const libc::sockaddr_in) };
+                out.push(std::net::IpAddr::from(
+                    u32::from_be(sin.sin_addr.s_addr).to_be_bytes(),
+                ));
+            } else if family == libc::AF_INET6 {
+                // SAFETY: an AF_INET6 address is a sockaddr_in6.
+                let sin6 = unsafe { &*(entry.ifa_addr as *const libc::sockaddr_in6) };
+                out.push(std::net::IpAddr::from(sin6.sin6_addr.s6_addr));
+            }
+        }
+        cur = entry.ifa_next;
+    }
+    // SAFETY: the list came from getifaddrs and is freed once.
+    unsafe { libc::freeifaddrs(ifa) };
+    out
+}
+
+/// Upstream's pre-join checks, in its words: no corosync key or cluster config yet,
+/// no guests, corosync not running, and the node's address and every link address
+/// configured on a local interface. With `force` the findings are warnings.
+pub fn assert_joinable(
+    paths: &NodePaths,
+    local_addr: &str,
+    links: &[(u8, String)],
+    force: bool,
+) -> Result<()> {
+    if !services_under_systemd(paths) && paths.pve_file(".version").exists() {
+        // Nothing would stop it before its database goes.
         bail!("pmxcfs is running on this node; stop it before joining");
     }
+    let mut errors = String::new();
+    if paths.corosync_dir().join("authkey").is_file() {
+        errors.push_str("* authentication key '/etc/corosync/authkey' already exists\n");
+    }
+    if paths.pve_file("corosync.conf").is_file()
+        || paths.corosync_dir().join("corosync.conf").is_file()
+    {
+        errors.push_str("* cluster config '/etc/pve/corosync.conf' already exists\n");
+    }
+    if let Ok(vmlist) = std::fs::read_to_string(paths.pve_file(".vmlist")) {
+        let has_guests = serde_json::from_str::<serde_json::Value>(&vmlist)
+            .ok()
+            .and_then(|v| v["ids"].as_object().map(|ids| !ids.is_empty()))
+            .unwrap_or(false);
+        if has_guests {
+            errors.push_str("* this host already contains virtual guests\n");
+        }
+    }
+    let corosync_up = std::process::Command::new("corosync-quorumtool")
+        .arg("-l")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if corosync_up {
+        errors.push_str("* corosync is already running, is this node already in a cluster?!\n");
+    }
+    let configured = local_addresses();
+    let mut check_ip = |addr: &str, logid: &str| {
+        let ip = match addr.parse::<std::net::IpAddr>() {
+            Ok(ip) => ip,
+            Err(_) => {
+                use std::net::ToSocketAddrs;
+                match (addr, 0).to_socket_addrs().ok().and_then(|mut a| a.next()) {
+                    Some(a) => a.ip(),
+                    None => {
+                        errors.push_str(&format!(
+                            "* {logid}: cannot use '{addr}': hostname lookup '{addr}' failed\n\n"
+                        ));
+                        return;
+                    }
+                }
+            }
+        };
+        if !configured.contains(&ip) {
+            errors.push_str(&format!(
+                "* {logid}: cannot use IP '{ip}', not found on local node!\n\n"
+            ));
+        }
+    };
+    check_ip(local_addr, "local node address");
+    for (n, link) in links {
+        check_ip(&link_address(link), &format!("link{n}"));
+    }
+    if errors.is_empty() {
+        return Ok(());
+    }
+    eprint!("detected the following error(s):\n{errors}");
+    if !force {
+        bail!("Check if node may join a cluster failed!");
+    }
+    eprintln!("\nWARNING : detected error but forced to continue!\n");
     Ok(())
+}
+
+/// The address of a `linkN` property string (`[address=]ADDR[,priority=N]`).
+pub fn link_address(v: &str) -> String {
+    v.split(',')
+        .find_map(|part| match part.split_once('=') {
+            Some(("address", a)) => Some(a.to_string()),
+            Some(_) => None,
+            None => Some(part.to_string()),
+        })
+        .unwrap_or_default()
 }
 
 /// `pvecm add` without the API (tests, one machine): `existing` is the root of a
@@ -266,7 +426,7 @@ pub fn assert_joinable(paths: &NodePaths) -> Result<()> {
 /// that it takes the cluster's data on first sync, as upstream's join does. Starting
 /// corosync and pmxcfs is left to the caller. Returns the new node id.
 pub fn join_local(paths: &NodePaths, existing: &NodePaths, node: &str, addr: &str) -> Result<u32> {
-    assert_joinable(paths)?;
+    assert_joinable(paths, addr, &[], false)?;
     let cluster_conf = existing.pve_file("corosync.conf");
     let conf = std::fs::read_to_string(&cluster_conf)
         .with_context(|| format!("reading {}", cluster_conf.display()))?;

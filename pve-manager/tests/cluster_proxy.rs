@@ -410,6 +410,7 @@ fn pvecm_add_joins_through_the_api() {
             .args(args)
             .env("PVE_ROOT", c.root(3))
             .env("PVE_NODE_NAME", node_name(3))
+            .env("PVE_NODE_IP", c.addr(3))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -471,8 +472,34 @@ fn pvecm_add_joins_through_the_api() {
                 .is_ok_and(|t| t.contains(&format!("name: {}", node_name(3))))
         });
     }
-    // the same node again is refused
+    // a configured node is refused before it asks (upstream's pre-join checks)
+    let out = pvecm(
+        &["add", &addr1, "--fingerprint", &fp, "--link0", &addr3],
+        &format!("{password}\n"),
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("* authentication key '/etc/corosync/authkey' already exists")
+            && err.contains("Check if node may join a cluster failed!"),
+        "{err}"
+    );
+    // a link address not on this node is refused too
+    let key3 = std::fs::read(c.root(3).join("etc/corosync/authkey")).unwrap();
+    std::fs::remove_file(c.root(3).join("etc/corosync/authkey")).unwrap();
     std::fs::remove_file(c.root(3).join("etc/corosync/corosync.conf")).unwrap();
+    let out = pvecm(
+        &["add", &addr1, "--fingerprint", &fp, "--link0", "192.0.2.77"],
+        &format!("{password}\n"),
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("* link0: cannot use IP '192.0.2.77', not found on local node!"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // the same node again is refused by the cluster
     let out = pvecm(
         &["add", &addr1, "--fingerprint", &fp, "--link0", &addr3],
         &format!("{password}\n"),
@@ -484,6 +511,7 @@ fn pvecm_add_joins_through_the_api() {
         String::from_utf8_lossy(&out.stderr)
     );
     std::fs::write(c.root(3).join("etc/corosync/corosync.conf"), &conf3).unwrap();
+    std::fs::write(c.root(3).join("etc/corosync/authkey"), &key3).unwrap();
 
     // node 3 comes up with the cluster's config and takes the cluster's data
     c.start_corosync(3).unwrap();

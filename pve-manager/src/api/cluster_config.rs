@@ -96,17 +96,6 @@ fn addnode_method() -> ApiMethod {
     m.returns(Schema::literal(json!({"properties": {"corosync_authkey": {"type": "string"}, "corosync_conf": {"type": "string"}, "warnings": {"items": {"type": "string"}, "type": "array"}}, "type": "object"})))
 }
 
-/// The address of a `linkN` property string (`[address=]ADDR[,priority=N]`).
-fn link_address(v: &str) -> String {
-    v.split(',')
-        .find_map(|part| match part.split_once('=') {
-            Some(("address", a)) => Some(a.to_string()),
-            Some(_) => None,
-            None => Some(part.to_string()),
-        })
-        .unwrap_or_default()
-}
-
 /// The corosync links of a joining node `name` as upstream's `addnode` settles them:
 /// no address of another node reused on any link, exactly the cluster's link numbers
 /// when links are given, else `new_node_ip` on a single-link cluster's one link (a
@@ -196,7 +185,7 @@ fn addnode(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
     let mut given = std::collections::BTreeMap::new();
     for i in 0..8u8 {
         if let Some(v) = p.str(&format!("link{i}")) {
-            given.insert(i, link_address(&v));
+            given.insert(i, pve_cluster::pvecm::link_address(&v));
         }
     }
     let new_node_ip = p.str("new_node_ip");
