@@ -16,6 +16,22 @@ use pve_cluster::dfsm::machine::{
 use pve_cluster::dfsm::wire::{self, DcdbMsg, Message, MsgType};
 use pve_cluster::memdb::{Errno, DT_REG};
 
+/// A kvstore state blob (a cluster log ring) from another node: the bytes laid into a
+/// ring of the announced size must merge and dump without panicking.
+fn check_clog_state(payload: &[u8]) {
+    use pve_cluster::clog::{ClusterLog, Ring, CLOG_DEFAULT_SIZE};
+    let mut buf = vec![0u8; CLOG_DEFAULT_SIZE as usize];
+    let n = payload.len().min(buf.len());
+    buf[..n].copy_from_slice(&payload[..n]);
+    buf[..4].copy_from_slice(&CLOG_DEFAULT_SIZE.to_le_bytes());
+    if let Some(ring) = Ring::from_state(&buf) {
+        let _ = ring.dump_json(None, 50);
+        let mut log = ClusterLog::default();
+        log.merge(&[Some(ring), None], 1);
+        let _ = log.state();
+    }
+}
+
 fn check_dcdb(subtype: u16, payload: &[u8]) {
     match wire::decode_dcdb(subtype, payload) {
         Ok(DcdbMsg::Op(op)) => {
@@ -40,6 +56,7 @@ fn check_kv(payload: &[u8]) {
         assert_eq!(wire::decode_kv_update(&p), Ok((key, value)));
     }
     let _ = decode_log_entry(payload);
+    check_clog_state(payload);
 }
 
 fn check_update(payload: &[u8]) {

@@ -133,6 +133,12 @@ impl Cluster {
         let dcdb_dfsm = Dfsm::new(DCDB_GROUP, DCDB_PROTOCOL_VERSION, dcdb.clone());
         let kv = Kvstore::new(status.clone(), local_ip(&status.nodename));
         let kv_dfsm = Dfsm::new(KVSTORE_GROUP, KVSTORE_PROTOCOL_VERSION, kv);
+        {
+            let kv_dfsm = kv_dfsm.clone();
+            status.set_log_sink(Some(Box::new(move |e| {
+                let _ = kv_dfsm.send(crate::dfsm::wire::kv_type::LOG, e.bytes());
+            })));
+        }
         let mut threads = vec![
             corosync::spawn_quorum(status.clone(), stop.clone()),
             corosync::spawn_cpg(dcdb_dfsm.clone(), stop.clone()),
@@ -167,6 +173,7 @@ impl Cluster {
     }
 
     pub fn stop(self) {
+        self.status.set_log_sink(None);
         self.stop.store(true, Ordering::SeqCst);
         for t in self.threads {
             let _ = t.join();

@@ -219,10 +219,10 @@ pub fn run(setup: NodeSetup, opts: Options) -> Result<()> {
             crate::cluster::import_corosync_conf(&memdb, &data)?;
         }
     }
-    if let Err(e) = crate::ipc::start(paths, memdb.clone(), setup.gid) {
+    let status = Arc::new(Status::new(&setup.nodename));
+    if let Err(e) = crate::ipc::start(paths, memdb.clone(), status.clone(), setup.gid) {
         eprintln!("pmxcfs: unable to start the IPC socket - {e}");
     }
-    let status = Arc::new(Status::new(&setup.nodename));
     status.set_debug(opts.debug);
     let cluster_mode = !opts.local && memdb.getattr("corosync.conf").is_some();
     let _ = std::fs::remove_file(paths.cfs_restart_flag());

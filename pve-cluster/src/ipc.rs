@@ -2,7 +2,10 @@
 //! root (pveproxy as www-data) read the few private files they need, as upstream's
 //! daemons do through pmxcfs' IPC. Our own small protocol (both ends are ours): the
 //! client sends `READ <path>\n` with a path relative to /etc/pve; the answer is
-//! `OK <length>\n<bytes>` or `ERR <errno>\n`.
+//! `OK <length>\n<bytes>` or `ERR <errno>\n`. `LOG <priority> <ident> <tag> <length>\n`
+//! followed by the message adds a cluster log entry (root only, as upstream lets only
+//! read-write clients log), `CLOG <max> [<user>]\n` answers the cluster log as JSON,
+//! newest first, only `user`'s entries when given (upstream's `get_cluster_log`).
 //!
 //! The peer is identified by the kernel (SO_PEERCRED): root may read any file; a process
 //! whose group is www-data may read non-private files and the private files listed in
@@ -19,6 +22,7 @@ use pve_common::NodePaths;
 
 use crate::fuse::path_is_private;
 use crate::memdb::Memdb;
+use crate::status::Status;
 
 /// Private files the www-data group may read: API token secrets (pveproxy checks
 /// tokens itself).
@@ -29,7 +33,7 @@ pub fn socket_path(paths: &NodePaths) -> PathBuf {
     paths.run_dir("pve-cluster").join("ipc.sock")
 }
 
-fn peer_cred(s: &UnixStream) -> Option<(u32, u32)> {
+fn peer_cred(s: &UnixStream) -> Option<(u32, u32, u32)> {
     let mut cred = libc::ucred {
         pid: 0,
         uid: 0,
@@ -46,7 +50,7 @@ fn peer_cred(s: &UnixStream) -> Option<(u32, u32)> {
             &mut len,
         )
     };
-    (rc == 0).then_some((cred.uid, cred.gid))
+    (rc == 0).then_some((cred.uid, cred.gid, cred.pid as u32))
 }
 
 /// Whether a peer with `uid`/`gid` may read `path`.
@@ -68,31 +72,82 @@ fn normalize(path: &str) -> Option<String> {
     Some(parts.join("/"))
 }
 
-fn serve_one(s: UnixStream, memdb: &Memdb, www_data_gid: u32) -> std::io::Result<()> {
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    s.set_write_timeout(Some(Duration::from_secs(5)))?;
-    let (uid, gid) = peer_cred(&s).unwrap_or((u32::MAX, u32::MAX));
-    let mut line = String::new();
-    BufReader::new((&s).take(4096)).read_line(&mut line)?;
-    let mut w = &s;
-    let Some(path) = line.trim_end().strip_prefix("READ ").and_then(normalize) else {
-        return w.write_all(format!("ERR {}\n", libc::EINVAL).as_bytes());
-    };
-    if !may_read(uid, gid, www_data_gid, &path) {
-        return w.write_all(format!("ERR {}\n", libc::EACCES).as_bytes());
-    }
-    match memdb.read_path(&path) {
+fn answer(mut w: &UnixStream, res: Result<Vec<u8>, i32>) -> std::io::Result<()> {
+    match res {
         Ok(data) => {
             w.write_all(format!("OK {}\n", data.len()).as_bytes())?;
             w.write_all(&data)
         }
-        Err(e) => w.write_all(format!("ERR {}\n", e.0).as_bytes()),
+        Err(errno) => w.write_all(format!("ERR {errno}\n").as_bytes()),
     }
+}
+
+/// Longest cluster log message accepted (upstream cuts entries at 4 KiB anyway).
+const MAX_LOG_MSG: usize = 8192;
+
+fn serve_one(
+    s: UnixStream,
+    memdb: &Memdb,
+    status: &Status,
+    www_data_gid: u32,
+) -> std::io::Result<()> {
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    s.set_write_timeout(Some(Duration::from_secs(5)))?;
+    let (uid, gid, pid) = peer_cred(&s).unwrap_or((u32::MAX, u32::MAX, 0));
+    let mut r = BufReader::new((&s).take(4096 + MAX_LOG_MSG as u64));
+    let mut line = String::new();
+    r.read_line(&mut line)?;
+    let line = line.trim_end();
+    let (cmd, args) = line.split_once(' ').unwrap_or((line, ""));
+    let res = match cmd {
+        "READ" => match normalize(args) {
+            None => Err(libc::EINVAL),
+            Some(path) if !may_read(uid, gid, www_data_gid, &path) => Err(libc::EACCES),
+            Some(path) => memdb.read_path(&path).map_err(|e| e.0),
+        },
+        "LOG" => {
+            let f: Vec<&str> = args.split(' ').collect();
+            match (f.as_slice(), uid) {
+                (_, u) if u != 0 => Err(libc::EPERM),
+                ([pri, ident, tag, len], _) => match (pri.parse::<u8>(), len.parse::<usize>()) {
+                    (Ok(pri), Ok(len)) if pri < 8 && len > 0 && len <= MAX_LOG_MSG => {
+                        let mut msg = vec![0u8; len];
+                        r.read_exact(&mut msg)?;
+                        let msg = String::from_utf8_lossy(&msg);
+                        status.cluster_log_from(pid, pri, ident, tag, &msg);
+                        Ok(Vec::new())
+                    }
+                    _ => Err(libc::EINVAL),
+                },
+                _ => Err(libc::EINVAL),
+            }
+        }
+        "CLOG" => {
+            let (max, user) = args.split_once(' ').unwrap_or((args, ""));
+            match max.parse::<usize>() {
+                _ if uid != 0 && gid != www_data_gid => Err(libc::EACCES),
+                Ok(max) => {
+                    let max = if max == 0 { 50 } else { max };
+                    Ok(status
+                        .clusterlog_json(Some(user).filter(|u| !u.is_empty()), max)
+                        .into_bytes())
+                }
+                Err(_) => Err(libc::EINVAL),
+            }
+        }
+        _ => Err(libc::EINVAL),
+    };
+    answer(&s, res)
 }
 
 /// Binds the socket (mode 0660, group www-data) and serves it on a thread until the
 /// process ends.
-pub fn start(paths: &NodePaths, memdb: Arc<Memdb>, www_data_gid: u32) -> std::io::Result<()> {
+pub fn start(
+    paths: &NodePaths,
+    memdb: Arc<Memdb>,
+    status: Arc<Status>,
+    www_data_gid: u32,
+) -> std::io::Result<()> {
     let path = socket_path(paths);
     let _ = std::fs::remove_file(&path);
     let listener = UnixListener::bind(&path)?;
@@ -101,13 +156,13 @@ pub fn start(paths: &NodePaths, memdb: Arc<Memdb>, www_data_gid: u32) -> std::io
         .name("ipc".into())
         .spawn(move || {
             for s in listener.incoming().flatten() {
-                let memdb = memdb.clone();
+                let (memdb, status) = (memdb.clone(), status.clone());
                 // one short-lived thread per client keeps a slow client from blocking
                 // the others
                 let _ = std::thread::Builder::new()
                     .name("ipc-client".into())
                     .spawn(move || {
-                        let _ = serve_one(s, &memdb, www_data_gid);
+                        let _ = serve_one(s, &memdb, &status, www_data_gid);
                     });
             }
         })?;
@@ -122,9 +177,41 @@ fn set_owner_mode(path: &Path, gid: u32, mode: u32) -> std::io::Result<()> {
 
 /// Reads a file of /etc/pve through pmxcfs' socket (`Ok(None)`: it does not exist).
 pub fn read(paths: &NodePaths, rel: &str) -> std::io::Result<Option<Vec<u8>>> {
+    request(paths, format!("READ {rel}\n").as_bytes())
+}
+
+/// Adds a cluster log entry (upstream's `PVE::Cluster::log_msg`); root only. `ident`
+/// and `tag` must not contain blanks.
+pub fn log_msg(
+    paths: &NodePaths,
+    priority: u8,
+    ident: &str,
+    tag: &str,
+    msg: &str,
+) -> std::io::Result<()> {
+    let bad = |s: &str| s.is_empty() || s.contains(char::is_whitespace);
+    if bad(ident) || bad(tag) || msg.is_empty() {
+        return Err(std::io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    let mut req = format!("LOG {priority} {ident} {tag} {}\n", msg.len()).into_bytes();
+    req.extend_from_slice(msg.as_bytes());
+    request(paths, &req).map(drop)
+}
+
+/// The cluster log as JSON (`{"data": [...]}`), newest first, at most `max` entries
+/// (0: 50), only those of `user` when given.
+pub fn cluster_log(paths: &NodePaths, user: Option<&str>, max: usize) -> std::io::Result<Vec<u8>> {
+    let user = user.unwrap_or("");
+    if user.contains(char::is_whitespace) {
+        return Err(std::io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    request(paths, format!("CLOG {max} {user}\n").as_bytes()).map(Option::unwrap_or_default)
+}
+
+fn request(paths: &NodePaths, req: &[u8]) -> std::io::Result<Option<Vec<u8>>> {
     let mut s = UnixStream::connect(socket_path(paths))?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    s.write_all(format!("READ {rel}\n").as_bytes())?;
+    s.write_all(req)?;
     let mut r = BufReader::new(s);
     let mut head = String::new();
     r.read_line(&mut head)?;

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
+use crate::clog::{ClusterLog, Entry, Ring};
 use crate::memdb::{now_secs, Memdb};
 
 /// The generated files in the root of the mount.
@@ -52,19 +53,6 @@ impl VirtualFile {
     }
 }
 
-/// One cluster log entry.
-#[derive(Clone, Debug)]
-pub struct LogEntry {
-    pub uid: u32,
-    pub time: u32,
-    pub priority: u8,
-    pub tag: String,
-    pub pid: u32,
-    pub node: String,
-    pub user: String,
-    pub msg: String,
-}
-
 /// One node of the corosync nodelist.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ClusterNode {
@@ -101,24 +89,13 @@ pub struct Status {
     debug: AtomicBool,
     quorate: AtomicBool,
     cluster: Mutex<ClusterView>,
-    log: Mutex<Vec<LogEntry>>,
+    log: Mutex<ClusterLog>,
+    /// Broadcasts a local cluster log entry (cluster mode, set by the kvstore).
+    log_sink: Mutex<Option<LogSink>>,
 }
 
-/// Makes text safe for the JSON-ish log dump: control characters as `#` + three
-/// digits, non-ASCII as `\uXXXX` (characters above the BMP dropped), `"` escaped.
-fn log_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            c if (c as u32) < 32 || c as u32 == 127 => out.push_str(&format!("#{:03}", c as u32)),
-            c if c.is_ascii() => out.push(c),
-            c if (c as u32) <= 0xffff => out.push_str(&format!("\\u{:04x}", c as u32)),
-            _ => {}
-        }
-    }
-    out
-}
+/// Sends a local cluster log entry to the other nodes.
+pub type LogSink = Box<dyn Fn(&Entry) + Send + Sync>;
 
 impl Status {
     pub fn new(nodename: &str) -> Status {
@@ -128,7 +105,8 @@ impl Status {
             debug: AtomicBool::new(false),
             quorate: AtomicBool::new(true),
             cluster: Mutex::new(ClusterView::default()),
-            log: Mutex::new(Vec::new()),
+            log: Mutex::new(ClusterLog::default()),
+            log_sink: Mutex::new(None),
         };
         st.cluster_log(6, "root", "cluster", "starting cluster log");
         st
@@ -214,33 +192,67 @@ impl Status {
         self.debug.store(on, Ordering::Relaxed);
     }
 
-    /// Adds an entry to the cluster log (newest last; the dump shows newest first).
+    /// Adds an entry of this node to the cluster log and sends it to the others.
     pub fn cluster_log(&self, priority: u8, user: &str, tag: &str, msg: &str) {
-        let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
-        let uid = log.len() as u32 + 1;
-        log.push(LogEntry {
-            uid,
-            time: now_secs(),
-            priority,
-            tag: tag.to_string(),
-            pid: std::process::id(),
-            node: self.nodename.clone(),
-            user: user.to_string(),
-            msg: msg.to_string(),
-        });
-        // Upstream keeps a 128 KiB ring; a bound on the entry count is enough here.
-        if log.len() > 4096 {
-            log.remove(0);
+        self.cluster_log_from(std::process::id(), priority, user, tag, msg);
+    }
+
+    /// [`Status::cluster_log`] for a message of process `pid` (IPC clients).
+    pub fn cluster_log_from(&self, pid: u32, priority: u8, user: &str, tag: &str, msg: &str) {
+        let entry = {
+            let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+            let e = log.pack(
+                &self.nodename,
+                user,
+                tag,
+                pid,
+                now_secs(),
+                priority.min(7),
+                msg,
+            );
+            log.insert(&e);
+            e
+        };
+        if let Some(sink) = self
+            .log_sink
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            sink(&entry);
         }
     }
 
-    /// Adds an entry received from another node.
-    pub fn insert_log(&self, e: LogEntry) {
-        let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
-        log.push(e);
-        if log.len() > 4096 {
-            log.remove(0);
-        }
+    /// Where local entries go besides this node's log (the kvstore in cluster mode).
+    pub fn set_log_sink(&self, sink: Option<LogSink>) {
+        *self.log_sink.lock().unwrap_or_else(|e| e.into_inner()) = sink;
+    }
+
+    /// Adds an entry received from another node (unless seen already).
+    pub fn insert_log(&self, e: &Entry) {
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).insert(e);
+    }
+
+    /// The cluster log as the kvstore state.
+    pub fn log_state(&self) -> Vec<u8> {
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).state()
+    }
+
+    /// Merges the members' logs after a membership change.
+    pub fn merge_log(&self, states: &[Option<Ring>], local: usize) {
+        self.log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .merge(states, local);
+    }
+
+    /// The log as upstream's JSON dump: newest first, at most `max`, only `user`'s
+    /// entries when given.
+    pub fn clusterlog_json(&self, user: Option<&str>, max: usize) -> String {
+        self.log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .dump_json(user, max)
     }
 
     pub fn render(&self, vf: VirtualFile, memdb: &Memdb) -> Vec<u8> {
@@ -333,32 +345,7 @@ impl Status {
     }
 
     pub fn clusterlog_text(&self, max: usize) -> String {
-        let log = self.log.lock().unwrap_or_else(|e| e.into_inner());
-        let entries: Vec<String> = log
-            .iter()
-            .rev()
-            .take(max)
-            .map(|e| {
-                format!(
-                    "{{\"uid\": {}, \"time\": {}, \"pri\": {}, \"tag\": \"{}\", \"pid\": {}, \"node\": \"{}\", \"user\": \"{}\", \"msg\": \"{}\"}}",
-                    e.uid,
-                    e.time,
-                    e.priority,
-                    log_escape(&e.tag),
-                    e.pid,
-                    log_escape(&e.node),
-                    log_escape(&e.user),
-                    log_escape(&e.msg)
-                )
-            })
-            .collect();
-        let mut s = String::from("{\n\"data\": [\n");
-        s += &entries.join(",\n");
-        if !entries.is_empty() {
-            s += "\n";
-        }
-        s += "]\n}\n";
-        s
+        self.clusterlog_json(None, max)
     }
 }
 
@@ -395,7 +382,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn escape() {
-        assert_eq!(log_escape("a\"b\tc\u{e9}"), "a\\\"b#009c\\u00e9");
+    fn local_entries_are_stored_escaped_and_sent() {
+        let st = Status::new("node1");
+        let sent = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let s2 = sent.clone();
+        st.set_log_sink(Some(Box::new(move |e: &Entry| {
+            s2.lock().unwrap().push(e.clone())
+        })));
+        st.cluster_log_from(77, 5, "root@pam", "tag", "a\"b\tc\u{e9}");
+        let text = st.clusterlog_text(50);
+        assert!(text.contains("\"pri\": 5, \"tag\": \"tag\", \"pid\": 77, \"node\": \"node1\", \"user\": \"root@pam\", \"msg\": \"a\\\"b#009c\\u00e9\"}"), "{text}");
+        assert!(text.contains("starting cluster log"));
+        assert_eq!(sent.lock().unwrap().len(), 1);
+        assert_eq!(
+            st.clusterlog_json(Some("root@pam"), 50)
+                .matches("\"uid\"")
+                .count(),
+            1
+        );
     }
 }

@@ -69,9 +69,25 @@ fn three_node_cluster() {
             .is_some_and(|m| m.contains("\"node3\": { \"id\": 3, \"online\": 1"))
     });
 
+    // The cluster log: an entry logged on node 1 (through its IPC socket, as the
+    // daemons log) shows on node 3.
+    let paths = |i: usize| pve_common::NodePaths::new(c.root(i));
+    pve_cluster::ipc::log_msg(&paths(1), 6, "root@pam", "test", "hello from node1").unwrap();
+    wait_for("log entry on node3", Duration::from_secs(20), || {
+        read(&c.mnt(3).join(".clusterlog")).is_some_and(|l| {
+            l.contains("\"tag\": \"test\"")
+                && l.contains(
+                    "\"node\": \"node1\", \"user\": \"root@pam\", \"msg\": \"hello from node1\"",
+                )
+        })
+    });
+
     // Catch-up on restart: node3 (follower) and node1 (lowest id, starts the sync).
     for (down, writer) in [(3usize, 1usize), (1, 2)] {
         c.stop_pmxcfs(down);
+        // what is logged meanwhile reaches the restarted node through the log merge
+        let line = format!("logged while node{down} was down");
+        pve_cluster::ipc::log_msg(&paths(writer), 6, "root@pam", "test", &line).unwrap();
         let rel = format!("missed-by-node{down}.txt");
         std::fs::write(c.mnt(writer).join(&rel), "missed\n").unwrap();
         std::fs::create_dir(c.mnt(writer).join(format!("dir-missed-{down}"))).unwrap();
@@ -79,6 +95,10 @@ fn three_node_cluster() {
         wait_same(&c, &rel, "missed\n");
         wait_for("quorate after restart", Duration::from_secs(20), || {
             quorate(&c, down)
+        });
+        wait_for("merged cluster log", Duration::from_secs(20), || {
+            read(&c.mnt(down).join(".clusterlog"))
+                .is_some_and(|l| l.contains(&line) && l.contains("hello from node1"))
         });
     }
 

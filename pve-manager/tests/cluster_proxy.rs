@@ -318,6 +318,41 @@ fn proxyto_reaches_the_named_node() {
     std::fs::write(&pem, &saved).unwrap();
     let (st, _) = curl(c, 1, &auth, &url(&n2, "network"));
     assert_eq!(st, 200);
+
+    // The cluster log: an entry logged on node 2 is read through node 1's pveproxy
+    // (www-data, which asks pmxcfs over its IPC socket), newest first, with `id`.
+    pve_cluster::ipc::log_msg(
+        &NodePaths::new(c.root(2)),
+        5,
+        "root@pam",
+        "apitest",
+        "logged on node 2",
+    )
+    .unwrap();
+    let log_url = format!("https://{}:8006/api2/json/cluster/log?max=1", c.addr(1));
+    let mut newest = Value::Null;
+    for _ in 0..100 {
+        let (st, body) = curl(c, 1, &auth, &log_url);
+        assert_eq!(st, 200, "{body}");
+        newest = body["data"][0].clone();
+        if newest["msg"] == "logged on node 2" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(body_len(&newest), 9, "{newest}");
+    assert_eq!(newest["node"], n2.as_str());
+    assert_eq!(newest["user"], "root@pam");
+    assert_eq!(newest["tag"], "apitest");
+    assert_eq!(newest["pri"], 5);
+    assert_eq!(
+        newest["id"],
+        format!("{}:{n2}", newest["uid"].as_u64().unwrap()).as_str()
+    );
+}
+
+fn body_len(v: &Value) -> usize {
+    v.as_object().map(|o| o.len()).unwrap_or(0)
 }
 
 #[test]

@@ -16,6 +16,7 @@ pub fn router() -> Router {
     Router::new()
         .method(cluster_index_method())
         .subdir("config", super::cluster_config::router())
+        .subdir("log", Router::new().method(log_method()))
         .subdir("nextid", Router::new().method(nextid_method()))
         .subdir("resources", Router::new().method(resources_method()))
         .subdir("status", Router::new().method(status_method()))
@@ -290,6 +291,33 @@ pub(super) fn status_method() -> ApiMethod {
         .permissions(perms(json!({"check": ["perm", "/", ["Sys.Audit"]]})))
         .protected()
         .returns(Schema::literal(json!({"items": {"properties": {"id": {"type": "string"}, "ip": {"description": "[node] IP of the resolved nodename.", "optional": 1, "type": "string"}, "level": {"description": "[node] Proxmox VE Subscription level, indicates if eligible for enterprise support as well as access to the stable Proxmox VE Enterprise Repository.", "optional": 1, "type": "string"}, "local": {"description": "[node] Indicates if this is the responding node.", "optional": 1, "type": "boolean"}, "name": {"type": "string"}, "nodeid": {"description": "[node] ID of the node from the corosync configuration.", "optional": 1, "type": "integer"}, "nodes": {"description": "[cluster] Nodes count, including offline nodes.", "optional": 1, "type": "integer"}, "online": {"description": "[node] Indicates if the node is online or offline.", "optional": 1, "type": "boolean"}, "quorate": {"description": "[cluster] Indicates if there is a majority of nodes online to make decisions", "optional": 1, "type": "boolean"}, "type": {"description": "Indicates the type, either cluster or node. The type defines the object properties e.g. quorate available for type cluster.", "enum": ["cluster", "node"], "type": "string"}, "version": {"description": "[cluster] Current version of the corosync configuration file.", "optional": 1, "type": "integer"}}, "type": "object"}, "type": "array"})))
+}
+
+fn log_method() -> ApiMethod {
+    ApiMethod::new("log", HttpMethod::Get, "Read cluster log", cluster_log)
+        .param("max", Schema::literal(json!({"description": "Maximum number of entries.", "minimum": 1, "optional": 1, "type": "integer", "typetext": "<integer> (1 - N)"})))
+        .permissions(perms(json!({"description": "The user needs 'Sys.Syslog' on '/' in order to get all logs.", "user": "all"})))
+        .returns(Schema::literal(json!({"items": {"properties": {}, "type": "object"}, "type": "array"})))
+}
+
+/// The cluster log from pmxcfs: everything for holders of Sys.Syslog on `/`, else
+/// the caller's own entries; each entry gets `id` = `uid:node` as upstream adds.
+fn cluster_log(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
+    let max = p.i64("max").unwrap_or(0).max(0) as usize;
+    let user = env.auth.full();
+    let filter = (!env.has_privs("/", &["Sys.Syslog"], false)).then_some(user.as_str());
+    let raw = pve_cluster::ipc::cluster_log(&env.paths, filter, max)
+        .map_err(|e| ApiError::internal(format!("unable to read the cluster log - {e}\n")))?;
+    let mut v: Value = serde_json::from_slice(&raw)
+        .map_err(|e| ApiError::internal(format!("unable to parse the cluster log - {e}\n")))?;
+    let mut data = v["data"].take();
+    if let Some(entries) = data.as_array_mut() {
+        for e in entries {
+            let id = format!("{}:{}", e["uid"], e["node"].as_str().unwrap_or_default());
+            e["id"] = Value::String(id);
+        }
+    }
+    Ok(data.into())
 }
 
 pub(super) fn nextid_method() -> ApiMethod {
