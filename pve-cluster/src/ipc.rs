@@ -14,7 +14,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::io::AsRawFd;
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,10 +28,7 @@ use crate::status::Status;
 /// tokens itself).
 pub const WWW_DATA_PRIVATE: &[&str] = &["priv/token.cfg"];
 
-/// The socket's path.
-pub fn socket_path(paths: &NodePaths) -> PathBuf {
-    paths.run_dir("pve-cluster").join("ipc.sock")
-}
+pub use pve_common::cfs_ipc::socket_path;
 
 fn peer_cred(s: &UnixStream) -> Option<(u32, u32, u32)> {
     let mut cred = libc::ucred {
@@ -175,64 +172,7 @@ fn set_owner_mode(path: &Path, gid: u32, mode: u32) -> std::io::Result<()> {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
 }
 
-/// Reads a file of /etc/pve through pmxcfs' socket (`Ok(None)`: it does not exist).
-pub fn read(paths: &NodePaths, rel: &str) -> std::io::Result<Option<Vec<u8>>> {
-    request(paths, format!("READ {rel}\n").as_bytes())
-}
-
-/// Adds a cluster log entry (upstream's `PVE::Cluster::log_msg`); root only. `ident`
-/// and `tag` must not contain blanks.
-pub fn log_msg(
-    paths: &NodePaths,
-    priority: u8,
-    ident: &str,
-    tag: &str,
-    msg: &str,
-) -> std::io::Result<()> {
-    let bad = |s: &str| s.is_empty() || s.contains(char::is_whitespace);
-    if bad(ident) || bad(tag) || msg.is_empty() {
-        return Err(std::io::Error::from_raw_os_error(libc::EINVAL));
-    }
-    let mut req = format!("LOG {priority} {ident} {tag} {}\n", msg.len()).into_bytes();
-    req.extend_from_slice(msg.as_bytes());
-    request(paths, &req).map(drop)
-}
-
-/// The cluster log as JSON (`{"data": [...]}`), newest first, at most `max` entries
-/// (0: 50), only those of `user` when given.
-pub fn cluster_log(paths: &NodePaths, user: Option<&str>, max: usize) -> std::io::Result<Vec<u8>> {
-    let user = user.unwrap_or("");
-    if user.contains(char::is_whitespace) {
-        return Err(std::io::Error::from_raw_os_error(libc::EINVAL));
-    }
-    request(paths, format!("CLOG {max} {user}\n").as_bytes()).map(Option::unwrap_or_default)
-}
-
-fn request(paths: &NodePaths, req: &[u8]) -> std::io::Result<Option<Vec<u8>>> {
-    let mut s = UnixStream::connect(socket_path(paths))?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    s.write_all(req)?;
-    let mut r = BufReader::new(s);
-    let mut head = String::new();
-    r.read_line(&mut head)?;
-    let head = head.trim_end();
-    if let Some(len) = head.strip_prefix("OK ") {
-        let len: usize = len
-            .parse()
-            .map_err(|_| std::io::Error::other("bad pmxcfs IPC answer"))?;
-        let mut data = vec![0u8; len];
-        r.read_exact(&mut data)?;
-        return Ok(Some(data));
-    }
-    match head
-        .strip_prefix("ERR ")
-        .and_then(|e| e.parse::<i32>().ok())
-    {
-        Some(libc::ENOENT) => Ok(None),
-        Some(errno) => Err(std::io::Error::from_raw_os_error(errno)),
-        None => Err(std::io::Error::other("bad pmxcfs IPC answer")),
-    }
-}
+pub use pve_common::cfs_ipc::{cluster_log, log_msg, read};
 
 #[cfg(test)]
 mod tests {

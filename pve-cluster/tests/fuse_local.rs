@@ -319,3 +319,62 @@ fn locks_and_cfs_client() {
     assert!(!n.p("priv/lock/domain-pve").exists());
     n.stop();
 }
+
+#[test]
+fn cluster_log_through_ipc_and_tasks() {
+    if !host_ready() {
+        return;
+    }
+    let mut n = Node::new("clog");
+    n.start();
+    let paths = n.paths();
+    pve_cluster::ipc::log_msg(&paths, 4, "alice@pve", "mytool", "first \"quoted\"").unwrap();
+    pve_cluster::ipc::log_msg(&paths, 6, "root@pam", "mytool", "second").unwrap();
+    // bad requests are refused
+    assert!(pve_cluster::ipc::log_msg(&paths, 6, "has space", "t", "x").is_err());
+    let all = String::from_utf8(pve_cluster::ipc::cluster_log(&paths, None, 0).unwrap()).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&all).unwrap();
+    let data = v["data"].as_array().unwrap();
+    assert_eq!(data[0]["msg"], "second");
+    assert_eq!(data[1]["msg"], "first \"quoted\"");
+    assert_eq!(data[1]["pri"], 4);
+    assert_eq!(data[1]["user"], "alice@pve");
+    assert_eq!(data[1]["tag"], "mytool");
+    assert_eq!(data[1]["pid"], std::process::id());
+    assert_eq!(data.last().unwrap()["msg"], "starting cluster log");
+    // the virtual file shows the same
+    assert_eq!(fs::read_to_string(n.p(".clusterlog")).unwrap(), all);
+    // one user's entries, and a limit
+    let alice = pve_cluster::ipc::cluster_log(&paths, Some("alice@pve"), 0).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&alice).unwrap();
+    assert_eq!(v["data"].as_array().unwrap().len(), 1);
+    let one = pve_cluster::ipc::cluster_log(&paths, None, 1).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&one).unwrap();
+    assert_eq!(v["data"].as_array().unwrap().len(), 1);
+
+    // worker tasks log their start and end, as upstream's
+    let env = pve_common::api::RpcEnv::cli(paths.clone());
+    let ok = pve_common::tasks::start_worker(&env, "testtask", None, |_| Ok(())).unwrap();
+    let bad =
+        pve_common::tasks::start_worker(&env, "testtask", Some("1"), |_| anyhow::bail!("it broke"));
+    let bad = match bad {
+        Ok(upid) => upid,
+        Err(e) => panic!("{e}"),
+    };
+    let log = fs::read_to_string(n.p(".clusterlog")).unwrap();
+    assert!(
+        log.contains(&format!("\"msg\": \"starting task {ok}\"")),
+        "{log}"
+    );
+    assert!(log.contains("\"pri\": 6, \"tag\": \"fuse_local"), "{log}");
+    assert!(
+        log.contains(&format!("\"msg\": \"end task {ok} OK\"")),
+        "{log}"
+    );
+    assert!(log.contains("\"pri\": 3, \"tag\": \"fuse_local"), "{log}");
+    assert!(
+        log.contains(&format!("\"msg\": \"end task {bad} it broke\"")),
+        "{log}"
+    );
+    n.stop();
+}

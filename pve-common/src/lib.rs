@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod calendar_event;
+pub mod cfs_ipc;
 pub mod cli;
 pub mod conformance;
 pub mod paths;

@@ -167,11 +167,42 @@ fn run_task(paths: &crate::NodePaths, task: &WorkerTask, f: TaskFn) {
         Ok(Err(e)) => Err(one_line(&format!("{e:#}"))),
         Err(payload) => Err(one_line(&panic_message(payload.as_ref()))),
     };
+    // What upstream's cluster log says when the task ends: its status, at priority
+    // err when it failed.
+    let (priority, status) = match &result {
+        Ok(()) => match task.warning_count() {
+            0 => (6, "OK".to_string()),
+            n => (6, format!("WARNINGS: {n}")),
+        },
+        Err(msg) => (3, msg.clone()),
+    };
     task.finish(result);
     let task_dir = paths.task_dir();
     local_tasks().remove(&task.upid.log_path(&task_dir));
     // A failure here heals itself: the next refresh sees the task is no longer running.
     let _ = refresh_active(paths, Some(&task.upid));
+    cluster_log(
+        paths,
+        priority,
+        &task.upid.user,
+        &format!("end task {} {status}", task.upid_text),
+    );
+}
+
+/// A cluster log entry through pmxcfs, tagged with this program's name, as upstream's
+/// task code logs task starts and ends. Best effort: without pmxcfs (or root) the
+/// entry is dropped, as upstream ignores a failed log message.
+fn cluster_log(paths: &crate::NodePaths, priority: u8, user: &str, msg: &str) {
+    let tag = std::env::args()
+        .next()
+        .and_then(|a| {
+            std::path::Path::new(&a)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .filter(|t| !t.is_empty() && !t.contains(char::is_whitespace))
+        .unwrap_or_else(|| "pve".into());
+    let _ = crate::cfs_ipc::log_msg(paths, priority, user, &tag, msg);
 }
 
 /// Creates the UPID and its log. Threads share the pid, so two tasks of one type and id
@@ -251,6 +282,12 @@ pub fn start_worker(
     }
 
     let upid_text = task.upid_text.clone();
+    cluster_log(
+        &env.paths,
+        6,
+        &task.upid.user,
+        &format!("starting task {upid_text}"),
+    );
     let f: TaskFn = Box::new(f);
     if env.kind == EnvKind::Cli {
         run_task(&env.paths, &task, f);
