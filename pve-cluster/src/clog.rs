@@ -76,6 +76,17 @@ pub fn utf8_to_ascii(msg: &[u8], max: usize) -> Vec<u8> {
     out
 }
 
+/// What a new entry says.
+pub struct LogMsg<'a> {
+    pub node: &'a str,
+    pub ident: &'a str,
+    pub tag: &'a str,
+    pub pid: u32,
+    pub time: u32,
+    pub priority: u8,
+    pub msg: &'a str,
+}
+
 /// One packed entry (prev/next zero), as a LOG message carries it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry(Vec<u8>);
@@ -83,25 +94,16 @@ pub struct Entry(Vec<u8>);
 impl Entry {
     /// Packs an entry as upstream's `clog_pack` does (strings cut to 254 bytes, the
     /// message made ASCII and cut so the entry fits 4 KiB).
-    #[allow(clippy::too_many_arguments)]
-    pub fn pack(
-        uid: u32,
-        node: &str,
-        ident: &str,
-        tag: &str,
-        pid: u32,
-        time: u32,
-        priority: u8,
-        msg: &str,
-    ) -> Entry {
+    pub fn pack(uid: u32, m: &LogMsg) -> Entry {
         let field = |s: &str| {
             let mut v: Vec<u8> = s.bytes().take_while(|b| *b != 0).take(254).collect();
             v.push(0);
             v
         };
-        let (node, ident, tag) = (field(node), field(ident), field(tag));
+        let (node, ident, tag) = (field(m.node), field(m.ident), field(m.tag));
         let room = CLOG_MAX_ENTRY_SIZE - DATA_OFFSET - node.len() - ident.len() - tag.len();
-        let mut m = utf8_to_ascii(msg.as_bytes(), room.saturating_sub(7));
+        let (pid, time, priority) = (m.pid, m.time, m.priority);
+        let mut m = utf8_to_ascii(m.msg.as_bytes(), room.saturating_sub(7));
         m.push(0);
         let head_and_strings = ENTRY_HEAD + node.len() + ident.len() + tag.len();
         if head_and_strings + m.len() > CLOG_MAX_ENTRY_SIZE {
@@ -399,19 +401,9 @@ fn dedup_record(dedup: &mut HashMap<u64, (u32, u32)>, e: &Entry) -> bool {
 
 impl ClusterLog {
     /// A new local entry (the next uid of this process).
-    #[allow(clippy::too_many_arguments)]
-    pub fn pack(
-        &mut self,
-        node: &str,
-        ident: &str,
-        tag: &str,
-        pid: u32,
-        time: u32,
-        priority: u8,
-        msg: &str,
-    ) -> Entry {
+    pub fn pack(&mut self, m: &LogMsg) -> Entry {
         self.uid_counter = self.uid_counter.wrapping_add(1);
-        Entry::pack(self.uid_counter, node, ident, tag, pid, time, priority, msg)
+        Entry::pack(self.uid_counter, m)
     }
 
     /// Stores an entry unless it is a duplicate; whether it was stored.
@@ -501,13 +493,31 @@ impl ClusterLog {
 mod tests {
     use super::*;
 
-    fn entry(log: &mut ClusterLog, node: &str, time: u32, msg: &str) -> Entry {
-        log.pack(node, "root@pam", "cluster", 42, time, 6, msg)
+    fn msg<'a>(
+        node: &'a str,
+        ident: &'a str,
+        tag: &'a str,
+        time: u32,
+        text: &'a str,
+    ) -> LogMsg<'a> {
+        LogMsg {
+            node,
+            ident,
+            tag,
+            pid: 42,
+            time,
+            priority: 6,
+            msg: text,
+        }
+    }
+
+    fn entry(log: &mut ClusterLog, node: &str, time: u32, text: &str) -> Entry {
+        log.pack(&msg(node, "root@pam", "cluster", time, text))
     }
 
     #[test]
     fn pack_layout_and_message_checks() {
-        let e = Entry::pack(3, "node1", "root", "cluster", 42, 1000, 6, "hello");
+        let e = Entry::pack(3, &msg("node1", "root", "cluster", 1000, "hello"));
         assert_eq!(e.bytes().len(), 48 + 6 + 5 + 8 + 6);
         assert_eq!(e.size(), e.bytes().len());
         let d = Entry::from_message(e.bytes()).unwrap();
@@ -528,10 +538,11 @@ mod tests {
         bad[44 + 5] = b'x'; // node string not terminated
         assert!(Entry::from_message(&bad).is_none());
         // the message is stored as upstream stores it
-        let q = Entry::pack(1, "n", "u", "t", 1, 1, 6, "say \"hi\"\n\u{e9}\u{1f600}");
+        let q = Entry::pack(1, &msg("n", "u", "t", 1, "say \"hi\"\n\u{e9}\u{1f600}"));
         assert_eq!(q.msg(), "say \\\"hi\\\"#010\\u00e9");
         // long messages are cut so that the entry fits
-        let long = Entry::pack(1, "n", "u", "t", 1, 1, 6, &"x".repeat(10000));
+        let text = "x".repeat(10000);
+        let long = Entry::pack(1, &msg("n", "u", "t", 1, &text));
         assert!(long.size() <= CLOG_MAX_ENTRY_SIZE);
         assert!(Entry::from_message(long.bytes()).is_some());
     }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
-use crate::clog::{ClusterLog, Entry, Ring};
+use crate::clog::{ClusterLog, Entry, LogMsg, Ring};
 use crate::memdb::{now_secs, Memdb};
 
 /// The generated files in the root of the mount.
@@ -201,15 +201,15 @@ impl Status {
     pub fn cluster_log_from(&self, pid: u32, priority: u8, user: &str, tag: &str, msg: &str) {
         let entry = {
             let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
-            let e = log.pack(
-                &self.nodename,
-                user,
+            let e = log.pack(&LogMsg {
+                node: &self.nodename,
+                ident: user,
                 tag,
                 pid,
-                now_secs(),
-                priority.min(7),
+                time: now_secs(),
+                priority: priority.min(7),
                 msg,
-            );
+            });
             log.insert(&e);
             e
         };
