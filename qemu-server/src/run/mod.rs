@@ -248,7 +248,7 @@ pub fn vm_start(env: &RunEnv, vmid: u32, opts: &StartOptions) -> Result<i32, Err
         bail!("VM {vmid} already running");
     }
     let storage = pve_storage::Storage::load(&env.paths).map_err(|e| format_err!("{e}"))?;
-    let mut sc = start_command(&env.paths, &storage, vmid, &conf, &env.host)?;
+    let mut sc = start_command(&env.paths, &env.node, &storage, vmid, &conf, &env.host)?;
     if opts.paused {
         sc.argv.push("-S".into());
     }
