@@ -446,3 +446,134 @@ fn acpi_shutdown_and_reboot_of_guest_image() {
     assert!(!helpers::qmp_socket(n.paths(), vmid).exists());
     assert!(!serial.exists());
 }
+
+/// Snapshot names in a qcow2 file (read while QEMU has it open).
+fn qcow2_snapshots(file: &Path) -> Vec<String> {
+    let out = Command::new("qemu-img")
+        .args(["snapshot", "-l", "-U"])
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split_whitespace().nth(1).map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn snapshot_with_ram_rollback_and_delete_of_running_vm() {
+    use pve_guest_common::snapshot::{snapshot_create, snapshot_delete, snapshot_rollback};
+    use qemu_server::api::VmSnapshots;
+    use qemu_server::config_file::VmConfigFile;
+
+    if !host_ok() {
+        return;
+    }
+    let Some(image) = guest_image() else {
+        skip("guest image missing (run `cargo xtask guest-image`)");
+        return;
+    };
+    let n = node("snap");
+    let vmid = 9306;
+    let dir = n.root.join(format!("var/lib/vz/images/{vmid}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let disk = dir.join(format!("vm-{vmid}-disk-0.qcow2"));
+    let st = Command::new("qemu-img")
+        .args(["convert", "-q", "-O", "qcow2"])
+        .arg(&image)
+        .arg(&disk)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let conf = format!(
+        "boot: order=ide0\nkvm: 0\nmemory: 256\nide0: local:{vmid}/vm-{vmid}-disk-0.qcow2,size=20M\nserial0: socket\n"
+    );
+    n.write_conf(vmid, &conf);
+    let serial = helpers::run_dir(n.paths()).join(format!("{vmid}.serial0"));
+    run::vm_start(&n.env, vmid, &StartOptions::default()).unwrap();
+    let watch = SerialWatch::connect(&serial);
+    assert!(
+        watch.wait_count("pve-guest-image ready", 1, Duration::from_secs(120)),
+        "guest did not boot"
+    );
+    let pid_before = helpers::vm_running_locally(n.paths(), vmid).unwrap();
+
+    let log = |l: &str| println!("{l}");
+    let file = VmConfigFile::new(n.paths(), NODE, vmid);
+    let g = VmSnapshots::for_file(file.clone(), &log).unwrap();
+
+    // snapshot with RAM state of the running VM
+    snapshot_create(&g, "ram1", true, Some("with RAM")).unwrap();
+    let c = file.load().unwrap();
+    let snap = &c.snapshots["ram1"];
+    let state_volid = format!("local:{vmid}/vm-{vmid}-state-ram1.raw");
+    assert_eq!(snap.get("vmstate"), Some(state_volid.as_str()));
+    assert!(snap
+        .get("runningmachine")
+        .is_some_and(|m| m.starts_with("pc-i440fx-")));
+    assert!(snap.get("runningcpu").is_some());
+    assert_eq!(c.main.get("parent"), Some("ram1"));
+    assert_eq!(c.main.get("lock"), None);
+    let state_file = dir.join(format!("vm-{vmid}-state-ram1.raw"));
+    let state_len = std::fs::metadata(&state_file).unwrap().len();
+    assert!(state_len > 0);
+    assert_eq!(qmp_status(n.paths(), vmid), "running");
+    assert_eq!(
+        helpers::vm_running_locally(n.paths(), vmid),
+        Some(pid_before)
+    );
+    assert_eq!(qcow2_snapshots(&disk), ["ram1"]);
+
+    // online snapshot without RAM: the VM keeps running, no state volume
+    snapshot_create(&g, "disk1", false, None).unwrap();
+    let c = file.load().unwrap();
+    assert_eq!(c.snapshots["disk1"].get("vmstate"), None);
+    assert_eq!(c.snapshots["disk1"].get("parent"), Some("ram1"));
+    assert_eq!(qmp_status(n.paths(), vmid), "running");
+    assert_eq!(qcow2_snapshots(&disk), ["ram1", "disk1"]);
+
+    // rollback to the RAM snapshot: QEMU is restarted from the saved state
+    snapshot_rollback(&g, "ram1").unwrap();
+    let pid_after = helpers::vm_running_locally(n.paths(), vmid).expect("VM running again");
+    assert_ne!(pid_after, pid_before);
+    assert_eq!(qmp_status(n.paths(), vmid), "running");
+    let watch = SerialWatch::connect(&serial);
+    let c = file.load().unwrap();
+    assert_eq!(c.main.get("parent"), Some("ram1"));
+    assert_eq!(c.main.get("lock"), None);
+    assert_eq!(c.main.get("runningmachine"), None);
+    assert_eq!(c.main.get("vmstate"), None);
+
+    // delete both snapshots while running: internal snapshots through QMP, state volume freed
+    snapshot_delete(&g, "disk1", false).unwrap();
+    snapshot_delete(&g, "ram1", false).unwrap();
+    let c = file.load().unwrap();
+    assert!(c.snapshots.is_empty());
+    assert!(!state_file.exists());
+    assert!(qcow2_snapshots(&disk).is_empty());
+    assert_eq!(qmp_status(n.paths(), vmid), "running");
+
+    // the restored guest was already waiting for the power button: it powers off at once
+    // without booting (a booting guest prints the ready line before it listens)
+    let start = std::time::Instant::now();
+    run::vm_stop(
+        &n.env,
+        vmid,
+        &StopOptions {
+            shutdown: true,
+            timeout: Some(30),
+            ..Default::default()
+        },
+        &mut |w| panic!("restored guest ignored the power button: {w}"),
+    )
+    .unwrap();
+    println!("restored guest powered off after {:?}", start.elapsed());
+    assert!(!watch.wait_count("pve-guest-image ready", 1, Duration::from_millis(10)));
+    assert_eq!(helpers::vm_running_locally(n.paths(), vmid), None);
+}
