@@ -311,6 +311,17 @@ impl QmpClient {
         Ok(list.into_iter().map(|m| (m.name, m.alias)).collect())
     }
 
+    /// `block_resize` of a block node (the `drive-KEY` node of a `-blockdev` drive).
+    pub async fn block_resize_node(&self, node_name: &str, size: i64) -> Result<(), Error> {
+        self.execute(qmp::block_resize {
+            device: None,
+            node_name: Some(node_name.to_string()),
+            size,
+        })
+        .await
+        .map(drop)
+    }
+
     pub async fn query_cpus_fast(&self) -> Result<Vec<qmp::CpuInfoFast>, Error> {
         self.execute(qmp::query_cpus_fast {}).await
     }

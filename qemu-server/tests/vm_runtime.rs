@@ -577,3 +577,79 @@ fn snapshot_with_ram_rollback_and_delete_of_running_vm() {
     assert!(!watch.wait_count("pve-guest-image ready", 1, Duration::from_millis(10)));
     assert_eq!(helpers::vm_running_locally(n.paths(), vmid), None);
 }
+
+fn api_env(n: &Node) -> pve_common::api::RpcEnv {
+    pve_common::api::RpcEnv {
+        auth: pve_common::api::AuthId::root(),
+        node: NODE.into(),
+        client_ip: None,
+        kind: pve_common::api::EnvKind::Cli,
+        paths: n.paths().clone(),
+        permissions: None,
+    }
+}
+
+/// `PUT /nodes/{node}/qemu/{vmid}/...` (or POST) through the VM router, as `qm` does.
+fn api_call(
+    n: &Node,
+    method: pve_common::api::HttpMethod,
+    path: &str,
+    body: serde_json::Value,
+) -> Result<serde_json::Value, String> {
+    let serde_json::Value::Object(body) = body else {
+        unreachable!()
+    };
+    let mut body = body;
+    body.insert("node".into(), NODE.into());
+    pve_common::api::call::call_merged(
+        &qemu_server::api::router(),
+        &api_env(n),
+        method,
+        path,
+        Default::default(),
+        body,
+    )
+    .map(|r| r.data)
+    .map_err(|e| e.message)
+}
+
+fn virtual_size(file: &Path) -> u64 {
+    let out = Command::new("qemu-img")
+        .args(["info", "-U", "--output=json"])
+        .arg(file)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["virtual-size"].as_u64().unwrap()
+}
+
+#[test]
+fn online_resize_through_qmp() {
+    if !host_ok() {
+        return;
+    }
+    let n = node("resize");
+    let vmid = 9307;
+    let vol = n.disk(vmid, "64M");
+    n.write_conf(
+        vmid,
+        &format!("kvm: 0\nmemory: 64\nscsi0: {vol},size=64M\nscsihw: virtio-scsi-pci\n"),
+    );
+    run::vm_start(&n.env, vmid, &StartOptions::default()).unwrap();
+    let disk = n
+        .root
+        .join(format!("var/lib/vz/images/{vmid}/vm-{vmid}-disk-0.qcow2"));
+    api_call(
+        &n,
+        pve_common::api::HttpMethod::Put,
+        &format!("/{vmid}/resize"),
+        serde_json::json!({"disk": "scsi0", "size": "+32M"}),
+    )
+    .unwrap();
+    // QEMU grew the image it has open, the config records the new size
+    assert_eq!(virtual_size(&disk), 96 << 20);
+    let conf = std::fs::read_to_string(n.env.config_path(vmid)).unwrap();
+    assert!(conf.contains(",size=96M"), "{conf}");
+    assert_eq!(qmp_status(n.paths(), vmid), "running");
+    run::vm_stop(&n.env, vmid, &StopOptions::default(), &mut |_| {}).unwrap();
+}

@@ -62,7 +62,7 @@ pub(super) fn resize(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
         ));
     }
     let auth_env = env.clone();
-    let check = move |env: &RpcEnv, conf: &GuestConfig| -> Result<(Drive, String), String> {
+    let check = move |_env: &RpcEnv, conf: &GuestConfig| -> Result<(Drive, String), String> {
         if let Some(d) = digest.as_deref().filter(|d| !d.is_empty()) {
             if d != conf.digest {
                 return Err("checksum mismatch (file change by other user?)\n".into());
@@ -92,11 +92,6 @@ pub(super) fn resize(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
                 )
                 .map_err(|e| e.message)?;
         }
-        if running(env, vmid) {
-            return Err(format!(
-                "VM {vmid} is running - online resize needs the QEMU runtime\n"
-            ));
-        }
         Ok((drive, volid))
     };
     let file = conf_file(env, vmid);
@@ -123,9 +118,22 @@ pub(super) fn resize(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
                 "update VM {vmid}: resize --disk {} --size {size}",
                 drive.key
             ));
-            storage
-                .volume_resize(&volid, newsize)
-                .map_err(|e| format!("{e}\n"))?;
+            // a running VM: QEMU grows file-based images itself (upstream's plugins
+            // skip the resize when running), block devices are grown first
+            let running = running(env, vmid);
+            let file_based = pve_storage::volume::split_volume_id(&volid)
+                .and_then(|(sid, _)| storage.cfg.storage(sid).ok())
+                .is_some_and(|scfg| scfg.path.is_some());
+            if !(running && file_based) {
+                storage
+                    .volume_resize(&volid, newsize)
+                    .map_err(|e| format!("{e}\n"))?;
+            }
+            if running {
+                let renv = crate::run::RunEnv::new(env.paths.clone(), env.node.clone());
+                crate::run::snapshot::drive_resize(&renv, vmid, &drive.key, newsize)
+                    .map_err(|e| format!("{e}\n"))?;
+            }
             drive.props.insert(
                 "size".into(),
                 json!(pve_common::units::format_size(newsize)),

@@ -109,3 +109,14 @@ pub fn drive_snapshot_delete(env: &RunEnv, vmid: u32, key: &str, name: &str) -> 
 pub fn running(env: &RunEnv, vmid: u32) -> Option<i32> {
     helpers::vm_running_locally(&env.paths, vmid)
 }
+
+/// Grows the drive `key` of the running VM to `size` bytes (upstream's
+/// `qemu_block_resize`: rounded up to a multiple of 1 KiB, `block_resize` on the
+/// drive's block node).
+pub fn drive_resize(env: &RunEnv, vmid: u32, key: &str, size: u64) -> Result<(), Error> {
+    let size = size + (1024 - size % 1024) % 1024;
+    let node = format!("drive-{key}");
+    with_qmp(&env.paths, vmid, move |c| {
+        Box::pin(async move { c.block_resize_node(&node, size as i64).await })
+    })
+}
