@@ -653,3 +653,78 @@ fn online_resize_through_qmp() {
     assert_eq!(qmp_status(n.paths(), vmid), "running");
     run::vm_stop(&n.env, vmid, &StopOptions::default(), &mut |_| {}).unwrap();
 }
+
+#[test]
+fn move_disk_offline_to_another_storage() {
+    if !host_ok() {
+        return;
+    }
+    let n = node("move");
+    let vmid = 9308;
+    let vol = n.disk(vmid, "32M");
+    let mut cfg = std::fs::read_to_string(n.root.join("etc/pve/storage.cfg")).unwrap();
+    cfg.push_str("dir: other\n\tpath /srv/other\n\tcontent images\n\n");
+    std::fs::write(n.root.join("etc/pve/storage.cfg"), cfg).unwrap();
+    n.write_conf(
+        vmid,
+        &format!("kvm: 0\nmemory: 64\nscsi0: {vol},cache=writeback,size=32M\n"),
+    );
+    // a running VM is refused (no online mirror yet), the config is untouched
+    run::vm_start(&n.env, vmid, &StartOptions::default()).unwrap();
+    let e = api_call(
+        &n,
+        pve_common::api::HttpMethod::Post,
+        &format!("/{vmid}/move_disk"),
+        serde_json::json!({"disk": "scsi0", "storage": "other", "format": "raw"}),
+    )
+    .unwrap_err();
+    assert!(e.contains("is running"), "{e}");
+    run::vm_stop(&n.env, vmid, &StopOptions::default(), &mut |_| {}).unwrap();
+    let e = api_call(
+        &n,
+        pve_common::api::HttpMethod::Post,
+        &format!("/{vmid}/move_disk"),
+        serde_json::json!({"disk": "scsi0", "storage": "local"}),
+    )
+    .unwrap_err();
+    assert_eq!(e, "you can't move to the same storage with same format\n");
+
+    api_call(
+        &n,
+        pve_common::api::HttpMethod::Post,
+        &format!("/{vmid}/move_disk"),
+        serde_json::json!({"disk": "scsi0", "storage": "other", "format": "raw"}),
+    )
+    .unwrap();
+    let conf = std::fs::read_to_string(n.env.config_path(vmid)).unwrap();
+    assert!(
+        conf.contains(&format!(
+            "scsi0: other:{vmid}/vm-{vmid}-disk-0.raw,cache=writeback,size=32M\n"
+        )),
+        "{conf}"
+    );
+    assert!(conf.contains(&format!("unused0: {vol}\n")), "{conf}");
+    let moved = n
+        .root
+        .join(format!("srv/other/images/{vmid}/vm-{vmid}-disk-0.raw"));
+    assert_eq!(std::fs::metadata(&moved).unwrap().len(), 32 << 20);
+    // and the VM starts from the moved disk
+    run::vm_start(&n.env, vmid, &StartOptions::default()).unwrap();
+    assert_eq!(qmp_status(n.paths(), vmid), "running");
+    run::vm_stop(&n.env, vmid, &StopOptions::default(), &mut |_| {}).unwrap();
+
+    // back with delete: the source volume is freed, no unused entry
+    api_call(
+        &n,
+        pve_common::api::HttpMethod::Post,
+        &format!("/{vmid}/move_disk"),
+        serde_json::json!({"disk": "scsi0", "storage": "local", "format": "qcow2", "delete": 1}),
+    )
+    .unwrap();
+    assert!(!moved.exists());
+    let conf = std::fs::read_to_string(n.env.config_path(vmid)).unwrap();
+    assert!(
+        conf.contains(&format!("scsi0: local:{vmid}/vm-{vmid}-disk-1.qcow2,")),
+        "{conf}"
+    );
+}
