@@ -728,3 +728,82 @@ fn move_disk_offline_to_another_storage() {
         "{conf}"
     );
 }
+
+#[test]
+fn linked_clone_of_template_boots() {
+    if !host_ok() {
+        return;
+    }
+    let Some(image) = guest_image() else {
+        skip("guest image missing (run `cargo xtask guest-image`)");
+        return;
+    };
+    use pve_common::api::HttpMethod::Post;
+    let n = node("linked");
+    let (tid, cid) = (9309, 9310);
+    let dir = n.root.join(format!("var/lib/vz/images/{tid}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let st = Command::new("qemu-img")
+        .args(["convert", "-q", "-O", "qcow2"])
+        .arg(&image)
+        .arg(dir.join(format!("vm-{tid}-disk-0.qcow2")))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    n.write_conf(
+        tid,
+        &format!(
+            "boot: order=ide0\nkvm: 0\nmemory: 256\nide0: local:{tid}/vm-{tid}-disk-0.qcow2,size=20M\nserial0: socket\n"
+        ),
+    );
+    api_call(&n, Post, &format!("/{tid}/template"), serde_json::json!({})).unwrap();
+    let e = run::vm_start(&n.env, tid, &StartOptions::default()).unwrap_err();
+    assert_eq!(e.to_string(), "you can't start a vm if it's a template");
+    api_call(
+        &n,
+        Post,
+        &format!("/{tid}/clone"),
+        serde_json::json!({"newid": cid, "name": "linked"}),
+    )
+    .unwrap();
+    let conf = std::fs::read_to_string(n.env.config_path(cid)).unwrap();
+    let linked = format!("local:{tid}/base-{tid}-disk-0.qcow2/{cid}/vm-{cid}-disk-0.qcow2");
+    assert!(conf.contains(&format!("ide0: {linked}")), "{conf}");
+    let clone_disk = n
+        .root
+        .join(format!("var/lib/vz/images/{cid}/vm-{cid}-disk-0.qcow2"));
+    let out = Command::new("qemu-img")
+        .args(["info", "--output=json"])
+        .arg(&clone_disk)
+        .output()
+        .unwrap();
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        info["backing-filename"]
+            .as_str()
+            .is_some_and(|b| b.ends_with(&format!("base-{tid}-disk-0.qcow2"))),
+        "{info}"
+    );
+
+    // the clone boots the guest from its overlay on the template's base image
+    run::vm_start(&n.env, cid, &StartOptions::default()).unwrap();
+    let serial = helpers::run_dir(n.paths()).join(format!("{cid}.serial0"));
+    let watch = SerialWatch::connect(&serial);
+    assert!(
+        watch.wait_count("pve-guest-image ready", 1, Duration::from_secs(120)),
+        "linked clone did not boot"
+    );
+    assert_eq!(qmp_status(n.paths(), cid), "running");
+    run::vm_stop(
+        &n.env,
+        cid,
+        &StopOptions {
+            shutdown: true,
+            timeout: Some(60),
+            ..Default::default()
+        },
+        &mut |w| panic!("unexpected warning {w}"),
+    )
+    .unwrap();
+    assert_eq!(helpers::vm_running_locally(n.paths(), cid), None);
+}

@@ -275,6 +275,9 @@ pub fn vm_start(env: &RunEnv, vmid: u32, opts: &StartOptions) -> Result<i32, Err
     if !opts.skiplock {
         check_lock(&conf)?;
     }
+    if conf.main.get("template") == Some("1") {
+        bail!("you can't start a vm if it's a template");
+    }
     if helpers::vm_running_locally(&env.paths, vmid).is_some() {
         bail!("VM {vmid} already running");
     }
