@@ -468,7 +468,7 @@ fn qcow2_snapshots(file: &Path) -> Vec<String> {
 
 #[test]
 fn snapshot_with_ram_rollback_and_delete_of_running_vm() {
-    use pve_guest_common::snapshot::{snapshot_create, snapshot_delete, snapshot_rollback};
+    use pve_guest_common::snapshot::{snapshot_create, snapshot_delete};
     use qemu_server::api::VmSnapshots;
     use qemu_server::config_file::VmConfigFile;
 
@@ -508,8 +508,14 @@ fn snapshot_with_ram_rollback_and_delete_of_running_vm() {
     let file = VmConfigFile::new(n.paths(), NODE, vmid);
     let g = VmSnapshots::for_file(file.clone(), &log).unwrap();
 
-    // snapshot with RAM state of the running VM
-    snapshot_create(&g, "ram1", true, Some("with RAM")).unwrap();
+    // snapshot with RAM state of the running VM (POST …/snapshot vmstate=1, as `qm snapshot`)
+    api_call(
+        &n,
+        pve_common::api::HttpMethod::Post,
+        &format!("/{vmid}/snapshot"),
+        serde_json::json!({"snapname": "ram1", "vmstate": 1, "description": "with RAM"}),
+    )
+    .unwrap();
     let c = file.load().unwrap();
     let snap = &c.snapshots["ram1"];
     let state_volid = format!("local:{vmid}/vm-{vmid}-state-ram1.raw");
@@ -520,6 +526,7 @@ fn snapshot_with_ram_rollback_and_delete_of_running_vm() {
     assert!(snap.get("runningcpu").is_some());
     assert_eq!(c.main.get("parent"), Some("ram1"));
     assert_eq!(c.main.get("lock"), None);
+    assert_eq!(snap.description.as_deref(), Some("with RAM"));
     let state_file = dir.join(format!("vm-{vmid}-state-ram1.raw"));
     let state_len = std::fs::metadata(&state_file).unwrap().len();
     assert!(state_len > 0);
@@ -539,7 +546,13 @@ fn snapshot_with_ram_rollback_and_delete_of_running_vm() {
     assert_eq!(qcow2_snapshots(&disk), ["ram1", "disk1"]);
 
     // rollback to the RAM snapshot: QEMU is restarted from the saved state
-    snapshot_rollback(&g, "ram1").unwrap();
+    api_call(
+        &n,
+        pve_common::api::HttpMethod::Post,
+        &format!("/{vmid}/snapshot/ram1/rollback"),
+        serde_json::json!({}),
+    )
+    .unwrap();
     let pid_after = helpers::vm_running_locally(n.paths(), vmid).expect("VM running again");
     assert_ne!(pid_after, pid_before);
     assert_eq!(qmp_status(n.paths(), vmid), "running");
