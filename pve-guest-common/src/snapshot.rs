@@ -26,7 +26,12 @@ pub trait SnapshotGuest {
         Ok(())
     }
     /// Saves the RAM state into `snap` (only called while running with `save_vmstate`).
-    fn save_vmstate(&self, _conf: &GuestConfig, _snap: &mut ConfigSection) -> Result<(), String> {
+    fn save_vmstate(
+        &self,
+        _conf: &GuestConfig,
+        _snapname: &str,
+        _snap: &mut ConfigSection,
+    ) -> Result<(), String> {
         Err("saving the VM state is not supported\n".into())
     }
     fn delete_vmstate(&self, _snap: &ConfigSection, _force: bool) -> Result<(), String> {
@@ -37,6 +42,12 @@ pub trait SnapshotGuest {
     }
     fn freeze(&self, _thaw: bool) {}
     fn create_vol_snapshots_hook(&self, _snap: &ConfigSection, _when: &str) -> Result<(), String> {
+        Ok(())
+    }
+    /// Called once every volume snapshot of a running guest is taken, before the
+    /// `after` hook; an error fails the snapshot (cleanup runs). Stock QEMU saves the
+    /// RAM state here (disks first: the state save leaves the block nodes inactive).
+    fn create_vol_snapshots_done(&self, _snap: &ConfigSection) -> Result<(), String> {
         Ok(())
     }
     fn volume_snapshot(&self, key: &str, volid: &str, snapname: &str) -> Result<(), String>;
@@ -179,7 +190,7 @@ pub fn snapshot_prepare<G: SnapshotGuest + ?Sized>(
         }
         let mut snap = ConfigSection::default();
         if save_vmstate && guest.is_running() {
-            guest.save_vmstate(conf, &mut snap)?;
+            guest.save_vmstate(conf, snapname, &mut snap)?;
         }
         snapshot_copy_config(&conf.main, &mut snap);
         snap.values.insert("snapstate".into(), "prepare".into());
@@ -239,6 +250,9 @@ pub fn snapshot_create<G: SnapshotGuest + ?Sized>(
         for (key, volid) in guest.volumes(&snap) {
             guest.volume_snapshot(&key, &volid, snapname)?;
             done.insert(key);
+        }
+        if running {
+            guest.create_vol_snapshots_done(&snap)?;
         }
         Ok::<(), String>(())
     })();

@@ -44,9 +44,10 @@ fn os(s: &str) -> &std::ffi::OsStr {
     std::ffi::OsStr::new(s)
 }
 
-/// `qemu-img info --output=json [-f fmt] path`.
+/// `qemu-img info -U --output=json [-f fmt] path`: `-U` (force-share) so the size of an
+/// image a running QEMU holds open can be read (online resize, status of running VMs).
 pub fn info(path: &Path, format: Option<&str>) -> Result<ImageInfo> {
-    let mut args = vec![os("info"), os("--output=json")];
+    let mut args = vec![os("info"), os("-U"), os("--output=json")];
     if let Some(f) = format {
         args.extend([os("-f"), os(f)]);
     }

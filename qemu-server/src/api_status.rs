@@ -119,6 +119,7 @@ fn start(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
         timeout: p
             .i64("timeout")
             .map(|t| std::time::Duration::from_secs(t as u64)),
+        ..Default::default()
     };
     worker(env, "qmstart", vmid, move |task| {
         task.log(format!("start VM {vmid}"));

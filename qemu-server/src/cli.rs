@@ -520,6 +520,10 @@ pub fn qm_cli_for(node: &str) -> CliDef {
             api(HttpMethod::Put, "_/resize").args(&["vmid", "disk", "size"]),
         )
         .command("unlink", api(HttpMethod::Put, "_/unlink").args(&["vmid"]))
+        .command(
+            "move",
+            api(HttpMethod::Post, "_/move_disk").args(&["vmid", "disk", "storage"]),
+        )
         .command("rescan", Command::new(CLASS_QM, rescan_method()));
     let root = CliGroup::new()
         .command(
@@ -657,6 +661,8 @@ pub fn qm_cli_for(node: &str) -> CliDef {
         .alias("importdisk", "disk import")
         .alias("rescan", "disk rescan")
         .alias("resize", "disk resize")
+        .alias("move-disk", "disk move")
+        .alias("move_disk", "disk move")
         .alias("unlink", "disk unlink");
     CliDef::new(root).error_exit_code(error_exit_code)
 }

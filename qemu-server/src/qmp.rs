@@ -216,6 +216,112 @@ impl QmpClient {
         .map(drop)
     }
 
+    /// Internal qcow2 snapshot of a block node while the VM runs (or is paused).
+    pub async fn blockdev_snapshot_internal_sync(
+        &self,
+        device: &str,
+        name: &str,
+    ) -> Result<(), Error> {
+        self.execute(qmp::blockdev_snapshot_internal_sync(
+            qmp::BlockdevSnapshotInternal {
+                device: device.to_string(),
+                name: name.to_string(),
+            },
+        ))
+        .await
+        .map(drop)
+    }
+
+    pub async fn blockdev_snapshot_delete_internal_sync(
+        &self,
+        device: &str,
+        name: &str,
+    ) -> Result<(), Error> {
+        self.execute(qmp::blockdev_snapshot_delete_internal_sync {
+            device: device.to_string(),
+            id: None,
+            name: Some(name.to_string()),
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Starts an outgoing migration (`file:PATH` saves the VM state into a file).
+    pub async fn migrate(&self, uri: &str) -> Result<(), Error> {
+        self.execute(qmp::migrate {
+            uri: Some(uri.to_string()),
+            channels: None,
+            detach: None,
+            resume: None,
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Loads an incoming migration into a QEMU started with `-incoming defer`.
+    pub async fn migrate_incoming(&self, uri: &str) -> Result<(), Error> {
+        self.execute(qmp::migrate_incoming {
+            uri: Some(uri.to_string()),
+            channels: None,
+            exit_on_error: None,
+        })
+        .await
+        .map(drop)
+    }
+
+    /// `query-migrate`: the status name (`active`, `completed`, `failed`, ...; empty
+    /// when no migration ran) and the error text of a failed one.
+    pub async fn migrate_status(&self) -> Result<(String, Option<String>), Error> {
+        let info = self.execute(qmp::query_migrate {}).await?;
+        let status = info
+            .status
+            .and_then(|s| serde_json::to_value(s).ok())
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        Ok((status, info.error_desc))
+    }
+
+    /// Waits until the running migration completed (errors when it failed).
+    pub async fn wait_migration(&self, timeout: Duration) -> Result<(), Error> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let (status, err) = self.migrate_status().await?;
+            match status.as_str() {
+                "completed" => return Ok(()),
+                "failed" | "cancelled" => {
+                    bail!(
+                        "migration {status}: {}",
+                        err.unwrap_or_else(|| "unknown error".into())
+                    )
+                }
+                _ => {}
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("migration did not complete within {}s", timeout.as_secs());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// `query-machines`: (name, alias) of every machine type.
+    pub async fn machines(&self) -> Result<Vec<(String, Option<String>)>, Error> {
+        let list = self
+            .execute(qmp::query_machines { compat_props: None })
+            .await?;
+        Ok(list.into_iter().map(|m| (m.name, m.alias)).collect())
+    }
+
+    /// `block_resize` of a block node (the `drive-KEY` node of a `-blockdev` drive).
+    pub async fn block_resize_node(&self, node_name: &str, size: i64) -> Result<(), Error> {
+        self.execute(qmp::block_resize {
+            device: None,
+            node_name: Some(node_name.to_string()),
+            size,
+        })
+        .await
+        .map(drop)
+    }
+
     pub async fn query_cpus_fast(&self) -> Result<Vec<qmp::CpuInfoFast>, Error> {
         self.execute(qmp::query_cpus_fast {}).await
     }

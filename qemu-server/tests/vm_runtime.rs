@@ -446,3 +446,377 @@ fn acpi_shutdown_and_reboot_of_guest_image() {
     assert!(!helpers::qmp_socket(n.paths(), vmid).exists());
     assert!(!serial.exists());
 }
+
+/// Snapshot names in a qcow2 file (read while QEMU has it open).
+fn qcow2_snapshots(file: &Path) -> Vec<String> {
+    let out = Command::new("qemu-img")
+        .args(["snapshot", "-l", "-U"])
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split_whitespace().nth(1).map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn snapshot_with_ram_rollback_and_delete_of_running_vm() {
+    use pve_guest_common::snapshot::{snapshot_create, snapshot_delete};
+    use qemu_server::api::VmSnapshots;
+    use qemu_server::config_file::VmConfigFile;
+
+    if !host_ok() {
+        return;
+    }
+    let Some(image) = guest_image() else {
+        skip("guest image missing (run `cargo xtask guest-image`)");
+        return;
+    };
+    let n = node("snap");
+    let vmid = 9306;
+    let dir = n.root.join(format!("var/lib/vz/images/{vmid}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let disk = dir.join(format!("vm-{vmid}-disk-0.qcow2"));
+    let st = Command::new("qemu-img")
+        .args(["convert", "-q", "-O", "qcow2"])
+        .arg(&image)
+        .arg(&disk)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let conf = format!(
+        "boot: order=ide0\nkvm: 0\nmemory: 256\nide0: local:{vmid}/vm-{vmid}-disk-0.qcow2,size=20M\nserial0: socket\n"
+    );
+    n.write_conf(vmid, &conf);
+    let serial = helpers::run_dir(n.paths()).join(format!("{vmid}.serial0"));
+    run::vm_start(&n.env, vmid, &StartOptions::default()).unwrap();
+    let watch = SerialWatch::connect(&serial);
+    assert!(
+        watch.wait_count("pve-guest-image ready", 1, Duration::from_secs(120)),
+        "guest did not boot"
+    );
+    let pid_before = helpers::vm_running_locally(n.paths(), vmid).unwrap();
+
+    let log = |l: &str| println!("{l}");
+    let file = VmConfigFile::new(n.paths(), NODE, vmid);
+    let g = VmSnapshots::for_file(file.clone(), &log).unwrap();
+
+    // snapshot with RAM state of the running VM (POST …/snapshot vmstate=1, as `qm snapshot`)
+    api_call(
+        &n,
+        pve_common::api::HttpMethod::Post,
+        &format!("/{vmid}/snapshot"),
+        serde_json::json!({"snapname": "ram1", "vmstate": 1, "description": "with RAM"}),
+    )
+    .unwrap();
+    let c = file.load().unwrap();
+    let snap = &c.snapshots["ram1"];
+    let state_volid = format!("local:{vmid}/vm-{vmid}-state-ram1.raw");
+    assert_eq!(snap.get("vmstate"), Some(state_volid.as_str()));
+    assert!(snap
+        .get("runningmachine")
+        .is_some_and(|m| m.starts_with("pc-i440fx-")));
+    assert!(snap.get("runningcpu").is_some());
+    assert_eq!(c.main.get("parent"), Some("ram1"));
+    assert_eq!(c.main.get("lock"), None);
+    assert_eq!(snap.description.as_deref(), Some("with RAM"));
+    let state_file = dir.join(format!("vm-{vmid}-state-ram1.raw"));
+    let state_len = std::fs::metadata(&state_file).unwrap().len();
+    assert!(state_len > 0);
+    assert_eq!(qmp_status(n.paths(), vmid), "running");
+    assert_eq!(
+        helpers::vm_running_locally(n.paths(), vmid),
+        Some(pid_before)
+    );
+    assert_eq!(qcow2_snapshots(&disk), ["ram1"]);
+
+    // online snapshot without RAM: the VM keeps running, no state volume
+    snapshot_create(&g, "disk1", false, None).unwrap();
+    let c = file.load().unwrap();
+    assert_eq!(c.snapshots["disk1"].get("vmstate"), None);
+    assert_eq!(c.snapshots["disk1"].get("parent"), Some("ram1"));
+    assert_eq!(qmp_status(n.paths(), vmid), "running");
+    assert_eq!(qcow2_snapshots(&disk), ["ram1", "disk1"]);
+
+    // rollback to the RAM snapshot: QEMU is restarted from the saved state
+    api_call(
+        &n,
+        pve_common::api::HttpMethod::Post,
+        &format!("/{vmid}/snapshot/ram1/rollback"),
+        serde_json::json!({}),
+    )
+    .unwrap();
+    let pid_after = helpers::vm_running_locally(n.paths(), vmid).expect("VM running again");
+    assert_ne!(pid_after, pid_before);
+    assert_eq!(qmp_status(n.paths(), vmid), "running");
+    let watch = SerialWatch::connect(&serial);
+    let c = file.load().unwrap();
+    assert_eq!(c.main.get("parent"), Some("ram1"));
+    assert_eq!(c.main.get("lock"), None);
+    assert_eq!(c.main.get("runningmachine"), None);
+    assert_eq!(c.main.get("vmstate"), None);
+
+    // delete both snapshots while running: internal snapshots through QMP, state volume freed
+    snapshot_delete(&g, "disk1", false).unwrap();
+    snapshot_delete(&g, "ram1", false).unwrap();
+    let c = file.load().unwrap();
+    assert!(c.snapshots.is_empty());
+    assert!(!state_file.exists());
+    assert!(qcow2_snapshots(&disk).is_empty());
+    assert_eq!(qmp_status(n.paths(), vmid), "running");
+
+    // the restored guest was already waiting for the power button: it powers off at once
+    // without booting (a booting guest prints the ready line before it listens)
+    let start = std::time::Instant::now();
+    run::vm_stop(
+        &n.env,
+        vmid,
+        &StopOptions {
+            shutdown: true,
+            timeout: Some(30),
+            ..Default::default()
+        },
+        &mut |w| panic!("restored guest ignored the power button: {w}"),
+    )
+    .unwrap();
+    println!("restored guest powered off after {:?}", start.elapsed());
+    assert!(!watch.wait_count("pve-guest-image ready", 1, Duration::from_millis(10)));
+    assert_eq!(helpers::vm_running_locally(n.paths(), vmid), None);
+}
+
+fn api_env(n: &Node) -> pve_common::api::RpcEnv {
+    pve_common::api::RpcEnv {
+        auth: pve_common::api::AuthId::root(),
+        node: NODE.into(),
+        client_ip: None,
+        kind: pve_common::api::EnvKind::Cli,
+        paths: n.paths().clone(),
+        permissions: None,
+    }
+}
+
+/// `PUT /nodes/{node}/qemu/{vmid}/...` (or POST) through the VM router, as `qm` does.
+fn api_call(
+    n: &Node,
+    method: pve_common::api::HttpMethod,
+    path: &str,
+    body: serde_json::Value,
+) -> Result<serde_json::Value, String> {
+    let serde_json::Value::Object(body) = body else {
+        unreachable!()
+    };
+    let mut body = body;
+    body.insert("node".into(), NODE.into());
+    pve_common::api::call::call_merged(
+        &qemu_server::api::router(),
+        &api_env(n),
+        method,
+        path,
+        Default::default(),
+        body,
+    )
+    .map(|r| r.data)
+    .map_err(|e| e.message)
+}
+
+fn virtual_size(file: &Path) -> u64 {
+    let out = Command::new("qemu-img")
+        .args(["info", "-U", "--output=json"])
+        .arg(file)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["virtual-size"].as_u64().unwrap()
+}
+
+#[test]
+fn online_resize_through_qmp() {
+    if !host_ok() {
+        return;
+    }
+    let n = node("resize");
+    let vmid = 9307;
+    let vol = n.disk(vmid, "64M");
+    n.write_conf(
+        vmid,
+        &format!("kvm: 0\nmemory: 64\nscsi0: {vol},size=64M\nscsihw: virtio-scsi-pci\n"),
+    );
+    run::vm_start(&n.env, vmid, &StartOptions::default()).unwrap();
+    let disk = n
+        .root
+        .join(format!("var/lib/vz/images/{vmid}/vm-{vmid}-disk-0.qcow2"));
+    api_call(
+        &n,
+        pve_common::api::HttpMethod::Put,
+        &format!("/{vmid}/resize"),
+        serde_json::json!({"disk": "scsi0", "size": "+32M"}),
+    )
+    .unwrap();
+    // QEMU grew the image it has open, the config records the new size
+    assert_eq!(virtual_size(&disk), 96 << 20);
+    let conf = std::fs::read_to_string(n.env.config_path(vmid)).unwrap();
+    assert!(conf.contains(",size=96M"), "{conf}");
+    assert_eq!(qmp_status(n.paths(), vmid), "running");
+    run::vm_stop(&n.env, vmid, &StopOptions::default(), &mut |_| {}).unwrap();
+}
+
+#[test]
+fn move_disk_offline_to_another_storage() {
+    if !host_ok() {
+        return;
+    }
+    let n = node("move");
+    let vmid = 9308;
+    let vol = n.disk(vmid, "32M");
+    let mut cfg = std::fs::read_to_string(n.root.join("etc/pve/storage.cfg")).unwrap();
+    cfg.push_str("dir: other\n\tpath /srv/other\n\tcontent images\n\n");
+    std::fs::write(n.root.join("etc/pve/storage.cfg"), cfg).unwrap();
+    n.write_conf(
+        vmid,
+        &format!("kvm: 0\nmemory: 64\nscsi0: {vol},cache=writeback,size=32M\n"),
+    );
+    // a running VM is refused (no online mirror yet), the config is untouched
+    run::vm_start(&n.env, vmid, &StartOptions::default()).unwrap();
+    let e = api_call(
+        &n,
+        pve_common::api::HttpMethod::Post,
+        &format!("/{vmid}/move_disk"),
+        serde_json::json!({"disk": "scsi0", "storage": "other", "format": "raw"}),
+    )
+    .unwrap_err();
+    assert!(e.contains("is running"), "{e}");
+    run::vm_stop(&n.env, vmid, &StopOptions::default(), &mut |_| {}).unwrap();
+    let e = api_call(
+        &n,
+        pve_common::api::HttpMethod::Post,
+        &format!("/{vmid}/move_disk"),
+        serde_json::json!({"disk": "scsi0", "storage": "local"}),
+    )
+    .unwrap_err();
+    assert_eq!(e, "you can't move to the same storage with same format\n");
+
+    api_call(
+        &n,
+        pve_common::api::HttpMethod::Post,
+        &format!("/{vmid}/move_disk"),
+        serde_json::json!({"disk": "scsi0", "storage": "other", "format": "raw"}),
+    )
+    .unwrap();
+    let conf = std::fs::read_to_string(n.env.config_path(vmid)).unwrap();
+    assert!(
+        conf.contains(&format!(
+            "scsi0: other:{vmid}/vm-{vmid}-disk-0.raw,cache=writeback,size=32M\n"
+        )),
+        "{conf}"
+    );
+    assert!(conf.contains(&format!("unused0: {vol}\n")), "{conf}");
+    let moved = n
+        .root
+        .join(format!("srv/other/images/{vmid}/vm-{vmid}-disk-0.raw"));
+    assert_eq!(std::fs::metadata(&moved).unwrap().len(), 32 << 20);
+    // and the VM starts from the moved disk
+    run::vm_start(&n.env, vmid, &StartOptions::default()).unwrap();
+    assert_eq!(qmp_status(n.paths(), vmid), "running");
+    run::vm_stop(&n.env, vmid, &StopOptions::default(), &mut |_| {}).unwrap();
+
+    // back with delete: the source volume is freed, no unused entry
+    api_call(
+        &n,
+        pve_common::api::HttpMethod::Post,
+        &format!("/{vmid}/move_disk"),
+        serde_json::json!({"disk": "scsi0", "storage": "local", "format": "qcow2", "delete": 1}),
+    )
+    .unwrap();
+    assert!(!moved.exists());
+    let conf = std::fs::read_to_string(n.env.config_path(vmid)).unwrap();
+    assert!(
+        conf.contains(&format!("scsi0: local:{vmid}/vm-{vmid}-disk-1.qcow2,")),
+        "{conf}"
+    );
+}
+
+#[test]
+fn linked_clone_of_template_boots() {
+    if !host_ok() {
+        return;
+    }
+    let Some(image) = guest_image() else {
+        skip("guest image missing (run `cargo xtask guest-image`)");
+        return;
+    };
+    use pve_common::api::HttpMethod::Post;
+    let n = node("linked");
+    let (tid, cid) = (9309, 9310);
+    let dir = n.root.join(format!("var/lib/vz/images/{tid}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let st = Command::new("qemu-img")
+        .args(["convert", "-q", "-O", "qcow2"])
+        .arg(&image)
+        .arg(dir.join(format!("vm-{tid}-disk-0.qcow2")))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    n.write_conf(
+        tid,
+        &format!(
+            "boot: order=ide0\nkvm: 0\nmemory: 256\nide0: local:{tid}/vm-{tid}-disk-0.qcow2,size=20M\nserial0: socket\n"
+        ),
+    );
+    api_call(&n, Post, &format!("/{tid}/template"), serde_json::json!({})).unwrap();
+    let e = run::vm_start(&n.env, tid, &StartOptions::default()).unwrap_err();
+    assert_eq!(e.to_string(), "you can't start a vm if it's a template");
+    api_call(
+        &n,
+        Post,
+        &format!("/{tid}/clone"),
+        serde_json::json!({"newid": cid, "name": "linked"}),
+    )
+    .unwrap();
+    let conf = std::fs::read_to_string(n.env.config_path(cid)).unwrap();
+    let linked = format!("local:{tid}/base-{tid}-disk-0.qcow2/{cid}/vm-{cid}-disk-0.qcow2");
+    assert!(conf.contains(&format!("ide0: {linked}")), "{conf}");
+    let clone_disk = n
+        .root
+        .join(format!("var/lib/vz/images/{cid}/vm-{cid}-disk-0.qcow2"));
+    let out = Command::new("qemu-img")
+        .args(["info", "--output=json"])
+        .arg(&clone_disk)
+        .output()
+        .unwrap();
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        info["backing-filename"]
+            .as_str()
+            .is_some_and(|b| b.ends_with(&format!("base-{tid}-disk-0.qcow2"))),
+        "{info}"
+    );
+
+    // the clone boots the guest from its overlay on the template's base image
+    run::vm_start(&n.env, cid, &StartOptions::default()).unwrap();
+    let serial = helpers::run_dir(n.paths()).join(format!("{cid}.serial0"));
+    let watch = SerialWatch::connect(&serial);
+    assert!(
+        watch.wait_count("pve-guest-image ready", 1, Duration::from_secs(120)),
+        "linked clone did not boot"
+    );
+    assert_eq!(qmp_status(n.paths(), cid), "running");
+    run::vm_stop(
+        &n.env,
+        cid,
+        &StopOptions {
+            shutdown: true,
+            timeout: Some(60),
+            ..Default::default()
+        },
+        &mut |w| panic!("unexpected warning {w}"),
+    )
+    .unwrap();
+    assert_eq!(helpers::vm_running_locally(n.paths(), cid), None);
+}

@@ -62,7 +62,7 @@ pub(super) fn resize(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
         ));
     }
     let auth_env = env.clone();
-    let check = move |env: &RpcEnv, conf: &GuestConfig| -> Result<(Drive, String), String> {
+    let check = move |_env: &RpcEnv, conf: &GuestConfig| -> Result<(Drive, String), String> {
         if let Some(d) = digest.as_deref().filter(|d| !d.is_empty()) {
             if d != conf.digest {
                 return Err("checksum mismatch (file change by other user?)\n".into());
@@ -92,11 +92,6 @@ pub(super) fn resize(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
                 )
                 .map_err(|e| e.message)?;
         }
-        if running(env, vmid) {
-            return Err(format!(
-                "VM {vmid} is running - online resize needs the QEMU runtime\n"
-            ));
-        }
         Ok((drive, volid))
     };
     let file = conf_file(env, vmid);
@@ -123,9 +118,22 @@ pub(super) fn resize(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
                 "update VM {vmid}: resize --disk {} --size {size}",
                 drive.key
             ));
-            storage
-                .volume_resize(&volid, newsize)
-                .map_err(|e| format!("{e}\n"))?;
+            // a running VM: QEMU grows file-based images itself (upstream's plugins
+            // skip the resize when running), block devices are grown first
+            let running = running(env, vmid);
+            let file_based = pve_storage::volume::split_volume_id(&volid)
+                .and_then(|(sid, _)| storage.cfg.storage(sid).ok())
+                .is_some_and(|scfg| scfg.path.is_some());
+            if !(running && file_based) {
+                storage
+                    .volume_resize(&volid, newsize)
+                    .map_err(|e| format!("{e}\n"))?;
+            }
+            if running {
+                let renv = crate::run::RunEnv::new(env.paths.clone(), env.node.clone());
+                crate::run::snapshot::drive_resize(&renv, vmid, &drive.key, newsize)
+                    .map_err(|e| format!("{e}\n"))?;
+            }
             drive.props.insert(
                 "size".into(),
                 json!(pve_common::units::format_size(newsize)),
@@ -134,6 +142,166 @@ pub(super) fn resize(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
             conf.main.values.insert(key, print_drive(&drive)?);
             file.write(&conf)
         })
+    })
+}
+
+/// `POST …/move_disk` to another storage of the same VM (upstream's `move_vm_disk`):
+/// the volume is copied into a new one on the target storage (`qemu-img convert`), the
+/// drive points at the copy, the old volume becomes `unusedN` or is freed (`delete`).
+/// A running VM is refused for now (upstream mirrors it with drive-mirror).
+pub(super) fn move_disk(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
+    let vmid = vmid(&p)?;
+    let disk = p.required_str("disk")?;
+    if p.i64("target-vmid").is_some_and(|t| t != i64::from(vmid))
+        || p.str("target-disk").is_some_and(|t| t != disk)
+    {
+        return Err(err(
+            "moving a disk to another VM is not implemented on this node yet\n",
+        ));
+    }
+    let Some(storeid) = p.str("storage") else {
+        return Err(ApiError::parameter(
+            "storage",
+            "property is missing and it is not optional",
+        ));
+    };
+    let format = p.str("format");
+    let digest = p.str("digest");
+    let delete = p.bool("delete").unwrap_or(false);
+    env.check_privs(
+        &format!("/storage/{storeid}"),
+        &["Datastore.AllocateSpace"],
+        false,
+    )?;
+
+    let check = {
+        let (disk, storeid, format) = (disk.clone(), storeid.clone(), format.clone());
+        move |env: &RpcEnv, conf: &GuestConfig| -> Result<Drive, String> {
+            if let Some(d) = digest.as_deref().filter(|d| !d.is_empty()) {
+                if d != conf.digest {
+                    return Err("checksum mismatch (file change by other user?)\n".into());
+                }
+            }
+            check_lock("VM", &conf.main)?;
+            let value = conf
+                .main
+                .get(&disk)
+                .ok_or_else(|| format!("disk '{disk}' does not exist\n"))?;
+            let drive = Drive::parse(&disk, value)?;
+            let old = drive.file();
+            if old.is_empty() {
+                return Err(format!("disk '{disk}' has no associated volume\n"));
+            }
+            if drive.is_cdrom() {
+                return Err("you can't move a cdrom\n".into());
+            }
+            let storage = pve_storage::Storage::load(&env.paths).map_err(|e| format!("{e}\n"))?;
+            let (oldstore, _) = pve_storage::volume::split_volume_id(&old)
+                .ok_or_else(|| format!("unable to parse volume ID '{old}'\n"))?;
+            let oldfmt = storage.parse_volname(&old).ok().map(|v| v.format);
+            if oldstore == storeid && (format.is_none() || oldfmt.is_none() || oldfmt == format) {
+                return Err("you can't move to the same storage with same format\n".into());
+            }
+            storage
+                .cfg
+                .storage(&storeid)
+                .map_err(|_| format!("storage '{storeid}' does not exist\n"))?;
+            if running(env, vmid) {
+                return Err(format!(
+                    "VM {vmid} is running - moving disks of a running VM is not implemented on this node yet\n"
+                ));
+            }
+            Ok(drive)
+        }
+    };
+    let conf = conf_file(env, vmid).load().map_err(err)?;
+    check(env, &conf).map_err(err)?;
+    start(env, "qmmove", vmid, move |env, log| {
+        let file = conf_file(env, vmid);
+        let storage = pve_storage::Storage::load(&env.paths).map_err(|e| format!("{e}\n"))?;
+        let mut newvol: Option<String> = None;
+        let mut old_volid = String::new();
+        let res = file.lock(|| {
+            let mut conf = file.load()?;
+            let mut drive = check(env, &conf)?;
+            let old = drive.file();
+            old_volid = old.clone();
+            if conf
+                .snapshots
+                .values()
+                .any(|s| section_volumes(s, false).iter().any(|(_, v)| *v == old))
+            {
+                log("moving disk with snapshots, snapshots will not be moved!");
+            }
+            let src_vn = storage.parse_volname(&old).map_err(|e| format!("{e}\n"))?;
+            let scfg = storage
+                .cfg
+                .storage(&storeid)
+                .map_err(|e| format!("{e}\n"))?;
+            let (default_fmt, valid) = scfg.formats();
+            // upstream's resolve_dst_disk_format: the requested or the source format when
+            // the target supports it, else the target's default
+            let fmt = format.clone().unwrap_or_else(|| src_vn.format.clone());
+            let fmt = if valid.contains(&fmt) {
+                fmt
+            } else {
+                default_fmt
+            };
+            let size = storage
+                .volume_size_info(&old)
+                .map_err(|e| format!("{e}\n"))?
+                .size;
+            let vol = storage
+                .vdisk_alloc(&storeid, vmid, Some(&fmt), None, size.div_ceil(1024))
+                .map_err(|e| format!("{e}\n"))?;
+            newvol = Some(vol.clone());
+            log(&format!("moving disk '{disk}' ({old}) to '{vol}'"));
+            let (src, _, _) = storage.path(&old, None).map_err(|e| format!("{e}\n"))?;
+            let (dst, _, _) = storage.path(&vol, None).map_err(|e| format!("{e}\n"))?;
+            copy_image(&src, &src_vn.format, &dst, &fmt)?;
+            let newsize = storage
+                .volume_size_info(&vol)
+                .map(|i| i.size)
+                .unwrap_or(size);
+            drive.props.insert("file".into(), Value::from(vol.clone()));
+            drive.props.insert(
+                "size".into(),
+                json!(pve_common::units::format_size(newsize)),
+            );
+            conf.main.values.insert(disk.clone(), print_drive(&drive)?);
+            let in_snapshots = conf
+                .snapshots
+                .values()
+                .any(|s| section_volumes(s, false).iter().any(|(_, v)| *v == old));
+            if !delete || in_snapshots {
+                if delete {
+                    log(&format!(
+                        "volume {old} still has snapshots, can't delete it"
+                    ));
+                }
+                pve_guest_common::snapshot::add_unused_volume(&mut conf.main, &old, 256);
+            }
+            file.write(&conf)?;
+            Ok(delete && !in_snapshots)
+        });
+        match res {
+            Ok(free_old) => {
+                if free_old {
+                    if let Err(e) = storage.vdisk_free(&old_volid) {
+                        log(&format!("{e}"));
+                    }
+                }
+                Ok(())
+            }
+            Err(e) => {
+                if let Some(v) = newvol {
+                    if let Err(fe) = storage.vdisk_free(&v) {
+                        log(&format!("{fe}"));
+                    }
+                }
+                Err(format!("storage migration failed: {e}"))
+            }
+        }
     })
 }
 

@@ -316,6 +316,22 @@ pub fn router() -> Router {
                 s::resize_vm_permissions(),
             )),
         )
+        .subdir(
+            "move_disk",
+            Router::new().method(declare(
+                ApiMethod::new(
+                    "move_vm_disk",
+                    HttpMethod::Post,
+                    s::move_vm_disk_description(),
+                    disk::move_disk,
+                )
+                .protected()
+                .proxyto("node"),
+                s::move_vm_disk_params(),
+                s::move_vm_disk_returns(),
+                s::move_vm_disk_permissions(),
+            )),
+        )
         .subdir("snapshot", snapshot)
         .subdir(
             "template",

@@ -14,13 +14,18 @@ use crate::disks::section_volumes;
 use super::{conf_file, err, running, vmid};
 
 /// A VM as the snapshot machinery sees it: its config file and its volumes on storage.
-/// Only offline volume snapshots: RAM state and snapshots of running VMs need the
-/// runtime.
+/// A stopped VM gets storage-level volume snapshots; a running one is paused, its qcow2
+/// disks get internal snapshots through QMP, the RAM state (with `vmstate`) goes into a
+/// state volume `vm-VMID-state-NAME`, and it is resumed (`run::snapshot`).
 pub struct VmSnapshots<'a> {
     pub file: VmConfigFile,
     pub storage: pve_storage::Storage,
     pub log: &'a dyn Fn(&str),
     old_machine: std::cell::RefCell<Option<String>>,
+    /// The snapshot paused a running VM and resumes it afterwards.
+    paused: std::cell::Cell<bool>,
+    /// `runningmachine`/`runningcpu` of the snapshot a rollback starts from.
+    force: std::cell::RefCell<(Option<String>, Option<String>)>,
 }
 
 /// The machine bookkeeping of a rollback (upstream's `__snapshot_rollback_hook`): the
@@ -51,17 +56,83 @@ pub fn rollback_machine_hook(
 
 impl<'a> VmSnapshots<'a> {
     pub fn new(env: &RpcEnv, vmid: u32, log: &'a dyn Fn(&str)) -> Result<Self, String> {
+        Self::for_file(conf_file(env, vmid), log)
+    }
+
+    pub fn for_file(file: VmConfigFile, log: &'a dyn Fn(&str)) -> Result<Self, String> {
         Ok(Self {
-            file: conf_file(env, vmid),
-            storage: pve_storage::Storage::load(&env.paths).map_err(|e| format!("{e}\n"))?,
+            storage: pve_storage::Storage::load(&file.paths).map_err(|e| format!("{e}\n"))?,
+            file,
             log,
             old_machine: Default::default(),
+            paused: Default::default(),
+            force: Default::default(),
         })
     }
 
     fn running(&self) -> bool {
         crate::helpers::vm_running_locally(&self.file.paths, self.file.vmid).is_some()
     }
+
+    fn run_env(&self) -> crate::run::RunEnv {
+        crate::run::RunEnv::new(self.file.paths.clone(), self.file.node.clone())
+    }
+
+    fn is_qcow2(&self, volid: &str) -> bool {
+        self.storage
+            .parse_volname(volid)
+            .is_ok_and(|v| v.format == "qcow2")
+    }
+
+    /// Upstream's `find_vmstate_storage`: `vmstatestorage`, else a shared storage
+    /// holding one of the VM's disks, else a local one (file based preferred), else
+    /// `local`.
+    fn vmstate_storage(&self, conf: &GuestConfig) -> String {
+        if let Some(s) = conf.main.get("vmstatestorage") {
+            return s.to_string();
+        }
+        let (mut shared, mut local): (Option<String>, Option<String>) = (None, None);
+        for (_, volid) in section_volumes(&conf.main, false) {
+            let Some((sid, _)) = pve_storage::volume::split_volume_id(&volid) else {
+                continue;
+            };
+            let Ok(scfg) = self.storage.cfg.storage(sid) else {
+                continue;
+            };
+            let is_shared = scfg
+                .raw
+                .get("shared")
+                .is_some_and(|v| v.as_i64() == Some(1) || v.as_str() == Some("1"));
+            let dst = if is_shared { &mut shared } else { &mut local };
+            if dst.is_none() || scfg.path.is_some() {
+                *dst = Some(sid.to_string());
+            }
+        }
+        shared.or(local).unwrap_or_else(|| "local".to_string())
+    }
+
+    fn volume_path(&self, volid: &str) -> Result<std::path::PathBuf, String> {
+        self.storage
+            .path(volid, None)
+            .map(|(p, _, _)| p)
+            .map_err(|e| format!("{e}\n"))
+    }
+}
+
+/// Upstream's `get_current_memory` in MiB (default 2048).
+fn current_memory(conf: &GuestConfig) -> u64 {
+    conf.main
+        .get("memory")
+        .and_then(|m| {
+            m.split(',')
+                .find_map(|p| match p.split_once('=') {
+                    Some(("current", v)) => Some(v),
+                    Some(_) => None,
+                    None => Some(p),
+                })
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(2048)
 }
 
 /// Whether storage-level snapshots work for a volume (qcow2 files, btrfs, …).
@@ -108,24 +179,130 @@ impl SnapshotGuest for VmSnapshots<'_> {
     fn is_running(&self) -> bool {
         self.running()
     }
-    fn volume_snapshot(&self, key: &str, volid: &str, snapname: &str) -> Result<(), String> {
-        if self.running() {
-            return Err(format!(
-                "VM {} is running - snapshots of running VMs need the QEMU runtime\n",
-                self.file.vmid
-            ));
+    fn save_vmstate(
+        &self,
+        conf: &GuestConfig,
+        snapname: &str,
+        snap: &mut ConfigSection,
+    ) -> Result<(), String> {
+        let env = self.run_env();
+        let vmid = self.file.vmid;
+        let pid = crate::run::snapshot::running(&env, vmid)
+            .ok_or_else(|| format!("VM {vmid} not running\n"))?;
+        let target = self.vmstate_storage(conf);
+        let scfg = self
+            .storage
+            .cfg
+            .storage(&target)
+            .map_err(|_| format!("storage '{target}' does not exist\n"))?;
+        // RAM twice plus 500 MiB of device state, as upstream reserves
+        let size_mib = current_memory(conf) * 2 + 500;
+        let mut name = format!("vm-{vmid}-state-{snapname}");
+        if scfg.path.is_some() {
+            name.push_str(".raw");
         }
+        let machine =
+            crate::run::snapshot::current_machine(&env, vmid, pid).map_err(|e| format!("{e}\n"))?;
+        let cpu = crate::run::snapshot::current_cpu(pid);
+        let volid = self
+            .storage
+            .vdisk_alloc(&target, vmid, Some("raw"), Some(&name), size_mib * 1024)
+            .map_err(|e| format!("{e}\n"))?;
+        snap.values.insert("vmstate".into(), volid);
+        snap.values.insert("runningmachine".into(), machine);
+        if let Some(cpu) = cpu {
+            snap.values.insert("runningcpu".into(), cpu);
+        }
+        Ok(())
+    }
+    fn delete_vmstate(&self, snap: &ConfigSection, force: bool) -> Result<(), String> {
+        let Some(volid) = snap.get("vmstate") else {
+            return Ok(());
+        };
+        match self.storage.vdisk_free(volid) {
+            Ok(()) => Ok(()),
+            Err(e) if force => {
+                self.warn(&format!("{e}"));
+                Ok(())
+            }
+            Err(e) => Err(format!("{e}\n")),
+        }
+    }
+    fn freeze_needed(&self, _conf: &GuestConfig, _vmstate: bool) -> (bool, bool) {
+        // fs-freeze needs the guest agent; without one (or with RAM state) it is skipped
+        (self.running(), false)
+    }
+    fn create_vol_snapshots_hook(&self, snap: &ConfigSection, when: &str) -> Result<(), String> {
+        let env = self.run_env();
+        let vmid = self.file.vmid;
+        match when {
+            "before" => {
+                let paused =
+                    crate::run::snapshot::pause(&env, vmid).map_err(|e| format!("{e}\n"))?;
+                self.paused.set(paused);
+                if let Some(volid) = snap.get("vmstate") {
+                    let sid = volid.split(':').next().unwrap_or_default();
+                    (self.log)(&format!("saving VM state and RAM using storage '{sid}'"));
+                }
+                Ok(())
+            }
+            "after" if self.paused.replace(false) => crate::run::snapshot::resume(&env, vmid)
+                .map_err(|e| {
+                    let msg = format!("{e}\n");
+                    self.warn(&msg);
+                    msg
+                }),
+            _ => Ok(()),
+        }
+    }
+    fn create_vol_snapshots_done(&self, snap: &ConfigSection) -> Result<(), String> {
+        let Some(volid) = snap.get("vmstate") else {
+            return Ok(());
+        };
+        let path = self.volume_path(volid)?;
+        let start = std::time::Instant::now();
+        crate::run::snapshot::save_state(&self.run_env(), self.file.vmid, &path)
+            .map_err(|e| format!("{e}\n"))?;
+        (self.log)(&format!(
+            "completed saving the VM state in {}s, saved {:.2} MiB",
+            start.elapsed().as_secs(),
+            std::fs::metadata(&path).map_or(0, |m| m.len()) as f64 / 1024.0 / 1024.0
+        ));
+        Ok(())
+    }
+    fn volume_snapshot(&self, key: &str, volid: &str, snapname: &str) -> Result<(), String> {
         (self.log)(&format!("snapshotting 'drive-{key}' ({volid})"));
+        if self.running() && self.is_qcow2(volid) {
+            return crate::run::snapshot::drive_snapshot(
+                &self.run_env(),
+                self.file.vmid,
+                key,
+                snapname,
+            )
+            .map_err(|e| format!("{e}\n"));
+        }
         self.storage
             .volume_snapshot(volid, snapname)
             .map_err(|e| format!("{e}\n"))
     }
-    fn volume_snapshot_delete(
-        &self,
-        _key: &str,
-        volid: &str,
-        snapname: &str,
-    ) -> Result<(), String> {
+    fn volume_snapshot_delete(&self, key: &str, volid: &str, snapname: &str) -> Result<(), String> {
+        // a disk the running QEMU has open: its internal snapshot goes through QMP
+        let attached = self.running()
+            && self.is_qcow2(volid)
+            && self.file.load().is_ok_and(|c| {
+                c.main
+                    .get(key)
+                    .is_some_and(|v| v.split(',').next() == Some(volid))
+            });
+        if attached {
+            return crate::run::snapshot::drive_snapshot_delete(
+                &self.run_env(),
+                self.file.vmid,
+                key,
+                snapname,
+            )
+            .map_err(|e| format!("{e}\n"));
+        }
         self.storage
             .volume_snapshot_delete(volid, snapname)
             .map_err(|e| format!("{e}\n"))
@@ -143,15 +320,45 @@ impl SnapshotGuest for VmSnapshots<'_> {
             .map_err(|e| format!("{e}\n"))
     }
     fn rollback_stop(&self) -> Result<(), String> {
+        // upstream's vm_stop with a 5 s timeout; the config lock is already held
         if self.running() {
-            return Err(format!(
-                "unable to rollback vm {}: vm is running\n",
-                self.file.vmid
-            ));
+            crate::run::vm_stop_locked(
+                &self.run_env(),
+                self.file.vmid,
+                &crate::run::StopOptions {
+                    timeout: Some(5),
+                    nocheck: true,
+                    ..Default::default()
+                },
+                &mut |w| self.warn(w),
+            )
+            .map_err(|e| format!("{e}\n"))?;
         }
         Ok(())
     }
+    fn rollback_start(&self, vmstate: &str) -> Result<(), String> {
+        let path = self.volume_path(vmstate)?;
+        let (forcemachine, forcecpu) = self.force.borrow().clone();
+        crate::run::vm_start(
+            &self.run_env(),
+            self.file.vmid,
+            &crate::run::StartOptions {
+                statefile: Some(path),
+                forcemachine,
+                forcecpu,
+                ..Default::default()
+            },
+        )
+        .map(drop)
+        .map_err(|e| format!("{e}\n"))
+    }
     fn rollback_hook(&self, conf: &mut GuestConfig, snap: &ConfigSection, prepare: bool) {
+        if !prepare {
+            *self.force.borrow_mut() = (
+                conf.main.get("runningmachine").map(str::to_string),
+                conf.main.get("runningcpu").map(str::to_string),
+            );
+        }
         rollback_machine_hook(
             conf,
             snap,
@@ -254,8 +461,14 @@ pub(super) fn rollback(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError>
     if p.bool("start").unwrap_or(false) {
         env.check_privs(&format!("/vms/{vmid}"), &["VM.PowerMgmt"], false)?;
     }
+    let start = p.bool("start").unwrap_or(false);
     worker(env, "qmrollback", vmid, move |g| {
-        snapshot_rollback(g, &snapname)
+        snapshot_rollback(g, &snapname)?;
+        if start && !g.running() {
+            crate::run::vm_start(&g.run_env(), vmid, &Default::default())
+                .map_err(|e| format!("{e}\n"))?;
+        }
+        Ok(())
     })
 }
 

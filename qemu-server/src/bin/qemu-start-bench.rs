@@ -100,7 +100,7 @@ fn main() -> Result<()> {
         // the floor: the same argv by hand, taps made beforehand
         let storage = pve_storage::Storage::load(&paths).map_err(|e| anyhow::format_err!("{e}"))?;
         let conf = env.load_config(vmid)?;
-        let sc = run::start_command(&paths, &storage, vmid, &conf, &env.host)?;
+        let sc = run::start_command(&paths, &env.node, &storage, vmid, &conf, &env.host)?;
         std::fs::create_dir_all(helpers::run_dir(&paths))?;
         for tap in &sc.taps {
             run::create_tap(tap)?;

@@ -224,9 +224,12 @@ pub fn resolve_volume(
                     "file",
                 )
             } else {
-                let (owner, name) = volname
-                    .split_once('/')
+                // `VMID/NAME`, or a linked clone's `BASEVMID/BASENAME/VMID/NAME` (the
+                // image lives with the clone)
+                let (rest, name) = volname
+                    .rsplit_once('/')
                     .ok_or_else(|| format!("unable to parse directory volume name '{volname}'"))?;
+                let owner = rest.rsplit('/').next().unwrap_or(rest);
                 let format = ext_format(name);
                 let path = if stype == "btrfs" && format == "raw" {
                     let stem = name.strip_suffix(".raw").unwrap_or(name);

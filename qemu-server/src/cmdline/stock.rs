@@ -48,6 +48,50 @@ impl Capabilities {
         Ok(caps)
     }
 
+    /// As [`Capabilities::probe`], kept across processes in `cache_dir/qemu-capabilities`
+    /// keyed by the binary's identity (path, inode, size, mtime): a probe costs three
+    /// process starts, a `qm start` must not pay them every time.
+    pub fn probe_cached(binary: &str, cache_dir: &std::path::Path) -> Result<Capabilities, String> {
+        use std::os::unix::fs::MetadataExt;
+        let meta =
+            std::fs::metadata(binary).map_err(|e| format!("unable to stat '{binary}' - {e}"))?;
+        let key = format!("{binary} {} {} {}", meta.ino(), meta.size(), meta.mtime());
+        let file = cache_dir.join("qemu-capabilities");
+        if let Ok(text) = std::fs::read_to_string(&file) {
+            let mut lines = text.lines();
+            if lines.next() == Some(key.as_str()) {
+                let ver = lines
+                    .next()
+                    .and_then(|v| parse_version_output(&format!("QEMU emulator version {v}")));
+                let machines = lines.next().unwrap_or_default();
+                let devices = lines.next().unwrap_or_default();
+                if let Some(version) = ver {
+                    return Ok(Capabilities {
+                        binary: binary.to_string(),
+                        version,
+                        machines: machines.split_whitespace().map(str::to_string).collect(),
+                        devices: devices.split_whitespace().map(str::to_string).collect(),
+                    });
+                }
+            }
+        }
+        let caps = Self::probe(binary)?;
+        let text = format!(
+            "{key}\n{}.{}.{}\n{}\n{}\n",
+            caps.version.0,
+            caps.version.1,
+            caps.version.2,
+            caps.machines.iter().cloned().collect::<Vec<_>>().join(" "),
+            caps.devices.iter().cloned().collect::<Vec<_>>().join(" ")
+        );
+        let _ = std::fs::create_dir_all(cache_dir);
+        let tmp = file.with_extension(format!("tmp.{}", std::process::id()));
+        if std::fs::write(&tmp, text).is_ok() {
+            let _ = std::fs::rename(&tmp, &file);
+        }
+        Ok(caps)
+    }
+
     pub fn has_device(&self, name: &str) -> bool {
         self.devices.contains(name)
     }
@@ -73,13 +117,25 @@ pub fn parse_machine_help(text: &str) -> BTreeSet<String> {
         .collect()
 }
 
-/// Device names: `name "foo", bus ...` lines.
+/// Device names and their aliases: `name "foo", bus PCI, alias "bar"` lines.
 pub fn parse_device_help(text: &str) -> BTreeSet<String> {
-    text.lines()
-        .filter_map(|l| l.strip_prefix("name \""))
-        .filter_map(|l| l.split('"').next())
-        .map(str::to_string)
-        .collect()
+    let mut out = BTreeSet::new();
+    for l in text.lines() {
+        let Some(rest) = l.strip_prefix("name \"") else {
+            continue;
+        };
+        if let Some(name) = rest.split('"').next() {
+            out.insert(name.to_string());
+        }
+        if let Some(alias) = rest
+            .split(", alias \"")
+            .nth(1)
+            .and_then(|a| a.split('"').next())
+        {
+            out.insert(alias.to_string());
+        }
+    }
+    out
 }
 
 /// Rewrites an upstream argv for the stock binary:
@@ -87,7 +143,11 @@ pub fn parse_device_help(text: &str) -> BTreeSet<String> {
 /// * `-id` (a Proxmox patch) is dropped;
 /// * `+pveN` is stripped from `-machine type=`;
 /// * the Proxmox-only virtio-net property `host_tunnel` is dropped;
-/// * the boot splash is dropped when the file does not exist.
+/// * the boot splash is dropped when the file does not exist;
+/// * `-no-shutdown` and the qmeventd QMP socket are dropped (no qmeventd to clean up
+///   after a guest poweroff: QEMU exits itself);
+/// * tap netdevs get `script=no,downscript=no` (the taps are created and bridged before
+///   QEMU starts, there is no pve-bridge script).
 pub fn adapt(argv: Vec<String>, caps: &Capabilities) -> Vec<String> {
     let mut out = Vec::with_capacity(argv.len());
     let mut it = argv.into_iter();
@@ -98,6 +158,37 @@ pub fn adapt(argv: Vec<String>, caps: &Capabilities) -> Vec<String> {
         match arg.as_str() {
             "-id" => {
                 it.next();
+            }
+            "-no-shutdown" => {}
+            "-chardev" => {
+                let v = it.next().unwrap_or_default();
+                if v.contains("id=qmp-event,") {
+                    // and its `-mon chardev=qmp-event,mode=control`
+                    let mut rest: Vec<String> = Vec::new();
+                    for a in it.by_ref() {
+                        rest.push(a);
+                        if rest.len() == 2 {
+                            break;
+                        }
+                    }
+                    if !(rest.len() == 2
+                        && rest[0] == "-mon"
+                        && rest[1].starts_with("chardev=qmp-event,"))
+                    {
+                        out.push(arg);
+                        out.push(v);
+                        out.extend(rest);
+                    }
+                } else {
+                    out.push(arg);
+                    out.push(v);
+                }
+            }
+            "-netdev" => {
+                out.push(arg);
+                if let Some(v) = it.next() {
+                    out.push(tap_without_scripts(&v));
+                }
             }
             "-machine" => {
                 out.push(arg);
@@ -121,6 +212,66 @@ pub fn adapt(argv: Vec<String>, caps: &Capabilities) -> Vec<String> {
         }
     }
     out
+}
+
+fn tap_without_scripts(value: &str) -> String {
+    if !value.starts_with("type=tap,") {
+        return value.to_string();
+    }
+    value
+        .split(',')
+        .map(|p| {
+            if p.starts_with("script=") {
+                "script=no"
+            } else if p.starts_with("downscript=") {
+                "downscript=no"
+            } else {
+                p
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Refuses an adapted line the binary cannot run: a machine type or device model it
+/// does not have, or a Proxmox-only file (`-readconfig` of qemu-server's package).
+pub fn check(argv: &[String], caps: &Capabilities) -> Result<(), String> {
+    let mut it = argv.iter();
+    while let Some(arg) = it.next() {
+        let Some(v) = (match arg.as_str() {
+            "-machine" | "-device" | "-readconfig" => it.next(),
+            _ => None,
+        }) else {
+            continue;
+        };
+        match arg.as_str() {
+            "-machine" => {
+                for t in v.split(',').filter_map(|p| p.strip_prefix("type=")) {
+                    if !caps.machines.is_empty() && !caps.machines.contains(t) {
+                        return Err(format!(
+                            "QEMU binary '{}' does not support machine type '{t}'",
+                            caps.binary
+                        ));
+                    }
+                }
+            }
+            "-device" => {
+                let model = v.split(',').next().unwrap_or_default();
+                if !caps.devices.is_empty() && !model.starts_with('{') && !caps.has_device(model) {
+                    return Err(format!(
+                        "QEMU binary '{}' does not support device '{model}'",
+                        caps.binary
+                    ));
+                }
+            }
+            _ => {
+                if !std::path::Path::new(v).exists() {
+                    return Err(format!("missing QEMU config file '{v}'"));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn strip_pve_machine(value: &str) -> String {
@@ -204,6 +355,8 @@ mod tests {
             Some((10, 0, 2))
         );
         assert!(parse_device_help("name \"virtio-net-pci\", bus PCI\n").contains("virtio-net-pci"));
+        let devs = parse_device_help("name \"lsi53c895a\", bus PCI, alias \"lsi\"\n");
+        assert!(devs.contains("lsi") && devs.contains("lsi53c895a"));
     }
 
     #[test]

@@ -114,7 +114,12 @@ impl SnapshotGuest for FakeVm<'_> {
         }
         Ok(())
     }
-    fn save_vmstate(&self, _conf: &GuestConfig, snap: &mut ConfigSection) -> Result<(), String> {
+    fn save_vmstate(
+        &self,
+        _conf: &GuestConfig,
+        _snapname: &str,
+        snap: &mut ConfigSection,
+    ) -> Result<(), String> {
         if !self.env.save_vmstate_ok {
             return Err("save_vmstate failed\n".into());
         }

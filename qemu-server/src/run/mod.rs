@@ -9,6 +9,7 @@
 //! written by a start.
 
 pub mod cmd;
+pub mod snapshot;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -235,22 +236,72 @@ pub struct StartOptions {
     pub paused: bool,
     /// How long to wait for QMP (default 30 s).
     pub timeout: Option<Duration>,
+    /// Continue from a saved VM state (a snapshot's `vmstate` volume path): QEMU starts
+    /// with `-incoming defer` and loads the file with `migrate-incoming`.
+    pub statefile: Option<PathBuf>,
+    /// Machine type to start with instead of the config's (a snapshot's
+    /// `runningmachine`).
+    pub forcemachine: Option<String>,
+    /// `-cpu` value to start with (a snapshot's `runningcpu`).
+    pub forcecpu: Option<String>,
+}
+
+/// The config's `machine` value with its type replaced (options such as `viommu` kept).
+fn force_machine_type(value: Option<&str>, machine: &str) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut replaced = false;
+    for p in value
+        .unwrap_or_default()
+        .split(',')
+        .filter(|p| !p.is_empty())
+    {
+        if !replaced && (!p.contains('=') || p.starts_with("type=")) {
+            parts.push(machine.to_string());
+            replaced = true;
+        } else {
+            parts.push(p.to_string());
+        }
+    }
+    if !replaced {
+        parts.insert(0, machine.to_string());
+    }
+    parts.join(",")
 }
 
 /// Starts the VM (upstream's `vm_start`). Returns QEMU's pid.
 pub fn vm_start(env: &RunEnv, vmid: u32, opts: &StartOptions) -> Result<i32, Error> {
     let _lock = lock_config(&env.paths, vmid, Duration::from_secs(10))?;
-    let conf = env.load_config(vmid)?;
+    let mut conf = env.load_config(vmid)?;
     if !opts.skiplock {
         check_lock(&conf)?;
+    }
+    if conf.main.get("template") == Some("1") {
+        bail!("you can't start a vm if it's a template");
     }
     if helpers::vm_running_locally(&env.paths, vmid).is_some() {
         bail!("VM {vmid} already running");
     }
+    if let Some(m) = &opts.forcemachine {
+        let value = force_machine_type(conf.main.get("machine"), m);
+        conf.main.values.insert("machine".into(), value);
+    }
     let storage = pve_storage::Storage::load(&env.paths).map_err(|e| format_err!("{e}"))?;
-    let mut sc = start_command(&env.paths, &storage, vmid, &conf, &env.host)?;
+    let mut sc = start_command(&env.paths, &env.node, &storage, vmid, &conf, &env.host)?;
+    if let Some(cpu) = &opts.forcecpu {
+        match sc.argv.iter().position(|a| a == "-cpu") {
+            Some(i) if i + 1 < sc.argv.len() => sc.argv[i + 1] = cpu.clone(),
+            _ => sc.argv.extend(["-cpu".to_string(), cpu.clone()]),
+        }
+    }
     if opts.paused {
         sc.argv.push("-S".into());
+    }
+    if let Some(state) = &opts.statefile {
+        if !state.exists() {
+            bail!("unable to find state file '{}'", state.display());
+        }
+        sc.argv
+            .extend(["-incoming".to_string(), "defer".to_string()]);
     }
     let res = start_prepared(
         env,
@@ -258,7 +309,13 @@ pub fn vm_start(env: &RunEnv, vmid: u32, opts: &StartOptions) -> Result<i32, Err
         &storage,
         &sc,
         opts.timeout.unwrap_or(Duration::from_secs(30)),
-    );
+    )
+    .and_then(|pid| {
+        if let Some(state) = &opts.statefile {
+            load_state(env, vmid, pid, state, opts.paused)?;
+        }
+        Ok(pid)
+    });
     match res {
         Ok(pid) => Ok(pid),
         Err(err) => {
@@ -266,6 +323,40 @@ pub fn vm_start(env: &RunEnv, vmid: u32, opts: &StartOptions) -> Result<i32, Err
             Err(format_err!("start failed: {err}"))
         }
     }
+}
+
+/// Loads a saved VM state into a QEMU started with `-incoming defer` and waits until
+/// the guest runs again (or is paused, with `paused`).
+fn load_state(env: &RunEnv, vmid: u32, pid: i32, state: &Path, paused: bool) -> Result<(), Error> {
+    let uri = format!("file:{}", state.display());
+    with_qmp(&env.paths, vmid, move |c| {
+        Box::pin(async move { c.migrate_incoming(&uri).await })
+    })?;
+    let start = Instant::now();
+    loop {
+        if !pid_alive(pid) {
+            bail!("QEMU exited while loading the VM state");
+        }
+        let (status, err) = with_qmp(&env.paths, vmid, |c| Box::pin(c.migrate_status()))?;
+        match status.as_str() {
+            "completed" => break,
+            "failed" | "cancelled" => bail!(
+                "loading the VM state failed - {}",
+                err.unwrap_or_else(|| status.clone())
+            ),
+            _ => {}
+        }
+        if start.elapsed() > Duration::from_secs(600) {
+            bail!("loading the VM state did not finish within 600s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // the state carries the run state of the saved VM (paused for a snapshot)
+    let status = with_qmp(&env.paths, vmid, |c| Box::pin(c.status_name()))?;
+    if !paused && status != "running" {
+        with_qmp(&env.paths, vmid, |c| Box::pin(c.cont()))?;
+    }
+    Ok(())
 }
 
 fn cleanup_failed_start(paths: &NodePaths, vmid: u32) {
@@ -404,6 +495,16 @@ pub fn vm_stop(
     warn: &mut dyn FnMut(&str),
 ) -> Result<(), Error> {
     let _lock = lock_config(&env.paths, vmid, Duration::from_secs(10))?;
+    vm_stop_locked(env, vmid, opts, warn)
+}
+
+/// [`vm_stop`] for a caller that already holds the VM's config lock.
+pub fn vm_stop_locked(
+    env: &RunEnv,
+    vmid: u32,
+    opts: &StopOptions,
+    warn: &mut dyn FnMut(&str),
+) -> Result<(), Error> {
     let Some(pid) = helpers::vm_running_locally(&env.paths, vmid) else {
         // not running: still remove leftovers
         vm_stop_cleanup(&env.paths, vmid);

@@ -1,0 +1,122 @@
+//! The running VM's side of snapshots on stock QEMU: upstream's patched QEMU has
+//! `savevm-start`/`savevm-end`; here the VM is paused, its qcow2 disks get internal
+//! snapshots through QMP, the RAM state is written into the state volume with a
+//! migration to `file:PATH`, and the VM is resumed. A rollback starts QEMU with
+//! `-incoming defer` and loads that file (`vm_start` with `statefile`).
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{format_err, Error};
+
+use super::{with_qmp, RunEnv};
+use crate::helpers;
+
+/// The arguments of the VM's running QEMU process.
+fn process_args(pid: i32) -> Vec<String> {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|raw| {
+            raw.split(|b| *b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn arg_value(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+/// The `-cpu` value of the running QEMU (upstream's `get_cpu_from_running_vm`).
+pub fn current_cpu(pid: i32) -> Option<String> {
+    arg_value(&process_args(pid), "-cpu")
+}
+
+/// The machine type the VM runs with, an alias (`pc`, `q35`) resolved to the versioned
+/// type through `query-machines` (upstream's `get_current_qemu_machine`; stock QEMU
+/// has no `+pveN` revision to append).
+pub fn current_machine(env: &RunEnv, vmid: u32, pid: i32) -> Result<String, Error> {
+    let machine = arg_value(&process_args(pid), "-machine").unwrap_or_default();
+    let ty = machine
+        .split(',')
+        .find_map(|p| {
+            p.strip_prefix("type=")
+                .or((!p.contains('=') && !p.is_empty()).then_some(p))
+        })
+        .unwrap_or("pc")
+        .to_string();
+    let list = with_qmp(&env.paths, vmid, |c| Box::pin(c.machines()))?;
+    Ok(list
+        .into_iter()
+        .find(|(_, alias)| alias.as_deref() == Some(ty.as_str()))
+        .map(|(name, _)| name)
+        .unwrap_or(ty))
+}
+
+/// Pauses the VM for consistent snapshots; true when it was running (and must be
+/// resumed afterwards).
+pub fn pause(env: &RunEnv, vmid: u32) -> Result<bool, Error> {
+    with_qmp(&env.paths, vmid, |c| {
+        Box::pin(async move {
+            if c.status_name().await? == "running" {
+                c.stop().await?;
+                Ok(true)
+            } else {
+                Ok(false)
+            }
+        })
+    })
+}
+
+/// Resumes the VM after [`pause`].
+pub fn resume(env: &RunEnv, vmid: u32) -> Result<(), Error> {
+    with_qmp(&env.paths, vmid, |c| Box::pin(c.cont()))
+}
+
+/// Writes the (paused) VM's RAM and device state into `path`.
+pub fn save_state(env: &RunEnv, vmid: u32, path: &Path) -> Result<(), Error> {
+    let uri = format!("file:{}", path.display());
+    with_qmp(&env.paths, vmid, |c| {
+        Box::pin(async move {
+            c.migrate(&uri).await?;
+            c.wait_migration(Duration::from_secs(3600)).await
+        })
+    })
+    .map_err(|e| format_err!("saving the VM state failed - {e}"))
+}
+
+/// Internal snapshot of the drive `key` (its block node `drive-KEY`).
+pub fn drive_snapshot(env: &RunEnv, vmid: u32, key: &str, name: &str) -> Result<(), Error> {
+    let node = format!("drive-{key}");
+    let name = name.to_string();
+    with_qmp(&env.paths, vmid, move |c| {
+        Box::pin(async move { c.blockdev_snapshot_internal_sync(&node, &name).await })
+    })
+}
+
+/// Deletes the internal snapshot `name` of the drive `key`.
+pub fn drive_snapshot_delete(env: &RunEnv, vmid: u32, key: &str, name: &str) -> Result<(), Error> {
+    let node = format!("drive-{key}");
+    let name = name.to_string();
+    with_qmp(&env.paths, vmid, move |c| {
+        Box::pin(async move { c.blockdev_snapshot_delete_internal_sync(&node, &name).await })
+    })
+}
+
+/// Whether the VM runs here (its pid).
+pub fn running(env: &RunEnv, vmid: u32) -> Option<i32> {
+    helpers::vm_running_locally(&env.paths, vmid)
+}
+
+/// Grows the drive `key` of the running VM to `size` bytes (upstream's
+/// `qemu_block_resize`: rounded up to a multiple of 1 KiB, `block_resize` on the
+/// drive's block node).
+pub fn drive_resize(env: &RunEnv, vmid: u32, key: &str, size: u64) -> Result<(), Error> {
+    let size = size + (1024 - size % 1024) % 1024;
+    let node = format!("drive-{key}");
+    with_qmp(&env.paths, vmid, move |c| {
+        Box::pin(async move { c.block_resize_node(&node, size as i64).await })
+    })
+}
