@@ -236,7 +236,8 @@ impl SnapshotGuest for VmSnapshots<'_> {
         let env = self.run_env();
         let vmid = self.file.vmid;
         match when {
-            "before" => {
+            // a stopped VM has nothing to pause (offline snapshots)
+            "before" if self.running() => {
                 let paused =
                     crate::run::snapshot::pause(&env, vmid).map_err(|e| format!("{e}\n"))?;
                 self.paused.set(paused);
