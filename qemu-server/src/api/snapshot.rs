@@ -236,7 +236,8 @@ impl SnapshotGuest for VmSnapshots<'_> {
         let env = self.run_env();
         let vmid = self.file.vmid;
         match when {
-            "before" => {
+            // upstream's hook only acts on a running VM
+            "before" if self.running() => {
                 let paused =
                     crate::run::snapshot::pause(&env, vmid).map_err(|e| format!("{e}\n"))?;
                 self.paused.set(paused);
