@@ -668,7 +668,7 @@ fn online_resize_through_qmp() {
 }
 
 #[test]
-fn move_disk_offline_to_another_storage() {
+fn move_disk_online_and_offline_to_another_storage() {
     if !host_ok() {
         return;
     }
@@ -682,17 +682,50 @@ fn move_disk_offline_to_another_storage() {
         vmid,
         &format!("kvm: 0\nmemory: 64\nscsi0: {vol},cache=writeback,size=32M\n"),
     );
-    // a running VM is refused (no online mirror yet), the config is untouched
+    // online: QEMU mirrors the disk onto the new volume and keeps running on it
     run::vm_start(&n.env, vmid, &StartOptions::default()).unwrap();
-    let e = api_call(
+    let pid = helpers::vm_running_locally(n.paths(), vmid).unwrap();
+    api_call(
         &n,
         pve_common::api::HttpMethod::Post,
         &format!("/{vmid}/move_disk"),
-        serde_json::json!({"disk": "scsi0", "storage": "other", "format": "raw"}),
+        serde_json::json!({"disk": "scsi0", "storage": "other", "format": "qcow2"}),
     )
-    .unwrap_err();
-    assert!(e.contains("is running"), "{e}");
+    .unwrap();
+    let conf = std::fs::read_to_string(n.env.config_path(vmid)).unwrap();
+    assert!(
+        conf.contains(&format!(
+            "scsi0: other:{vmid}/vm-{vmid}-disk-0.qcow2,cache=writeback,size=32M\n"
+        )),
+        "{conf}"
+    );
+    assert!(conf.contains(&format!("unused0: {vol}\n")), "{conf}");
+    assert_eq!(helpers::vm_running_locally(n.paths(), vmid), Some(pid));
+    assert_eq!(qmp_status(n.paths(), vmid), "running");
+    let blocks = rt().block_on(async {
+        let c = QmpClient::open(&helpers::qmp_socket(n.paths(), vmid))
+            .await
+            .unwrap();
+        c.human_monitor_command("info block").await.unwrap()
+    });
+    assert!(
+        blocks.contains(&format!("other/images/{vmid}/vm-{vmid}-disk-0.qcow2")),
+        "{blocks}"
+    );
+    assert!(!blocks.contains(&format!("vz/images/{vmid}/")), "{blocks}");
     run::vm_stop(&n.env, vmid, &StopOptions::default(), &mut |_| {}).unwrap();
+    // back on the first volume for the offline part
+    let text = std::fs::read_to_string(n.env.config_path(vmid)).unwrap();
+    let text = text
+        .replace(&format!("other:{vmid}/vm-{vmid}-disk-0.qcow2"), &vol)
+        .replace(&format!("unused0: {vol}\n"), "");
+    n.write_conf(vmid, &text);
+    std::fs::remove_file(
+        n.root
+            .join(format!("srv/other/images/{vmid}/vm-{vmid}-disk-0.qcow2")),
+    )
+    .unwrap();
+
     let e = api_call(
         &n,
         pve_common::api::HttpMethod::Post,

@@ -148,7 +148,7 @@ pub(super) fn resize(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
 /// `POST …/move_disk` to another storage of the same VM (upstream's `move_vm_disk`):
 /// the volume is copied into a new one on the target storage (`qemu-img convert`), the
 /// drive points at the copy, the old volume becomes `unusedN` or is freed (`delete`).
-/// A running VM is refused for now (upstream mirrors it with drive-mirror).
+/// A running VM's disk is mirrored by QEMU (`drive-mirror`) and switched over live.
 pub(super) fn move_disk(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
     let vmid = vmid(&p)?;
     let disk = p.required_str("disk")?;
@@ -206,11 +206,6 @@ pub(super) fn move_disk(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError
                 .cfg
                 .storage(&storeid)
                 .map_err(|_| format!("storage '{storeid}' does not exist\n"))?;
-            if running(env, vmid) {
-                return Err(format!(
-                    "VM {vmid} is running - moving disks of a running VM is not implemented on this node yet\n"
-                ));
-            }
             Ok(drive)
         }
     };
@@ -258,7 +253,14 @@ pub(super) fn move_disk(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError
             log(&format!("moving disk '{disk}' ({old}) to '{vol}'"));
             let (src, _, _) = storage.path(&old, None).map_err(|e| format!("{e}\n"))?;
             let (dst, _, _) = storage.path(&vol, None).map_err(|e| format!("{e}\n"))?;
-            copy_image(&src, &src_vn.format, &dst, &fmt)?;
+            if running(env, vmid) {
+                // a running VM: QEMU mirrors onto the new image and switches to it
+                let renv = crate::run::RunEnv::new(env.paths.clone(), env.node.clone());
+                crate::run::snapshot::drive_mirror_move(&renv, vmid, &disk, &src, &dst, &fmt)
+                    .map_err(|e| format!("{e}\n"))?;
+            } else {
+                copy_image(&src, &src_vn.format, &dst, &fmt)?;
+            }
             let newsize = storage
                 .volume_size_info(&vol)
                 .map(|i| i.size)

@@ -236,7 +236,7 @@ impl SnapshotGuest for VmSnapshots<'_> {
         let env = self.run_env();
         let vmid = self.file.vmid;
         match when {
-            // a stopped VM has nothing to pause (offline snapshots)
+            // upstream's hook only acts on a running VM
             "before" if self.running() => {
                 let paused =
                     crate::run::snapshot::pause(&env, vmid).map_err(|e| format!("{e}\n"))?;
