@@ -54,7 +54,7 @@ fn with_vm_options(mut m: ApiMethod) -> ApiMethod {
         if INTERNAL.contains(&name.as_str()) || (!create && name == "ha-managed") {
             continue;
         }
-        m = m.param(name, schema.clone());
+        m = m.param(name, std::sync::Arc::clone(schema));
     }
     m
 }
