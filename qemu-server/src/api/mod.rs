@@ -81,6 +81,24 @@ fn running(env: &RpcEnv, vmid: u32) -> bool {
     crate::helpers::vm_running_locally(&env.paths, vmid).is_some()
 }
 
+/// `GET /nodes/{node}/qemu` alone (`qm list` needs no more of the router).
+pub fn vmlist_method() -> ApiMethod {
+    use schemas as s;
+    declare(
+        ApiMethod::new(
+            "vmlist",
+            HttpMethod::Get,
+            s::vmlist_description(),
+            list::vmlist,
+        )
+        .protected()
+        .proxyto("node"),
+        s::vmlist_params(),
+        s::vmlist_returns(),
+        s::vmlist_permissions(),
+    )
+}
+
 /// `/nodes/{node}/qemu`.
 pub fn router() -> Router {
     use schemas as s;
@@ -351,19 +369,7 @@ pub fn router() -> Router {
         );
 
     Router::new()
-        .method(declare(
-            ApiMethod::new(
-                "vmlist",
-                HttpMethod::Get,
-                s::vmlist_description(),
-                list::vmlist,
-            )
-            .protected()
-            .proxyto("node"),
-            s::vmlist_params(),
-            s::vmlist_returns(),
-            s::vmlist_permissions(),
-        ))
+        .method(vmlist_method())
         .method(with_vm_options(declare(
             ApiMethod::new(
                 "create_vm",
