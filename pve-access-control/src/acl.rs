@@ -161,12 +161,32 @@ fn roles_on_pool(cfg: &UserConfig, authid: &str, pool: &str) -> RoleSet {
     roles(cfg, authid, &format!("/pool/{pool}"))
 }
 
+/// [`split_tokenid`] succeeds; without a `!` it cannot (no regex run per call).
+fn is_tokenid(authid: &str) -> bool {
+    authid.contains('!') && split_tokenid(authid).is_some()
+}
+
+/// [`split_userid`] succeeds; the last answer is kept per thread (a list method asks
+/// for the same user once per entry).
+fn is_userid(authid: &str) -> bool {
+    thread_local! {
+        static LAST: std::cell::RefCell<(String, bool)> = const { std::cell::RefCell::new((String::new(), false)) };
+    }
+    LAST.with(|l| {
+        let mut l = l.borrow_mut();
+        if l.0 != authid || l.0.is_empty() {
+            *l = (authid.to_string(), split_userid(authid).is_some());
+        }
+        l.1
+    })
+}
+
 /// Whether `authid` has `privs` (all, or any with `any`) on `path`.
 pub fn has_privs(cfg: &UserConfig, authid: &str, path: &str, privs: &[&str], any: bool) -> bool {
     // A user (not root, not a token): look the privileges up in the roles instead of
     // building the whole privilege set (list methods ask once per guest).
-    if authid != "root@pam" && split_tokenid(authid).is_none() {
-        if split_userid(authid).is_none() {
+    if authid != "root@pam" && !is_tokenid(authid) {
+        if !is_userid(authid) {
             return false;
         }
         let roles = effective_roles(cfg, authid, path);
