@@ -117,6 +117,19 @@ fn all_privileges(cfg: &UserConfig, flag: bool) -> PrivSet {
 
 /// Roles from the path's ACLs plus the roles inherited from pools, as privileges.
 fn compile(cfg: &UserConfig, authid: &str, path: &str) -> PrivSet {
+    let roles = effective_roles(cfg, authid, path);
+    let mut privs = PrivSet::new();
+    for (role, propagate) in &roles {
+        for p in cfg.roles.get(role).into_iter().flatten() {
+            let e = privs.entry(p.clone()).or_insert(false);
+            *e = *e || *propagate;
+        }
+    }
+    privs
+}
+
+/// Roles from the path's ACLs plus the roles inherited from pools.
+fn effective_roles(cfg: &UserConfig, authid: &str, path: &str) -> RoleSet {
     let mut roles = roles(cfg, authid, path);
     if !roles.contains_key("NoAccess") {
         let mut from_pools = RoleSet::new();
@@ -141,22 +154,53 @@ fn compile(cfg: &UserConfig, authid: &str, path: &str) -> PrivSet {
             }
         }
     }
-    let mut privs = PrivSet::new();
-    for (role, propagate) in &roles {
-        for p in cfg.roles.get(role).into_iter().flatten() {
-            let e = privs.entry(p.clone()).or_insert(false);
-            *e = *e || *propagate;
-        }
-    }
-    privs
+    roles
 }
 
 fn roles_on_pool(cfg: &UserConfig, authid: &str, pool: &str) -> RoleSet {
     roles(cfg, authid, &format!("/pool/{pool}"))
 }
 
+/// [`split_tokenid`] succeeds; without a `!` it cannot (no regex run per call).
+fn is_tokenid(authid: &str) -> bool {
+    authid.contains('!') && split_tokenid(authid).is_some()
+}
+
+/// [`split_userid`] succeeds; the last answer is kept per thread (a list method asks
+/// for the same user once per entry).
+fn is_userid(authid: &str) -> bool {
+    thread_local! {
+        static LAST: std::cell::RefCell<(String, bool)> = const { std::cell::RefCell::new((String::new(), false)) };
+    }
+    LAST.with(|l| {
+        let mut l = l.borrow_mut();
+        if l.0 != authid || l.0.is_empty() {
+            *l = (authid.to_string(), split_userid(authid).is_some());
+        }
+        l.1
+    })
+}
+
 /// Whether `authid` has `privs` (all, or any with `any`) on `path`.
 pub fn has_privs(cfg: &UserConfig, authid: &str, path: &str, privs: &[&str], any: bool) -> bool {
+    // A user (not root, not a token): look the privileges up in the roles instead of
+    // building the whole privilege set (list methods ask once per guest).
+    if authid != "root@pam" && !is_tokenid(authid) {
+        if !is_userid(authid) {
+            return false;
+        }
+        let roles = effective_roles(cfg, authid, path);
+        let held = |p: &&str| {
+            roles
+                .keys()
+                .any(|r| cfg.roles.get(r).is_some_and(|set| set.contains(*p)))
+        };
+        return if any {
+            privs.iter().any(held)
+        } else {
+            privs.iter().all(held)
+        };
+    }
     let set = permissions(cfg, authid, path);
     if any {
         privs.iter().any(|p| set.contains_key(*p))

@@ -40,6 +40,13 @@ pub enum CfsError {
     Parse(&'static str, serde_json::Error),
 }
 
+/// See [`Cfs::change_stamp`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChangeStamp {
+    dev: u64,
+    mtime_nsec: i64,
+}
+
 /// A config file as read: raw bytes and their SHA-1 digest (hex), PVE's `digest`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigFile {
@@ -146,6 +153,47 @@ impl Cfs {
     /// Whether pmxcfs serves the mount (its generated `.version` exists).
     pub fn is_mounted(&self) -> bool {
         self.path(".version").exists()
+    }
+
+    /// A value that changes whenever anything below the mount changes: pmxcfs reports
+    /// its database version in the nanoseconds of the root's mtime and never lets the
+    /// kernel cache the root's attributes, so this is one stat and never stale. `None`
+    /// when the root is not a pmxcfs mount (a plain directory in tests): callers must
+    /// then look at the files themselves.
+    pub fn change_stamp(&self) -> Option<ChangeStamp> {
+        use std::os::unix::fs::MetadataExt;
+        const FUSE_SUPER_MAGIC: i64 = 0x6573_5546;
+        let c = CString::new(self.base.as_os_str().as_bytes()).ok()?;
+        // SAFETY: statfs fills the zeroed struct; the path is NUL-terminated.
+        let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+        if unsafe { libc::statfs(c.as_ptr(), &mut st) } != 0
+            || st.f_type as i64 != FUSE_SUPER_MAGIC
+        {
+            return None;
+        }
+        let meta = std::fs::metadata(&self.base).ok()?;
+        // Another FUSE file system does not carry the version: pmxcfs is known by its
+        // generated `.version` (asked once per mount).
+        static PMXCFS_DEVS: std::sync::Mutex<Vec<(u64, bool)>> = std::sync::Mutex::new(Vec::new());
+        let dev = meta.dev();
+        let known = PMXCFS_DEVS
+            .lock()
+            .ok()
+            .and_then(|l| l.iter().find(|(d, _)| *d == dev).map(|(_, p)| *p));
+        let is_pmxcfs = match known {
+            Some(p) => p,
+            None => {
+                let p = self.is_mounted();
+                if let Ok(mut l) = PMXCFS_DEVS.lock() {
+                    l.push((dev, p));
+                }
+                p
+            }
+        };
+        is_pmxcfs.then(|| ChangeStamp {
+            dev,
+            mtime_nsec: meta.mtime_nsec(),
+        })
     }
 
     /// Reads a registered file; `None` when it does not exist.

@@ -247,6 +247,41 @@ fn files_dirs_modes_symlinks_virtual_files_and_restart() {
     n.stop();
 }
 
+/// The change stamp (root mtime nanoseconds) and a file's attributes change with every
+/// write, also same-size rewrites within one second: readers cache parsed configs by
+/// them (qemu-server's guest list).
+#[test]
+fn change_stamp_and_file_versions_follow_every_write() {
+    if !host_ready() {
+        return;
+    }
+    let mut n = Node::new("stamp");
+    n.start();
+    let cfs = Cfs::new(&n.paths());
+    fs::create_dir_all(n.p("nodes/pve1/qemu-server")).unwrap();
+    let conf = n.p("nodes/pve1/qemu-server/100.conf");
+    let key = |p: &std::path::Path| {
+        let m = fs::metadata(p).unwrap();
+        (m.ino(), m.size(), m.mtime(), m.mtime_nsec())
+    };
+    fs::write(&conf, b"name: aaaa\n").unwrap();
+    let mut stamp = cfs.change_stamp().expect("pmxcfs mount has a change stamp");
+    assert_eq!(cfs.change_stamp(), Some(stamp), "stable without writes");
+    let mut attrs = key(&conf);
+    for name in ["bbbb", "cccc", "dddd", "eeee"] {
+        fs::write(&conf, format!("name: {name}\n")).unwrap();
+        let now = cfs.change_stamp().unwrap();
+        assert_ne!(now, stamp, "a write changes the stamp");
+        let a = key(&conf);
+        assert_ne!(a, attrs, "a same-size rewrite changes the file's attributes");
+        stamp = now;
+        attrs = a;
+    }
+    // a plain directory has none
+    assert_eq!(Cfs::new(&pve_common::NodePaths::new("/tmp")).change_stamp(), None);
+    n.stop();
+}
+
 #[test]
 fn locks_and_cfs_client() {
     if !host_ready() {

@@ -249,12 +249,15 @@ fn pvesh_def(tree: &Value, template: &str) -> CliDef {
     let props = m.parameters.properties.get_or_insert_with(Default::default);
     props.insert(
         "api_path".into(),
-        Schema::from_value(&json!({"type": "string", "description": "API path."})).unwrap(),
+        Schema::from_value(&json!({"type": "string", "description": "API path."}))
+            .unwrap()
+            .into(),
     );
     props.insert(
         "noproxy".into(),
         Schema::from_value(&json!({"type": "boolean", "optional": 1, "description": "Disable automatic proxying."}))
-            .unwrap(),
+            .unwrap()
+            .into(),
     );
     let get = Command::new("PVE::CLI::pvesh", m)
         .args(&["api_path"])

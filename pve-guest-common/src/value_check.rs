@@ -2,10 +2,8 @@
 //! normalised to `0`/`1`, integers and numbers by pattern, strings checked against
 //! their format. Errors end with a newline, as upstream's `die` texts.
 
-use std::collections::BTreeMap;
-
 use pve_common::schema::formats::check_format;
-use pve_common::schema::{JsonType, Schema};
+use pve_common::schema::JsonType;
 
 /// How a string without a format is taken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,7 +16,7 @@ pub enum PlainString {
 
 /// Checks and normalises `value` for `key` of `options`.
 pub fn check_config_value(
-    options: &BTreeMap<String, Schema>,
+    options: &pve_common::schema::Properties,
     key: &str,
     value: &str,
     plain: PlainString,

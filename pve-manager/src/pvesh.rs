@@ -98,11 +98,11 @@ fn verb_parameters(target: &Option<(ApiMethod, Map<String, Value>)>) -> Schema {
         ),
     ];
     match schema.properties.as_mut() {
-        Some(props) => props.extend(ours),
+        Some(props) => props.extend(ours.map(|(k, v)| (k, v.into()))),
         None => {
             let extra = Schema {
                 additional_properties: Some(Additional::Bool(false)),
-                properties: Some(ours.into_iter().collect()),
+                properties: Some(ours.into_iter().map(|(k, v)| (k, v.into())).collect()),
                 ..Default::default()
             };
             match schema.all_of.as_mut() {

@@ -504,6 +504,30 @@ fn rescan_method() -> ApiMethod {
     )
 }
 
+/// The `qm` command tree for running `args`: a command that needs nothing of the API
+/// router gets a tree with only itself (building the router and the VM option schemas
+/// is most of a short command's time); anything else the whole tree.
+pub fn qm_cli_for_args(node: &str, args: &[String]) -> CliDef {
+    let only = match args.first().map(String::as_str) {
+        Some("showcmd") => showcmd_command(),
+        Some("list") => list_command(node),
+        _ => return qm_cli_for(node),
+    };
+    CliDef::new(CliGroup::new().command(&args[0], only)).error_exit_code(error_exit_code)
+}
+
+fn showcmd_command() -> Command {
+    Command::new(CLASS_QM, showcmd_method())
+        .args(&["vmid"])
+        .output(|out, data, _, _| write!(out, "{}", data.as_str().unwrap_or_default()))
+}
+
+fn list_command(node: &str) -> Command {
+    Command::new(CLASS_QEMU, crate::api::vmlist_method())
+        .fixed("node", node)
+        .output(|out, data, _, _| print_vm_list(out, data))
+}
+
 /// The `qm` command tree; `node` is this node's name (the fixed `node` parameter).
 pub fn qm_cli_for(node: &str) -> CliDef {
     let r = router();
@@ -526,10 +550,7 @@ pub fn qm_cli_for(node: &str) -> CliDef {
         )
         .command("rescan", Command::new(CLASS_QM, rescan_method()));
     let root = CliGroup::new()
-        .command(
-            "list",
-            api(HttpMethod::Get, "").output(|out, data, _, _| print_vm_list(out, data)),
-        )
+        .command("list", list_command(node))
         .command(
             "create",
             api(HttpMethod::Post, "").args(&["vmid"]).output(upid_exit),
@@ -651,12 +672,7 @@ pub fn qm_cli_for(node: &str) -> CliDef {
             "terminal",
             Command::new(CLASS_QM, terminal_method()).args(&["vmid"]),
         )
-        .command(
-            "showcmd",
-            Command::new(CLASS_QM, showcmd_method())
-                .args(&["vmid"])
-                .output(|out, data, _, _| write!(out, "{}", data.as_str().unwrap_or_default())),
-        )
+        .command("showcmd", showcmd_command())
         .group("disk", disk)
         .alias("importdisk", "disk import")
         .alias("rescan", "disk rescan")

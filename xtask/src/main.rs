@@ -257,9 +257,12 @@ fn cluster(args: &[String]) -> Result<()> {
 /// `bench pmxcfs|cluster|api`: builds the release binaries and runs `pmxcfs-bench`
 /// (root, /dev/fuse), `pmxcfs-cluster-bench` (also corosync and network namespaces) or
 /// the API load test ([`bench_api`]).
-/// `bench qemu`: VM start to QMP `running` against the same QEMU line started by hand.
+/// `bench qemu`: VM start to QMP `running` against the same QEMU line started by hand,
+/// plus `qm showcmd` and `qm list` with 1,000 configs (`showcmd_ms`, `qm_list_1000_ms`).
 fn bench_qemu(args: &[String]) -> Result<()> {
     let out = workspace_root().join("target/bench/qemu.json");
+    // `qm showcmd` and `qm list` are timed too: the `qm` binary beside the bench's
+    status(cargo().args(["build", "--release", "-q", "-p", "qemu-server", "--bin", "qm"]))?;
     let mut cmd = cargo();
     cmd.args([
         "run",

@@ -374,6 +374,12 @@ impl Filesystem for CfsFuse {
             return reply.attr(&NO_TTL, &self.special_attr(s));
         }
         match self.resolve(ino) {
+            // The root's attributes carry the database version (mtime nanoseconds):
+            // never cached, so that one stat of /etc/pve tells whether anything changed.
+            Ok((e, path)) if e.inode == 0 => reply.attr(
+                &NO_TTL,
+                &view::entry_attr(&e, &path, self.gid, self.status.quorate()),
+            ),
             Ok((e, path)) => reply.attr(
                 &ttl_for(&path),
                 &view::entry_attr(&e, &path, self.gid, self.status.quorate()),

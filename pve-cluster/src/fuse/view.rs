@@ -152,14 +152,25 @@ pub fn entry_attr(e: &EntryInfo, path: &str, gid: u32, quorate: bool) -> FileAtt
     };
     // The root shows mtime 0 like upstream's plugin directory.
     let mtime = if e.inode == 0 { 0 } else { e.mtime };
-    attr(
+    let mut a = attr(
         fuse_ino(e.inode),
         kind,
         mode_for(path, e.kind, quorate),
         e.size,
         mtime,
         gid,
-    )
+    );
+    // Upstream's mtime has whole seconds. The nanoseconds carry the entry's version
+    // (the root's: the database version, bumped by every change anywhere), so that a
+    // reader can tell a changed file by its attributes, also when it changed twice in
+    // one second with the same size (see `Cfs::change_stamp`).
+    a.mtime = UNIX_EPOCH + Duration::new(mtime as u64, version_nsec(e.version));
+    a
+}
+
+/// The nanoseconds of an entry's mtime for `version`.
+pub fn version_nsec(version: u64) -> u32 {
+    (version % 1_000_000_000) as u32
 }
 
 pub fn special_attr(s: Special, size: u64, gid: u32) -> FileAttr {

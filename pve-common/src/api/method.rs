@@ -184,11 +184,12 @@ impl ApiMethod {
     }
 
     /// Adds a parameter.
-    pub fn param(mut self, name: &str, schema: Schema) -> Self {
+    /// Adds a parameter; an `Arc<Schema>` is shared, not copied.
+    pub fn param(mut self, name: &str, schema: impl Into<std::sync::Arc<Schema>>) -> Self {
         self.parameters
             .properties
             .get_or_insert_with(Default::default)
-            .insert(name.into(), schema);
+            .insert(name.into(), schema.into());
         self
     }
 
@@ -224,7 +225,7 @@ impl ApiMethod {
 
     /// The parameter schema of one property.
     pub fn param_schema(&self, name: &str) -> Option<&Schema> {
-        self.parameters.properties.as_ref()?.get(name)
+        self.parameters.properties.as_ref()?.get(name).map(|s| &**s)
     }
 
     /// The method's entry in the API dump (`info.<METHOD>`), in upstream's shape.

@@ -692,7 +692,7 @@ fn run_command(
             all_of: Some(vec![
                 method.parameters.clone(),
                 Schema {
-                    properties: Some(fp.clone()),
+                    properties: Some(crate::schema::shared_properties(fp.clone())),
                     ..Default::default()
                 },
             ]),

@@ -6,7 +6,6 @@
 //! column per property, lists of scalars one value per row. Values go through the
 //! schema's `renderer` when human-readable output is on.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -261,7 +260,7 @@ fn guess_type(data: &Value) -> JsonType {
 /// (`net0`, `net1`, …) into one `net[n]` entry; such an entry stands for every
 /// `net<digits>`.
 pub fn property_schema<'a>(
-    props: Option<&'a BTreeMap<String, Schema>>,
+    props: Option<&'a crate::schema::Properties>,
     key: &str,
 ) -> Option<&'a Schema> {
     let props = props?;
@@ -272,7 +271,7 @@ pub fn property_schema<'a>(
     if base.len() == key.len() || base.is_empty() {
         return None;
     }
-    props.get(&format!("{base}[n]"))
+    props.get(&format!("{base}[n]")).map(|s| &**s)
 }
 
 /// Upstream's column list for an object schema: required properties sorted, then
@@ -459,12 +458,14 @@ fn format_array(
             })
             .collect();
         let mut rows: Vec<&Map<String, Value>> = value_rows.iter().collect();
-        let mut props = BTreeMap::new();
+        let mut props = crate::schema::Properties::new();
         props.insert(
             "value".to_string(),
-            item_schema
-                .cloned()
-                .unwrap_or_else(|| Schema::of_type(JsonType::String)),
+            std::sync::Arc::new(
+                item_schema
+                    .cloned()
+                    .unwrap_or_else(|| Schema::of_type(JsonType::String)),
+            ),
         );
         let layout = TableLayout {
             opts,

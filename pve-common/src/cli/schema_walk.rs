@@ -89,7 +89,7 @@ pub fn property_schemas<'a>(
     data: Option<&Map<String, Value>>,
 ) -> Vec<&'a Schema> {
     if let Some(props) = &schema.properties {
-        return props.get(key).into_iter().collect();
+        return props.get(key).into_iter().map(|s| &**s).collect();
     }
     if let Some(all_of) = &schema.all_of {
         for sub in all_of {

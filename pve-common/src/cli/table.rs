@@ -1,7 +1,6 @@
 //! The bordered text table upstream's CLI prints (`print_text_table`).
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
@@ -89,7 +88,7 @@ struct Borders {
 /// Renders `rows` (sorted as the options say) with one column per entry of `props`.
 pub(crate) fn render_table(
     rows: &mut [&Map<String, Value>],
-    returnprops: Option<&BTreeMap<String, Schema>>,
+    returnprops: Option<&crate::schema::Properties>,
     props: &[String],
     layout: &TableLayout<'_>,
 ) -> Result<String, FormatError> {

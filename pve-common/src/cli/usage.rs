@@ -181,7 +181,7 @@ pub fn getopt_usage_schema(
                 all_of: Some(vec![
                     parameters.clone(),
                     Schema {
-                        properties: Some(extra),
+                        properties: Some(crate::schema::shared_properties(extra)),
                         ..Default::default()
                     },
                 ]),

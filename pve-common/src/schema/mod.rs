@@ -91,6 +91,17 @@ pub enum FormatSpec {
     Inline(std::sync::Arc<BTreeMap<String, Schema>>),
 }
 
+/// The `properties` of an object schema; the schemas are shared ([`Arc`]), so that a
+/// method's parameter map can reuse a guest's option schemas without copying them.
+pub type Properties = BTreeMap<String, std::sync::Arc<Schema>>;
+
+/// [`Properties`] from owned schemas.
+pub fn shared_properties(map: BTreeMap<String, Schema>) -> Properties {
+    map.into_iter()
+        .map(|(k, v)| (k, std::sync::Arc::new(v)))
+        .collect()
+}
+
 /// `additionalProperties`: allowed or not, or a schema the extra keys must match.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -146,7 +157,9 @@ pub struct Schema {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<FormatSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub properties: Option<BTreeMap<String, Schema>>,
+    /// Shared: a property schema (e.g. a VM option) is one allocation however many
+    /// methods take it as a parameter.
+    pub properties: Option<Properties>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub items: Option<Box<Schema>>,
     #[serde(

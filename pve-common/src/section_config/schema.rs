@@ -45,7 +45,7 @@ fn object_schema(properties: BTreeMap<String, Schema>) -> Schema {
 fn closed_properties(properties: BTreeMap<String, Schema>) -> Schema {
     Schema {
         additional_properties: Some(Additional::Bool(false)),
-        properties: Some(properties),
+        properties: Some(crate::schema::shared_properties(properties)),
         ..Default::default()
     }
 }

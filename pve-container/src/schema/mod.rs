@@ -5,10 +5,10 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::sync::{Once, OnceLock};
+use std::sync::{Arc, Once, OnceLock};
 
 use pve_common::schema::formats::{check_format, register_format_checker};
-use pve_common::schema::Schema;
+use pve_common::schema::{Properties, Schema};
 use serde_json::json;
 
 mod options;
@@ -87,30 +87,30 @@ pub fn option_format(family: &str) -> Option<BTreeMap<String, Schema>> {
 
 /// Every key a container config section may hold, with its schema (`net0` … `net31`,
 /// `mp0` … `mp255`, … expanded), plus `parent` and `snaptime`.
-pub fn ct_config_options() -> &'static BTreeMap<String, Schema> {
-    static OPTIONS: OnceLock<BTreeMap<String, Schema>> = OnceLock::new();
+pub fn ct_config_options() -> &'static Properties {
+    static OPTIONS: OnceLock<Properties> = OnceLock::new();
     OPTIONS.get_or_init(|| {
         register_formats();
         let mut map = BTreeMap::new();
         for (name, count, v) in options::option_declarations() {
-            let schema = Schema::literal(v);
+            let schema = Arc::new(Schema::literal(v));
             if count == 0 {
                 map.insert(name.to_string(), schema);
             } else {
                 for i in 0..count {
-                    map.insert(format!("{name}{i}"), schema.clone());
+                    map.insert(format!("{name}{i}"), Arc::clone(&schema));
                 }
             }
         }
         map.insert(
             "parent".into(),
-            Schema::literal(json!({"type": "string", "format": "pve-configid", "optional": 1,
-                "description": "Parent snapshot name. This is used internally, and should not be modified."})),
+            Arc::new(Schema::literal(json!({"type": "string", "format": "pve-configid", "optional": 1,
+                "description": "Parent snapshot name. This is used internally, and should not be modified."}))),
         );
         map.insert(
             "snaptime".into(),
-            Schema::literal(json!({"type": "integer", "optional": 1,
-                "description": "Timestamp for snapshots."})),
+            Arc::new(Schema::literal(json!({"type": "integer", "optional": 1,
+                "description": "Timestamp for snapshots."}))),
         );
         map
     })

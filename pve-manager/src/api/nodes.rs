@@ -68,7 +68,7 @@ fn index_returns() -> Schema {
                 ),
             ),
         ]
-        .map(|(k, v)| (k.to_string(), v))
+        .map(|(k, v)| (k.to_string(), v.into()))
         .into(),
     );
     let mut s = Schema::of_type(JsonType::Array);

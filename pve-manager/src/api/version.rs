@@ -37,6 +37,7 @@ fn returns() -> Schema {
                 string("The full pve-manager package version of this node."),
             ),
         ]
+        .map(|(k, v)| (k, v.into()))
         .into(),
     );
     s

@@ -7,7 +7,6 @@ use pve_common::units::parse_size;
 use pve_guest_common::ConfigSection;
 use serde_json::{json, Map, Value};
 
-use crate::config_file::VmConfigFile;
 use crate::drive::{parse_drive_name, Drive};
 
 /// One VM's entry of the list.
@@ -137,38 +136,146 @@ pub fn local_vmids(env: &RpcEnv) -> Vec<u32> {
     ids
 }
 
-/// The status of every VM on this node (stopped VMs from their configs).
-pub fn vm_status_list(env: &RpcEnv) -> BTreeMap<u32, VmStatus> {
-    let mut out = BTreeMap::new();
+/// What the list shows of one config (everything but the running state).
+fn summarize(vmid: u32, conf: &pve_guest_common::GuestConfig) -> VmStatus {
+    let m = &conf.main;
+    let num = |k: &str| m.get(k).and_then(|v| v.parse::<u64>().ok());
+    let mut cpus = num("sockets").unwrap_or(1) * num("cores").unwrap_or(1);
+    if let Some(v) = num("vcpus") {
+        cpus = v;
+    }
+    VmStatus {
+        vmid,
+        name: m
+            .get("name")
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("VM {vmid}")),
+        status: "stopped",
+        cpus: cpus.min(node_cpus()),
+        maxmem: memory_mib(m) * 1024 * 1024,
+        maxdisk: bootdisk_size(m),
+        pid: None,
+        template: m.get("template") == Some("1"),
+        lock: m.get("lock").map(str::to_string),
+        tags: m.get("tags").map(str::to_string),
+    }
+}
+
+/// How a cached summary is known to be current.
+#[derive(Clone, Debug, PartialEq)]
+enum Identity {
+    /// On pmxcfs: inode, size and mtime, whose nanoseconds carry the entry's version
+    /// (bumped by every write of the file).
+    Attr(u64, u64, i64, i64),
+    /// On a plain directory (tests): the file's bytes.
+    Content(Vec<u8>),
+}
+
+#[derive(Default)]
+struct ListCache {
+    dir: std::path::PathBuf,
+    /// The pmxcfs change stamp the whole list was built at.
+    stamp: Option<pve_cluster::cfs::ChangeStamp>,
+    entries: BTreeMap<u32, (Identity, VmStatus)>,
+}
+
+fn list_cache() -> &'static std::sync::Mutex<ListCache> {
+    static C: std::sync::OnceLock<std::sync::Mutex<ListCache>> = std::sync::OnceLock::new();
+    C.get_or_init(Default::default)
+}
+
+/// The summaries of the configs on this node. Parsed configs are cached per process:
+/// on pmxcfs an unchanged change stamp (one stat of /etc/pve) means nothing changed
+/// anywhere; otherwise each config is checked by its attributes (pmxcfs) or its bytes
+/// (a plain directory) and only changed ones are parsed again.
+fn config_summaries(env: &RpcEnv) -> BTreeMap<u32, VmStatus> {
+    let cfs = pve_cluster::cfs::Cfs::new(&env.paths);
+    let dir = cfs.path(&format!("nodes/{}/qemu-server", env.node));
+    // Taken before anything is read: a change while we read leaves an older stamp
+    // behind, so the next call looks again.
+    let stamp = cfs.change_stamp();
+    let mut cache = list_cache().lock().unwrap_or_else(|e| e.into_inner());
+    if cache.dir != dir {
+        *cache = ListCache {
+            dir: dir.clone(),
+            ..Default::default()
+        };
+    }
+    if stamp.is_some() && cache.stamp == stamp {
+        return cache
+            .entries
+            .iter()
+            .map(|(id, (_, s))| (*id, s.clone()))
+            .collect();
+    }
+    let mut fresh = BTreeMap::new();
     for vmid in local_vmids(env) {
-        let Ok(conf) = VmConfigFile::new(&env.paths, &env.node, vmid).load() else {
+        let path = dir.join(format!("{vmid}.conf"));
+        let identity = if stamp.is_some() {
+            use std::os::unix::fs::MetadataExt;
+            match std::fs::metadata(&path) {
+                Ok(m) => Identity::Attr(m.ino(), m.size(), m.mtime(), m.mtime_nsec()),
+                Err(_) => continue,
+            }
+        } else {
+            match std::fs::read(&path) {
+                Ok(b) => Identity::Content(b),
+                Err(_) => continue,
+            }
+        };
+        if let Some((known, s)) = cache.entries.get(&vmid) {
+            if *known == identity {
+                fresh.insert(vmid, (identity, s.clone()));
+                continue;
+            }
+        }
+        let text = match &identity {
+            Identity::Content(b) => String::from_utf8_lossy(b).into_owned(),
+            Identity::Attr(..) => match std::fs::read(&path) {
+                Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+                Err(_) => continue,
+            },
+        };
+        let Ok(parsed) = crate::config::parse_vm_config(vmid, &text, false) else {
             continue;
         };
-        let m = &conf.main;
-        let num = |k: &str| m.get(k).and_then(|v| v.parse::<u64>().ok());
-        let mut cpus = num("sockets").unwrap_or(1) * num("cores").unwrap_or(1);
-        if let Some(v) = num("vcpus") {
-            cpus = v;
+        fresh.insert(vmid, (identity, summarize(vmid, &parsed.config)));
+    }
+    cache.stamp = stamp;
+    cache.entries = fresh;
+    cache
+        .entries
+        .iter()
+        .map(|(id, (_, s))| (*id, s.clone()))
+        .collect()
+}
+
+/// The VMs with a pid file: only those can run (one directory read instead of a
+/// failed open per VM).
+fn vmids_with_pidfile(env: &RpcEnv) -> std::collections::BTreeSet<u32> {
+    let dir = crate::helpers::pidfile_name(&env.paths, 0);
+    let Some(dir) = dir.parent() else {
+        return Default::default();
+    };
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.file_name().to_str()?.strip_suffix(".pid")?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The status of every VM on this node (stopped VMs from their configs).
+pub fn vm_status_list(env: &RpcEnv) -> BTreeMap<u32, VmStatus> {
+    let mut out = config_summaries(env);
+    for vmid in vmids_with_pidfile(env) {
+        if let Some(s) = out.get_mut(&vmid) {
+            s.pid = crate::helpers::vm_running_locally(&env.paths, vmid);
+            if s.pid.is_some() {
+                s.status = "running";
+            }
         }
-        let pid = crate::helpers::vm_running_locally(&env.paths, vmid);
-        out.insert(
-            vmid,
-            VmStatus {
-                vmid,
-                name: m
-                    .get("name")
-                    .map(str::to_string)
-                    .unwrap_or_else(|| format!("VM {vmid}")),
-                status: if pid.is_some() { "running" } else { "stopped" },
-                cpus: cpus.min(node_cpus()),
-                maxmem: memory_mib(m) * 1024 * 1024,
-                maxdisk: bootdisk_size(m),
-                pid,
-                template: m.get("template") == Some("1"),
-                lock: m.get("lock").map(str::to_string),
-                tags: m.get("tags").map(str::to_string),
-            },
-        );
     }
     out
 }
@@ -213,6 +320,37 @@ pub(super) fn diridx(_env: &RpcEnv, _p: Params) -> Result<ApiResponse, ApiError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The parsed-config cache never serves a changed config: same-size rewrites in
+    /// the same instant, additions and removals all show at once.
+    #[test]
+    fn cached_list_follows_every_change() {
+        let root = std::env::temp_dir().join(format!("qm-list-cache-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let mut env = RpcEnv::cli(pve_common::NodePaths::new(&root));
+        env.node = "n1".into();
+        let dir = pve_cluster::cfs::Cfs::new(&env.paths).path("nodes/n1/qemu-server");
+        std::fs::create_dir_all(&dir).unwrap();
+        let names = |env: &RpcEnv| -> Vec<(u32, String)> {
+            vm_status_list(env)
+                .into_values()
+                .map(|s| (s.vmid, s.name))
+                .collect()
+        };
+        std::fs::write(dir.join("100.conf"), "name: aaaa\nmemory: 1024\n").unwrap();
+        assert_eq!(names(&env), vec![(100, "aaaa".to_string())]);
+        for round in 0..50 {
+            let name = if round % 2 == 0 { "bbbb" } else { "cccc" };
+            std::fs::write(dir.join("100.conf"), format!("name: {name}\nmemory: 1024\n"))
+                .unwrap();
+            assert_eq!(names(&env), vec![(100, name.to_string())]);
+        }
+        std::fs::write(dir.join("101.conf"), "name: dddd\n").unwrap();
+        assert_eq!(names(&env).len(), 2);
+        std::fs::remove_file(dir.join("100.conf")).unwrap();
+        assert_eq!(names(&env), vec![(101, "dddd".to_string())]);
+        let _ = std::fs::remove_dir_all(&root);
+    }
 
     #[test]
     fn boot_disk_and_memory() {

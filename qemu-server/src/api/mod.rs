@@ -54,7 +54,7 @@ fn with_vm_options(mut m: ApiMethod) -> ApiMethod {
         if INTERNAL.contains(&name.as_str()) || (!create && name == "ha-managed") {
             continue;
         }
-        m = m.param(name, schema.clone());
+        m = m.param(name, std::sync::Arc::clone(schema));
     }
     m
 }
@@ -79,6 +79,24 @@ fn storage(env: &RpcEnv) -> Result<pve_storage::Storage, ApiError> {
 
 fn running(env: &RpcEnv, vmid: u32) -> bool {
     crate::helpers::vm_running_locally(&env.paths, vmid).is_some()
+}
+
+/// `GET /nodes/{node}/qemu` alone (`qm list` needs no more of the router).
+pub fn vmlist_method() -> ApiMethod {
+    use schemas as s;
+    declare(
+        ApiMethod::new(
+            "vmlist",
+            HttpMethod::Get,
+            s::vmlist_description(),
+            list::vmlist,
+        )
+        .protected()
+        .proxyto("node"),
+        s::vmlist_params(),
+        s::vmlist_returns(),
+        s::vmlist_permissions(),
+    )
 }
 
 /// `/nodes/{node}/qemu`.
@@ -367,19 +385,7 @@ pub fn router() -> Router {
         );
 
     Router::new()
-        .method(declare(
-            ApiMethod::new(
-                "vmlist",
-                HttpMethod::Get,
-                s::vmlist_description(),
-                list::vmlist,
-            )
-            .protected()
-            .proxyto("node"),
-            s::vmlist_params(),
-            s::vmlist_returns(),
-            s::vmlist_permissions(),
-        ))
+        .method(vmlist_method())
         .method(with_vm_options(declare(
             ApiMethod::new(
                 "create_vm",

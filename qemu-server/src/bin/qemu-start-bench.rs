@@ -1,5 +1,8 @@
 //! `cargo xtask bench qemu`: `vm_start` until QMP answers `running`, against starting
 //! the same QEMU command line by hand (the floor), in the same run.
+//! Also the CLI: `qm showcmd` on that VM and `qm list` with 1,000 VM configs (the `qm`
+//! binary beside this one), which need neither root nor QEMU; without them the start
+//! part is reported as skipped.
 //! Usage: qemu-start-bench --out FILE [--samples N]   (root; QEMU and `ip` needed)
 
 use std::path::PathBuf;
@@ -36,6 +39,79 @@ fn main() -> Result<()> {
         }
         i += 1;
     }
+    let cli = cli_timings(samples.max(10))?;
+    let start = vm_start_bench(samples);
+    let mut res = serde_json::json!({
+        "showcmd_ms": cli.0,
+        "target_showcmd_ms": 10,
+        "qm_list_1000_ms": cli.1,
+        "target_qm_list_1000_ms": 50,
+    });
+    match start {
+        Ok(m) => res.as_object_mut().expect("object").extend(m),
+        Err(e) => {
+            eprintln!("SKIP: VM start part: {e:#}");
+            res["vm_start_skipped"] = serde_json::json!(format!("{e:#}"));
+        }
+    }
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&out, serde_json::to_string_pretty(&res)? + "\n")?;
+    println!("{}", serde_json::to_string_pretty(&res)?);
+    Ok(())
+}
+
+/// Median wall time of `qm ARGS` (the binary beside this one) over `samples` runs, ms.
+fn time_qm(root: &std::path::Path, args: &[&str], samples: usize) -> Result<f64> {
+    let qm = std::env::current_exe()?.with_file_name("qm");
+    let mut times = Vec::new();
+    for _ in 0..samples {
+        let t = Instant::now();
+        let out = Command::new(&qm)
+            .args(args)
+            .env("PVE_ROOT", root)
+            .env("PVE_NODE_NAME", "bench")
+            .output()?;
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+        if !out.status.success() {
+            bail!(
+                "qm {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    Ok(median(&mut times))
+}
+
+/// (`qm showcmd` ms, `qm list` with 1,000 configs ms), medians.
+fn cli_timings(samples: usize) -> Result<(f64, f64)> {
+    let root = std::env::temp_dir().join(format!("qm-cli-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let dir = root.join("etc/pve/nodes/bench/qemu-server");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(
+        root.join("etc/pve/storage.cfg"),
+        "dir: local\n\tpath /var/lib/vz\n\tcontent images\n\n",
+    )?;
+    for vmid in 1000..2000u32 {
+        std::fs::write(
+            dir.join(format!("{vmid}.conf")),
+            format!("boot: order=scsi0\ncores: 2\nmemory: 2048\nname: bench{vmid}\nnet0: virtio=BC:24:11:00:{:02X}:{:02X},bridge=vmbr0\nostype: l26\nscsi0: local:{vmid}/vm-{vmid}-disk-0.qcow2,size=8G\nscsihw: virtio-scsi-single\n", (vmid >> 8) & 0xff, vmid & 0xff),
+        )?;
+    }
+    let res = (|| {
+        let showcmd = time_qm(&root, &["showcmd", "1000"], samples)?;
+        let list = time_qm(&root, &["list"], samples)?;
+        Ok((showcmd, list))
+    })();
+    let _ = std::fs::remove_dir_all(&root);
+    res
+}
+
+/// The start part: fields of the result, or why it cannot run here.
+fn vm_start_bench(samples: usize) -> Result<serde_json::Map<String, serde_json::Value>> {
     let root = std::env::temp_dir().join(format!("qemu-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(root.join("etc/pve/nodes/bench/qemu-server"))?;
@@ -144,10 +220,8 @@ fn main() -> Result<()> {
         "target_overhead_ms": 100,
         "pass": m_ours - m_floor <= 100.0,
     });
-    if let Some(dir) = out.parent() {
-        std::fs::create_dir_all(dir)?;
+    match res {
+        serde_json::Value::Object(m) => Ok(m),
+        _ => unreachable!("a JSON object literal"),
     }
-    std::fs::write(&out, serde_json::to_string_pretty(&res)? + "\n")?;
-    println!("{}", serde_json::to_string_pretty(&res)?);
-    Ok(())
 }

@@ -3,9 +3,9 @@
 //! type check used when reading and writing config files.
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
-use pve_common::schema::Schema;
+use pve_common::schema::{Properties, Schema};
 use serde_json::json;
 
 mod drive_options;
@@ -88,8 +88,10 @@ const NAMED_FORMAT_TYPETEXTS: [(&str, &str); 13] = [
 ];
 
 /// Every key a VM config section may hold, with its schema (`scsi0` … `scsi30` expanded).
-pub fn vm_config_options() -> &'static BTreeMap<String, Schema> {
-    static OPTIONS: OnceLock<BTreeMap<String, Schema>> = OnceLock::new();
+/// The schemas are shared: `net0` … `net31` are one [`Schema`], and the API methods that
+/// take the options as parameters hold references to these, not copies.
+pub fn vm_config_options() -> &'static Properties {
+    static OPTIONS: OnceLock<Properties> = OnceLock::new();
     OPTIONS.get_or_init(|| {
         formats::register_formats();
         let mut map = BTreeMap::new();
@@ -98,16 +100,17 @@ pub fn vm_config_options() -> &'static BTreeMap<String, Schema> {
             if let Some((_, t)) = NAMED_FORMAT_TYPETEXTS.iter().find(|(f, _)| *f == name) {
                 schema.typetext = Some(t.to_string());
             }
+            let schema = Arc::new(schema);
             if count == 0 {
                 map.insert(name.to_string(), schema);
             } else {
                 for i in 0..count {
-                    map.insert(format!("{name}{i}"), schema.clone());
+                    map.insert(format!("{name}{i}"), Arc::clone(&schema));
                 }
             }
         }
         for (name, v) in internal_options() {
-            map.insert(name.to_string(), Schema::literal(v));
+            map.insert(name.to_string(), Arc::new(Schema::literal(v)));
         }
         map
     })
@@ -115,11 +118,7 @@ pub fn vm_config_options() -> &'static BTreeMap<String, Schema> {
 
 /// Upstream's config-file type check for VM options (strings without a format lose one
 /// pair of surrounding double quotes). `Err` ends with a newline.
-pub fn check_option_value(
-    options: &BTreeMap<String, Schema>,
-    key: &str,
-    value: &str,
-) -> Result<String, String> {
+pub fn check_option_value(options: &Properties, key: &str, value: &str) -> Result<String, String> {
     pve_guest_common::value_check::check_config_value(
         options,
         key,

@@ -6,6 +6,7 @@
 //! checked in place: keys that are an `alias` of another key are renamed to their target,
 //! as upstream does, so the backend only sees canonical names.
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::sync::{LazyLock, Mutex};
@@ -241,9 +242,9 @@ pub fn check_prop_mut(value: &mut Value, schema: &Schema, path: &str, errors: &m
 /// Checks an object against a map of property schemas. With `additional_properties`
 /// false, keys not in `properties` are errors; otherwise they pass unchecked. Alias keys
 /// are renamed to their target in place (both set is an error).
-pub fn check_object(
+pub fn check_object<S: Borrow<Schema>>(
     value: &mut Map<String, Value>,
-    properties: &BTreeMap<String, Schema>,
+    properties: &BTreeMap<String, S>,
     additional_properties: bool,
     path: &str,
     errors: &mut ErrorMap,
@@ -264,18 +265,18 @@ pub fn validate(value: &mut Value, schema: &Schema) -> Result<(), ParameterError
     }
 }
 
-fn instance_type_of(
-    properties: &BTreeMap<String, Schema>,
+fn instance_type_of<S: Borrow<Schema>>(
+    properties: &BTreeMap<String, S>,
     key: &str,
     value: &Map<String, Value>,
 ) -> Option<String> {
-    let tp = properties.get(key)?.type_property.as_deref()?;
+    let tp = properties.get(key)?.borrow().type_property.as_deref()?;
     value.get(tp).and_then(scalar_text)
 }
 
-pub(crate) fn object(
+pub(crate) fn object<S: Borrow<Schema>>(
     path: &str,
-    properties: &BTreeMap<String, Schema>,
+    properties: &BTreeMap<String, S>,
     value: &mut Map<String, Value>,
     additional: Option<&Additional>,
     errors: &mut ErrorMap,
@@ -283,7 +284,7 @@ pub(crate) fn object(
 ) {
     let keys: Vec<String> = value.keys().cloned().collect();
     for k in &keys {
-        let Some(alias) = properties.get(k).and_then(|s| s.alias.as_deref()) else {
+        let Some(alias) = properties.get(k).and_then(|s| s.borrow().alias.as_deref()) else {
             continue;
         };
         if value.get(alias).is_some_and(|v| !v.is_null()) {
@@ -301,7 +302,7 @@ pub(crate) fn object(
         let it = instance_type_of(properties, k, value);
         prop(
             value.get_mut(k),
-            sub,
+            sub.borrow(),
             &join_path(path, k),
             errors,
             it.as_deref(),
@@ -313,6 +314,7 @@ pub(crate) fn object(
     for k in &keys {
         let newpath = join_path(path, k);
         if let Some(sub) = properties.get(k) {
+            let sub: &Schema = sub.borrow();
             match &sub.requires {
                 Some(Value::Object(_)) => {
                     if let Some(req) = sub
@@ -613,7 +615,7 @@ fn prop(
             None => false,
         };
         if schema.properties.is_some() || additional_truthy {
-            let empty = BTreeMap::new();
+            let empty = crate::schema::Properties::new();
             if let Value::Object(map) = value {
                 object(
                     path,
