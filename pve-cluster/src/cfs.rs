@@ -44,6 +44,9 @@ pub enum CfsError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ChangeStamp {
     dev: u64,
+    /// `.version`'s ctime (the database version) and mtime nanoseconds (a hash of its
+    /// content).
+    ctime: i64,
     mtime_nsec: i64,
 }
 
@@ -156,24 +159,18 @@ impl Cfs {
     }
 
     /// A value that changes whenever anything below the mount changes: pmxcfs reports
-    /// its database version in the nanoseconds of the root's mtime and never lets the
-    /// kernel cache the root's attributes, so this is one stat and never stale. `None`
+    /// its database version as the ctime of `.version`, whose attributes the
+    /// kernel never caches, so this is one stat (one LOOKUP round trip) and never
+    /// stale. The root's own attributes stay cacheable: a path walk through /etc/pve
+    /// must not cost a round trip. `None`
     /// when the root is not a pmxcfs mount (a plain directory in tests): callers must
     /// then look at the files themselves.
     pub fn change_stamp(&self) -> Option<ChangeStamp> {
         use std::os::unix::fs::MetadataExt;
         const FUSE_SUPER_MAGIC: i64 = 0x6573_5546;
-        let c = CString::new(self.base.as_os_str().as_bytes()).ok()?;
-        // SAFETY: statfs fills the zeroed struct; the path is NUL-terminated.
-        let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-        if unsafe { libc::statfs(c.as_ptr(), &mut st) } != 0
-            || st.f_type as i64 != FUSE_SUPER_MAGIC
-        {
-            return None;
-        }
         let meta = std::fs::metadata(&self.base).ok()?;
-        // Another FUSE file system does not carry the version: pmxcfs is known by its
-        // generated `.version` (asked once per mount).
+        // Whether the file system on this device is pmxcfs: a FUSE mount with the
+        // generated `.version`, asked once per device (statfs is a round trip too).
         static PMXCFS_DEVS: std::sync::Mutex<Vec<(u64, bool)>> = std::sync::Mutex::new(Vec::new());
         let dev = meta.dev();
         let known = PMXCFS_DEVS
@@ -183,16 +180,26 @@ impl Cfs {
         let is_pmxcfs = match known {
             Some(p) => p,
             None => {
-                let p = self.is_mounted();
+                let c = CString::new(self.base.as_os_str().as_bytes()).ok()?;
+                // SAFETY: statfs fills the zeroed struct; the path is NUL-terminated.
+                let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+                let fuse = unsafe { libc::statfs(c.as_ptr(), &mut st) } == 0
+                    && st.f_type as i64 == FUSE_SUPER_MAGIC;
+                let p = fuse && self.is_mounted();
                 if let Ok(mut l) = PMXCFS_DEVS.lock() {
                     l.push((dev, p));
                 }
                 p
             }
         };
-        is_pmxcfs.then(|| ChangeStamp {
+        if !is_pmxcfs {
+            return None;
+        }
+        let v = std::fs::metadata(self.base.join(".version")).ok()?;
+        Some(ChangeStamp {
             dev,
-            mtime_nsec: meta.mtime_nsec(),
+            ctime: v.ctime(),
+            mtime_nsec: v.mtime_nsec(),
         })
     }
 

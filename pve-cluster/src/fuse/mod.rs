@@ -212,6 +212,13 @@ impl Core {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
+        if s == Special::File(VirtualFile::Version) {
+            // `.version` (never cached) carries the database version, bumped by every
+            // change anywhere, as its ctime: one stat of it tells a reader whether
+            // anything changed (`Cfs::change_stamp`). Its mtime stays upstream's 0.
+            let version = self.memdb.stat_inode(0).map(|r| r.version).unwrap_or(0);
+            a.ctime = std::time::UNIX_EPOCH + Duration::from_secs(version);
+        }
         a.mtime = std::time::UNIX_EPOCH + Duration::new(secs, nsec);
         a
     }
@@ -374,12 +381,6 @@ impl Filesystem for CfsFuse {
             return reply.attr(&NO_TTL, &self.special_attr(s));
         }
         match self.resolve(ino) {
-            // The root's attributes carry the database version (mtime nanoseconds):
-            // never cached, so that one stat of /etc/pve tells whether anything changed.
-            Ok((e, path)) if e.inode == 0 => reply.attr(
-                &NO_TTL,
-                &view::entry_attr(&e, &path, self.gid, self.status.quorate()),
-            ),
             Ok((e, path)) => reply.attr(
                 &ttl_for(&path),
                 &view::entry_attr(&e, &path, self.gid, self.status.quorate()),
