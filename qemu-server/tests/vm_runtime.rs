@@ -852,6 +852,11 @@ fn linked_clone_of_template_boots() {
     )
     .unwrap();
     assert_eq!(helpers::vm_running_locally(n.paths(), cid), None);
+    // the base image is immutable (as upstream marks it): clear it so the root can go
+    let _ = Command::new("chattr")
+        .arg("-i")
+        .arg(dir.join(format!("base-{tid}-disk-0.qcow2")))
+        .status();
 }
 
 fn qemu_io(file: &Path, cmd: &str) -> bool {
