@@ -852,4 +852,80 @@ fn linked_clone_of_template_boots() {
     )
     .unwrap();
     assert_eq!(helpers::vm_running_locally(n.paths(), cid), None);
+    // the base image is immutable (as upstream marks it): clear it so the root can go
+    let _ = Command::new("chattr")
+        .arg("-i")
+        .arg(dir.join(format!("base-{tid}-disk-0.qcow2")))
+        .status();
+}
+
+fn qemu_io(file: &Path, cmd: &str) -> bool {
+    // -U (force-share) for reads of images a QEMU holds; writes need the image free
+    let share: &[&str] = if cmd.starts_with("read") {
+        &["-r", "-U"]
+    } else {
+        &[]
+    };
+    Command::new("qemu-io")
+        .args(share)
+        .args(["-f", "qcow2", "-c", cmd])
+        .arg(file)
+        .output()
+        .is_ok_and(|o| {
+            o.status.success()
+                && !String::from_utf8_lossy(&o.stdout).contains("Pattern verification failed")
+        })
+}
+
+#[test]
+fn live_full_clone_of_running_vm() {
+    if !host_ok() {
+        return;
+    }
+    if Command::new("qemu-io").arg("--version").output().is_err() {
+        skip("qemu-io missing");
+        return;
+    }
+    use pve_common::api::HttpMethod::Post;
+    let n = node("liveclone");
+    let (vmid, newid) = (9311, 9312);
+    let vol = n.disk(vmid, "32M");
+    let src = n
+        .root
+        .join(format!("var/lib/vz/images/{vmid}/vm-{vmid}-disk-0.qcow2"));
+    assert!(qemu_io(&src, "write -P 0x5a 1M 1M"));
+    n.write_conf(
+        vmid,
+        &format!("kvm: 0\nmemory: 64\nname: src\nscsi0: {vol},size=32M\n"),
+    );
+    run::vm_start(&n.env, vmid, &StartOptions::default()).unwrap();
+    let pid = helpers::vm_running_locally(n.paths(), vmid).unwrap();
+    api_call(
+        &n,
+        Post,
+        &format!("/{vmid}/clone"),
+        serde_json::json!({"newid": newid, "full": 1, "name": "copy"}),
+    )
+    .unwrap();
+    // the source keeps running in the same process, the clone has its own copy
+    assert_eq!(helpers::vm_running_locally(n.paths(), vmid), Some(pid));
+    assert_eq!(qmp_status(n.paths(), vmid), "running");
+    let conf = std::fs::read_to_string(n.env.config_path(newid)).unwrap();
+    assert!(
+        conf.contains(&format!(
+            "scsi0: local:{newid}/vm-{newid}-disk-0.qcow2,size=32M\n"
+        )),
+        "{conf}"
+    );
+    assert!(!conf.contains("lock:"), "{conf}");
+    let copy = n
+        .root
+        .join(format!("var/lib/vz/images/{newid}/vm-{newid}-disk-0.qcow2"));
+    assert!(qemu_io(&copy, "read -P 0x5a 1M 1M"), "data not copied");
+    assert!(!qemu_io(&copy, "read -P 0x5a 0 1M"));
+    run::vm_start(&n.env, newid, &StartOptions::default()).unwrap();
+    assert_eq!(qmp_status(n.paths(), newid), "running");
+    for id in [newid, vmid] {
+        run::vm_stop(&n.env, id, &StopOptions::default(), &mut |_| {}).unwrap();
+    }
 }

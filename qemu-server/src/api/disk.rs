@@ -507,11 +507,7 @@ pub(super) fn clone(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
         );
         move |env: &RpcEnv| -> Result<ClonePlan, String> {
             let conf = conf_file(env, vmid).load()?;
-            if running(env, vmid) {
-                return Err(format!(
-                    "VM {vmid} is running - cloning running VMs needs the QEMU runtime\n"
-                ));
-            }
+            // a running VM's disks are copied by QEMU itself (drive-mirror in do_clone)
             let plan = plan_clone(
                 env,
                 &conf,
@@ -655,7 +651,17 @@ fn do_clone(
                     )),
                     _ => src,
                 };
-                if opts.snapname.is_some() && src_vn.format == "qcow2" {
+                let live = opts.snapname.is_none()
+                    && crate::helpers::vm_running_locally(&env.paths, vmid).is_some();
+                if live {
+                    // a running source VM: QEMU copies the disk it has open
+                    log(&format!("drive mirror of {opt} into {newvol}"));
+                    let renv = crate::run::RunEnv::new(env.paths.clone(), env.node.clone());
+                    crate::run::snapshot::drive_mirror_copy(
+                        &renv, vmid, &opt, &src_text, &dst, &fmt,
+                    )
+                    .map_err(|e| format!("{e}\n"))?;
+                } else if opts.snapname.is_some() && src_vn.format == "qcow2" {
                     let out = std::process::Command::new("qemu-img")
                         .args(["convert", "-p", "-n", "-O", &fmt, "--image-opts"])
                         .arg(format!("driver=qcow2,{}", src_text.display()))

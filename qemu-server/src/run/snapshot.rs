@@ -133,6 +133,33 @@ pub fn drive_mirror_move(
     dst: &Path,
     format: &str,
 ) -> Result<(), Error> {
+    drive_mirror(env, vmid, key, src, dst, format, true)
+}
+
+/// Copies the running VM's drive into the (already allocated) image `dst` for a live
+/// full clone: `drive-mirror` of `drive-KEY`, and once the job is ready
+/// `block-job-cancel`, which ends a ready mirror with a consistent copy without
+/// switching the VM over.
+pub fn drive_mirror_copy(
+    env: &RunEnv,
+    vmid: u32,
+    key: &str,
+    src: &Path,
+    dst: &Path,
+    format: &str,
+) -> Result<(), Error> {
+    drive_mirror(env, vmid, key, src, dst, format, false)
+}
+
+fn drive_mirror(
+    env: &RunEnv,
+    vmid: u32,
+    key: &str,
+    src: &Path,
+    dst: &Path,
+    format: &str,
+    pivot: bool,
+) -> Result<(), Error> {
     use qapi::qmp;
     let (src, dst) = (src.display().to_string(), dst.display().to_string());
     let (job, format, key) = (format!("mirror-{key}"), format.to_string(), key.to_string());
@@ -152,22 +179,26 @@ pub fn drive_mirror_move(
                 .iter()
                 .find(|n| n.file == src && ["file", "host_device"].contains(&n.drv.as_str()))
                 .and_then(|n| n.node_name.clone());
-            // from the drive's root node (the throttle filter), replacing its format node
-            let args: qmp::DriveMirror = serde_json::from_value(serde_json::json!({
+            // from the drive's root node (the throttle filter); a move replaces its
+            // format node with the copy
+            let mut spec = serde_json::json!({
                 "job-id": job,
                 "device": format!("drive-{key}"),
-                "replaces": fmt_node,
-                "node-name": format!(
-                    "mv-{key}-{}",
-                    std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0, |d| d.as_millis() % 1_000_000_000)
-                ),
                 "target": dst,
                 "format": format,
                 "mode": "existing",
                 "sync": "full",
-            }))?;
+            });
+            if pivot {
+                spec["replaces"] = serde_json::json!(fmt_node);
+                spec["node-name"] = serde_json::json!(format!(
+                    "mv-{key}-{}",
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_millis() % 1_000_000_000)
+                ));
+            }
+            let args: qmp::DriveMirror = serde_json::from_value(spec)?;
             c.execute(qmp::drive_mirror(args)).await?;
             let job_state = |jobs: Vec<qmp::BlockJobInfo>| {
                 jobs.into_iter()
@@ -189,6 +220,17 @@ pub fn drive_mirror_move(
                     anyhow::bail!("mirror job '{job}' not ready in time");
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            if !pivot {
+                c.execute(qmp::block_job_cancel {
+                    device: job.clone(),
+                    force: None,
+                })
+                .await?;
+                while job_state(c.execute(qmp::query_block_jobs {}).await?).is_some() {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                return Ok(());
             }
             c.execute(qmp::block_job_complete {
                 device: job.clone(),
