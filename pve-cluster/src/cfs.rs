@@ -166,8 +166,7 @@ impl Cfs {
         let c = CString::new(self.base.as_os_str().as_bytes()).ok()?;
         // SAFETY: statfs fills the zeroed struct; the path is NUL-terminated.
         let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-        if unsafe { libc::statfs(c.as_ptr(), &mut st) } != 0
-            || st.f_type as i64 != FUSE_SUPER_MAGIC
+        if unsafe { libc::statfs(c.as_ptr(), &mut st) } != 0 || st.f_type as i64 != FUSE_SUPER_MAGIC
         {
             return None;
         }

@@ -258,12 +258,18 @@ fn change_stamp_and_file_versions_follow_every_write() {
         let now = cfs.change_stamp().unwrap();
         assert_ne!(now, stamp, "a write changes the stamp");
         let a = key(&conf);
-        assert_ne!(a, attrs, "a same-size rewrite changes the file's attributes");
+        assert_ne!(
+            a, attrs,
+            "a same-size rewrite changes the file's attributes"
+        );
         stamp = now;
         attrs = a;
     }
     // a plain directory has none
-    assert_eq!(Cfs::new(&pve_common::NodePaths::new("/tmp")).change_stamp(), None);
+    assert_eq!(
+        Cfs::new(&pve_common::NodePaths::new("/tmp")).change_stamp(),
+        None
+    );
     n.stop();
 }
 

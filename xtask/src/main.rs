@@ -262,7 +262,15 @@ fn cluster(args: &[String]) -> Result<()> {
 fn bench_qemu(args: &[String]) -> Result<()> {
     let out = workspace_root().join("target/bench/qemu.json");
     // `qm showcmd` and `qm list` are timed too: the `qm` binary beside the bench's
-    status(cargo().args(["build", "--release", "-q", "-p", "qemu-server", "--bin", "qm"]))?;
+    status(cargo().args([
+        "build",
+        "--release",
+        "-q",
+        "-p",
+        "qemu-server",
+        "--bin",
+        "qm",
+    ]))?;
     let mut cmd = cargo();
     cmd.args([
         "run",

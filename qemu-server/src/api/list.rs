@@ -341,8 +341,11 @@ mod tests {
         assert_eq!(names(&env), vec![(100, "aaaa".to_string())]);
         for round in 0..50 {
             let name = if round % 2 == 0 { "bbbb" } else { "cccc" };
-            std::fs::write(dir.join("100.conf"), format!("name: {name}\nmemory: 1024\n"))
-                .unwrap();
+            std::fs::write(
+                dir.join("100.conf"),
+                format!("name: {name}\nmemory: 1024\n"),
+            )
+            .unwrap();
             assert_eq!(names(&env), vec![(100, name.to_string())]);
         }
         std::fs::write(dir.join("101.conf"), "name: dddd\n").unwrap();
