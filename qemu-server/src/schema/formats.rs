@@ -188,7 +188,7 @@ pub fn register_formats() {
             register_format(name, props(v));
         }
         // Inline formats of the option schema that upstream also registers by name.
-        for (name, family) in [
+        let named = [
             ("pve-qm-ide", "ide"),
             ("pve-qm-scsi", "scsi"),
             ("pve-qm-sata", "sata"),
@@ -198,8 +198,10 @@ pub fn register_formats() {
             ("pve-qm-net", "net"),
             ("pve-qm-usb", "usb"),
             ("pve-qm-numanode", "numa"),
-        ] {
-            let schema = super::declared_option(family);
+        ];
+        let families: Vec<&str> = named.iter().map(|(_, f)| *f).collect();
+        let schemas = super::declared_options(&families);
+        for ((name, _), schema) in named.iter().zip(schemas) {
             if let Some(pve_common::schema::FormatSpec::Inline(p)) = schema.format {
                 register_format(name, std::sync::Arc::unwrap_or_clone(p));
             }

@@ -18,12 +18,21 @@ fn declarations() -> impl Iterator<Item = (&'static str, u32, serde_json::Value)
         .chain(general_options::general_option_declarations())
 }
 
-/// The schema declared for an option family (`scsi`, `net`, `memory`, …).
-pub(crate) fn declared_option(family: &str) -> Schema {
-    declarations()
-        .find(|(name, _, _)| *name == family)
-        .map(|(_, _, v)| Schema::literal(v))
-        .unwrap_or_default()
+/// The schemas declared for option families (`scsi`, `net`, `memory`, …), building the declarations once (the
+/// format registration asks for a dozen: building them all for each was most of a
+/// short `qm` command's time).
+pub(crate) fn declared_options(families: &[&str]) -> Vec<Schema> {
+    let all: Vec<(&'static str, serde_json::Value)> =
+        declarations().map(|(n, _, v)| (n, v)).collect();
+    families
+        .iter()
+        .map(|f| {
+            all.iter()
+                .find(|(name, _)| name == f)
+                .map(|(_, v)| Schema::literal(v.clone()))
+                .unwrap_or_default()
+        })
+        .collect()
 }
 
 /// Keys that only the config file has (snapshot bookkeeping, meta data).
