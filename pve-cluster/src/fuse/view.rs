@@ -160,10 +160,10 @@ pub fn entry_attr(e: &EntryInfo, path: &str, gid: u32, quorate: bool) -> FileAtt
         mtime,
         gid,
     );
-    // Upstream's mtime has whole seconds. The nanoseconds carry the entry's version
-    // (the root's: the database version, bumped by every change anywhere), so that a
-    // reader can tell a changed file by its attributes, also when it changed twice in
-    // one second with the same size (see `Cfs::change_stamp`).
+    // Upstream's mtime has whole seconds. The nanoseconds carry the entry's version,
+    // so that a reader can tell a changed file by its attributes, also when it changed
+    // twice in one second with the same size (the guest list cache; the database
+    // version itself is `.version`'s ctime, see `Cfs::change_stamp`).
     a.mtime = UNIX_EPOCH + Duration::new(mtime as u64, version_nsec(e.version));
     a
 }
