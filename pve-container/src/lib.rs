@@ -9,6 +9,7 @@ pub mod config;
 mod conformance;
 pub mod idmap;
 pub mod lxc_config;
+pub mod run;
 pub mod schema;
 pub mod setup;
 pub mod snapshot;
