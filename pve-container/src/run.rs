@@ -43,6 +43,8 @@ pub struct LxcRuntime {
     pub lxc_dir: PathBuf,
     /// Where the tools live (`/usr/bin`); an override lets a test wrap them.
     pub bin_dir: PathBuf,
+    /// The node's root, handed to the hooks as `$PVE_ROOT`.
+    pub root: PathBuf,
 }
 
 impl LxcRuntime {
@@ -50,11 +52,13 @@ impl LxcRuntime {
         Self {
             lxc_dir: paths.lxc_dir(),
             bin_dir: PathBuf::from("/usr/bin"),
+            root: paths.root().to_path_buf(),
         }
     }
 
     fn tool(&self, name: &str, vmid: u32) -> Command {
         let mut cmd = Command::new(self.bin_dir.join(name));
+        cmd.env(pve_common::paths::ROOT_ENV, &self.root);
         cmd.arg("-P")
             .arg(&self.lxc_dir)
             .arg("-n")
@@ -112,13 +116,64 @@ impl LxcRuntime {
         cmd.arg("-l").arg("NOTICE").arg("-o").arg(&log);
         if let Err(e) = self.run("lxc-start", cmd) {
             let detail = std::fs::read_to_string(&log).unwrap_or_default();
-            let last = detail.lines().rev().find(|l| l.contains("ERROR"));
+            let last = detail.lines().find(|l| l.contains("ERROR"));
             return Err(match (e, last) {
                 (LxcError::Tool(t, m), Some(l)) => LxcError::Tool(t, format!("{m}{l}")),
                 (e, _) => e,
             });
         }
         Ok(warnings)
+    }
+
+    /// The directory the container's root is mounted on (`lxc.rootfs.path`).
+    pub fn rootdir(&self, vmid: u32) -> PathBuf {
+        self.lxc_dir.join(vmid.to_string()).join("rootfs")
+    }
+
+    /// `vm_start` of a container on storage: mounts rootfs and the mount points (what
+    /// upstream's pre-start hook does), applies the distribution's start setup
+    /// (network, hostname, DNS, time zone), then starts. A failed start unmounts again.
+    pub fn start_mounted(
+        &self,
+        vmid: u32,
+        conf: &CtSection,
+        host: &LxcHost,
+        storage: &pve_storage::storage::Storage,
+        setup: crate::setup::SetupOptions,
+    ) -> Result<Vec<String>, LxcError> {
+        if self.check_running(vmid) {
+            return Err(LxcError::AlreadyRunning(vmid));
+        }
+        let rootdir = self.rootdir(vmid);
+        if crate::create::is_mounted(&rootdir) {
+            crate::create::unmount_all(&rootdir).map_err(LxcError::Config)?;
+        }
+        let mounts = crate::create::mount_all(storage, conf, &rootdir).map_err(LxcError::Config)?;
+        let result = crate::setup::Setup::new(conf, &rootdir, setup)
+            .and_then(|mut s| s.pre_start_hook())
+            .map_err(LxcError::Config)
+            .and_then(|()| self.start(vmid, conf, host));
+        match result {
+            Ok(w) => {
+                for m in mounts {
+                    m.keep();
+                }
+                Ok(w)
+            }
+            Err(e) => {
+                drop(mounts.into_iter().rev().collect::<Vec<_>>());
+                Err(e)
+            }
+        }
+    }
+
+    /// Unmounts what [`Self::start_mounted`] mounted, once the container is gone (the
+    /// post-stop hook's job upstream).
+    pub fn unmount(&self, vmid: u32) -> Result<(), LxcError> {
+        if self.check_running(vmid) {
+            return Err(LxcError::AlreadyRunning(vmid));
+        }
+        crate::create::unmount_all(&self.rootdir(vmid)).map_err(LxcError::Config)
     }
 
     /// `vm_stop`: a clean shutdown (SIGPWR to init) waiting `timeout` seconds

@@ -64,7 +64,7 @@ fn privileged_busybox_start_exec_shutdown_stop() {
     };
     let root = std::env::temp_dir().join(format!("pve-ct-runtime-{}", std::process::id()));
     let paths = pve_common::paths::NodePaths::new(&root);
-    let vmid = 9100 + (std::process::id() % 800);
+    let vmid = 9100 + (std::process::id() % 400);
     let rt = LxcRuntime::new(&paths);
     let guard = Cleanup {
         rt: rt.clone(),
@@ -117,5 +117,183 @@ fn privileged_busybox_start_exec_shutdown_stop() {
     assert!(rt.check_running(vmid));
     rt.stop(vmid, false, None, true).expect("stop");
     assert!(!rt.check_running(vmid));
+    drop(guard);
+}
+
+fn run(cmd: &str, args: &[&str]) -> Result<String, String> {
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Removes the test bridge, stops the container, unmounts and removes the root.
+struct NetCleanup {
+    bridge: String,
+    ct: Cleanup,
+}
+
+impl Drop for NetCleanup {
+    fn drop(&mut self) {
+        if self.ct.rt.check_running(self.ct.vmid) {
+            let _ = self.ct.rt.stop(self.ct.vmid, false, None, true);
+        }
+        let _ = pve_container::create::unmount_all(&self.ct.rt.rootdir(self.ct.vmid));
+        let _ = run("ip", &["link", "del", &self.bridge]);
+    }
+}
+
+/// An unprivileged container on dir storage (raw image, ext4, loop-mounted), created
+/// from the busybox template: files owned by the shifted ids, veth on a bridge with
+/// the configured address, `exec` output, stop; a create from a broken archive leaves
+/// no volume and no mount behind.
+#[test]
+fn unprivileged_dir_storage_create_start_net_exec_stop() {
+    if unsafe { libc::geteuid() } != 0 {
+        return skip("not root");
+    }
+    for tool in ["lxc-start", "lxc-usernsexec", "mkfs.ext4", "qemu-img", "ip"] {
+        if run("sh", &["-c", &format!("command -v {tool}")]).is_err() {
+            return skip(&format!("{tool} not installed"));
+        }
+    }
+    let Some(template) = busybox_template() else {
+        return skip("no busybox template (run `cargo xtask ct-template`)");
+    };
+    let pid = std::process::id();
+    let root = std::env::temp_dir().join(format!("pve-ct-unpriv-{pid}"));
+    std::fs::create_dir_all(root.join("etc/pve")).unwrap();
+    let paths = pve_common::paths::NodePaths::new(&root);
+    let storage = pve_storage::Storage {
+        paths: paths.clone(),
+        cfg: pve_storage::StorageConfig::parse(
+            "dir: local\n\tpath /var/lib/vz\n\tcontent images,rootdir,vztmpl\n\n",
+        ),
+    };
+    let vmid = 9500 + (pid % 400);
+    let rt = LxcRuntime::new(&paths);
+    let bridge = format!("pvetbr{}", pid % 10000);
+    let net = 10 + pid % 200;
+    let guard = NetCleanup {
+        bridge: bridge.clone(),
+        ct: Cleanup {
+            rt: rt.clone(),
+            vmid,
+            root: root.clone(),
+        },
+    };
+    run("ip", &["link", "add", &bridge, "type", "bridge"]).unwrap();
+    run(
+        "ip",
+        &["addr", "add", &format!("10.251.{net}.1/24"), "dev", &bridge],
+    )
+    .unwrap();
+    run("ip", &["link", "set", &bridge, "up"]).unwrap();
+
+    let raw = format!(
+        "arch: amd64\nostype: unmanaged\nhostname: unpriv\nmemory: 128\nunprivileged: 1\n\
+         net0: name=eth0,bridge={bridge},host-managed=1,ip=10.251.{net}.2/24,hwaddr=BC:24:11:00:00:01\n"
+    );
+    let mut conf = pve_container::parse_ct_config(vmid, &raw, true)
+        .unwrap()
+        .config;
+    let mount_dir = rt.rootdir(vmid);
+    // (the two tests use distinct VMIDs: LXC names cgroups and veths after them)
+
+    // A broken archive: the create fails and frees its volume.
+    let bad = root.join("bad.tar.gz");
+    std::fs::write(&bad, b"not an archive").unwrap();
+    fn req<'a>(
+        vmid: u32,
+        archive: &'a Path,
+        conf: &'a pve_container::CtSection,
+        mount_dir: &'a Path,
+    ) -> pve_container::create::RootfsRequest<'a> {
+        pve_container::create::RootfsRequest {
+            vmid,
+            storeid: "local",
+            size_gib: 1,
+            archive,
+            conf,
+            password: None,
+            ssh_keys: None,
+            setup: Default::default(),
+            mount_dir,
+        }
+    }
+    let err =
+        pve_container::create::create_rootfs(&storage, &req(vmid, &bad, &conf.main, &mount_dir))
+            .unwrap_err();
+    assert!(err.contains("unable to restore template archive"), "{err}");
+    let images = paths.var_lib_vz().join("images").join(vmid.to_string());
+    let left: Vec<_> = std::fs::read_dir(&images)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "volumes left behind: {left:?}");
+    assert!(!pve_container::create::is_mounted(&mount_dir));
+
+    let (volid, setup_conf) = pve_container::create::create_rootfs(
+        &storage,
+        &req(vmid, &template, &conf.main, &mount_dir),
+    )
+    .expect("create");
+    assert_eq!(volid, format!("local:{vmid}/vm-{vmid}-disk-0.raw"));
+    assert!(!pve_container::create::is_mounted(&mount_dir));
+    conf.main = setup_conf;
+    conf.main.set("rootfs", format!("{volid},size=1G"));
+    let node = pve_container::net_hook::nodename();
+    let store = pve_container::store::CtConfigStore::new(&paths, &node);
+    std::fs::create_dir_all(root.join(format!("etc/pve/nodes/{node}/lxc"))).unwrap();
+    store.write_config(vmid, &conf).unwrap();
+
+    let mut host = LxcHost::probe();
+    host.hook_dir = Path::new(env!("CARGO_BIN_EXE_lxcnetaddbr"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    rt.start_mounted(vmid, &conf.main, &host, &storage, Default::default())
+        .expect("start");
+    assert!(rt.check_running(vmid));
+    // The files are owned by the container's mapped root on the host.
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(mount_dir.join("bin/busybox")).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (100000, 100000));
+
+    let out = rt
+        .exec(vmid, &["/bin/sh", "-c", "id -u; ip -4 addr show eth0"])
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("0\n"), "{text}");
+    assert!(text.contains(&format!("inet 10.251.{net}.2/24")), "{text}");
+    // The veth is on the bridge: the bridge address answers from inside.
+    let out = rt
+        .exec(
+            vmid,
+            &[
+                "/bin/ping",
+                "-c",
+                "1",
+                "-W",
+                "2",
+                &format!("10.251.{net}.1"),
+            ],
+        )
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ping failed: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let master = run("ip", &["-o", "link", "show", &format!("veth{vmid}i0")]).unwrap();
+    assert!(master.contains(&format!("master {bridge}")), "{master}");
+
+    rt.stop(vmid, false, None, true).expect("stop");
+    rt.unmount(vmid).unwrap();
+    assert!(!pve_container::create::is_mounted(&mount_dir));
+    storage.vdisk_free(&volid).unwrap();
     drop(guard);
 }
