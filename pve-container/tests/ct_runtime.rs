@@ -143,7 +143,9 @@ impl Drop for NetCleanup {
             let _ = self.ct.rt.stop(self.ct.vmid, false, None, true);
         }
         let _ = pve_container::create::unmount_all(&self.ct.rt.rootdir(self.ct.vmid));
-        let _ = run("ip", &["link", "del", &self.bridge]);
+        if !self.bridge.is_empty() {
+            let _ = run("ip", &["link", "del", &self.bridge]);
+        }
     }
 }
 
@@ -296,4 +298,143 @@ fn unprivileged_dir_storage_create_start_net_exec_stop() {
     assert!(!pve_container::create::is_mounted(&mount_dir));
     storage.vdisk_free(&volid).unwrap();
     drop(guard);
+}
+
+fn api_call(
+    env: &pve_common::api::RpcEnv,
+    method: pve_common::api::HttpMethod,
+    path: &str,
+    params: serde_json::Value,
+) -> Result<serde_json::Value, pve_common::api::ApiError> {
+    let router = pve_container::api::node_lxc_router();
+    let (m, _) = router.find(method, path).expect("method");
+    let serde_json::Value::Object(mut p) = params else {
+        unreachable!()
+    };
+    p.insert("node".into(), serde_json::json!(env.node));
+    Ok(pve_common::api::call_method(m, env, p)?.data)
+}
+
+/// A privileged container on dir storage driven through the status API methods (as
+/// `pct start/shutdown/stop` call them): each runs as a worker task, status/current
+/// follows, and the errors before the worker are upstream's.
+#[test]
+fn status_methods_start_shutdown_stop() {
+    use pve_common::api::HttpMethod::{Get, Post};
+    use serde_json::json;
+    if unsafe { libc::geteuid() } != 0 {
+        return skip("not root");
+    }
+    for tool in ["lxc-start", "mkfs.ext4", "qemu-img"] {
+        if run("sh", &["-c", &format!("command -v {tool}")]).is_err() {
+            return skip(&format!("{tool} not installed"));
+        }
+    }
+    let Some(template) = busybox_template() else {
+        return skip("no busybox template (run `cargo xtask ct-template`)");
+    };
+    let pid = std::process::id();
+    let root = std::env::temp_dir().join(format!("pve-ct-api-{pid}"));
+    std::fs::create_dir_all(root.join("etc/pve/nodes/pveo/lxc")).unwrap();
+    std::fs::write(
+        root.join("etc/pve/storage.cfg"),
+        "dir: local\n\tpath /var/lib/vz\n\tcontent images,rootdir,vztmpl\n\n",
+    )
+    .unwrap();
+    let paths = pve_common::paths::NodePaths::new(&root);
+    let env = pve_common::api::RpcEnv {
+        auth: pve_common::api::AuthId::root(),
+        node: "pveo".into(),
+        client_ip: None,
+        kind: pve_common::api::EnvKind::Cli,
+        paths: paths.clone(),
+        permissions: None,
+    };
+    let storage = pve_storage::Storage::load(&paths).unwrap();
+    let vmid = 9900 + (pid % 90);
+    let rt = LxcRuntime::new(&paths);
+    let _guard = NetCleanup {
+        bridge: String::new(),
+        ct: Cleanup {
+            rt: rt.clone(),
+            vmid,
+            root: root.clone(),
+        },
+    };
+    let raw = "arch: amd64\nostype: unmanaged\nhostname: apict\nmemory: 64\n";
+    let mut conf = pve_container::parse_ct_config(vmid, raw, true)
+        .unwrap()
+        .config;
+    let mount_dir = rt.rootdir(vmid);
+    let (volid, main) = pve_container::create::create_rootfs(
+        &storage,
+        &pve_container::create::RootfsRequest {
+            vmid,
+            storeid: "local",
+            size_gib: 1,
+            archive: &template,
+            conf: &conf.main,
+            password: None,
+            ssh_keys: None,
+            setup: Default::default(),
+            mount_dir: &mount_dir,
+        },
+    )
+    .expect("create");
+    conf.main = main;
+    conf.main.set("rootfs", format!("{volid},size=1G"));
+    let store = pve_container::store::CtConfigStore::new(&paths, "pveo");
+    store.write_config(vmid, &conf).unwrap();
+    let path = |s: &str| format!("{vmid}/status/{s}");
+
+    let err = api_call(&env, Post, &path("stop"), json!({"vmid": vmid})).unwrap_err();
+    assert_eq!(err.message, format!("CT {vmid} not running\n"));
+    let st = api_call(&env, Get, &path("current"), json!({"vmid": vmid})).unwrap();
+    assert_eq!(st["status"], json!("stopped"));
+
+    let upid = api_call(&env, Post, &path("start"), json!({"vmid": vmid})).unwrap();
+    let upid = upid.as_str().unwrap().to_string();
+    assert!(upid.contains(":vzstart:"), "{upid}");
+    let ts = pve_common::tasks::task_status(&paths, &upid).unwrap();
+    assert_eq!(ts.exitstatus.as_deref(), Some("OK"), "{ts:?}");
+    let st = api_call(&env, Get, &path("current"), json!({"vmid": vmid})).unwrap();
+    assert_eq!(st["status"], json!("running"));
+    let err = api_call(&env, Post, &path("start"), json!({"vmid": vmid})).unwrap_err();
+    assert_eq!(err.message, format!("CT {vmid} already running\n"));
+    let out = rt.exec(vmid, &["/bin/hostname"]).unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "busybox");
+
+    let upid = api_call(
+        &env,
+        Post,
+        &path("shutdown"),
+        json!({"vmid": vmid, "timeout": 20}),
+    )
+    .unwrap();
+    let ts = pve_common::tasks::task_status(&paths, upid.as_str().unwrap()).unwrap();
+    assert_eq!(ts.exitstatus.as_deref(), Some("OK"), "{ts:?}");
+    let st = api_call(&env, Get, &path("current"), json!({"vmid": vmid})).unwrap();
+    assert_eq!(st["status"], json!("stopped"));
+    assert!(!pve_container::create::is_mounted(&mount_dir));
+
+    // a locked config refuses the start inside the worker, which then fails
+    conf.main.set("lock", "backup");
+    store.write_config(vmid, &conf).unwrap();
+    let upid = api_call(&env, Post, &path("start"), json!({"vmid": vmid})).unwrap();
+    let ts = pve_common::tasks::task_status(&paths, upid.as_str().unwrap()).unwrap();
+    assert_eq!(
+        ts.exitstatus.as_deref(),
+        Some("CT is locked (backup)"),
+        "{ts:?}"
+    );
+    assert!(!rt.check_running(vmid));
+    conf.main.remove("lock");
+    store.write_config(vmid, &conf).unwrap();
+
+    api_call(&env, Post, &path("start"), json!({"vmid": vmid})).unwrap();
+    let upid = api_call(&env, Post, &path("stop"), json!({"vmid": vmid})).unwrap();
+    let ts = pve_common::tasks::task_status(&paths, upid.as_str().unwrap()).unwrap();
+    assert_eq!(ts.exitstatus.as_deref(), Some("OK"), "{ts:?}");
+    assert!(!rt.check_running(vmid));
+    storage.vdisk_free(&volid).unwrap();
 }
