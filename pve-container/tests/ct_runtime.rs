@@ -47,6 +47,7 @@ impl Drop for Cleanup {
         if self.rt.check_running(self.vmid) {
             let _ = self.rt.stop(self.vmid, false, None, true);
         }
+        let _ = pve_container::create::unmount_all(&self.rt.rootdir(self.vmid));
         let _ = std::fs::remove_dir_all(&self.root);
     }
 }
@@ -437,4 +438,135 @@ fn status_methods_start_shutdown_stop() {
     assert_eq!(ts.exitstatus.as_deref(), Some("OK"), "{ts:?}");
     assert!(!rt.check_running(vmid));
     storage.vdisk_free(&volid).unwrap();
+}
+
+/// Unmounts and detaches the test's loop-mounted btrfs.
+struct BtrfsMount {
+    dev: String,
+    dir: PathBuf,
+}
+
+impl Drop for BtrfsMount {
+    fn drop(&mut self) {
+        let _ = run("umount", &[self.dir.to_str().unwrap()]);
+        let _ = run("losetup", &["-d", &self.dev]);
+        // the container cleanup could not remove the mount point while it was mounted
+        if let Some(root) = self.dir.parent().and_then(Path::parent) {
+            let _ = std::fs::remove_dir_all(root);
+        }
+    }
+}
+
+/// An unprivileged container on a btrfs subvolume (loop-mounted btrfs image): create
+/// (id-shifted unpack into the subvolume), start, write inside, stop, snapshot the
+/// volume, change, roll back, start again and read the old content.
+#[test]
+fn unprivileged_btrfs_subvolume_snapshot_rollback() {
+    if unsafe { libc::geteuid() } != 0 {
+        return skip("not root");
+    }
+    for tool in [
+        "lxc-start",
+        "lxc-usernsexec",
+        "mkfs.btrfs",
+        "btrfs",
+        "losetup",
+    ] {
+        if run("sh", &["-c", &format!("command -v {tool}")]).is_err() {
+            return skip(&format!("{tool} not installed"));
+        }
+    }
+    let Some(template) = busybox_template() else {
+        return skip("no busybox template (run `cargo xtask ct-template`)");
+    };
+    let pid = std::process::id();
+    let root = std::env::temp_dir().join(format!("pve-ct-btrfs-{pid}"));
+    std::fs::create_dir_all(root.join("etc/pve/nodes/pveo/lxc")).unwrap();
+    let vmid = 9990 + (pid % 9);
+    let paths = pve_common::paths::NodePaths::new(&root);
+    let rt = LxcRuntime::new(&paths);
+    let image = root.join("btrfs.img");
+    std::fs::File::create(&image)
+        .unwrap()
+        .set_len(256 * 1024 * 1024)
+        .unwrap();
+    run("mkfs.btrfs", &["-q", image.to_str().unwrap()]).unwrap();
+    let dev = run("losetup", &["--find", "--show", image.to_str().unwrap()]).unwrap();
+    let mnt = root.join("mnt/bt");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let _bt = BtrfsMount {
+        dev: dev.trim().to_string(),
+        dir: mnt.clone(),
+    };
+    // declared after the btrfs mount so it drops first: stop, unmount, then the btrfs
+    let _ct = Cleanup {
+        rt: rt.clone(),
+        vmid,
+        root: root.clone(),
+    };
+    if let Err(e) = run("mount", &[dev.trim(), mnt.to_str().unwrap()]) {
+        return skip(&format!("no loop-mounted btrfs: {e}"));
+    }
+    let storage = pve_storage::Storage {
+        paths: paths.clone(),
+        cfg: pve_storage::StorageConfig::parse(
+            "btrfs: bt\n\tpath /mnt/bt\n\tcontent images,rootdir\n",
+        ),
+    };
+    let raw = "arch: amd64\nostype: unmanaged\nhostname: btct\nmemory: 64\nunprivileged: 1\n";
+    let mut conf = pve_container::parse_ct_config(vmid, raw, true)
+        .unwrap()
+        .config;
+    let mount_dir = rt.rootdir(vmid);
+    let (volid, main) = pve_container::create::create_rootfs(
+        &storage,
+        &pve_container::create::RootfsRequest {
+            vmid,
+            storeid: "bt",
+            size_gib: 0,
+            archive: &template,
+            conf: &conf.main,
+            password: None,
+            ssh_keys: None,
+            setup: Default::default(),
+            mount_dir: &mount_dir,
+        },
+    )
+    .expect("create");
+    assert_eq!(volid, format!("bt:{vmid}/subvol-{vmid}-disk-0.subvol"));
+    conf.main = main;
+    conf.main.set("rootfs", format!("{volid},size=0T"));
+    let host = LxcHost::probe();
+    let start = |rt: &LxcRuntime| {
+        rt.start_mounted(vmid, &conf.main, &host, &storage, Default::default())
+            .expect("start")
+    };
+    let write = |rt: &LxcRuntime, text: &str| {
+        let out = rt
+            .exec(
+                vmid,
+                &[
+                    "/bin/sh",
+                    "-c",
+                    &format!("echo {text} > /etc/pvetest-state"),
+                ],
+            )
+            .unwrap();
+        assert!(out.status.success());
+    };
+    start(&rt);
+    write(&rt, "before");
+    rt.stop(vmid, false, None, true).unwrap();
+    rt.unmount(vmid).unwrap();
+    storage.volume_snapshot(&volid, "snap1").unwrap();
+    start(&rt);
+    write(&rt, "after");
+    rt.stop(vmid, false, None, true).unwrap();
+    rt.unmount(vmid).unwrap();
+    storage.volume_snapshot_rollback(&volid, "snap1").unwrap();
+    start(&rt);
+    let out = rt.exec(vmid, &["/bin/cat", "/etc/pvetest-state"]).unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "before\n");
+    rt.stop(vmid, false, None, true).unwrap();
+    rt.unmount(vmid).unwrap();
 }
