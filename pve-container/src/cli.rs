@@ -13,6 +13,29 @@ const CLASS_LXC: &str = "PVE::API2::LXC";
 const CLASS_CONFIG: &str = "PVE::API2::LXC::Config";
 const CLASS_SNAPSHOT: &str = "PVE::API2::LXC::Snapshot";
 const CLASS_PCT: &str = "PVE::CLI::pct";
+const CLASS_STATUS: &str = "PVE::API2::LXC::Status";
+
+/// Worker commands exit non-zero when their task failed (as upstream's CLI does).
+fn upid_exit(
+    out: &mut dyn std::io::Write,
+    data: &Value,
+    _m: &ApiMethod,
+    _o: &pve_common::cli::command::OutputOpts,
+) -> std::io::Result<()> {
+    let Some(upid) = data.as_str() else {
+        return Ok(());
+    };
+    let paths = pve_common::NodePaths::from_env();
+    let status = pve_common::tasks::task_status(&paths, upid)
+        .ok()
+        .and_then(|s| s.exitstatus)
+        .unwrap_or_default();
+    if status != "OK" && !status.starts_with("WARNINGS") {
+        out.flush()?;
+        std::process::exit(255);
+    }
+    Ok(())
+}
 
 fn method_at(router: &Router, method: HttpMethod, path: &str) -> ApiMethod {
     router
@@ -243,6 +266,19 @@ pub fn pct_cli_for(node: &str) -> CliDef {
                 out.write_all(format_snapshot_tree(&list).as_bytes())
             }),
         );
+    let mut root = root;
+    for cmd in ["reboot", "shutdown", "start", "stop"] {
+        root = root.command(
+            cmd,
+            Command::new(
+                CLASS_STATUS,
+                method_at(&router, HttpMethod::Post, &format!("_/status/{cmd}")),
+            )
+            .args(&["vmid"])
+            .fixed("node", node)
+            .output(upid_exit),
+        );
+    }
     CliDef::new(root).error_exit_code(exit_code)
 }
 

@@ -27,6 +27,9 @@ pub struct LxcHost {
     pub cgv2_controllers: Vec<String>,
     /// AppArmor is enabled on the host.
     pub apparmor: bool,
+    /// Where the hook programs the config names live (`/usr/share/lxc`: `lxcnetaddbr`);
+    /// `$PVE_LXC_HOOK_DIR` points a dev or test root at the build directory.
+    pub hook_dir: PathBuf,
     /// `/usr/share/lxc/config` (the `lxc.include` directory).
     pub lxc_config_path: PathBuf,
     /// MTU of a bridge (`/sys/class/net/<bridge>/mtu`).
@@ -142,6 +145,9 @@ impl LxcHost {
         let new_socket = Path::new("/run/pve-lxc-syscalld/socket");
         let old_socket = Path::new("/run/pve/lxc-syscalld.sock");
         Self {
+            hook_dir: std::env::var_os("PVE_LXC_HOOK_DIR")
+                .filter(|d| !d.is_empty())
+                .map_or_else(|| PathBuf::from("/usr/share/lxc"), PathBuf::from),
             lxc_major,
             cgroup_v2,
             cgv2_controllers,
@@ -542,7 +548,8 @@ pub fn generate_lxc_config(
         raw.push_str(&format!("lxc.net.{ind}.mtu = {mtu}\n"));
         if host.lxc_major >= 4 {
             raw.push_str(&format!(
-                "lxc.net.{ind}.script.up = /usr/share/lxc/lxcnetaddbr\n"
+                "lxc.net.{ind}.script.up = {}\n",
+                host.hook_dir.join("lxcnetaddbr").display()
             ));
         }
         if !flag(&d.props, "link_down") && flag(&d.props, "host-managed") {
@@ -645,6 +652,7 @@ mod tests {
 
     fn host(apparmor: bool) -> LxcHost {
         LxcHost {
+            hook_dir: PathBuf::from("/usr/share/lxc"),
             lxc_major: 6,
             cgroup_v2: true,
             cgv2_controllers: vec!["cpuset".into(), "cpu".into(), "memory".into()],

@@ -11,6 +11,8 @@
 //!   (target/bench/cluster.json)
 //! - `bench api`: API requests/s and latency via pveproxy and pvedaemon
 //!   (target/bench/api.json)
+//! - `bench lxc`: `pct start` vs. `lxc-start` by hand, `pct list` over 1,000 configs
+//!   (target/bench/lxc.json)
 //! - `cluster up [--nodes N] | status | down`: N nodes in network namespaces, each with
 //!   its own corosync, pmxcfs and PVE_ROOT (runs the built `pve-testcluster`)
 //! - `ct-template [--root DIR] [--debian] [--force]`: container templates from Debian
@@ -49,6 +51,7 @@ commands:
   guest-image [--force]     build target/guest-image/guest.img (Debian kernel + busybox,
                             powers off on the ACPI power button) from Debian packages
   bench api [--seconds N]   API throughput/latency via pveproxy and pvedaemon, target/bench/api.json
+  bench lxc [--samples N]   pct start vs. lxc-start by hand, pct list of 1,000 CTs, target/bench/lxc.json
   cluster up [--nodes N]    N nodes (default 3) in network namespaces: corosync + pmxcfs each
   cluster status            `pvecm status` of every node
   cluster down              stop every process, unmount, delete the namespaces
@@ -288,14 +291,36 @@ fn bench_qemu(args: &[String]) -> Result<()> {
     status(&mut cmd)
 }
 
+/// `bench lxc`: `pct start` to running against `lxc-start` of the generated config by
+/// hand, and `pct list` over 1,000 configs (target/bench/lxc.json).
+fn bench_lxc(args: &[String]) -> Result<()> {
+    let out = workspace_root().join("target/bench/lxc.json");
+    let mut cmd = cargo();
+    cmd.args([
+        "run",
+        "--release",
+        "-q",
+        "-p",
+        "pve-container",
+        "--bin",
+        "lxc-start-bench",
+        "--",
+    ])
+    .arg("--out")
+    .arg(&out)
+    .args(args);
+    status(&mut cmd)
+}
+
 fn bench(args: &[String]) -> Result<()> {
     let (bin, json) = match args.first().map(String::as_str) {
         Some("pmxcfs") => ("pmxcfs-bench", "pmxcfs.json"),
         Some("cluster") => ("pmxcfs-cluster-bench", "cluster.json"),
         Some("api") => return bench_api::run(&args[1..]),
         Some("qemu") => return bench_qemu(&args[1..]),
+        Some("lxc") => return bench_lxc(&args[1..]),
         _ => bail!(
-            "usage: cargo xtask bench pmxcfs [--files N] | cluster [--files N] [--samples N] | api [--seconds N] | qemu [--samples N]"
+            "usage: cargo xtask bench pmxcfs [--files N] | cluster [--files N] [--samples N] | api [--seconds N] | qemu [--samples N] | lxc [--samples N] [--template FILE]"
         ),
     };
     status(cargo().args(["build", "--release", "-p", "pve-cluster", "--bins"]))?;

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use crate::config::{current_config, pending_array, section_to_json};
 use crate::store::CtConfigStore;
 
+mod runtime;
 mod schemas;
 
 fn declare(mut m: ApiMethod, params: Value, returns: Value, perms: Value) -> ApiMethod {
@@ -40,11 +41,17 @@ fn vmid_param(p: &Params) -> Result<u32, ApiError> {
 /// Whether a container runs: its LXC command socket is bound (upstream's
 /// `list_active_containers` reads the abstract sockets in /proc/net/unix).
 pub fn active_containers() -> std::collections::BTreeSet<u32> {
+    active_containers_in(std::path::Path::new("/var/lib/lxc"))
+}
+
+/// [`active_containers`] of the containers below another lxc path (a test root).
+pub fn active_containers_in(lxc_dir: &std::path::Path) -> std::collections::BTreeSet<u32> {
+    let prefix = format!("@{}/", lxc_dir.display());
     let text = std::fs::read_to_string("/proc/net/unix").unwrap_or_default();
     text.lines()
         .filter_map(|l| l.split_whitespace().last())
         .filter_map(|path| {
-            let rest = path.strip_prefix("@/var/lib/lxc/")?;
+            let rest = path.strip_prefix(&prefix)?;
             let (vmid, tail) = rest.split_once('/')?;
             (tail == "command").then(|| vmid.parse().ok()).flatten()
         })
@@ -55,7 +62,7 @@ fn vmlist(env: &RpcEnv, _p: Params) -> Result<ApiResponse, ApiError> {
     let store = CtConfigStore::new(&env.paths, &env.node);
     let dir = env.paths.etc_pve().join(format!("nodes/{}/lxc", env.node));
     let cpucount = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
-    let active = active_containers();
+    let active = active_containers_in(&env.paths.lxc_dir());
     let mut vmids: Vec<u32> = std::fs::read_dir(&dir)
         .map(|rd| {
             rd.filter_map(|e| {
@@ -209,7 +216,7 @@ fn vm_status(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
         .map_err(internal)?;
     let cpucount = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
     let mut status = crate::status::stopped_status(vmid, &conf.main, cpucount);
-    if active_containers().contains(&vmid) {
+    if active_containers_in(&env.paths.lxc_dir()).contains(&vmid) {
         status.insert("status".into(), json!("running"));
     }
     status.insert("ha".into(), ha_status(env, &format!("ct:{vmid}")));
@@ -328,6 +335,7 @@ pub fn node_lxc_router() -> Router {
             s::vmcmdidx_permissions(),
         ))
         .subdir("current", current);
+    let status = runtime::mount_status_methods(status);
     let snap_config = Router::new().method(declare(
         ApiMethod::new(
             "get_snapshot_config",

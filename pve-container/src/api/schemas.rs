@@ -110,3 +110,51 @@ pub(super) fn get_snapshot_config_returns() -> Value {
 pub(super) fn get_snapshot_config_permissions() -> Value {
     json!({"check": ["perm", "/vms/{vmid}", ["VM.Snapshot", "VM.Snapshot.Rollback", "VM.Audit"], "any", 1]})
 }
+
+pub(super) fn vm_start_params() -> Value {
+    json!({"debug": {"default": 0, "description": "If set, enables very verbose debug log-level on start.", "optional": 1, "type": "boolean", "typetext": "<boolean>"}, "node": {"description": "The cluster node name.", "format": "pve-node", "type": "string", "typetext": "<string>"}, "skiplock": {"description": "Ignore locks - only root is allowed to use this option.", "optional": 1, "type": "boolean", "typetext": "<boolean>"}, "vmid": {"description": "The (unique) ID of the VM.", "format": "pve-vmid", "maximum": 999999999, "minimum": 100, "type": "integer", "typetext": "<integer> (100 - 999999999)"}})
+}
+
+pub(super) fn vm_start_returns() -> Value {
+    json!({"type": "string"})
+}
+
+pub(super) fn vm_start_permissions() -> Value {
+    json!({"check": ["perm", "/vms/{vmid}", ["VM.PowerMgmt"]]})
+}
+
+pub(super) fn vm_stop_params() -> Value {
+    json!({"node": {"description": "The cluster node name.", "format": "pve-node", "type": "string", "typetext": "<string>"}, "overrule-shutdown": {"default": 0, "description": "Try to abort active 'vzshutdown' tasks before stopping.", "optional": 1, "type": "boolean", "typetext": "<boolean>"}, "skiplock": {"description": "Ignore locks - only root is allowed to use this option.", "optional": 1, "type": "boolean", "typetext": "<boolean>"}, "vmid": {"description": "The (unique) ID of the VM.", "format": "pve-vmid", "maximum": 999999999, "minimum": 100, "type": "integer", "typetext": "<integer> (100 - 999999999)"}})
+}
+
+pub(super) fn vm_stop_returns() -> Value {
+    json!({"type": "string"})
+}
+
+pub(super) fn vm_stop_permissions() -> Value {
+    json!({"check": ["perm", "/vms/{vmid}", ["VM.PowerMgmt"]]})
+}
+
+pub(super) fn vm_shutdown_params() -> Value {
+    json!({"forceStop": {"default": 0, "description": "Make sure the Container stops.", "optional": 1, "type": "boolean", "typetext": "<boolean>"}, "node": {"description": "The cluster node name.", "format": "pve-node", "type": "string", "typetext": "<string>"}, "timeout": {"default": 60, "description": "Wait maximal timeout seconds.", "minimum": 0, "optional": 1, "type": "integer", "typetext": "<integer> (0 - N)"}, "vmid": {"description": "The (unique) ID of the VM.", "format": "pve-vmid", "maximum": 999999999, "minimum": 100, "type": "integer", "typetext": "<integer> (100 - 999999999)"}})
+}
+
+pub(super) fn vm_shutdown_returns() -> Value {
+    json!({"type": "string"})
+}
+
+pub(super) fn vm_shutdown_permissions() -> Value {
+    json!({"check": ["perm", "/vms/{vmid}", ["VM.PowerMgmt"]]})
+}
+
+pub(super) fn vm_reboot_params() -> Value {
+    json!({"node": {"description": "The cluster node name.", "format": "pve-node", "type": "string", "typetext": "<string>"}, "timeout": {"description": "Wait maximal timeout seconds for the shutdown.", "minimum": 0, "optional": 1, "type": "integer", "typetext": "<integer> (0 - N)"}, "vmid": {"description": "The (unique) ID of the VM.", "format": "pve-vmid", "maximum": 999999999, "minimum": 100, "type": "integer", "typetext": "<integer> (100 - 999999999)"}})
+}
+
+pub(super) fn vm_reboot_returns() -> Value {
+    json!({"type": "string"})
+}
+
+pub(super) fn vm_reboot_permissions() -> Value {
+    json!({"check": ["perm", "/vms/{vmid}", ["VM.PowerMgmt"]]})
+}
