@@ -62,6 +62,13 @@ pub fn run(args: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// The busybox template in `target/ct-templates/` (built once), for the container tests.
+pub fn busybox_for_tests() -> Result<PathBuf> {
+    let out = workspace_root().join("target/ct-templates");
+    std::fs::create_dir_all(&out)?;
+    busybox(&out, false)
+}
+
 fn output(cmd: &mut Command) -> Result<String> {
     let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
     if !out.status.success() {

@@ -131,6 +131,8 @@ fn test(args: &[String]) -> Result<()> {
     deps::install()?;
     // the real-QEMU tests boot it (made from Debian packages, cached under target/)
     guest_image::run(&[])?;
+    // the real-LXC tests create containers from it (target/ct-templates/)
+    ct_template::busybox_for_tests()?;
     status(cargo().args(["fmt", "--all", "--", "--check"]))?;
     status(cargo().args([
         "clippy",
