@@ -11,6 +11,9 @@ pub struct NodeHost {
     version: (u32, u32, u32),
     storage: Option<pve_storage::StorageConfig>,
     paths: NodePaths,
+    /// For a start: bridge MTUs and vhost-net are asked of the running host (for
+    /// `qm showcmd` upstream's fixed answers stand).
+    live: bool,
 }
 
 /// The QEMU binary of this host's architecture.
@@ -62,7 +65,25 @@ impl NodeHost {
             version,
             storage,
             paths: paths.clone(),
+            live: false,
         })
+    }
+
+    /// The host as a VM start sees it: the probed binary's `version`, `storage` and
+    /// the running host's bridges and vhost-net.
+    pub fn for_start(
+        paths: &NodePaths,
+        node: &str,
+        version: (u32, u32, u32),
+        storage: pve_storage::StorageConfig,
+    ) -> NodeHost {
+        NodeHost {
+            node: node.to_string(),
+            version,
+            storage: Some(storage),
+            paths: paths.clone(),
+            live: true,
+        }
     }
 }
 
@@ -82,6 +103,18 @@ impl HostFacts for NodeHost {
         text.lines()
             .find_map(|l| l.trim().strip_prefix("InitiatorName="))
             .map(|v| v.trim().to_string())
+    }
+    fn bridge_mtu(&self, bridge: &str) -> u32 {
+        if !self.live {
+            return 1500;
+        }
+        std::fs::read_to_string(format!("/sys/class/net/{bridge}/mtu"))
+            .ok()
+            .and_then(|m| m.trim().parse().ok())
+            .unwrap_or(1500)
+    }
+    fn vhost_net_available(&self) -> bool {
+        !self.live || std::path::Path::new("/dev/vhost-net").exists()
     }
     fn storage_config(&self) -> Option<&pve_storage::StorageConfig> {
         self.storage.as_ref()

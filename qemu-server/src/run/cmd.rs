@@ -12,7 +12,7 @@ use pve_common::paths::NodePaths;
 use pve_guest_common::GuestConfig;
 use serde_json::Value;
 
-use crate::cmdline::{self, Capabilities, HostFacts, Target};
+use crate::cmdline::{self, Capabilities, Target};
 use crate::helpers;
 
 /// A tap device QEMU gets attached to, created (and removed) by `run`.
@@ -51,49 +51,6 @@ impl HostEnv {
         let qemu_binary =
             std::env::var("PVE_QEMU_BINARY").unwrap_or_else(|_| cmdline::host_qemu_binary());
         Self { qemu_binary, kvm }
-    }
-}
-
-/// The generator's view of this node for a start: the probed binary's version, storage
-/// paths below the node root, bridge MTUs and vhost-net from the host.
-struct StartHost {
-    node: String,
-    version: (u32, u32, u32),
-    storage: pve_storage::StorageConfig,
-    paths: NodePaths,
-}
-
-impl HostFacts for StartHost {
-    fn node_name(&self) -> &str {
-        &self.node
-    }
-    fn qemu_version(&self) -> (u32, u32, u32) {
-        self.version
-    }
-    fn host_arch(&self) -> &str {
-        std::env::consts::ARCH
-    }
-    fn iscsi_initiator_name(&self) -> Option<String> {
-        let text =
-            std::fs::read_to_string(self.paths.host("/etc/iscsi/initiatorname.iscsi")).ok()?;
-        text.lines()
-            .find_map(|l| l.trim().strip_prefix("InitiatorName="))
-            .map(|v| v.trim().to_string())
-    }
-    fn bridge_mtu(&self, bridge: &str) -> u32 {
-        std::fs::read_to_string(format!("/sys/class/net/{bridge}/mtu"))
-            .ok()
-            .and_then(|m| m.trim().parse().ok())
-            .unwrap_or(1500)
-    }
-    fn vhost_net_available(&self) -> bool {
-        std::path::Path::new("/dev/vhost-net").exists()
-    }
-    fn storage_config(&self) -> Option<&pve_storage::StorageConfig> {
-        Some(&self.storage)
-    }
-    fn custom_cpu_models(&self) -> Option<String> {
-        std::fs::read_to_string(self.paths.pve_file("virtual-guest/cpu-models.conf")).ok()
     }
 }
 
@@ -188,12 +145,12 @@ pub fn start_command(
         bail!("KVM virtualisation configured, but not available. Either disable in VM configuration or enable in BIOS.");
     }
     let caps = capabilities(paths, &host.qemu_binary)?;
-    let facts = StartHost {
-        node: node.to_string(),
-        version: caps.version,
-        storage: rooted_storage(paths, &storage.cfg),
-        paths: paths.clone(),
-    };
+    let facts = cmdline::NodeHost::for_start(
+        paths,
+        node,
+        caps.version,
+        rooted_storage(paths, &storage.cfg),
+    );
     let (argv, _warnings) =
         cmdline::config_to_command(&facts, vmid, config, &Target::Stock(caps.clone()))
             .map_err(|e| format_err!("{}", e.trim_end()))?;
