@@ -15,28 +15,6 @@ const CLASS_SNAPSHOT: &str = "PVE::API2::LXC::Snapshot";
 const CLASS_PCT: &str = "PVE::CLI::pct";
 const CLASS_STATUS: &str = "PVE::API2::LXC::Status";
 
-/// Worker commands exit non-zero when their task failed (as upstream's CLI does).
-fn upid_exit(
-    out: &mut dyn std::io::Write,
-    data: &Value,
-    _m: &ApiMethod,
-    _o: &pve_common::cli::command::OutputOpts,
-) -> std::io::Result<()> {
-    let Some(upid) = data.as_str() else {
-        return Ok(());
-    };
-    let paths = pve_common::NodePaths::from_env();
-    let status = pve_common::tasks::task_status(&paths, upid)
-        .ok()
-        .and_then(|s| s.exitstatus)
-        .unwrap_or_default();
-    if status != "OK" && !status.starts_with("WARNINGS") {
-        out.flush()?;
-        std::process::exit(255);
-    }
-    Ok(())
-}
-
 fn method_at(router: &Router, method: HttpMethod, path: &str) -> ApiMethod {
     router
         .find(method, path)
@@ -276,7 +254,7 @@ pub fn pct_cli_for(node: &str) -> CliDef {
             )
             .args(&["vmid"])
             .fixed("node", node)
-            .output(upid_exit),
+            .output(pve_common::cli::command::upid_exit),
         );
     }
     CliDef::new(root).error_exit_code(exit_code)

@@ -204,28 +204,6 @@ pub fn print_snapshot_tree(out: &mut dyn Write, data: &Value) -> std::io::Result
     Ok(())
 }
 
-/// Upstream's `$upid_exit`: a failed task makes the command fail.
-fn upid_exit(
-    out: &mut dyn Write,
-    data: &Value,
-    _m: &ApiMethod,
-    _o: &pve_common::cli::command::OutputOpts,
-) -> std::io::Result<()> {
-    let Some(upid) = data.as_str() else {
-        return Ok(());
-    };
-    let paths = pve_common::NodePaths::from_env();
-    let status = pve_common::tasks::task_status(&paths, upid)
-        .ok()
-        .and_then(|s| s.exitstatus)
-        .unwrap_or_default();
-    if status != "OK" && !status.starts_with("WARNINGS") {
-        out.flush()?;
-        std::process::exit(255);
-    }
-    Ok(())
-}
-
 fn vmid_param() -> Schema {
     Schema::literal(
         json!({"type": "integer", "format": "pve-vmid", "minimum": 100,
@@ -553,19 +531,21 @@ pub fn qm_cli_for(node: &str) -> CliDef {
         .command("list", list_command(node))
         .command(
             "create",
-            api(HttpMethod::Post, "").args(&["vmid"]).output(upid_exit),
+            api(HttpMethod::Post, "")
+                .args(&["vmid"])
+                .output(pve_common::cli::command::upid_exit),
         )
         .command(
             "destroy",
             api(HttpMethod::Delete, "_")
                 .args(&["vmid"])
-                .output(upid_exit),
+                .output(pve_common::cli::command::upid_exit),
         )
         .command(
             "clone",
             api(HttpMethod::Post, "_/clone")
                 .args(&["vmid", "newid"])
-                .output(upid_exit),
+                .output(pve_common::cli::command::upid_exit),
         )
         .command("set", api(HttpMethod::Put, "_/config").args(&["vmid"]))
         .command(
@@ -584,13 +564,13 @@ pub fn qm_cli_for(node: &str) -> CliDef {
             "snapshot",
             api(HttpMethod::Post, "_/snapshot")
                 .args(&["vmid", "snapname"])
-                .output(upid_exit),
+                .output(pve_common::cli::command::upid_exit),
         )
         .command(
             "delsnapshot",
             api(HttpMethod::Delete, "_/snapshot/_")
                 .args(&["vmid", "snapname"])
-                .output(upid_exit),
+                .output(pve_common::cli::command::upid_exit),
         )
         .command(
             "listsnapshot",
@@ -602,7 +582,7 @@ pub fn qm_cli_for(node: &str) -> CliDef {
             "rollback",
             api(HttpMethod::Post, "_/snapshot/_/rollback")
                 .args(&["vmid", "snapname"])
-                .output(upid_exit),
+                .output(pve_common::cli::command::upid_exit),
         )
         .command(
             "template",
@@ -616,43 +596,43 @@ pub fn qm_cli_for(node: &str) -> CliDef {
             "start",
             api(HttpMethod::Post, "_/status/start")
                 .args(&["vmid"])
-                .output(upid_exit),
+                .output(pve_common::cli::command::upid_exit),
         )
         .command(
             "stop",
             api(HttpMethod::Post, "_/status/stop")
                 .args(&["vmid"])
-                .output(upid_exit),
+                .output(pve_common::cli::command::upid_exit),
         )
         .command(
             "shutdown",
             api(HttpMethod::Post, "_/status/shutdown")
                 .args(&["vmid"])
-                .output(upid_exit),
+                .output(pve_common::cli::command::upid_exit),
         )
         .command(
             "reboot",
             api(HttpMethod::Post, "_/status/reboot")
                 .args(&["vmid"])
-                .output(upid_exit),
+                .output(pve_common::cli::command::upid_exit),
         )
         .command(
             "suspend",
             api(HttpMethod::Post, "_/status/suspend")
                 .args(&["vmid"])
-                .output(upid_exit),
+                .output(pve_common::cli::command::upid_exit),
         )
         .command(
             "resume",
             api(HttpMethod::Post, "_/status/resume")
                 .args(&["vmid"])
-                .output(upid_exit),
+                .output(pve_common::cli::command::upid_exit),
         )
         .command(
             "reset",
             api(HttpMethod::Post, "_/status/reset")
                 .args(&["vmid"])
-                .output(upid_exit),
+                .output(pve_common::cli::command::upid_exit),
         )
         .command(
             "sendkey",

@@ -57,6 +57,29 @@ pub type OutputFn = Arc<
     dyn Fn(&mut dyn Write, &Value, &ApiMethod, &OutputOpts) -> std::io::Result<()> + Send + Sync,
 >;
 
+/// Upstream's `$upid_exit` for commands that start a worker: when the task (whose
+/// UPID is the result) failed, the command exits with 255 once its output is flushed.
+pub fn upid_exit(
+    out: &mut dyn Write,
+    data: &Value,
+    _m: &ApiMethod,
+    _o: &OutputOpts,
+) -> std::io::Result<()> {
+    let Some(upid) = data.as_str() else {
+        return Ok(());
+    };
+    let paths = crate::NodePaths::from_env();
+    let status = crate::tasks::task_status(&paths, upid)
+        .ok()
+        .and_then(|s| s.exitstatus)
+        .unwrap_or_default();
+    if status != "OK" && !status.starts_with("WARNINGS") {
+        out.flush()?;
+        std::process::exit(255);
+    }
+    Ok(())
+}
+
 /// The standard result formatter: data, the method's return schema, the properties to
 /// print (columns), the options.
 pub type StandardFormatter =
