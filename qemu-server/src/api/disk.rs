@@ -63,26 +63,7 @@ pub(super) fn resize(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
     }
     let auth_env = env.clone();
     let check = move |_env: &RpcEnv, conf: &GuestConfig| -> Result<(Drive, String), String> {
-        if let Some(d) = digest.as_deref().filter(|d| !d.is_empty()) {
-            if d != conf.digest {
-                return Err("checksum mismatch (file change by other user?)\n".into());
-            }
-        }
-        if !skiplock {
-            check_lock("VM", &conf.main)?;
-        }
-        let value = conf
-            .main
-            .get(&disk)
-            .ok_or_else(|| format!("disk '{disk}' does not exist\n"))?;
-        let drive = Drive::parse(&disk, value)?;
-        let volid = drive.file();
-        if volid.is_empty() {
-            return Err(format!("disk '{disk}' has no associated volume\n"));
-        }
-        if drive.is_cdrom() {
-            return Err("you can't resize a cdrom\n".into());
-        }
+        let (drive, volid) = disk_to_change(conf, digest.as_deref(), skiplock, &disk, "resize")?;
         if let Some((sid, _)) = pve_storage::volume::split_volume_id(&volid) {
             auth_env
                 .check_privs(
@@ -177,24 +158,7 @@ pub(super) fn move_disk(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError
     let check = {
         let (disk, storeid, format) = (disk.clone(), storeid.clone(), format.clone());
         move |env: &RpcEnv, conf: &GuestConfig| -> Result<Drive, String> {
-            if let Some(d) = digest.as_deref().filter(|d| !d.is_empty()) {
-                if d != conf.digest {
-                    return Err("checksum mismatch (file change by other user?)\n".into());
-                }
-            }
-            check_lock("VM", &conf.main)?;
-            let value = conf
-                .main
-                .get(&disk)
-                .ok_or_else(|| format!("disk '{disk}' does not exist\n"))?;
-            let drive = Drive::parse(&disk, value)?;
-            let old = drive.file();
-            if old.is_empty() {
-                return Err(format!("disk '{disk}' has no associated volume\n"));
-            }
-            if drive.is_cdrom() {
-                return Err("you can't move a cdrom\n".into());
-            }
+            let (drive, old) = disk_to_change(conf, digest.as_deref(), false, &disk, "move")?;
             let storage = pve_storage::Storage::load(&env.paths).map_err(|e| format!("{e}\n"))?;
             let (oldstore, _) = pve_storage::volume::split_volume_id(&old)
                 .ok_or_else(|| format!("unable to parse volume ID '{old}'\n"))?;
@@ -751,6 +715,39 @@ pub(super) fn feature(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> 
         Vec::new()
     };
     Ok(json!({"hasFeature": u8::from(has), "nodes": nodes}).into())
+}
+
+/// The checks resize and move_disk share, in upstream's order and words: the config
+/// digest, the lock (unless `skiplock`), the drive `disk` with a volume that is not a
+/// CD-ROM (`action` names the refused operation). Returns the drive and its volume.
+fn disk_to_change(
+    conf: &GuestConfig,
+    digest: Option<&str>,
+    skiplock: bool,
+    disk: &str,
+    action: &str,
+) -> Result<(Drive, String), String> {
+    if let Some(d) = digest.filter(|d| !d.is_empty()) {
+        if d != conf.digest {
+            return Err("checksum mismatch (file change by other user?)\n".into());
+        }
+    }
+    if !skiplock {
+        check_lock("VM", &conf.main)?;
+    }
+    let value = conf
+        .main
+        .get(disk)
+        .ok_or_else(|| format!("disk '{disk}' does not exist\n"))?;
+    let drive = Drive::parse(disk, value)?;
+    let volid = drive.file();
+    if volid.is_empty() {
+        return Err(format!("disk '{disk}' has no associated volume\n"));
+    }
+    if drive.is_cdrom() {
+        return Err(format!("you can't {action} a cdrom\n"));
+    }
+    Ok((drive, volid))
 }
 
 #[cfg(test)]
