@@ -272,7 +272,7 @@ impl Status {
         s += &format!("\"starttime\": {},\n", self.start_time);
         let v = self.view();
         s += &format!("\"clinfo\": {},\n", v.clinfo_version);
-        s += &format!("\"vmlist\": {},\n", memdb.vmlist().version);
+        s += &format!("\"vmlist\": {},\n", memdb.vmlist_version());
         for (path, count) in memdb.counters().iter() {
             s += &format!("\"{path}\": {count},\n");
         }

@@ -349,6 +349,66 @@ fn proxyto_reaches_the_named_node() {
         newest["id"],
         format!("{}:{n2}", newest["uid"].as_u64().unwrap()).as_str()
     );
+
+    reused_list_answers_follow_every_change(c, &auth);
+}
+
+/// The guest list is reused per caller while nothing it shows changed (pvedaemon's
+/// answer cache): a rewritten config, a config written on the other node, another
+/// caller and a changed ACL all show at once.
+fn reused_list_answers_follow_every_change(c: &TestCluster, auth: &[&str]) {
+    let n1 = node_name(1);
+    let list_url = format!("https://{}:8006/api2/json/nodes/{n1}/qemu", c.addr(1));
+    let names = |args: &[&str]| -> Vec<String> {
+        let (st, body) = curl(c, 1, args, &list_url);
+        assert_eq!(st, 200, "{body}");
+        let mut v: Vec<String> = body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| format!("{}:{}", e["vmid"], e["name"].as_str().unwrap_or("")))
+            .collect();
+        v.sort();
+        v
+    };
+    let conf_dir = c.mnt(1).join(format!("nodes/{n1}/qemu-server"));
+    std::fs::create_dir_all(&conf_dir).unwrap();
+    std::fs::write(conf_dir.join("500.conf"), "name: first\nmemory: 512\n").unwrap();
+    assert_eq!(names(auth), ["500:first"]);
+    assert_eq!(names(auth), ["500:first"], "asked again, unchanged");
+    // Same size, same second: still seen.
+    std::fs::write(conf_dir.join("500.conf"), "name: secnd\nmemory: 512\n").unwrap();
+    assert_eq!(names(auth), ["500:secnd"]);
+    // Written through node 2's mount: replicated, and the list follows.
+    let remote_dir = c.mnt(2).join(format!("nodes/{n1}/qemu-server"));
+    std::fs::write(remote_dir.join("501.conf"), "name: other\n").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while names(auth).len() != 2 {
+        assert!(Instant::now() < deadline, "501 never showed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(names(auth), ["500:secnd", "501:other"]);
+
+    // A token with privilege separation and no ACL sees nothing; an ACL for it on
+    // one VM shows that VM at once.
+    let user_cfg = c.mnt(1).join("user.cfg");
+    let base = std::fs::read_to_string(&user_cfg).unwrap();
+    std::fs::write(&user_cfg, format!("{base}token:root@pam!sep:0:1::\n")).unwrap();
+    let token_cfg = c.mnt(1).join("priv/token.cfg");
+    let tokens = std::fs::read_to_string(&token_cfg).unwrap();
+    std::fs::write(&token_cfg, format!("{tokens}root@pam!sep {TOKEN_SECRET}\n")).unwrap();
+    let sep = format!("Authorization: PVEAPIToken=root@pam!sep={TOKEN_SECRET}");
+    let sep_auth = ["-H", sep.as_str()];
+    assert_eq!(names(&sep_auth), Vec::<String>::new());
+    assert_eq!(names(auth).len(), 2, "root's answer is its own");
+    std::fs::write(
+        &user_cfg,
+        format!("{base}token:root@pam!sep:0:1::\nacl:1:/vms/501:root@pam!sep:PVEAuditor:\n"),
+    )
+    .unwrap();
+    assert_eq!(names(&sep_auth), ["501:other"]);
+    std::fs::remove_file(conf_dir.join("500.conf")).unwrap();
+    assert_eq!(names(auth), ["501:other"]);
 }
 
 fn body_len(v: &Value) -> usize {

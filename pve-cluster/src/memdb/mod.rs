@@ -292,6 +292,11 @@ impl Memdb {
         self.read().vmlist.clone()
     }
 
+    /// The version of the VM list alone (no copy of the list).
+    pub fn vmlist_version(&self) -> u32 {
+        self.read().vmlist.version
+    }
+
     pub fn counters(&self) -> PathCounters {
         self.read().counters.clone()
     }

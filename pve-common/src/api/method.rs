@@ -121,6 +121,11 @@ impl From<Value> for ApiResponse {
 
 pub type Handler = Arc<dyn Fn(&RpcEnv, Params) -> Result<ApiResponse, ApiError> + Send + Sync>;
 
+/// What a method's answer depends on besides the caller and the parameters, as a
+/// string that changes whenever that state changes (see [`ApiMethod::fingerprint`]).
+/// `None`: the answer can't be reused now.
+pub type Fingerprint = Arc<dyn Fn(&RpcEnv, &Params) -> Option<String> + Send + Sync>;
+
 /// One API method.
 #[derive(Clone)]
 pub struct ApiMethod {
@@ -141,6 +146,9 @@ pub struct ApiMethod {
     /// The method may stream a file instead of the envelope.
     pub download_allowed: bool,
     pub handler: Handler,
+    /// Lets a server reuse the serialised answer of an earlier call with the same
+    /// caller, parameters and fingerprint instead of running the handler again.
+    pub fingerprint: Option<Fingerprint>,
 }
 
 impl fmt::Debug for ApiMethod {
@@ -180,6 +188,7 @@ impl ApiMethod {
             allowtoken: true,
             download_allowed: false,
             handler: Arc::new(handler),
+            fingerprint: None,
         }
     }
 
@@ -220,6 +229,18 @@ impl ApiMethod {
 
     pub fn download_allowed(mut self) -> Self {
         self.download_allowed = true;
+        self
+    }
+
+    /// Declares the answer reusable while `f` returns the same string for the same
+    /// caller and parameters. `f` must cover everything the handler reads (the pmxcfs
+    /// change stamp covers every file under /etc/pve, including users and ACLs); it
+    /// runs on every call, so it must be much cheaper than the handler.
+    pub fn fingerprint<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&RpcEnv, &Params) -> Option<String> + Send + Sync + 'static,
+    {
+        self.fingerprint = Some(Arc::new(f));
         self
     }
 

@@ -12,6 +12,6 @@ pub mod router;
 pub use call::{call_merged, call_method, merge_params};
 pub use env::{AuthId, EnvKind, PermissionChecker, RpcEnv};
 pub use error::ApiError;
-pub use method::{ApiMethod, ApiResponse, HttpMethod, Params};
+pub use method::{ApiMethod, ApiResponse, Fingerprint, HttpMethod, Params};
 pub use permission::{Check, Permissions};
 pub use router::Router;

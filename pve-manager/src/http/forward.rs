@@ -7,7 +7,6 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{HeaderMap, Method, Request, Uri};
 use hyper_util::rt::TokioIo;
-use serde_json::Value;
 
 use super::handler::Reply;
 
@@ -37,7 +36,9 @@ pub async fn forward(daemon: SocketAddr, f: Forward) -> Reply {
         Err(e) => Reply {
             status: 500,
             reason: e.clone(),
-            body: Some(serde_json::json!({"data": null, "message": format!("{e}\n")})),
+            body: Some(Bytes::from(
+                serde_json::json!({"data": null, "message": format!("{e}\n")}).to_string(),
+            )),
             forwarded: false,
         },
     }
@@ -94,11 +95,9 @@ where
         .await
         .map_err(|e| e.to_string())?
         .to_bytes();
-    let body = if bytes.is_empty() {
-        None
-    } else {
-        serde_json::from_slice::<Value>(&bytes).ok()
-    };
+    // Passed on as it came: parsing and writing 100s of KiB again would double the
+    // cost of a forwarded list.
+    let body = (!bytes.is_empty()).then_some(bytes);
     Ok(Reply {
         status,
         reason,

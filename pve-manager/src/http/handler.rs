@@ -21,7 +21,9 @@ use super::ServerContext;
 pub struct Reply {
     pub status: u16,
     pub reason: String,
-    pub body: Option<Value>,
+    /// The serialised JSON body (`None`: empty body). Forwarded answers pass through
+    /// as they came; cached answers are shared, not copied.
+    pub body: Option<Bytes>,
     /// Answered by pvedaemon through pveproxy: upstream passes pvedaemon's
     /// `Connection: close` on to the client.
     pub forwarded: bool,
@@ -32,7 +34,9 @@ impl From<Envelope> for Reply {
         Reply {
             status: e.status,
             reason: e.reason,
-            body: e.body,
+            body: e
+                .body
+                .map(|v| Bytes::from(serde_json::to_vec(&v).unwrap_or_default())),
             forwarded: false,
         }
     }
@@ -283,14 +287,64 @@ pub async fn handle(ctx: Arc<ServerContext>, peer: SocketAddr, req: Request<Inco
     }
 
     let m = api_method.clone();
-    let result = tokio::task::spawn_blocking(move || call_method(&m, &env, params)).await;
-    let result = result.unwrap_or_else(|_| Err(ApiError::internal("handler panicked\n")));
-    keep_spool_on_success(spool, if result.is_ok() { 200 } else { 500 });
+    let fmt = fmt.to_string();
+    let (reply, error) =
+        tokio::task::spawn_blocking(move || call_reusing(&m, &env, params, format, &fmt))
+            .await
+            .unwrap_or_else(|_| {
+                let e = ApiError::internal("handler panicked\n");
+                (envelope(format, Err(e)).into(), Some(500))
+            });
+    keep_spool_on_success(spool, error.unwrap_or(200));
     // Every 401 is delayed, the handlers' too (failed logins).
-    if result.as_ref().is_err_and(|e| e.status == 401) {
+    if error == Some(401) {
         tokio::time::sleep(ctx.auth_failure_delay).await;
     }
-    envelope(format, result).into()
+    reply
+}
+
+/// Runs the handler, or reuses the kept answer of an equal earlier call when the method
+/// declares a fingerprint and it is unchanged (see [`super::answers`]). The fingerprint
+/// is taken before the handler reads anything: a change meanwhile leaves the answer
+/// under the older fingerprint, which the next call no longer matches.
+fn call_reusing(
+    m: &pve_common::api::ApiMethod,
+    env: &RpcEnv,
+    params: Map<String, Value>,
+    format: Format,
+    fmt: &str,
+) -> (Reply, Option<u16>) {
+    // The parameters as they came (not yet checked against the schema): only answers
+    // of calls that passed are kept.
+    let params = pve_common::api::Params(params);
+    let key = m.fingerprint.as_ref().and_then(|f| {
+        let fp = f(env, &params)?;
+        Some(super::answers::key(
+            env.paths.root(),
+            fmt,
+            m,
+            &env.auth,
+            &params,
+            &fp,
+        ))
+    });
+    let cache = super::answers::global();
+    if let Some(body) = key.as_deref().and_then(|k| cache.get(k)) {
+        let reply = Reply {
+            status: 200,
+            reason: "OK".into(),
+            body: Some(body),
+            forwarded: false,
+        };
+        return (reply, None);
+    }
+    let result = call_method(m, env, params.0);
+    let error = result.as_ref().err().map(|e| e.status);
+    let reply: Reply = envelope(format, result).into();
+    if let (None, Some(k), Some(body)) = (error, key, &reply.body) {
+        cache.put(k, body.clone());
+    }
+    (reply, error)
 }
 
 /// A successful upload call hands the spool file to its worker; otherwise it goes.
@@ -368,10 +422,7 @@ fn client_ip(
 /// The HTTP response of a reply, with upstream's headers; any status from 400 up closes
 /// the connection.
 pub fn into_response(reply: Reply, compression: Compression) -> Response<Full<Bytes>> {
-    let mut body = match &reply.body {
-        Some(v) => Bytes::from(serde_json::to_vec(v).unwrap_or_default()),
-        None => Bytes::new(),
-    };
+    let mut body = reply.body.clone().unwrap_or_default();
     // Like upstream, bodies over 1 KiB are compressed when the client accepts it.
     let encoding = if body.len() > 1024 {
         compression.encode(&mut body)
@@ -535,7 +586,7 @@ mod tests {
         let reply = |body: Value| Reply {
             status: 200,
             reason: "OK".into(),
-            body: Some(body),
+            body: Some(Bytes::from(serde_json::to_vec(&body).unwrap())),
             forwarded: false,
         };
         let resp = into_response(reply(big.clone()), Compression::Gzip);

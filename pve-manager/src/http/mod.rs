@@ -3,6 +3,7 @@
 //! registry with upstream's URL layout, envelopes, status lines and error texts.
 
 pub mod access;
+mod answers;
 pub mod auth;
 pub mod envelope;
 mod forward;

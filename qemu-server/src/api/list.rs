@@ -280,6 +280,22 @@ pub fn vm_status_list(env: &RpcEnv) -> BTreeMap<u32, VmStatus> {
     out
 }
 
+/// What the list shows besides the caller and `full`: the pmxcfs change stamp (every
+/// config, user and ACL) and which VMs run here with which pid. The list shows no live
+/// counters (cpu, mem, …: 0 as for stopped VMs); adding them means this must change.
+/// `None` off pmxcfs (no stamp): the answer is built each time.
+pub(super) fn vmlist_fingerprint(env: &RpcEnv, _p: &Params) -> Option<String> {
+    use std::fmt::Write;
+    let stamp = pve_cluster::cfs::Cfs::new(&env.paths).change_stamp()?;
+    let mut fp = format!("{stamp:?} {}", env.node);
+    for vmid in vmids_with_pidfile(env) {
+        if let Some(pid) = crate::helpers::vm_running_locally(&env.paths, vmid) {
+            let _ = write!(fp, " {vmid}:{pid}");
+        }
+    }
+    Some(fp)
+}
+
 pub(super) fn vmlist(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
     let full = p.bool("full").unwrap_or(false);
     let list: Vec<Value> = vm_status_list(env)

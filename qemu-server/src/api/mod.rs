@@ -92,7 +92,8 @@ pub fn vmlist_method() -> ApiMethod {
             list::vmlist,
         )
         .protected()
-        .proxyto("node"),
+        .proxyto("node")
+        .fingerprint(list::vmlist_fingerprint),
         s::vmlist_params(),
         s::vmlist_returns(),
         s::vmlist_permissions(),
