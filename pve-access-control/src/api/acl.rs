@@ -176,19 +176,19 @@ fn update_acl(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
 
 fn read_acl_method() -> ApiMethod {
     ApiMethod::new("read_acl", HttpMethod::Get, "Get Access Control List (ACLs).", read_acl)
-    .permissions(perms(json!({"description": "The returned list is restricted to objects where you have rights to modify permissions.", "user": "all"})))
-    .returns(Schema::literal(json!({"items": {"additionalProperties": 0, "properties": {"path": {"description": "Access control path", "type": "string"}, "propagate": {"default": 1, "description": "Allow to propagate (inherit) permissions.", "optional": 1, "type": "boolean"}, "roleid": {"type": "string"}, "type": {"enum": ["user", "group", "token"], "type": "string"}, "ugid": {"type": "string"}}, "type": "object"}, "type": "array"})))
+    .permissions(perms(pve_common::schema::json_lit(r#"{"description": "The returned list is restricted to objects where you have rights to modify permissions.", "user": "all"}"#)))
+    .returns(Schema::literal(pve_common::schema::json_lit(r#"{"items": {"additionalProperties": 0, "properties": {"path": {"description": "Access control path", "type": "string"}, "propagate": {"default": 1, "description": "Allow to propagate (inherit) permissions.", "optional": 1, "type": "boolean"}, "roleid": {"type": "string"}, "type": {"enum": ["user", "group", "token"], "type": "string"}, "ugid": {"type": "string"}}, "type": "object"}, "type": "array"}"#)))
 }
 
 fn update_acl_method() -> ApiMethod {
     ApiMethod::new("update_acl", HttpMethod::Put, "Update Access Control List (add or remove permissions).", update_acl)
-    .param("delete", Schema::literal(json!({"description": "Remove permissions (instead of adding it).", "optional": 1, "type": "boolean", "typetext": "<boolean>"})))
-    .param("groups", Schema::literal(json!({"description": "List of groups.", "format": "pve-groupid-list", "optional": 1, "type": "string", "typetext": "<string>"})))
-    .param("path", Schema::literal(json!({"description": "Access control path", "type": "string", "typetext": "<string>"})))
-    .param("propagate", Schema::literal(json!({"default": 1, "description": "Allow to propagate (inherit) permissions.", "optional": 1, "type": "boolean", "typetext": "<boolean>"})))
-    .param("roles", Schema::literal(json!({"description": "List of roles.", "format": "pve-roleid-list", "type": "string", "typetext": "<string>"})))
-    .param("tokens", Schema::literal(json!({"description": "List of API tokens.", "format": "pve-tokenid-list", "optional": 1, "type": "string", "typetext": "<string>"})))
-    .param("users", Schema::literal(json!({"description": "List of users.", "format": "pve-userid-list", "optional": 1, "type": "string", "typetext": "<string>"})))
+    .param("delete", Schema::literal(pve_common::schema::json_lit(r#"{"description": "Remove permissions (instead of adding it).", "optional": 1, "type": "boolean", "typetext": "<boolean>"}"#)))
+    .param("groups", Schema::literal(pve_common::schema::json_lit(r#"{"description": "List of groups.", "format": "pve-groupid-list", "optional": 1, "type": "string", "typetext": "<string>"}"#)))
+    .param("path", Schema::literal(pve_common::schema::json_lit(r#"{"description": "Access control path", "type": "string", "typetext": "<string>"}"#)))
+    .param("propagate", Schema::literal(pve_common::schema::json_lit(r#"{"default": 1, "description": "Allow to propagate (inherit) permissions.", "optional": 1, "type": "boolean", "typetext": "<boolean>"}"#)))
+    .param("roles", Schema::literal(pve_common::schema::json_lit(r#"{"description": "List of roles.", "format": "pve-roleid-list", "type": "string", "typetext": "<string>"}"#)))
+    .param("tokens", Schema::literal(pve_common::schema::json_lit(r#"{"description": "List of API tokens.", "format": "pve-tokenid-list", "optional": 1, "type": "string", "typetext": "<string>"}"#)))
+    .param("users", Schema::literal(pve_common::schema::json_lit(r#"{"description": "List of users.", "format": "pve-userid-list", "optional": 1, "type": "string", "typetext": "<string>"}"#)))
     .permissions(perms(json!({"check": ["perm-modify", "{path}"]})))
     .protected()
     .returns(Schema::literal(json!({"type": "null"})))

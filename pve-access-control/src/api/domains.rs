@@ -83,13 +83,13 @@ fn read_domain(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
 
 fn list_domains_method() -> ApiMethod {
     ApiMethod::new("index", HttpMethod::Get, "Authentication domain index.", list_domains)
-    .permissions(perms(json!({"description": "Anyone can access that, because we need that list for the login box (before the user is authenticated).", "user": "world"})))
-    .returns(Schema::literal(json!({"items": {"properties": {"comment": {"description": "A comment. The GUI use this text when you select a domain (Realm) on the login window.", "optional": 1, "type": "string"}, "realm": {"type": "string"}, "tfa": {"description": "Two-factor authentication provider.", "enum": ["yubico", "oath"], "optional": 1, "type": "string"}, "type": {"type": "string"}}, "type": "object"}, "links": [{"href": "{realm}", "rel": "child"}], "type": "array"})))
+    .permissions(perms(pve_common::schema::json_lit(r#"{"description": "Anyone can access that, because we need that list for the login box (before the user is authenticated).", "user": "world"}"#)))
+    .returns(Schema::literal(pve_common::schema::json_lit(r#"{"items": {"properties": {"comment": {"description": "A comment. The GUI use this text when you select a domain (Realm) on the login window.", "optional": 1, "type": "string"}, "realm": {"type": "string"}, "tfa": {"description": "Two-factor authentication provider.", "enum": ["yubico", "oath"], "optional": 1, "type": "string"}, "type": {"type": "string"}}, "type": "object"}, "links": [{"href": "{realm}", "rel": "child"}], "type": "array"}"#)))
 }
 
 fn read_domain_method() -> ApiMethod {
     ApiMethod::new("read", HttpMethod::Get, "Get auth server configuration.", read_domain)
-    .param("realm", Schema::literal(json!({"description": "Authentication domain ID", "format": "pve-realm", "maxLength": 32, "type": "string", "typetext": "<string>"})))
-    .permissions(perms(json!({"check": ["perm", "/access/realm", ["Realm.Allocate", "Sys.Audit"], "any", 1]})))
+    .param("realm", Schema::literal(pve_common::schema::json_lit(r#"{"description": "Authentication domain ID", "format": "pve-realm", "maxLength": 32, "type": "string", "typetext": "<string>"}"#)))
+    .permissions(perms(pve_common::schema::json_lit(r#"{"check": ["perm", "/access/realm", ["Realm.Allocate", "Sys.Audit"], "any", 1]}"#)))
     .returns(Schema::literal(json!({})))
 }

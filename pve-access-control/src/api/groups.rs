@@ -115,8 +115,8 @@ fn delete_group(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
 
 fn list_groups_method() -> ApiMethod {
     ApiMethod::new("index", HttpMethod::Get, "Group index.", list_groups)
-    .permissions(perms(json!({"description": "The returned list is restricted to groups where you have 'User.Modify', 'Sys.Audit'  or 'Group.Allocate' permissions on /access/groups/<group>.", "user": "all"})))
-    .returns(Schema::literal(json!({"items": {"properties": {"comment": {"optional": 1, "type": "string"}, "groupid": {"format": "pve-groupid", "type": "string"}, "users": {"description": "list of users which form this group", "format": "pve-userid-list", "optional": 1, "type": "string"}}, "type": "object"}, "links": [{"href": "{groupid}", "rel": "child"}], "type": "array"})))
+    .permissions(perms(pve_common::schema::json_lit(r#"{"description": "The returned list is restricted to groups where you have 'User.Modify', 'Sys.Audit'  or 'Group.Allocate' permissions on /access/groups/<group>.", "user": "all"}"#)))
+    .returns(Schema::literal(pve_common::schema::json_lit(r#"{"items": {"properties": {"comment": {"optional": 1, "type": "string"}, "groupid": {"format": "pve-groupid", "type": "string"}, "users": {"description": "list of users which form this group", "format": "pve-userid-list", "optional": 1, "type": "string"}}, "type": "object"}, "links": [{"href": "{groupid}", "rel": "child"}], "type": "array"}"#)))
 }
 
 fn create_group_method() -> ApiMethod {
@@ -132,7 +132,7 @@ fn create_group_method() -> ApiMethod {
     )
     .param(
         "groupid",
-        Schema::literal(json!({"format": "pve-groupid", "type": "string", "typetext": "<string>"})),
+        Schema::literal(pve_common::schema::json_lit(r#"{"format": "pve-groupid", "type": "string", "typetext": "<string>"}"#)),
     )
     .permissions(perms(
         json!({"check": ["perm", "/access/groups", ["Group.Allocate"]]}),
@@ -143,9 +143,9 @@ fn create_group_method() -> ApiMethod {
 
 fn read_group_method() -> ApiMethod {
     ApiMethod::new("read_group", HttpMethod::Get, "Get group configuration.", read_group)
-    .param("groupid", Schema::literal(json!({"format": "pve-groupid", "type": "string", "typetext": "<string>"})))
-    .permissions(perms(json!({"check": ["perm", "/access/groups", ["Sys.Audit", "Group.Allocate"], "any", 1]})))
-    .returns(Schema::literal(json!({"additionalProperties": 0, "properties": {"comment": {"optional": 1, "type": "string"}, "members": {"items": {"description": "Full User ID, in the `name@realm` format.", "format": "pve-userid", "maxLength": 64, "type": "string"}, "type": "array"}}, "type": "object"})))
+    .param("groupid", Schema::literal(pve_common::schema::json_lit(r#"{"format": "pve-groupid", "type": "string", "typetext": "<string>"}"#)))
+    .permissions(perms(pve_common::schema::json_lit(r#"{"check": ["perm", "/access/groups", ["Sys.Audit", "Group.Allocate"], "any", 1]}"#)))
+    .returns(Schema::literal(pve_common::schema::json_lit(r#"{"additionalProperties": 0, "properties": {"comment": {"optional": 1, "type": "string"}, "members": {"items": {"description": "Full User ID, in the `name@realm` format.", "format": "pve-userid", "maxLength": 64, "type": "string"}, "type": "array"}}, "type": "object"}"#)))
 }
 
 fn update_group_method() -> ApiMethod {
@@ -161,7 +161,7 @@ fn update_group_method() -> ApiMethod {
     )
     .param(
         "groupid",
-        Schema::literal(json!({"format": "pve-groupid", "type": "string", "typetext": "<string>"})),
+        Schema::literal(pve_common::schema::json_lit(r#"{"format": "pve-groupid", "type": "string", "typetext": "<string>"}"#)),
     )
     .permissions(perms(
         json!({"check": ["perm", "/access/groups", ["Group.Allocate"]]}),
@@ -179,7 +179,7 @@ fn delete_group_method() -> ApiMethod {
     )
     .param(
         "groupid",
-        Schema::literal(json!({"format": "pve-groupid", "type": "string", "typetext": "<string>"})),
+        Schema::literal(pve_common::schema::json_lit(r#"{"format": "pve-groupid", "type": "string", "typetext": "<string>"}"#)),
     )
     .permissions(perms(
         json!({"check": ["perm", "/access/groups", ["Group.Allocate"]]}),

@@ -110,5 +110,5 @@ fn index(_env: &RpcEnv, _p: Params) -> Result<ApiResponse, ApiError> {
 fn index_method() -> ApiMethod {
     ApiMethod::new("index", HttpMethod::Get, "Directory index.", index)
     .permissions(perms(json!({"user": "all"})))
-    .returns(Schema::literal(json!({"items": {"properties": {"subdir": {"type": "string"}}, "type": "object"}, "links": [{"href": "{subdir}", "rel": "child"}], "type": "array"})))
+    .returns(Schema::literal(pve_common::schema::json_lit(r#"{"items": {"properties": {"subdir": {"type": "string"}}, "type": "object"}, "links": [{"href": "{subdir}", "rel": "child"}], "type": "array"}"#)))
 }

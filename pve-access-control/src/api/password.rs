@@ -125,10 +125,10 @@ fn change_password(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
 
 fn change_password_method() -> ApiMethod {
     ApiMethod::new("change_password", HttpMethod::Put, "Change user password.", change_password)
-    .param("confirmation-password", Schema::literal(json!({"description": "The current password of the user performing the change.", "maxLength": 64, "minLength": 5, "optional": 1, "type": "string", "typetext": "<string>"})))
-    .param("password", Schema::literal(json!({"description": "The new password.", "maxLength": 64, "minLength": 8, "type": "string", "typetext": "<string>"})))
-    .param("userid", Schema::literal(json!({"description": "Full User ID, in the `name@realm` format.", "format": "pve-userid", "maxLength": 64, "type": "string", "typetext": "<string>"})))
-    .permissions(perms(json!({"check": ["or", ["userid-param", "self"], ["and", ["userid-param", "Realm.AllocateUser"], ["userid-group", ["User.Modify"]]]], "description": "Each user is allowed to change their own password. A user can change the password of another user if they have 'Realm.AllocateUser' (on the realm of user <userid>) and 'User.Modify' permission on /access/groups/<group> on a group where user <userid> is member of. For the PAM realm, a password change does not take  effect cluster-wide, but only applies to the local node."})))
+    .param("confirmation-password", Schema::literal(pve_common::schema::json_lit(r#"{"description": "The current password of the user performing the change.", "maxLength": 64, "minLength": 5, "optional": 1, "type": "string", "typetext": "<string>"}"#)))
+    .param("password", Schema::literal(pve_common::schema::json_lit(r#"{"description": "The new password.", "maxLength": 64, "minLength": 8, "type": "string", "typetext": "<string>"}"#)))
+    .param("userid", Schema::literal(pve_common::schema::json_lit(r#"{"description": "Full User ID, in the `name@realm` format.", "format": "pve-userid", "maxLength": 64, "type": "string", "typetext": "<string>"}"#)))
+    .permissions(perms(pve_common::schema::json_lit(r#"{"check": ["or", ["userid-param", "self"], ["and", ["userid-param", "Realm.AllocateUser"], ["userid-group", ["User.Modify"]]]], "description": "Each user is allowed to change their own password. A user can change the password of another user if they have 'Realm.AllocateUser' (on the realm of user <userid>) and 'User.Modify' permission on /access/groups/<group> on a group where user <userid> is member of. For the PAM realm, a password change does not take  effect cluster-wide, but only applies to the local node."}"#)))
     .protected()
     .no_token()
     .returns(Schema::literal(json!({"type": "null"})))

@@ -75,8 +75,8 @@ fn permissions(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
 
 fn permissions_method() -> ApiMethod {
     ApiMethod::new("permissions", HttpMethod::Get, "Retrieve effective permissions of given user/token.", permissions)
-    .param("path", Schema::literal(json!({"description": "Only dump this specific path, not the whole tree.", "optional": 1, "type": "string", "typetext": "<string>"})))
-    .param("userid", Schema::literal(json!({"description": "User ID or full API token ID", "optional": 1, "pattern": "(?^:^(?^:[^\\s:/]+)\\@(?^:[A-Za-z][A-Za-z0-9\\.\\-_]+)(?:!(?^:[A-Za-z][A-Za-z0-9\\.\\-_]+))?$)", "type": "string"})))
-    .permissions(perms(json!({"description": "Each user/token is allowed to dump their own permissions (or that of owned tokens). A user can dump the permissions of another user or their tokens if they have 'Sys.Audit' permission on /access.", "user": "all"})))
-    .returns(Schema::literal(json!({"description": "Map of \"path\" => (Map of \"privilege\" => \"propagate boolean\").", "type": "object"})))
+    .param("path", Schema::literal(pve_common::schema::json_lit(r#"{"description": "Only dump this specific path, not the whole tree.", "optional": 1, "type": "string", "typetext": "<string>"}"#)))
+    .param("userid", Schema::literal(pve_common::schema::json_lit(r#"{"description": "User ID or full API token ID", "optional": 1, "pattern": "(?^:^(?^:[^\\s:/]+)\\@(?^:[A-Za-z][A-Za-z0-9\\.\\-_]+)(?:!(?^:[A-Za-z][A-Za-z0-9\\.\\-_]+))?$)", "type": "string"}"#)))
+    .permissions(perms(pve_common::schema::json_lit(r#"{"description": "Each user/token is allowed to dump their own permissions (or that of owned tokens). A user can dump the permissions of another user or their tokens if they have 'Sys.Audit' permission on /access.", "user": "all"}"#)))
+    .returns(Schema::literal(pve_common::schema::json_lit(r#"{"description": "Map of \"path\" => (Map of \"privilege\" => \"propagate boolean\").", "type": "object"}"#)))
 }

@@ -130,13 +130,13 @@ fn delete_role(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
 fn list_roles_method() -> ApiMethod {
     ApiMethod::new("index", HttpMethod::Get, "Role index.", list_roles)
     .permissions(perms(json!({"user": "all"})))
-    .returns(Schema::literal(json!({"items": {"properties": {"privs": {"format": "pve-priv-list", "optional": 1, "type": "string"}, "roleid": {"format": "pve-roleid", "type": "string"}, "special": {"default": 0, "optional": 1, "type": "boolean"}}, "type": "object"}, "links": [{"href": "{roleid}", "rel": "child"}], "type": "array"})))
+    .returns(Schema::literal(pve_common::schema::json_lit(r#"{"items": {"properties": {"privs": {"format": "pve-priv-list", "optional": 1, "type": "string"}, "roleid": {"format": "pve-roleid", "type": "string"}, "special": {"default": 0, "optional": 1, "type": "boolean"}}, "type": "object"}, "links": [{"href": "{roleid}", "rel": "child"}], "type": "array"}"#)))
 }
 
 fn create_role_method() -> ApiMethod {
     ApiMethod::new("create_role", HttpMethod::Post, "Create new role.", create_role)
-    .param("privs", Schema::literal(json!({"format": "pve-priv-list", "optional": 1, "type": "string", "typetext": "<string>"})))
-    .param("roleid", Schema::literal(json!({"format": "pve-roleid", "type": "string", "typetext": "<string>"})))
+    .param("privs", Schema::literal(pve_common::schema::json_lit(r#"{"format": "pve-priv-list", "optional": 1, "type": "string", "typetext": "<string>"}"#)))
+    .param("roleid", Schema::literal(pve_common::schema::json_lit(r#"{"format": "pve-roleid", "type": "string", "typetext": "<string>"}"#)))
     .permissions(perms(json!({"check": ["perm", "/access", ["Sys.Modify"]]})))
     .protected()
     .returns(Schema::literal(json!({"type": "null"})))
@@ -151,7 +151,7 @@ fn read_role_method() -> ApiMethod {
     )
     .param(
         "roleid",
-        Schema::literal(json!({"format": "pve-roleid", "type": "string", "typetext": "<string>"})),
+        Schema::literal(pve_common::schema::json_lit(r#"{"format": "pve-roleid", "type": "string", "typetext": "<string>"}"#)),
     )
     .permissions(perms(json!({"user": "all"})))
     .returns(role_privs_schema())
@@ -159,9 +159,9 @@ fn read_role_method() -> ApiMethod {
 
 fn update_role_method() -> ApiMethod {
     ApiMethod::new("update_role", HttpMethod::Put, "Update an existing role.", update_role)
-    .param("append", Schema::literal(json!({"optional": 1, "requires": "privs", "type": "boolean", "typetext": "<boolean>"})))
-    .param("privs", Schema::literal(json!({"format": "pve-priv-list", "optional": 1, "type": "string", "typetext": "<string>"})))
-    .param("roleid", Schema::literal(json!({"format": "pve-roleid", "type": "string", "typetext": "<string>"})))
+    .param("append", Schema::literal(pve_common::schema::json_lit(r#"{"optional": 1, "requires": "privs", "type": "boolean", "typetext": "<boolean>"}"#)))
+    .param("privs", Schema::literal(pve_common::schema::json_lit(r#"{"format": "pve-priv-list", "optional": 1, "type": "string", "typetext": "<string>"}"#)))
+    .param("roleid", Schema::literal(pve_common::schema::json_lit(r#"{"format": "pve-roleid", "type": "string", "typetext": "<string>"}"#)))
     .permissions(perms(json!({"check": ["perm", "/access", ["Sys.Modify"]]})))
     .protected()
     .returns(Schema::literal(json!({"type": "null"})))
@@ -176,7 +176,7 @@ fn delete_role_method() -> ApiMethod {
     )
     .param(
         "roleid",
-        Schema::literal(json!({"format": "pve-roleid", "type": "string", "typetext": "<string>"})),
+        Schema::literal(pve_common::schema::json_lit(r#"{"format": "pve-roleid", "type": "string", "typetext": "<string>"}"#)),
     )
     .permissions(perms(json!({"check": ["perm", "/access", ["Sys.Modify"]]})))
     .protected()

@@ -141,20 +141,20 @@ fn create_ticket() -> ApiMethod {
             .into())
         },
     )
-    .param("new-format", Schema::literal(json!({"default": 1, "description": "This parameter is now ignored and assumed to be 1.", "optional": 1, "type": "boolean", "typetext": "<boolean>"})))
-    .param("otp", Schema::literal(json!({"description": "One-time password for Two-factor authentication.", "optional": 1, "type": "string", "typetext": "<string>"})))
-    .param("password", Schema::literal(json!({"description": "The secret password. This can also be a valid ticket.", "type": "string", "typetext": "<string>"})))
-    .param("path", Schema::literal(json!({"description": "Verify ticket, and check if user have access 'privs' on 'path'", "maxLength": 64, "optional": 1, "requires": "privs", "type": "string", "typetext": "<string>"})))
-    .param("privs", Schema::literal(json!({"description": "Verify ticket, and check if user have access 'privs' on 'path'", "format": "pve-priv-list", "maxLength": 64, "optional": 1, "requires": "path", "type": "string", "typetext": "<string>"})))
-    .param("realm", Schema::literal(json!({"description": "You can optionally pass the realm using this parameter. Normally the realm is simply added to the username <username>@<realm>.", "format": "pve-realm", "maxLength": 32, "optional": 1, "type": "string", "typetext": "<string>"})))
-    .param("tfa-challenge", Schema::literal(json!({"description": "The signed TFA challenge string the user wants to respond to.", "optional": 1, "type": "string", "typetext": "<string>"})))
-    .param("username", Schema::literal(json!({"description": "User name", "maxLength": 64, "type": "string", "typetext": "<string>"})))
+    .param("new-format", Schema::literal(pve_common::schema::json_lit(r#"{"default": 1, "description": "This parameter is now ignored and assumed to be 1.", "optional": 1, "type": "boolean", "typetext": "<boolean>"}"#)))
+    .param("otp", Schema::literal(pve_common::schema::json_lit(r#"{"description": "One-time password for Two-factor authentication.", "optional": 1, "type": "string", "typetext": "<string>"}"#)))
+    .param("password", Schema::literal(pve_common::schema::json_lit(r#"{"description": "The secret password. This can also be a valid ticket.", "type": "string", "typetext": "<string>"}"#)))
+    .param("path", Schema::literal(pve_common::schema::json_lit(r#"{"description": "Verify ticket, and check if user have access 'privs' on 'path'", "maxLength": 64, "optional": 1, "requires": "privs", "type": "string", "typetext": "<string>"}"#)))
+    .param("privs", Schema::literal(pve_common::schema::json_lit(r#"{"description": "Verify ticket, and check if user have access 'privs' on 'path'", "format": "pve-priv-list", "maxLength": 64, "optional": 1, "requires": "path", "type": "string", "typetext": "<string>"}"#)))
+    .param("realm", Schema::literal(pve_common::schema::json_lit(r#"{"description": "You can optionally pass the realm using this parameter. Normally the realm is simply added to the username <username>@<realm>.", "format": "pve-realm", "maxLength": 32, "optional": 1, "type": "string", "typetext": "<string>"}"#)))
+    .param("tfa-challenge", Schema::literal(pve_common::schema::json_lit(r#"{"description": "The signed TFA challenge string the user wants to respond to.", "optional": 1, "type": "string", "typetext": "<string>"}"#)))
+    .param("username", Schema::literal(pve_common::schema::json_lit(r#"{"description": "User name", "maxLength": 64, "type": "string", "typetext": "<string>"}"#)))
     .permissions(Permissions::world().with_description("You need to pass valid credientials."))
     .protected()
     .no_token()
-    .returns(Schema::literal(json!({"properties": {
+    .returns(Schema::literal(pve_common::schema::json_lit(r#"{"properties": {
         "CSRFPreventionToken": {"optional": 1, "type": "string"},
         "clustername": {"optional": 1, "type": "string"},
         "ticket": {"optional": 1, "type": "string"},
-        "username": {"type": "string"}}, "type": "object"})))
+        "username": {"type": "string"}}, "type": "object"}"#)))
 }

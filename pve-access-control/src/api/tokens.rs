@@ -202,50 +202,50 @@ fn remove_token(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
 
 fn list_tokens_method() -> ApiMethod {
     ApiMethod::new("token_index", HttpMethod::Get, "Get user API tokens.", list_tokens)
-    .param("userid", Schema::literal(json!({"description": "Full User ID, in the `name@realm` format.", "format": "pve-userid", "maxLength": 64, "type": "string", "typetext": "<string>"})))
-    .permissions(perms(json!({"check": ["or", ["userid-param", "self"], ["userid-group", ["User.Modify"]]]})))
-    .returns(Schema::literal(json!({"items": {"properties": {"comment": {"optional": 1, "type": "string"}, "expire": {"default": "same as user", "description": "API token expiration date (seconds since epoch). '0' means no expiration date.", "minimum": 0, "optional": 1, "type": "integer"}, "privsep": {"default": 1, "description": "Restrict API token privileges with separate ACLs (default), or give full privileges of corresponding user.", "optional": 1, "type": "boolean"}, "tokenid": {"description": "User-specific token identifier.", "pattern": "(?^:[A-Za-z][A-Za-z0-9\\.\\-_]+)", "type": "string"}}, "type": "object"}, "links": [{"href": "{tokenid}", "rel": "child"}], "type": "array"})))
+    .param("userid", Schema::literal(pve_common::schema::json_lit(r#"{"description": "Full User ID, in the `name@realm` format.", "format": "pve-userid", "maxLength": 64, "type": "string", "typetext": "<string>"}"#)))
+    .permissions(perms(pve_common::schema::json_lit(r#"{"check": ["or", ["userid-param", "self"], ["userid-group", ["User.Modify"]]]}"#)))
+    .returns(Schema::literal(pve_common::schema::json_lit(r#"{"items": {"properties": {"comment": {"optional": 1, "type": "string"}, "expire": {"default": "same as user", "description": "API token expiration date (seconds since epoch). '0' means no expiration date.", "minimum": 0, "optional": 1, "type": "integer"}, "privsep": {"default": 1, "description": "Restrict API token privileges with separate ACLs (default), or give full privileges of corresponding user.", "optional": 1, "type": "boolean"}, "tokenid": {"description": "User-specific token identifier.", "pattern": "(?^:[A-Za-z][A-Za-z0-9\\.\\-_]+)", "type": "string"}}, "type": "object"}, "links": [{"href": "{tokenid}", "rel": "child"}], "type": "array"}"#)))
 }
 
 fn read_token_method() -> ApiMethod {
     ApiMethod::new("read_token", HttpMethod::Get, "Get specific API token information.", read_token)
-    .param("tokenid", Schema::literal(json!({"description": "User-specific token identifier.", "pattern": "(?^:[A-Za-z][A-Za-z0-9\\.\\-_]+)", "type": "string"})))
-    .param("userid", Schema::literal(json!({"description": "Full User ID, in the `name@realm` format.", "format": "pve-userid", "maxLength": 64, "type": "string", "typetext": "<string>"})))
-    .permissions(perms(json!({"check": ["or", ["userid-param", "self"], ["userid-group", ["User.Modify"]]]})))
-    .returns(Schema::literal(json!({"properties": {"comment": {"optional": 1, "type": "string"}, "expire": {"default": "same as user", "description": "API token expiration date (seconds since epoch). '0' means no expiration date.", "minimum": 0, "optional": 1, "type": "integer"}, "privsep": {"default": 1, "description": "Restrict API token privileges with separate ACLs (default), or give full privileges of corresponding user.", "optional": 1, "type": "boolean"}}, "type": "object"})))
+    .param("tokenid", Schema::literal(pve_common::schema::json_lit(r#"{"description": "User-specific token identifier.", "pattern": "(?^:[A-Za-z][A-Za-z0-9\\.\\-_]+)", "type": "string"}"#)))
+    .param("userid", Schema::literal(pve_common::schema::json_lit(r#"{"description": "Full User ID, in the `name@realm` format.", "format": "pve-userid", "maxLength": 64, "type": "string", "typetext": "<string>"}"#)))
+    .permissions(perms(pve_common::schema::json_lit(r#"{"check": ["or", ["userid-param", "self"], ["userid-group", ["User.Modify"]]]}"#)))
+    .returns(Schema::literal(pve_common::schema::json_lit(r#"{"properties": {"comment": {"optional": 1, "type": "string"}, "expire": {"default": "same as user", "description": "API token expiration date (seconds since epoch). '0' means no expiration date.", "minimum": 0, "optional": 1, "type": "integer"}, "privsep": {"default": 1, "description": "Restrict API token privileges with separate ACLs (default), or give full privileges of corresponding user.", "optional": 1, "type": "boolean"}}, "type": "object"}"#)))
 }
 
 fn generate_token_method() -> ApiMethod {
     ApiMethod::new("generate_token", HttpMethod::Post, "Generate a new API token for a specific user. NOTE: returns API token value, which needs to be stored as it cannot be retrieved afterwards!", generate_token)
     .param("comment", Schema::literal(json!({"optional": 1, "type": "string", "typetext": "<string>"})))
-    .param("expire", Schema::literal(json!({"default": "same as user", "description": "API token expiration date (seconds since epoch). '0' means no expiration date.", "minimum": 0, "optional": 1, "type": "integer", "typetext": "<integer> (0 - N)"})))
-    .param("privsep", Schema::literal(json!({"default": 1, "description": "Restrict API token privileges with separate ACLs (default), or give full privileges of corresponding user.", "optional": 1, "type": "boolean", "typetext": "<boolean>"})))
-    .param("tokenid", Schema::literal(json!({"description": "User-specific token identifier.", "pattern": "(?^:[A-Za-z][A-Za-z0-9\\.\\-_]+)", "type": "string"})))
-    .param("userid", Schema::literal(json!({"description": "Full User ID, in the `name@realm` format.", "format": "pve-userid", "maxLength": 64, "type": "string", "typetext": "<string>"})))
-    .permissions(perms(json!({"check": ["or", ["userid-param", "self"], ["userid-group", ["User.Modify"]]]})))
+    .param("expire", Schema::literal(pve_common::schema::json_lit(r#"{"default": "same as user", "description": "API token expiration date (seconds since epoch). '0' means no expiration date.", "minimum": 0, "optional": 1, "type": "integer", "typetext": "<integer> (0 - N)"}"#)))
+    .param("privsep", Schema::literal(pve_common::schema::json_lit(r#"{"default": 1, "description": "Restrict API token privileges with separate ACLs (default), or give full privileges of corresponding user.", "optional": 1, "type": "boolean", "typetext": "<boolean>"}"#)))
+    .param("tokenid", Schema::literal(pve_common::schema::json_lit(r#"{"description": "User-specific token identifier.", "pattern": "(?^:[A-Za-z][A-Za-z0-9\\.\\-_]+)", "type": "string"}"#)))
+    .param("userid", Schema::literal(pve_common::schema::json_lit(r#"{"description": "Full User ID, in the `name@realm` format.", "format": "pve-userid", "maxLength": 64, "type": "string", "typetext": "<string>"}"#)))
+    .permissions(perms(pve_common::schema::json_lit(r#"{"check": ["or", ["userid-param", "self"], ["userid-group", ["User.Modify"]]]}"#)))
     .protected()
-    .returns(Schema::literal(json!({"additionalProperties": 0, "properties": {"full-tokenid": {"description": "The full token id.", "format_description": "<userid>!<tokenid>", "type": "string"}, "info": {"properties": {"comment": {"optional": 1, "type": "string"}, "expire": {"default": "same as user", "description": "API token expiration date (seconds since epoch). '0' means no expiration date.", "minimum": 0, "optional": 1, "type": "integer"}, "privsep": {"default": 1, "description": "Restrict API token privileges with separate ACLs (default), or give full privileges of corresponding user.", "optional": 1, "type": "boolean"}}, "type": "object"}, "value": {"description": "API token value used for authentication.", "type": "string"}}, "type": "object"})))
+    .returns(Schema::literal(pve_common::schema::json_lit(r#"{"additionalProperties": 0, "properties": {"full-tokenid": {"description": "The full token id.", "format_description": "<userid>!<tokenid>", "type": "string"}, "info": {"properties": {"comment": {"optional": 1, "type": "string"}, "expire": {"default": "same as user", "description": "API token expiration date (seconds since epoch). '0' means no expiration date.", "minimum": 0, "optional": 1, "type": "integer"}, "privsep": {"default": 1, "description": "Restrict API token privileges with separate ACLs (default), or give full privileges of corresponding user.", "optional": 1, "type": "boolean"}}, "type": "object"}, "value": {"description": "API token value used for authentication.", "type": "string"}}, "type": "object"}"#)))
 }
 
 fn update_token_method() -> ApiMethod {
     ApiMethod::new("update_token_info", HttpMethod::Put, "Update API token for a specific user. NOTE: when 'regenerate' is set, the returned token value needs to be stored as it cannot be retrieved afterwards!", update_token)
     .param("comment", Schema::literal(json!({"optional": 1, "type": "string", "typetext": "<string>"})))
-    .param("delete", Schema::literal(json!({"description": "A list of settings you want to delete.", "format": "pve-configid-list", "optional": 1, "type": "string", "typetext": "<string>"})))
-    .param("expire", Schema::literal(json!({"default": "same as user", "description": "API token expiration date (seconds since epoch). '0' means no expiration date.", "minimum": 0, "optional": 1, "type": "integer", "typetext": "<integer> (0 - N)"})))
-    .param("privsep", Schema::literal(json!({"default": 1, "description": "Restrict API token privileges with separate ACLs (default), or give full privileges of corresponding user.", "optional": 1, "type": "boolean", "typetext": "<boolean>"})))
-    .param("regenerate", Schema::literal(json!({"default": 0, "description": "Regenerate the token's secret value. All users of the previous secret will lose access after this operation.", "optional": 1, "type": "boolean", "typetext": "<boolean>"})))
-    .param("tokenid", Schema::literal(json!({"description": "User-specific token identifier.", "pattern": "(?^:[A-Za-z][A-Za-z0-9\\.\\-_]+)", "type": "string"})))
-    .param("userid", Schema::literal(json!({"description": "Full User ID, in the `name@realm` format.", "format": "pve-userid", "maxLength": 64, "type": "string", "typetext": "<string>"})))
-    .permissions(perms(json!({"check": ["or", ["userid-param", "self"], ["userid-group", ["User.Modify"]]]})))
+    .param("delete", Schema::literal(pve_common::schema::json_lit(r#"{"description": "A list of settings you want to delete.", "format": "pve-configid-list", "optional": 1, "type": "string", "typetext": "<string>"}"#)))
+    .param("expire", Schema::literal(pve_common::schema::json_lit(r#"{"default": "same as user", "description": "API token expiration date (seconds since epoch). '0' means no expiration date.", "minimum": 0, "optional": 1, "type": "integer", "typetext": "<integer> (0 - N)"}"#)))
+    .param("privsep", Schema::literal(pve_common::schema::json_lit(r#"{"default": 1, "description": "Restrict API token privileges with separate ACLs (default), or give full privileges of corresponding user.", "optional": 1, "type": "boolean", "typetext": "<boolean>"}"#)))
+    .param("regenerate", Schema::literal(pve_common::schema::json_lit(r#"{"default": 0, "description": "Regenerate the token's secret value. All users of the previous secret will lose access after this operation.", "optional": 1, "type": "boolean", "typetext": "<boolean>"}"#)))
+    .param("tokenid", Schema::literal(pve_common::schema::json_lit(r#"{"description": "User-specific token identifier.", "pattern": "(?^:[A-Za-z][A-Za-z0-9\\.\\-_]+)", "type": "string"}"#)))
+    .param("userid", Schema::literal(pve_common::schema::json_lit(r#"{"description": "Full User ID, in the `name@realm` format.", "format": "pve-userid", "maxLength": 64, "type": "string", "typetext": "<string>"}"#)))
+    .permissions(perms(pve_common::schema::json_lit(r#"{"check": ["or", ["userid-param", "self"], ["userid-group", ["User.Modify"]]]}"#)))
     .protected()
-    .returns(Schema::literal(json!({"properties": {"comment": {"optional": 1, "type": "string"}, "expire": {"default": "same as user", "description": "API token expiration date (seconds since epoch). '0' means no expiration date.", "minimum": 0, "optional": 1, "type": "integer"}, "full-tokenid": {"description": "The full token id. Only set when 'regenerate' was set.", "format_description": "<userid>!<tokenid>", "optional": 1, "type": "string"}, "privsep": {"default": 1, "description": "Restrict API token privileges with separate ACLs (default), or give full privileges of corresponding user.", "optional": 1, "type": "boolean"}, "value": {"description": "API token value used for authentication. Only set when 'regenerate' was set.", "optional": 1, "type": "string"}}, "type": "object"})))
+    .returns(Schema::literal(pve_common::schema::json_lit(r#"{"properties": {"comment": {"optional": 1, "type": "string"}, "expire": {"default": "same as user", "description": "API token expiration date (seconds since epoch). '0' means no expiration date.", "minimum": 0, "optional": 1, "type": "integer"}, "full-tokenid": {"description": "The full token id. Only set when 'regenerate' was set.", "format_description": "<userid>!<tokenid>", "optional": 1, "type": "string"}, "privsep": {"default": 1, "description": "Restrict API token privileges with separate ACLs (default), or give full privileges of corresponding user.", "optional": 1, "type": "boolean"}, "value": {"description": "API token value used for authentication. Only set when 'regenerate' was set.", "optional": 1, "type": "string"}}, "type": "object"}"#)))
 }
 
 fn remove_token_method() -> ApiMethod {
     ApiMethod::new("remove_token", HttpMethod::Delete, "Remove API token for a specific user.", remove_token)
-    .param("tokenid", Schema::literal(json!({"description": "User-specific token identifier.", "pattern": "(?^:[A-Za-z][A-Za-z0-9\\.\\-_]+)", "type": "string"})))
-    .param("userid", Schema::literal(json!({"description": "Full User ID, in the `name@realm` format.", "format": "pve-userid", "maxLength": 64, "type": "string", "typetext": "<string>"})))
-    .permissions(perms(json!({"check": ["or", ["userid-param", "self"], ["userid-group", ["User.Modify"]]]})))
+    .param("tokenid", Schema::literal(pve_common::schema::json_lit(r#"{"description": "User-specific token identifier.", "pattern": "(?^:[A-Za-z][A-Za-z0-9\\.\\-_]+)", "type": "string"}"#)))
+    .param("userid", Schema::literal(pve_common::schema::json_lit(r#"{"description": "Full User ID, in the `name@realm` format.", "format": "pve-userid", "maxLength": 64, "type": "string", "typetext": "<string>"}"#)))
+    .permissions(perms(pve_common::schema::json_lit(r#"{"check": ["or", ["userid-param", "self"], ["userid-group", ["User.Modify"]]]}"#)))
     .protected()
     .returns(Schema::literal(json!({"type": "null"})))
 }

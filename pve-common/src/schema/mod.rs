@@ -398,3 +398,10 @@ mod tests {
         assert!(Schema::from_value(&json!({"minimum": "x"})).is_err());
     }
 }
+
+/// A JSON literal of the source (an upstream schema), parsed at run time. Kept as text,
+/// a literal costs its bytes in the binary; `serde_json::json!` would compile each one
+/// into code many times its size, which every daemon maps and runs once at start.
+pub fn json_lit(text: &'static str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("bad JSON literal in the source: {e}"))
+}

@@ -9,7 +9,6 @@ use std::sync::{Arc, Once, OnceLock};
 
 use pve_common::schema::formats::{check_format, register_format_checker};
 use pve_common::schema::{Properties, Schema};
-use serde_json::json;
 
 mod options;
 
@@ -104,13 +103,13 @@ pub fn ct_config_options() -> &'static Properties {
         }
         map.insert(
             "parent".into(),
-            Arc::new(Schema::literal(json!({"type": "string", "format": "pve-configid", "optional": 1,
-                "description": "Parent snapshot name. This is used internally, and should not be modified."}))),
+            Arc::new(Schema::literal(pve_common::schema::json_lit(r#"{"type": "string", "format": "pve-configid", "optional": 1,
+                "description": "Parent snapshot name. This is used internally, and should not be modified."}"#))),
         );
         map.insert(
             "snaptime".into(),
-            Arc::new(Schema::literal(json!({"type": "integer", "optional": 1,
-                "description": "Timestamp for snapshots."}))),
+            Arc::new(Schema::literal(pve_common::schema::json_lit(r#"{"type": "integer", "optional": 1,
+                "description": "Timestamp for snapshots."}"#))),
         );
         map
     })

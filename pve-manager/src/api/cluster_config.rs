@@ -24,7 +24,7 @@ pub fn router() -> Router {
         .method(
             ApiMethod::new("index", HttpMethod::Get, "Directory index.", index)
                 .permissions(audit())
-                .returns(Schema::literal(json!({"items": {"properties": {}, "type": "object"}, "links": [{"href": "{name}", "rel": "child"}], "type": "array"}))),
+                .returns(Schema::literal(pve_common::schema::json_lit(r#"{"items": {"properties": {}, "type": "object"}, "links": [{"href": "{name}", "rel": "child"}], "type": "array"}"#))),
         )
         .subdir(
             "apiversion",
@@ -36,7 +36,7 @@ pub fn router() -> Router {
                     |_, _| Ok(json!(JOIN_API_VERSION).into()),
                 )
                 .permissions(audit())
-                .returns(Schema::literal(json!({"description": "Cluster Join API version, currently 1", "minimum": 0, "type": "integer"}))),
+                .returns(Schema::literal(pve_common::schema::json_lit(r#"{"description": "Cluster Join API version, currently 1", "minimum": 0, "type": "integer"}"#))),
             ),
         )
         .subdir(
@@ -45,7 +45,7 @@ pub fn router() -> Router {
                 .method(
                     ApiMethod::new("nodes", HttpMethod::Get, "Corosync node list.", nodes)
                         .permissions(audit())
-                        .returns(Schema::literal(json!({"items": {"properties": {"node": {"type": "string"}}, "type": "object"}, "links": [{"href": "{node}", "rel": "child"}], "type": "array"}))),
+                        .returns(Schema::literal(pve_common::schema::json_lit(r#"{"items": {"properties": {"node": {"type": "string"}}, "type": "object"}, "links": [{"href": "{node}", "rel": "child"}], "type": "array"}"#))),
                 )
                 .match_param("node", Router::new().method(addnode_method())),
         )
@@ -66,9 +66,9 @@ pub fn router() -> Router {
                     "Get information needed to join this cluster over the connected node.",
                     join_info,
                 )
-                .param("node", Schema::literal(json!({"default": "current connected node", "description": "The node for which the joinee gets the nodeinfo. ", "format": "pve-node", "optional": 1, "type": "string", "typetext": "<string>"})))
+                .param("node", Schema::literal(pve_common::schema::json_lit(r#"{"default": "current connected node", "description": "The node for which the joinee gets the nodeinfo. ", "format": "pve-node", "optional": 1, "type": "string", "typetext": "<string>"}"#)))
                 .permissions(audit())
-                .returns(Schema::literal(json!({"additionalProperties": 0, "properties": {"config_digest": {"type": "string"}, "nodelist": {"items": {"additionalProperties": 1, "properties": {"name": {"description": "The cluster node name.", "format": "pve-node", "type": "string"}, "nodeid": {"description": "Node id for this node.", "minimum": 1, "optional": 1, "type": "integer"}, "pve_addr": {"format": "ip", "type": "string"}, "pve_fp": {"description": "Certificate SHA 256 fingerprint.", "pattern": "([A-Fa-f0-9]{2}:){31}[A-Fa-f0-9]{2}", "type": "string"}, "quorum_votes": {"minimum": 0, "type": "integer"}, "ring0_addr": {"description": "Address and priority information of a single corosync link. (up to 8 links supported; link0..link7)", "format": {"address": {"default_key": 1, "description": "Hostname (or IP) of this corosync link address.", "format": "address", "format_description": "IP", "type": "string"}, "priority": {"default": 0, "description": "The priority for the link when knet is used in 'passive' mode (default). Lower value means higher priority. Only valid for cluster create, ignored on node add.", "maximum": 255, "minimum": 0, "optional": 1, "type": "integer"}}, "optional": 1, "type": "string"}}, "type": "object"}, "type": "array"}, "preferred_node": {"description": "The cluster node name.", "format": "pve-node", "type": "string"}, "totem": {"type": "object"}}, "type": "object"}))),
+                .returns(Schema::literal(pve_common::schema::json_lit(r#"{"additionalProperties": 0, "properties": {"config_digest": {"type": "string"}, "nodelist": {"items": {"additionalProperties": 1, "properties": {"name": {"description": "The cluster node name.", "format": "pve-node", "type": "string"}, "nodeid": {"description": "Node id for this node.", "minimum": 1, "optional": 1, "type": "integer"}, "pve_addr": {"format": "ip", "type": "string"}, "pve_fp": {"description": "Certificate SHA 256 fingerprint.", "pattern": "([A-Fa-f0-9]{2}:){31}[A-Fa-f0-9]{2}", "type": "string"}, "quorum_votes": {"minimum": 0, "type": "integer"}, "ring0_addr": {"description": "Address and priority information of a single corosync link. (up to 8 links supported; link0..link7)", "format": {"address": {"default_key": 1, "description": "Hostname (or IP) of this corosync link address.", "format": "address", "format_description": "IP", "type": "string"}, "priority": {"default": 0, "description": "The priority for the link when knet is used in 'passive' mode (default). Lower value means higher priority. Only valid for cluster create, ignored on node add.", "maximum": 255, "minimum": 0, "optional": 1, "type": "integer"}}, "optional": 1, "type": "string"}}, "type": "object"}, "type": "array"}, "preferred_node": {"description": "The cluster node name.", "format": "pve-node", "type": "string"}, "totem": {"type": "object"}}, "type": "object"}"#))),
             ),
         )
 }
@@ -81,19 +81,19 @@ fn addnode_method() -> ApiMethod {
         addnode,
     )
     .protected()
-    .param("apiversion", Schema::literal(json!({"description": "The JOIN_API_VERSION of the new node.", "optional": 1, "type": "integer"})))
-    .param("force", Schema::literal(json!({"description": "Do not throw error if node already exists.", "optional": 1, "type": "boolean"})))
-    .param("new_node_ip", Schema::literal(json!({"description": "IP Address of node to add. Used as fallback if no links are given.", "format": "ip", "optional": 1, "type": "string"})))
-    .param("node", Schema::literal(json!({"description": "The cluster node name.", "format": "pve-node", "type": "string"})))
-    .param("nodeid", Schema::literal(json!({"description": "Node id for this node.", "minimum": 1, "optional": 1, "type": "integer"})))
-    .param("votes", Schema::literal(json!({"description": "Number of votes for this node", "minimum": 0, "optional": 1, "type": "integer"})));
+    .param("apiversion", Schema::literal(pve_common::schema::json_lit(r#"{"description": "The JOIN_API_VERSION of the new node.", "optional": 1, "type": "integer"}"#)))
+    .param("force", Schema::literal(pve_common::schema::json_lit(r#"{"description": "Do not throw error if node already exists.", "optional": 1, "type": "boolean"}"#)))
+    .param("new_node_ip", Schema::literal(pve_common::schema::json_lit(r#"{"description": "IP Address of node to add. Used as fallback if no links are given.", "format": "ip", "optional": 1, "type": "string"}"#)))
+    .param("node", Schema::literal(pve_common::schema::json_lit(r#"{"description": "The cluster node name.", "format": "pve-node", "type": "string"}"#)))
+    .param("nodeid", Schema::literal(pve_common::schema::json_lit(r#"{"description": "Node id for this node.", "minimum": 1, "optional": 1, "type": "integer"}"#)))
+    .param("votes", Schema::literal(pve_common::schema::json_lit(r#"{"description": "Number of votes for this node", "minimum": 0, "optional": 1, "type": "integer"}"#)));
     for i in 0..8 {
         m = m.param(
             &format!("link{i}"),
-            Schema::literal(json!({"description": "Address and priority information of a single corosync link. (up to 8 links supported; link0..link7)", "format": {"address": {"default_key": 1, "description": "Hostname (or IP) of this corosync link address.", "format": "address", "format_description": "IP", "type": "string"}, "priority": {"default": 0, "description": "The priority for the link when knet is used in 'passive' mode (default). Lower value means higher priority. Only valid for cluster create, ignored on node add.", "maximum": 255, "minimum": 0, "optional": 1, "type": "integer"}}, "optional": 1, "type": "string"})),
+            Schema::literal(pve_common::schema::json_lit(r#"{"description": "Address and priority information of a single corosync link. (up to 8 links supported; link0..link7)", "format": {"address": {"default_key": 1, "description": "Hostname (or IP) of this corosync link address.", "format": "address", "format_description": "IP", "type": "string"}, "priority": {"default": 0, "description": "The priority for the link when knet is used in 'passive' mode (default). Lower value means higher priority. Only valid for cluster create, ignored on node add.", "maximum": 255, "minimum": 0, "optional": 1, "type": "integer"}}, "optional": 1, "type": "string"}"#)),
         );
     }
-    m.returns(Schema::literal(json!({"properties": {"corosync_authkey": {"type": "string"}, "corosync_conf": {"type": "string"}, "warnings": {"items": {"type": "string"}, "type": "array"}}, "type": "object"})))
+    m.returns(Schema::literal(pve_common::schema::json_lit(r#"{"properties": {"corosync_authkey": {"type": "string"}, "corosync_conf": {"type": "string"}, "warnings": {"items": {"type": "string"}, "type": "array"}}, "type": "object"}"#)))
 }
 
 /// The corosync links of a joining node `name` as upstream's `addnode` settles them:

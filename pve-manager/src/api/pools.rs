@@ -278,10 +278,10 @@ fn delete_pool(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
 
 pub(super) fn index_method() -> ApiMethod {
     ApiMethod::new("index", HttpMethod::Get, "List pools or get pool configuration.", list_pools)
-        .param("poolid", Schema::literal(json!({"format": "pve-poolid", "optional": 1, "type": "string", "typetext": "<string>"})))
-        .param("type", Schema::literal(json!({"enum": ["qemu", "lxc", "storage"], "optional": 1, "requires": "poolid", "type": "string"})))
-        .permissions(perms(json!({"description": "List all pools where you have Pool.Audit permissions on /pool/<pool>, or the pool specific with {poolid}", "user": "all"})))
-        .returns(Schema::literal(json!({"items": {"properties": {"comment": {"optional": 1, "type": "string"}, "members": {"items": {"additionalProperties": 1, "properties": {"id": {"type": "string"}, "node": {"type": "string"}, "storage": {"optional": 1, "type": "string"}, "type": {"enum": ["qemu", "lxc", "openvz", "storage"], "type": "string"}, "vmid": {"optional": 1, "type": "integer"}}, "type": "object"}, "optional": 1, "type": "array"}, "poolid": {"type": "string"}}, "type": "object"}, "links": [{"href": "{poolid}", "rel": "child"}], "type": "array"})))
+        .param("poolid", Schema::literal(pve_common::schema::json_lit(r#"{"format": "pve-poolid", "optional": 1, "type": "string", "typetext": "<string>"}"#)))
+        .param("type", Schema::literal(pve_common::schema::json_lit(r#"{"enum": ["qemu", "lxc", "storage"], "optional": 1, "requires": "poolid", "type": "string"}"#)))
+        .permissions(perms(pve_common::schema::json_lit(r#"{"description": "List all pools where you have Pool.Audit permissions on /pool/<pool>, or the pool specific with {poolid}", "user": "all"}"#)))
+        .returns(Schema::literal(pve_common::schema::json_lit(r#"{"items": {"properties": {"comment": {"optional": 1, "type": "string"}, "members": {"items": {"additionalProperties": 1, "properties": {"id": {"type": "string"}, "node": {"type": "string"}, "storage": {"optional": 1, "type": "string"}, "type": {"enum": ["qemu", "lxc", "openvz", "storage"], "type": "string"}, "vmid": {"optional": 1, "type": "integer"}}, "type": "object"}, "optional": 1, "type": "array"}, "poolid": {"type": "string"}}, "type": "object"}, "links": [{"href": "{poolid}", "rel": "child"}], "type": "array"}"#)))
 }
 
 pub(super) fn create_method() -> ApiMethod {
@@ -297,7 +297,7 @@ pub(super) fn create_method() -> ApiMethod {
     )
     .param(
         "poolid",
-        Schema::literal(json!({"format": "pve-poolid", "type": "string", "typetext": "<string>"})),
+        Schema::literal(pve_common::schema::json_lit(r#"{"format": "pve-poolid", "type": "string", "typetext": "<string>"}"#)),
     )
     .permissions(perms(
         json!({"check": ["perm", "/pool/{poolid}", ["Pool.Allocate"]]}),
@@ -308,31 +308,31 @@ pub(super) fn create_method() -> ApiMethod {
 
 pub(super) fn update_method() -> ApiMethod {
     ApiMethod::new("update_pool", HttpMethod::Put, "Update pool.", update_pool)
-        .param("allow-move", Schema::literal(json!({"default": 0, "description": "Allow adding a guest even if already in another pool. The guest will be removed from its current pool and added to this one.", "optional": 1, "type": "boolean", "typetext": "<boolean>"})))
+        .param("allow-move", Schema::literal(pve_common::schema::json_lit(r#"{"default": 0, "description": "Allow adding a guest even if already in another pool. The guest will be removed from its current pool and added to this one.", "optional": 1, "type": "boolean", "typetext": "<boolean>"}"#)))
         .param("comment", Schema::literal(json!({"optional": 1, "type": "string", "typetext": "<string>"})))
-        .param("delete", Schema::literal(json!({"default": 0, "description": "Remove the passed VMIDs and/or storage IDs instead of adding them.", "optional": 1, "type": "boolean", "typetext": "<boolean>"})))
-        .param("poolid", Schema::literal(json!({"format": "pve-poolid", "type": "string", "typetext": "<string>"})))
-        .param("storage", Schema::literal(json!({"description": "List of storage IDs to add or remove from this pool.", "format": "pve-storage-id-list", "optional": 1, "type": "string", "typetext": "<string>"})))
-        .param("vms", Schema::literal(json!({"description": "List of guest VMIDs to add or remove from this pool.", "format": "pve-vmid-list", "optional": 1, "type": "string", "typetext": "<string>"})))
-        .permissions(perms(json!({"check": ["perm", "/pool/{poolid}", ["Pool.Allocate"]], "description": "You also need the right to modify permissions on any object you add/delete."})))
+        .param("delete", Schema::literal(pve_common::schema::json_lit(r#"{"default": 0, "description": "Remove the passed VMIDs and/or storage IDs instead of adding them.", "optional": 1, "type": "boolean", "typetext": "<boolean>"}"#)))
+        .param("poolid", Schema::literal(pve_common::schema::json_lit(r#"{"format": "pve-poolid", "type": "string", "typetext": "<string>"}"#)))
+        .param("storage", Schema::literal(pve_common::schema::json_lit(r#"{"description": "List of storage IDs to add or remove from this pool.", "format": "pve-storage-id-list", "optional": 1, "type": "string", "typetext": "<string>"}"#)))
+        .param("vms", Schema::literal(pve_common::schema::json_lit(r#"{"description": "List of guest VMIDs to add or remove from this pool.", "format": "pve-vmid-list", "optional": 1, "type": "string", "typetext": "<string>"}"#)))
+        .permissions(perms(pve_common::schema::json_lit(r#"{"check": ["perm", "/pool/{poolid}", ["Pool.Allocate"]], "description": "You also need the right to modify permissions on any object you add/delete."}"#)))
         .protected()
         .returns(Schema::literal(json!({"type": "null"})))
 }
 
 pub(super) fn delete_method() -> ApiMethod {
     ApiMethod::new("delete_pool", HttpMethod::Delete, "Delete pool.", delete_pool)
-        .param("poolid", Schema::literal(json!({"format": "pve-poolid", "type": "string", "typetext": "<string>"})))
-        .permissions(perms(json!({"check": ["perm", "/pool/{poolid}", ["Pool.Allocate"]], "description": "You can only delete empty pools (no members)."})))
+        .param("poolid", Schema::literal(pve_common::schema::json_lit(r#"{"format": "pve-poolid", "type": "string", "typetext": "<string>"}"#)))
+        .permissions(perms(pve_common::schema::json_lit(r#"{"check": ["perm", "/pool/{poolid}", ["Pool.Allocate"]], "description": "You can only delete empty pools (no members)."}"#)))
         .protected()
         .returns(Schema::literal(json!({"type": "null"})))
 }
 
 pub(super) fn read_method() -> ApiMethod {
     ApiMethod::new("read_pool", HttpMethod::Get, "Get pool configuration (deprecated, no support for nested pools, use 'GET /pools/?poolid={poolid}').", read_pool)
-        .param("poolid", Schema::literal(json!({"format": "pve-poolid", "type": "string", "typetext": "<string>"})))
-        .param("type", Schema::literal(json!({"enum": ["qemu", "lxc", "storage"], "optional": 1, "type": "string"})))
+        .param("poolid", Schema::literal(pve_common::schema::json_lit(r#"{"format": "pve-poolid", "type": "string", "typetext": "<string>"}"#)))
+        .param("type", Schema::literal(pve_common::schema::json_lit(r#"{"enum": ["qemu", "lxc", "storage"], "optional": 1, "type": "string"}"#)))
         .permissions(perms(json!({"check": ["perm", "/pool/{poolid}", ["Pool.Audit"]]})))
-        .returns(Schema::literal(json!({"additionalProperties": 0, "properties": {"comment": {"optional": 1, "type": "string"}, "members": {"items": {"additionalProperties": 1, "properties": {"id": {"type": "string"}, "node": {"type": "string"}, "storage": {"optional": 1, "type": "string"}, "type": {"enum": ["qemu", "lxc", "openvz", "storage"], "type": "string"}, "vmid": {"optional": 1, "type": "integer"}}, "type": "object"}, "type": "array"}}, "type": "object"})))
+        .returns(Schema::literal(pve_common::schema::json_lit(r#"{"additionalProperties": 0, "properties": {"comment": {"optional": 1, "type": "string"}, "members": {"items": {"additionalProperties": 1, "properties": {"id": {"type": "string"}, "node": {"type": "string"}, "storage": {"optional": 1, "type": "string"}, "type": {"enum": ["qemu", "lxc", "openvz", "storage"], "type": "string"}, "vmid": {"optional": 1, "type": "integer"}}, "type": "object"}, "type": "array"}}, "type": "object"}"#)))
 }
 
 /// `PUT /pools/{poolid}`: the same method as `PUT /pools` under upstream's old name.

@@ -185,24 +185,24 @@ fn update_params() -> Map<String, Value> {
     }
     props.insert(
         "delete".into(),
-        json!({
+        pve_common::schema::json_lit(r#"{
             "description": "A list of settings you want to delete.",
             "format": "pve-configid-list",
             "maxLength": 4096,
             "optional": 1,
             "type": "string",
             "typetext": "<string>"
-        }),
+        }"#),
     );
     props.insert(
         "digest".into(),
-        json!({
+        pve_common::schema::json_lit(r#"{
             "description": "Prevent changes if current configuration file has a different digest. This can be used to prevent concurrent modifications.",
             "maxLength": 64,
             "optional": 1,
             "type": "string",
             "typetext": "<string>"
-        }),
+        }"#),
     );
     props
 }

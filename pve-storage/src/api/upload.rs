@@ -74,7 +74,7 @@ pub(super) fn router() -> Router {
         .protected(),
         params(),
         json!({"type": "string"}),
-        json!({"check": ["perm", "/storage/{storage}", ["Datastore.AllocateTemplate"]]}),
+        pve_common::schema::json_lit(r#"{"check": ["perm", "/storage/{storage}", ["Datastore.AllocateTemplate"]]}"#),
     ))
 }
 

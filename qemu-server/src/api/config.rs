@@ -26,7 +26,7 @@ pub(super) fn config_returns() -> pve_common::schema::Schema {
     let mut props = vm_config_options().clone();
     props.insert(
         "digest".into(),
-        pve_common::schema::Schema::literal(json!({"type": "string", "description": "SHA1 digest of configuration file. This can be used to prevent concurrent modifications."})).into(),
+        pve_common::schema::Schema::literal(pve_common::schema::json_lit(r#"{"type": "string", "description": "SHA1 digest of configuration file. This can be used to prevent concurrent modifications."}"#)).into(),
     );
     let mut schema = pve_common::schema::Schema::literal(
         json!({"description": "The VM configuration.", "type": "object"}),
