@@ -250,6 +250,10 @@ fn foreground(d: Daemon, paths: &NodePaths) -> Result<()> {
             // Bound and holding its TLS key: the rest runs as www-data, as upstream.
             drop_privileges(&pid_file)?;
         }
+        // Building the API tree leaves freed temporaries behind (parsed schema text);
+        // give those pages back instead of keeping them resident while idle.
+        // SAFETY: malloc_trim only releases free heap memory.
+        unsafe { libc::malloc_trim(0) };
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
             _ = term.recv() => {}
