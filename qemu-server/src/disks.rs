@@ -172,10 +172,17 @@ fn size_kib_from_gib(size: &str) -> u64 {
     (gib * 1024.0 * 1024.0).ceil() as u64
 }
 
-/// qemu-img convert of one image into an existing target.
-pub fn copy_image(src: &Path, src_fmt: &str, dst: &Path, dst_fmt: &str) -> Result<(), String> {
+/// qemu-img convert of one image into an existing target; `bwlimit` (KiB/s) is
+/// qemu-img's rate limit `-r NK`, as upstream's `QemuImage::convert`.
+pub fn copy_image(
+    src: &Path,
+    src_fmt: &str,
+    dst: &Path,
+    dst_fmt: &str,
+    bwlimit: Option<u64>,
+) -> Result<(), String> {
     let out = std::process::Command::new("qemu-img")
-        .args(["convert", "-p", "-n", "-f", src_fmt, "-O", dst_fmt])
+        .args(convert_args(src_fmt, dst_fmt, bwlimit))
         .arg(src)
         .arg(dst)
         .output()
@@ -187,6 +194,16 @@ pub fn copy_image(src: &Path, src_fmt: &str, dst: &Path, dst_fmt: &str) -> Resul
         ));
     }
     Ok(())
+}
+
+/// The options of `qemu-img convert` before the paths.
+fn convert_args(src_fmt: &str, dst_fmt: &str, bwlimit: Option<u64>) -> Vec<String> {
+    let mut args: Vec<String> = ["convert", "-p", "-n"].map(String::from).to_vec();
+    if let Some(limit) = bwlimit {
+        args.extend(["-r".to_string(), format!("{limit}K")]);
+    }
+    args.extend(["-f", src_fmt, "-O", dst_fmt].map(String::from));
+    args
 }
 
 /// The host path and format of an `import-from` source (volume id or absolute path).
@@ -210,16 +227,23 @@ fn import_source(storage: &Storage, source: &str) -> Result<(std::path::PathBuf,
 
 /// Turns the allocation syntax of drive values into new volumes (upstream's
 /// `create_disks`): `STORAGE:SIZE` allocates, `import-from` copies an existing image,
-/// existing volumes are checked. `template` makes new volumes base images.
+/// existing volumes are checked. `template` makes new volumes base images. `base` is the
+/// VM config the settings go into (machine, arch, `amd-sev` choose an EFI disk's vars
+/// template); settings override it.
 pub fn create_disks(
     storage: &Storage,
     vmid: u32,
+    base: &ConfigSection,
     settings: &[(String, String)],
     default_storage: Option<&str>,
     template: bool,
     log: &dyn Fn(&str),
 ) -> Result<CreatedDisks, (CreatedDisks, String)> {
     let mut res = CreatedDisks::default();
+    let mut section = base.clone();
+    for (k, v) in settings {
+        section.values.insert(k.clone(), v.clone());
+    }
     for (key, value) in settings {
         if parse_drive_name(key).is_none() {
             continue;
@@ -227,6 +251,7 @@ pub fn create_disks(
         match create_one(
             storage,
             vmid,
+            &section,
             key,
             value,
             default_storage,
@@ -244,9 +269,11 @@ pub fn create_disks(
     Ok(res)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn create_one(
     storage: &Storage,
     vmid: u32,
+    section: &ConfigSection,
     key: &str,
     value: &str,
     default_storage: Option<&str>,
@@ -344,18 +371,32 @@ fn create_one(
             .map_err(|e| format!("cannot import from '{src}' - {e}\n"))?;
         size_kib = info.size.div_ceil(1024);
         source = Some((path, src_fmt));
-    } else if key == "efidisk0" {
-        size_kib = 528;
     } else if key == "tpmstate0" {
         size_kib = 4 * 1024;
     }
-    let volid = storage
-        .vdisk_alloc(&storeid, vmid, Some(&fmt), None, size_kib)
-        .map_err(|e| format!("{e}\n"))?;
-    res.allocated.push(volid.clone());
+    let volid = if key == "efidisk0" && source.is_none() {
+        // a copy of the firmware's vars template, of its size
+        let (volid, size) = crate::ovmf::create_efidisk(
+            storage,
+            &storeid,
+            vmid,
+            &fmt,
+            section,
+            &mut drive,
+            &mut res.allocated,
+        )?;
+        size_kib = size.div_ceil(1024);
+        volid
+    } else {
+        let volid = storage
+            .vdisk_alloc(&storeid, vmid, Some(&fmt), None, size_kib)
+            .map_err(|e| format!("{e}\n"))?;
+        res.allocated.push(volid.clone());
+        volid
+    };
     if let Some((src_path, src_fmt)) = source {
         let (dst, _, _) = storage.path(&volid, None).map_err(|e| format!("{e}\n"))?;
-        copy_image(&src_path, &src_fmt, &dst, &fmt)
+        copy_image(&src_path, &src_fmt, &dst, &fmt, None)
             .map_err(|e| format!("cannot import from '{}' - {e}", import.unwrap_or_default()))?;
     }
     let volid = if template {
@@ -406,5 +447,17 @@ mod tests {
         assert!(new_disk_re().is_match("0.5"));
         assert!(!new_disk_re().is_match("local:100/vm-100-disk-0.qcow2"));
         assert_eq!(size_kib_from_gib("4"), 4 * 1024 * 1024);
+    }
+
+    #[test]
+    fn convert_rate_limit() {
+        assert_eq!(
+            convert_args("raw", "qcow2", Some(2048)).join(" "),
+            "convert -p -n -r 2048K -f raw -O qcow2"
+        );
+        assert_eq!(
+            convert_args("qcow2", "raw", None).join(" "),
+            "convert -p -n -f qcow2 -O raw"
+        );
     }
 }

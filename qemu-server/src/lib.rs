@@ -13,6 +13,7 @@ mod conformance;
 pub mod disks;
 pub mod drive;
 pub mod helpers;
+pub mod ovmf;
 pub mod qmp;
 pub mod rescan;
 pub mod restore;

@@ -287,7 +287,15 @@ fn create_config(
     let mut conf = GuestConfig::default();
     let template = set.get("template").is_some_and(|t| t == "1");
     let settings: Vec<(String, String)> = set.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    let created = create_disks(&storage, vmid, &settings, default_storage, template, log);
+    let created = create_disks(
+        &storage,
+        vmid,
+        &ConfigSection::default(),
+        &settings,
+        default_storage,
+        template,
+        log,
+    );
     let created = match created {
         Ok(c) => c,
         Err((made, e)) => {

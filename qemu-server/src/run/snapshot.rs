@@ -124,7 +124,10 @@ pub fn drive_resize(env: &RunEnv, vmid: u32, key: &str, size: u64) -> Result<(),
 /// Moves the running VM's drive onto the (already allocated) image `dst` with a
 /// `drive-mirror` of its root node `drive-KEY` that `replaces` the format node (mode
 /// `existing`, sync `full`), completes the job once it is ready (QEMU then swaps the
-/// new node in under the throttle filter) and drops the old nodes. Stock QEMU's counterpart of upstream's mirror in `clone_disk`.
+/// new node in under the throttle filter) and drops the old nodes. Stock QEMU's
+/// counterpart of upstream's mirror in `clone_disk`. `bwlimit` (KiB/s) becomes the
+/// job's `speed` in bytes/s, as upstream's `common_mirror_qmp_options`.
+#[allow(clippy::too_many_arguments)]
 pub fn drive_mirror_move(
     env: &RunEnv,
     vmid: u32,
@@ -132,14 +135,16 @@ pub fn drive_mirror_move(
     src: &Path,
     dst: &Path,
     format: &str,
+    bwlimit: Option<u64>,
 ) -> Result<(), Error> {
-    drive_mirror(env, vmid, key, src, dst, format, true)
+    drive_mirror(env, vmid, key, src, dst, format, true, bwlimit)
 }
 
 /// Copies the running VM's drive into the (already allocated) image `dst` for a live
 /// full clone: `drive-mirror` of `drive-KEY`, and once the job is ready
 /// `block-job-cancel`, which ends a ready mirror with a consistent copy without
-/// switching the VM over.
+/// switching the VM over. `bwlimit` as for [`drive_mirror_move`].
+#[allow(clippy::too_many_arguments)]
 pub fn drive_mirror_copy(
     env: &RunEnv,
     vmid: u32,
@@ -147,10 +152,34 @@ pub fn drive_mirror_copy(
     src: &Path,
     dst: &Path,
     format: &str,
+    bwlimit: Option<u64>,
 ) -> Result<(), Error> {
-    drive_mirror(env, vmid, key, src, dst, format, false)
+    drive_mirror(env, vmid, key, src, dst, format, false, bwlimit)
 }
 
+/// The `drive-mirror` arguments (`speed` in bytes/s from a KiB/s limit).
+fn mirror_spec(
+    job: &str,
+    key: &str,
+    dst: &str,
+    format: &str,
+    bwlimit: Option<u64>,
+) -> serde_json::Value {
+    let mut spec = serde_json::json!({
+        "job-id": job,
+        "device": format!("drive-{key}"),
+        "target": dst,
+        "format": format,
+        "mode": "existing",
+        "sync": "full",
+    });
+    if let Some(limit) = bwlimit {
+        spec["speed"] = serde_json::json!(limit * 1024);
+    }
+    spec
+}
+
+#[allow(clippy::too_many_arguments)]
 fn drive_mirror(
     env: &RunEnv,
     vmid: u32,
@@ -159,6 +188,7 @@ fn drive_mirror(
     dst: &Path,
     format: &str,
     pivot: bool,
+    bwlimit: Option<u64>,
 ) -> Result<(), Error> {
     use qapi::qmp;
     let (src, dst) = (src.display().to_string(), dst.display().to_string());
@@ -181,14 +211,7 @@ fn drive_mirror(
                 .and_then(|n| n.node_name.clone());
             // from the drive's root node (the throttle filter); a move replaces its
             // format node with the copy
-            let mut spec = serde_json::json!({
-                "job-id": job,
-                "device": format!("drive-{key}"),
-                "target": dst,
-                "format": format,
-                "mode": "existing",
-                "sync": "full",
-            });
+            let mut spec = mirror_spec(&job, &key, &dst, &format, bwlimit);
             if pivot {
                 spec["replaces"] = serde_json::json!(fmt_node);
                 spec["node-name"] = serde_json::json!(format!(
@@ -258,4 +281,21 @@ fn drive_mirror(
             Ok(())
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mirror_speed_is_bytes_per_second() {
+        let spec = mirror_spec("mirror-scsi0", "scsi0", "/x.raw", "raw", Some(1024));
+        assert_eq!(spec["speed"], serde_json::json!(1024 * 1024));
+        assert_eq!(spec["device"], "drive-scsi0");
+        // the typed QMP arguments take it
+        let args: qapi::qmp::DriveMirror = serde_json::from_value(spec).unwrap();
+        assert_eq!(args.speed, Some(1024 * 1024));
+        let spec = mirror_spec("mirror-scsi0", "scsi0", "/x.raw", "raw", None);
+        assert!(spec.get("speed").is_none());
+    }
 }
