@@ -929,3 +929,60 @@ fn live_full_clone_of_running_vm() {
         run::vm_stop(&n.env, id, &StopOptions::default(), &mut |_| {}).unwrap();
     }
 }
+
+/// `bios: ovmf` on the stock QEMU (i440fx: q35 needs qemu-server's pve-q35 readconfig
+/// files): an EFI disk allocated through the API (a copy of the vars template) is the
+/// VM's pflash vars, the firmware code is pve-edk2-firmware's or
+/// Debian's ovmf image; a VM without EFI disk runs on a temporary copy of the vars.
+#[test]
+fn ovmf_vm_with_efidisk_starts() {
+    if !host_ok() {
+        return;
+    }
+    let code = ["/usr/share/pve-edk2-firmware", "/usr/share/OVMF"]
+        .iter()
+        .map(|d| Path::new(d).join("OVMF_CODE_4M.fd"))
+        .find(|p| p.exists());
+    let Some(code) = code else {
+        skip("no OVMF firmware (Debian package ovmf, `cargo xtask deps`)");
+        return;
+    };
+    let n = node("ovmf");
+    let vmid = 9313;
+    api_call(
+        &n,
+        pve_common::api::HttpMethod::Post,
+        "",
+        serde_json::json!({"vmid": vmid, "kvm": 0, "memory": 128, "bios": "ovmf",
+            "efidisk0": "local:1,efitype=4m,pre-enrolled-keys=1"}),
+    )
+    .unwrap();
+    let conf = std::fs::read_to_string(n.env.config_path(vmid)).unwrap();
+    let vol = format!("local:{vmid}/vm-{vmid}-disk-0.raw");
+    assert!(
+        conf.contains(&format!(
+            "efidisk0: {vol},efitype=4m,pre-enrolled-keys=1,size=528K"
+        )),
+        "{conf}"
+    );
+    let pid = run::vm_start(&n.env, vmid, &StartOptions::default()).unwrap();
+    assert_eq!(qmp_status(n.paths(), vmid), "running");
+    let cmd = String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/cmdline")).unwrap())
+        .replace('\0', " ");
+    assert!(cmd.contains(&code.display().to_string()), "{cmd}");
+    assert!(
+        cmd.contains(&format!("images/{vmid}/vm-{vmid}-disk-0.raw")),
+        "{cmd}"
+    );
+    assert!(cmd.contains("pflash1=drive-efidisk0"), "{cmd}");
+    run::vm_stop(&n.env, vmid, &StopOptions::default(), &mut |_| {}).unwrap();
+
+    // without an EFI disk: a temporary vars copy below the run dir
+    let vmid = 9314;
+    n.write_conf(vmid, "kvm: 0\nmemory: 128\nbios: ovmf\n");
+    run::vm_start(&n.env, vmid, &StartOptions::default()).unwrap();
+    assert_eq!(qmp_status(n.paths(), vmid), "running");
+    let tmp = helpers::run_dir(n.paths()).join(format!("efidisk/{vmid}-ovmf.fd"));
+    assert_eq!(std::fs::metadata(&tmp).unwrap().len(), 128 * 1024);
+    run::vm_stop(&n.env, vmid, &StopOptions::default(), &mut |_| {}).unwrap();
+}
