@@ -657,6 +657,20 @@ fn move_disk_to_another_vm() {
     assert!(n
         .conf_text(101)
         .contains("unused4: local:101/vm-101-disk-2.raw\n"));
+    // an unused volume moves between storages too (a bare volume, no size)
+    n.task(
+        Post,
+        "101/move_disk",
+        json!({"disk": "unused4", "storage": "local", "format": "qcow2", "delete": 1}),
+    )
+    .unwrap();
+    let c101 = n.conf_text(101);
+    assert!(
+        c101.contains("unused4: local:101/vm-101-disk-3.qcow2\n"),
+        "{c101}"
+    );
+    assert!(!c101.contains("disk-2.raw"), "{c101}");
+    assert!(!n.images(101).contains(&"vm-101-disk-2.raw".to_string()));
     n.task(
         Post,
         "101/move_disk",
@@ -666,7 +680,7 @@ fn move_disk_to_another_vm() {
     assert!(!n.conf_text(101).contains("unused4"));
     assert!(n
         .conf_text(100)
-        .contains("sata1: local:100/vm-100-disk-0.raw\n"));
+        .contains("sata1: local:100/vm-100-disk-0.qcow2\n"));
 
     // a disk a snapshot uses stays
     let conf101 = n
@@ -685,6 +699,17 @@ fn move_disk_to_another_vm() {
     assert_eq!(
         e.message,
         "Can't move disk used by a snapshot to another VM\n"
+    );
+    let e = n
+        .call(
+            Post,
+            "101/move_disk",
+            json!({"disk": "scsi3", "storage": "local", "format": "raw", "delete": 1}),
+        )
+        .unwrap_err();
+    assert_eq!(
+        e.message,
+        "you can't move a disk with snapshots and delete the source\n"
     );
 
     // templates and base volumes

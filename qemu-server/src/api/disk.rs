@@ -477,10 +477,17 @@ fn move_to_storage(env: &RpcEnv, p: &Params, storeid: String) -> Result<ApiRespo
 
     let check = {
         let (disk, storeid, format) = (disk.clone(), storeid.clone(), format.clone());
-        move |env: &RpcEnv, conf: &GuestConfig| -> Result<(Drive, bool), ApiError> {
+        move |env: &RpcEnv, conf: &GuestConfig| -> Result<(Option<Drive>, String, bool), ApiError> {
             check_lock("VM", &conf.main).map_err(err)?;
             assert_if_modified(digest.as_deref(), &conf.digest).map_err(err)?;
-            let (drive, old) = disk_to_change(conf, None, true, &disk, "move").map_err(err)?;
+            // an unusedN key holds the bare volume
+            let (drive, old) = match conf.main.get(&disk).filter(|_| is_unused(&disk)) {
+                Some(v) => (None, v.to_string()),
+                None => {
+                    let (d, old) = disk_to_change(conf, None, true, &disk, "move").map_err(err)?;
+                    (Some(d), old)
+                }
+            };
             let storage = storage(env)?;
             let (oldstore, _) = pve_storage::volume::split_volume_id(&old)
                 .ok_or_else(|| err(format!("unable to parse volume ID '{old}'\n")))?;
@@ -507,7 +514,7 @@ fn move_to_storage(env: &RpcEnv, p: &Params, storeid: String) -> Result<ApiRespo
                     "you can't move a disk with snapshots and delete the source\n",
                 ));
             }
-            Ok((drive, snapshotted))
+            Ok((drive, old, snapshotted))
         }
     };
     let conf = conf_file(env, vmid).load().map_err(err)?;
@@ -520,8 +527,7 @@ fn move_to_storage(env: &RpcEnv, p: &Params, storeid: String) -> Result<ApiRespo
         let mut old_volid = String::new();
         let res = file.lock(|| {
             let mut conf = file.load()?;
-            let (mut drive, snapshotted) = check(env, &conf).map_err(|e| e.message)?;
-            let old = drive.file();
+            let (drive, old, snapshotted) = check(env, &conf).map_err(|e| e.message)?;
             old_volid = old.clone();
             let (oldstore, _) = pve_storage::volume::split_volume_id(&old).unwrap_or_default();
             log(&format!(
@@ -571,7 +577,7 @@ fn move_to_storage(env: &RpcEnv, p: &Params, storeid: String) -> Result<ApiRespo
             log(&format!("allocated target volume '{vol}'"));
             let (src, _, _) = storage.path(&old, None).map_err(|e| format!("{e}\n"))?;
             let (dst, _, _) = storage.path(&vol, None).map_err(|e| format!("{e}\n"))?;
-            if running(env, vmid) {
+            if running(env, vmid) && drive.is_some() {
                 // a running VM: QEMU mirrors onto the new image and switches to it
                 let renv = crate::run::RunEnv::new(env.paths.clone(), env.node.clone());
                 log(&mirror_start_line(&disk, movelimit));
@@ -588,12 +594,18 @@ fn move_to_storage(env: &RpcEnv, p: &Params, storeid: String) -> Result<ApiRespo
                 .volume_size_info(&vol)
                 .map(|i| i.size)
                 .unwrap_or(size);
-            drive.props.insert("file".into(), Value::from(vol.clone()));
-            drive.props.insert(
-                "size".into(),
-                json!(pve_common::units::format_size(newsize)),
-            );
-            conf.main.values.insert(disk.clone(), print_drive(&drive)?);
+            let value = match drive {
+                Some(mut drive) => {
+                    drive.props.insert("file".into(), Value::from(vol.clone()));
+                    drive.props.insert(
+                        "size".into(),
+                        json!(pve_common::units::format_size(newsize)),
+                    );
+                    print_drive(&drive)?
+                }
+                None => vol.clone(),
+            };
+            conf.main.values.insert(disk.clone(), value);
             if !delete {
                 if let Some(key) =
                     pve_guest_common::snapshot::add_unused_volume(&mut conf.main, &old, 256)
