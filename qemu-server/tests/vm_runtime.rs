@@ -900,13 +900,25 @@ fn live_full_clone_of_running_vm() {
     );
     run::vm_start(&n.env, vmid, &StartOptions::default()).unwrap();
     let pid = helpers::vm_running_locally(n.paths(), vmid).unwrap();
-    api_call(
+    let upid = api_call(
         &n,
         Post,
         &format!("/{vmid}/clone"),
-        serde_json::json!({"newid": newid, "full": 1, "name": "copy"}),
+        serde_json::json!({"newid": newid, "full": 1, "name": "copy", "bwlimit": 1000000}),
     )
     .unwrap();
+    // no agent: the VM is paused around the end of the mirror, as upstream; the
+    // override (root) is the job's speed
+    let (lines, _) = pve_common::tasks::read_log(n.paths(), upid.as_str().unwrap(), 0, 0).unwrap();
+    let log: Vec<String> = lines.into_iter().map(|l| l.t).collect();
+    for want in [
+        "drive mirror is starting for drive-scsi0 with bandwidth limit: 1000000 KiB/s",
+        "skipping guest filesystem freeze - disabled in VM options",
+        "suspend vm",
+        "resume vm",
+    ] {
+        assert!(log.iter().any(|l| l == want), "{want}: {log:?}");
+    }
     // the source keeps running in the same process, the clone has its own copy
     assert_eq!(helpers::vm_running_locally(n.paths(), vmid), Some(pid));
     assert_eq!(qmp_status(n.paths(), vmid), "running");

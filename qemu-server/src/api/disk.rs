@@ -577,7 +577,8 @@ fn move_to_storage(env: &RpcEnv, p: &Params, storeid: String) -> Result<ApiRespo
             log(&format!("allocated target volume '{vol}'"));
             let (src, _, _) = storage.path(&old, None).map_err(|e| format!("{e}\n"))?;
             let (dst, _, _) = storage.path(&vol, None).map_err(|e| format!("{e}\n"))?;
-            if running(env, vmid) && drive.is_some() {
+            let mirrored = running(env, vmid) && drive.is_some();
+            if mirrored {
                 // a running VM: QEMU mirrors onto the new image and switches to it
                 let renv = crate::run::RunEnv::new(env.paths.clone(), env.node.clone());
                 log(&mirror_start_line(&disk, movelimit));
@@ -616,6 +617,23 @@ fn move_to_storage(env: &RpcEnv, p: &Params, storeid: String) -> Result<ApiRespo
                 }
             }
             file.write(&conf)?;
+            // upstream: the agent trims the guest's file systems after a live move
+            let agent = crate::qga::parse_agent(conf.main.get("agent"));
+            if mirrored && agent.fstrim_cloned_disks {
+                let sock = crate::helpers::qga_socket(&env.paths, vmid);
+                match crate::qga::command_at(
+                    &sock,
+                    vmid,
+                    "guest-ping",
+                    json!({}),
+                    Some(std::time::Duration::from_secs(3)),
+                ) {
+                    Ok(_) => {
+                        let _ = crate::qga::command_at(&sock, vmid, "guest-fstrim", json!({}), None);
+                    }
+                    Err(e) => log(&format!("QEMU Guest Agent is not running - {e}")),
+                }
+            }
             Ok(())
         });
         match res {
@@ -1007,10 +1025,20 @@ fn do_clone(
                     log(&format!("drive mirror of {opt} into {newvol}"));
                     log(&mirror_start_line(&opt, clonelimit));
                     let renv = crate::run::RunEnv::new(env.paths.clone(), env.node.clone());
-                    crate::run::snapshot::drive_mirror_copy(
-                        &renv, vmid, &opt, &src_text, &dst, &fmt, clonelimit,
+                    let lines = crate::run::snapshot::drive_mirror_copy(
+                        &renv,
+                        vmid,
+                        &opt,
+                        &src_text,
+                        &dst,
+                        &fmt,
+                        clonelimit,
+                        plan.source.get("agent"),
                     )
                     .map_err(|e| format!("{e}\n"))?;
+                    for l in lines {
+                        log(&l);
+                    }
                 } else if opts.snapname.is_some() && src_vn.format == "qcow2" {
                     let mut cmd = std::process::Command::new("qemu-img");
                     cmd.args(["convert", "-p", "-n"]);

@@ -137,13 +137,16 @@ pub fn drive_mirror_move(
     format: &str,
     bwlimit: Option<u64>,
 ) -> Result<(), Error> {
-    drive_mirror(env, vmid, key, src, dst, format, true, bwlimit)
+    drive_mirror(env, vmid, key, src, dst, format, true, bwlimit, None).map(|_| ())
 }
 
 /// Copies the running VM's drive into the (already allocated) image `dst` for a live
 /// full clone: `drive-mirror` of `drive-KEY`, and once the job is ready
 /// `block-job-cancel`, which ends a ready mirror with a consistent copy without
-/// switching the VM over. `bwlimit` as for [`drive_mirror_move`].
+/// switching the VM over. `bwlimit` as for [`drive_mirror_move`]. Around the cancel
+/// the guest's file systems are frozen through the agent when `agent` (the VM's
+/// option) allows it and the agent answers, else the VM is paused (upstream's
+/// `BlockJob::monitor` for a clone to another VM). Returns the lines to log.
 #[allow(clippy::too_many_arguments)]
 pub fn drive_mirror_copy(
     env: &RunEnv,
@@ -153,8 +156,19 @@ pub fn drive_mirror_copy(
     dst: &Path,
     format: &str,
     bwlimit: Option<u64>,
-) -> Result<(), Error> {
-    drive_mirror(env, vmid, key, src, dst, format, false, bwlimit)
+    agent: Option<&str>,
+) -> Result<Vec<String>, Error> {
+    drive_mirror(
+        env,
+        vmid,
+        key,
+        src,
+        dst,
+        format,
+        false,
+        bwlimit,
+        Some(agent.map(str::to_string)),
+    )
 }
 
 /// The `drive-mirror` arguments (`speed` in bytes/s from a KiB/s limit).
@@ -189,8 +203,11 @@ fn drive_mirror(
     format: &str,
     pivot: bool,
     bwlimit: Option<u64>,
-) -> Result<(), Error> {
+    // a copy: the VM's agent option (freeze or pause around the cancel)
+    copy_agent: Option<Option<String>>,
+) -> Result<Vec<String>, Error> {
     use qapi::qmp;
+    let qga = helpers::qga_socket(&env.paths, vmid);
     let (src, dst) = (src.display().to_string(), dst.display().to_string());
     let (job, format, key) = (format!("mirror-{key}"), format.to_string(), key.to_string());
     with_qmp(&env.paths, vmid, move |c| {
@@ -245,15 +262,49 @@ fn drive_mirror(
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             if !pivot {
-                c.execute(qmp::block_job_cancel {
-                    device: job.clone(),
-                    force: None,
-                })
-                .await?;
-                while job_state(c.execute(qmp::query_block_jobs {}).await?).is_some() {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
+                let lines = std::cell::RefCell::new(Vec::<String>::new());
+                let log = |l: &str| lines.borrow_mut().push(l.to_string());
+                let agent = copy_agent.flatten();
+                let freeze =
+                    crate::qga::fs_freeze_applicable_at(agent.as_deref(), &qga, vmid, &log);
+                if freeze {
+                    log("issuing guest agent 'guest-fsfreeze-freeze' command");
+                    if let Err(e) =
+                        crate::qga::fs_freeze_at(&qga, vmid, Duration::from_secs(600), &log)
+                    {
+                        log(e.trim_end());
+                    }
+                } else {
+                    log("suspend vm");
+                    if let Err(e) = c.stop().await {
+                        log(&format!("{e}"));
+                    }
                 }
-                return Ok(());
+                let cancelled = async {
+                    c.execute(qmp::block_job_cancel {
+                        device: job.clone(),
+                        force: None,
+                    })
+                    .await?;
+                    while job_state(c.execute(qmp::query_block_jobs {}).await?).is_some() {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    Ok::<(), Error>(())
+                }
+                .await;
+                if freeze {
+                    log("issuing guest agent 'guest-fsfreeze-thaw' command");
+                    if let Err(e) = crate::qga::fs_thaw_at(&qga, vmid) {
+                        log(e.trim_end());
+                    }
+                } else {
+                    log("resume vm");
+                    if let Err(e) = c.cont().await {
+                        log(&format!("{e}"));
+                    }
+                }
+                cancelled?;
+                return Ok(lines.into_inner());
             }
             c.execute(qmp::block_job_complete {
                 device: job.clone(),
@@ -278,7 +329,7 @@ fn drive_mirror(
             if !nodes.iter().any(|n| n.file == dst) {
                 anyhow::bail!("mirror completed but '{dst}' is not in use");
             }
-            Ok(())
+            Ok(Vec::new())
         })
     })
 }
