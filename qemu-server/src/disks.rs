@@ -206,6 +206,48 @@ fn convert_args(src_fmt: &str, dst_fmt: &str, bwlimit: Option<u64>) -> Vec<Strin
     args
 }
 
+/// Upstream's `check_drive_param` for `import-from`: the drive must use the allocation
+/// syntax with size 0, an EFI disk needs `efitype` and `pre-enrolled-keys`, a TPM state
+/// `version`. Returns `(key, message)` of the first offending drive.
+pub fn check_import_params<'a>(
+    set: impl IntoIterator<Item = (&'a String, &'a String)>,
+) -> Result<(), (String, String)> {
+    for (key, value) in set {
+        if parse_drive_name(key).is_none() {
+            continue;
+        }
+        let Ok(drive) = Drive::parse(key, value) else {
+            continue;
+        };
+        if drive.get("import-from").is_none() {
+            continue;
+        }
+        let file = drive.file();
+        let zero = new_disk_re()
+            .captures(&file)
+            .is_some_and(|c| c[3].parse::<f64>().is_ok_and(|n| n == 0.0));
+        if !zero {
+            return Err((
+                key.clone(),
+                "'import-from' requires special syntax - use <storage ID>:0,import-from=<source>"
+                    .into(),
+            ));
+        }
+        let required: &[&str] = match key.as_str() {
+            "efidisk0" => &["efitype", "pre-enrolled-keys"],
+            "tpmstate0" => &["version"],
+            _ => &[],
+        };
+        if let Some(r) = required.iter().find(|r| drive.get(r).is_none()) {
+            return Err((
+                key.clone(),
+                format!("need to specify '{r}' when using 'import-from'"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The host path and format of an `import-from` source (volume id or absolute path).
 fn import_source(storage: &Storage, source: &str) -> Result<(std::path::PathBuf, String), String> {
     if source.starts_with('/') {
@@ -447,6 +489,40 @@ mod tests {
         assert!(new_disk_re().is_match("0.5"));
         assert!(!new_disk_re().is_match("local:100/vm-100-disk-0.qcow2"));
         assert_eq!(size_kib_from_gib("4"), 4 * 1024 * 1024);
+    }
+
+    #[test]
+    fn import_from_needs_the_allocation_syntax() {
+        let set = |k: &str, v: &str| [(k.to_string(), v.to_string())];
+        let check = |k: &str, v: &str| {
+            let s = set(k, v);
+            check_import_params(s.iter().map(|(a, b)| (a, b)))
+        };
+        assert!(check("scsi0", "local:0,import-from=/x.qcow2").is_ok());
+        assert_eq!(
+            check("scsi0", "local:4,import-from=/x.qcow2")
+                .unwrap_err()
+                .1,
+            "'import-from' requires special syntax - use <storage ID>:0,import-from=<source>"
+        );
+        assert_eq!(
+            check("efidisk0", "local:0,import-from=/x.raw,efitype=4m")
+                .unwrap_err()
+                .1,
+            "need to specify 'pre-enrolled-keys' when using 'import-from'"
+        );
+        assert!(check(
+            "efidisk0",
+            "local:0,import-from=/x.raw,efitype=4m,pre-enrolled-keys=0"
+        )
+        .is_ok());
+        assert_eq!(
+            check("tpmstate0", "local:0,import-from=/x.raw")
+                .unwrap_err()
+                .1,
+            "need to specify 'version' when using 'import-from'"
+        );
+        assert!(check("scsi0", "local:4").is_ok());
     }
 
     #[test]

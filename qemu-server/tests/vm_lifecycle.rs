@@ -614,6 +614,14 @@ fn move_disk_to_another_vm() {
         "{}",
         e.message
     );
+    // a VM on another node
+    let other = n.root.join("etc/pve/nodes/othernode/qemu-server");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("150.conf"), "memory: 128\n").unwrap();
+    refused(
+        json!({"disk": "scsi0", "target-vmid": 150}),
+        &format!("Both VMs need to be on the same node ({NODE} != othernode)\n"),
+    );
     assert_eq!(n.conf_text(100), before100);
     assert_eq!(n.conf_text(101), before101);
 
@@ -657,11 +665,13 @@ fn move_disk_to_another_vm() {
     assert!(n
         .conf_text(101)
         .contains("unused4: local:101/vm-101-disk-2.raw\n"));
-    // an unused volume moves between storages too (a bare volume, no size)
+    // an unused volume moves between storages too (a bare volume, no size), here
+    // rate-limited (qemu-img convert -r)
     n.task(
         Post,
         "101/move_disk",
-        json!({"disk": "unused4", "storage": "local", "format": "qcow2", "delete": 1}),
+        json!({"disk": "unused4", "storage": "local", "format": "qcow2", "delete": 1,
+               "bwlimit": 102400}),
     )
     .unwrap();
     let c101 = n.conf_text(101);

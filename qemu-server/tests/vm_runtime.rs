@@ -1045,3 +1045,53 @@ fn snapshot_with_silent_guest_agent_skips_freeze() {
     assert_eq!(qmp_status(n.paths(), vmid), "running");
     run::vm_stop(&n.env, vmid, &StopOptions::default(), &mut |_| {}).unwrap();
 }
+
+/// Reassigning a disk of a running VM is refused (upstream: detach first); its unused
+/// volumes move.
+#[test]
+fn reassign_from_running_vm() {
+    if !host_ok() {
+        return;
+    }
+    let n = node("reassign");
+    let (vmid, target) = (9316, 9317);
+    let vol = n.disk(vmid, "16M");
+    let spare = n
+        .root
+        .join(format!("var/lib/vz/images/{vmid}/vm-{vmid}-disk-1.raw"));
+    std::fs::write(&spare, vec![0u8; 1 << 20]).unwrap();
+    n.write_conf(
+        vmid,
+        &format!(
+            "kvm: 0\nmemory: 64\nscsi0: {vol},size=16M\nunused0: local:{vmid}/vm-{vmid}-disk-1.raw\n"
+        ),
+    );
+    n.write_conf(target, "memory: 64\n");
+    run::vm_start(&n.env, vmid, &StartOptions::default()).unwrap();
+    let e = api_call(
+        &n,
+        pve_common::api::HttpMethod::Post,
+        &format!("/{vmid}/move_disk"),
+        serde_json::json!({"disk": "scsi0", "target-vmid": target}),
+    )
+    .unwrap_err();
+    assert_eq!(
+        e,
+        "Cannot move disk to another VM while the source VM is running - detach first\n"
+    );
+    api_call(
+        &n,
+        pve_common::api::HttpMethod::Post,
+        &format!("/{vmid}/move_disk"),
+        serde_json::json!({"disk": "unused0", "target-vmid": target, "target-disk": "scsi0"}),
+    )
+    .unwrap();
+    let conf = std::fs::read_to_string(n.env.config_path(target)).unwrap();
+    assert!(
+        conf.contains(&format!("scsi0: local:{target}/vm-{target}-disk-0.raw\n")),
+        "{conf}"
+    );
+    assert!(!spare.exists());
+    assert_eq!(qmp_status(n.paths(), vmid), "running");
+    run::vm_stop(&n.env, vmid, &StopOptions::default(), &mut |_| {}).unwrap();
+}

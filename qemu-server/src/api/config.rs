@@ -855,6 +855,8 @@ fn prepare_update(env: &RpcEnv, p: &Params) -> Result<UpdateRequest, ApiError> {
         }
     }
     normalise(&mut req.set)?;
+    crate::disks::check_import_params(req.set.iter())
+        .map_err(|(k, m)| ApiError::parameter(&k, m))?;
     let keys: Vec<String> = req.set.keys().cloned().collect();
     for k in keys {
         let v = req.set[&k].clone();

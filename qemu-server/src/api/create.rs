@@ -230,6 +230,7 @@ pub(super) fn create(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
     if !errors.is_empty() {
         return Err(ApiError::parameters(errors));
     }
+    crate::disks::check_import_params(set.iter()).map_err(|(k, m)| ApiError::parameter(&k, m))?;
     check_storage_access(env, vmid, &set)?;
     check_modify_perm(env, vmid, &set.keys().cloned().collect::<Vec<_>>())?;
     let keys: Vec<String> = set.keys().cloned().collect();
