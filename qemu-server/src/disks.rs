@@ -407,11 +407,20 @@ fn create_one(
         other => other.to_string(),
     });
     let mut source = None;
+    // an EFI disk imported from a volume holds the vars template's size (upstream's
+    // `efisize` of `clone_disk`)
+    let mut efisize = None;
     if let Some(src) = &import {
         let (path, src_fmt) = import_source(storage, src)?;
         let info = pve_storage::qemu_img::info(&path, Some(&src_fmt))
             .map_err(|e| format!("cannot import from '{src}' - {e}\n"))?;
         size_kib = info.size.div_ceil(1024);
+        if key == "efidisk0" && !src.starts_with('/') {
+            let size = crate::ovmf::efivars_size_for(section, Some(&print_drive(&drive)?))
+                .map_err(|e| format!("cannot import from '{src}' - {e}"))?;
+            size_kib = size.div_ceil(1024);
+            efisize = Some(size);
+        }
         source = Some((path, src_fmt));
     } else if key == "tpmstate0" {
         size_kib = 4 * 1024;
@@ -438,8 +447,11 @@ fn create_one(
     };
     if let Some((src_path, src_fmt)) = source {
         let (dst, _, _) = storage.path(&volid, None).map_err(|e| format!("{e}\n"))?;
-        copy_image(&src_path, &src_fmt, &dst, &fmt, None)
-            .map_err(|e| format!("cannot import from '{}' - {e}", import.unwrap_or_default()))?;
+        match efisize {
+            Some(size) => crate::ovmf::copy_efivars(&src_path, &src_fmt, &dst, &fmt, size),
+            None => copy_image(&src_path, &src_fmt, &dst, &fmt, None),
+        }
+        .map_err(|e| format!("cannot import from '{}' - {e}", import.unwrap_or_default()))?;
     }
     let volid = if template {
         let base = storage

@@ -836,6 +836,43 @@ fn efidisk_is_a_copy_of_the_vars_template() {
         text.contains("efidisk0: local:110/vm-110-disk-1.qcow2,size=128K\n"),
         "{text}"
     );
+    // an EFI disk imported from a bigger volume keeps the template's size
+    let big = n.root.join("var/lib/vz/images/111/vm-111-disk-0.raw");
+    std::fs::create_dir_all(big.parent().unwrap()).unwrap();
+    let mut data = std::fs::read(&template).unwrap();
+    data.resize(4 << 20, 0);
+    std::fs::write(&big, &data).unwrap();
+    n.task(
+        Post,
+        "",
+        json!({"vmid": 112, "bios": "ovmf",
+               "efidisk0": "local:0,import-from=local:111/vm-111-disk-0.raw,efitype=4m,pre-enrolled-keys=1,format=raw"}),
+    )
+    .unwrap();
+    let text = n.conf_text(112);
+    assert!(
+        text.contains(
+            "efidisk0: local:112/vm-112-disk-0.raw,efitype=4m,pre-enrolled-keys=1,size=528K\n"
+        ),
+        "{text}"
+    );
+    let imported = n.root.join("var/lib/vz/images/112/vm-112-disk-0.raw");
+    assert_eq!(
+        std::fs::read(&imported).unwrap(),
+        std::fs::read(&template).unwrap()
+    );
+    let e = n
+        .call(
+            Post,
+            "",
+            json!({"vmid": 113, "efidisk0": "local:0,import-from=local:111/vm-111-disk-0.raw"}),
+        )
+        .unwrap_err();
+    assert_eq!(
+        e.errors["efidisk0"],
+        "need to specify 'efitype' when using 'import-from'"
+    );
+
     // moving it copies the template's size, not more
     n.task(
         Post,
