@@ -447,9 +447,19 @@ fn create_one(
     };
     if let Some((src_path, src_fmt)) = source {
         let (dst, _, _) = storage.path(&volid, None).map_err(|e| format!("{e}\n"))?;
+        // a volume is copied as upstream's clone_disk: the `clone` class limit of the
+        // source and target storages (no override)
+        let limit = match import.as_deref().and_then(split_volume_id) {
+            Some((src_sid, _)) => crate::api::bwlimit::resolve_default(
+                storage,
+                "clone",
+                &[Some(src_sid), Some(storeid.as_str())],
+            )?,
+            None => None,
+        };
         match efisize {
             Some(size) => crate::ovmf::copy_efivars(&src_path, &src_fmt, &dst, &fmt, size),
-            None => copy_image(&src_path, &src_fmt, &dst, &fmt, None),
+            None => copy_image(&src_path, &src_fmt, &dst, &fmt, limit),
         }
         .map_err(|e| format!("cannot import from '{}' - {e}", import.unwrap_or_default()))?;
     }

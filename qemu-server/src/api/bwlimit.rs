@@ -9,8 +9,8 @@
 use pve_common::api::RpcEnv;
 
 /// datacenter.cfg's `bwlimit` property string.
-pub(crate) fn datacenter_bwlimit(env: &RpcEnv) -> Option<String> {
-    let text = pve_cluster::cfs::Cfs::new(&env.paths)
+pub(crate) fn datacenter_bwlimit(paths: &pve_common::NodePaths) -> Option<String> {
+    let text = pve_cluster::cfs::Cfs::new(paths)
         .read_raw("datacenter.cfg")
         .ok()
         .flatten()
@@ -29,7 +29,7 @@ pub(crate) fn resolve(
     override_: Option<i64>,
 ) -> Result<Option<u64>, String> {
     let storage = pve_storage::Storage::load(&env.paths).map_err(|e| format!("{e}\n"))?;
-    let dc = datacenter_bwlimit(env);
+    let dc = datacenter_bwlimit(&env.paths);
     let check = |path: &str, privilege: &str| env.has_privs(path, &[privilege], true);
     let limit = pve_storage::bwlimit::get_bandwidth_limit(
         operation,
@@ -38,6 +38,26 @@ pub(crate) fn resolve(
         &storage.cfg,
         dc.as_deref(),
         Some(&check),
+    )
+    .map_err(|e| format!("{e}\n"))?;
+    Ok(limit.filter(|l| *l > 0.0).map(|l| l.ceil() as u64))
+}
+
+/// The limit of a copy nobody overrides (no privileges consulted), e.g. the `clone`
+/// class of an `import-from` volume.
+pub(crate) fn resolve_default(
+    storage: &pve_storage::Storage,
+    operation: &str,
+    storages: &[Option<&str>],
+) -> Result<Option<u64>, String> {
+    let dc = datacenter_bwlimit(&storage.paths);
+    let limit = pve_storage::bwlimit::get_bandwidth_limit(
+        operation,
+        storages,
+        None,
+        &storage.cfg,
+        dc.as_deref(),
+        None,
     )
     .map_err(|e| format!("{e}\n"))?;
     Ok(limit.filter(|l| *l > 0.0).map(|l| l.ceil() as u64))
@@ -132,6 +152,16 @@ mod tests {
         assert_eq!(
             resolve(&env, "clone", &[Some("sb")], Some(9999)).unwrap(),
             Some(300)
+        );
+        // the default of an import (no override, privileges not consulted)
+        let st = pve_storage::Storage::load(&env.paths).unwrap();
+        assert_eq!(
+            resolve_default(&st, "clone", &[Some("sa"), Some("sc")]).unwrap(),
+            Some(500)
+        );
+        assert_eq!(
+            resolve_default(&st, "clone", &[Some("sc")]).unwrap(),
+            Some(1000)
         );
         // Datastore.Allocate on the storage lifts its limit for an override (and a
         // storage skipped that way does not bring in the datacenter limit)

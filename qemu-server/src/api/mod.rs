@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::config_file::VmConfigFile;
 
-mod bwlimit;
+pub(crate) mod bwlimit;
 mod config;
 mod create;
 mod disk;
