@@ -149,6 +149,46 @@ impl Storage {
         Ok(format!("{sid}:{name}"))
     }
 
+    /// Whether the volume can be given to another guest (`volume_has_feature` `rename`).
+    pub fn volume_can_rename(&self, volid: &str) -> bool {
+        self.with_volume(
+            volid,
+            |p, _, name| Ok(p.can_rename(&p.parse_volname(name)?)),
+        )
+        .unwrap_or(false)
+    }
+
+    /// Upstream's `rename_volume`: gives `volid` to `target_vmid` (its own owner when
+    /// `None`), as `target_volname` or the next free disk name; returns the new volume id.
+    pub fn rename_volume(
+        &self,
+        volid: &str,
+        target_vmid: Option<u32>,
+        target_volname: Option<&str>,
+    ) -> Result<String> {
+        if volid.is_empty() {
+            return Err(StorageError::msg("no source volid provided"));
+        }
+        if target_vmid.is_none() && target_volname.is_none() {
+            return Err(StorageError::msg(
+                "no target VMID or target volname provided",
+            ));
+        }
+        let (sid, volname) = parse_volume_id(volid)?;
+        self.activate_storage(sid)?;
+        self.with(sid, |p, ctx| {
+            let target = match target_vmid {
+                Some(t) => t,
+                None => {
+                    let v = p.parse_volname(volname)?;
+                    crate::volume::parse_vmid(v.vmid.as_deref().unwrap_or_default())?
+                }
+            };
+            let name = p.rename_volume(ctx, volname, target, target_volname)?;
+            Ok(format!("{sid}:{name}"))
+        })
+    }
+
     /// The volumes of a storage (content types default to the storage's).
     pub fn volume_list(
         &self,

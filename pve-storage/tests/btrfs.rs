@@ -195,6 +195,22 @@ fn btrfs_volume_life_cycle() {
     assert!(!clone_snap.exists());
     assert!(!images.join("101").exists());
 
+    // a raw image (a subvolume) given to another VM: the subvolume moves
+    let r = s.vdisk_alloc("bt", 100, Some("raw"), None, 1024).unwrap();
+    let (r_path, _, _) = s.path(&r, None).unwrap();
+    write_at(&r_path, b"moved");
+    assert!(s.volume_can_rename(&r));
+    let given = s.rename_volume(&r, Some(104), None).unwrap();
+    assert_eq!(given, "bt:104/vm-104-disk-0.raw");
+    let (given_path, _, _) = s.path(&given, None).unwrap();
+    assert_eq!(given_path, images.join("104/vm-104-disk-0/disk.raw"));
+    assert!(is_subvolume(&images.join("104/vm-104-disk-0")));
+    assert_eq!(&std::fs::read(&given_path).unwrap()[..5], b"moved");
+    assert!(!r_path.exists());
+    assert!(!s.volume_can_rename(&base));
+    s.vdisk_free(&given).unwrap();
+    assert!(!images.join("104").exists());
+
     s.vdisk_free(&base).unwrap();
     assert!(!base_path.exists());
     s.vdisk_free(&ct).unwrap();

@@ -99,6 +99,63 @@ fn image_life_cycle() {
     assert!(!node.0.join("var/lib/vz/images/100").exists());
 }
 
+/// `rename_volume`: an image goes to another owner under the next free name, a linked
+/// clone keeps its base, base images cannot be renamed, names are not overwritten.
+#[test]
+fn rename_volume_to_another_guest() {
+    if skip_without_qemu_img() {
+        return;
+    }
+    let (node, st) = node("rename");
+    let a = st
+        .vdisk_alloc("local", 100, Some("qcow2"), None, 1024)
+        .unwrap();
+    let taken = st
+        .vdisk_alloc("local", 101, Some("raw"), None, 1024)
+        .unwrap();
+    assert_eq!(taken, "local:101/vm-101-disk-0.raw");
+    assert!(st.volume_can_rename(&a));
+    let moved = st.rename_volume(&a, Some(101), None).unwrap();
+    assert_eq!(moved, "local:101/vm-101-disk-1.qcow2");
+    let images = node.0.join("var/lib/vz/images");
+    assert!(images.join("101/vm-101-disk-1.qcow2").is_file());
+    assert!(!images.join("100/vm-100-disk-0.qcow2").exists());
+    assert_eq!(st.volume_size_info(&moved).unwrap().size, 1024 * 1024);
+    // an explicit name that exists is refused
+    let b = st
+        .vdisk_alloc("local", 100, Some("raw"), None, 1024)
+        .unwrap();
+    assert_eq!(
+        st.rename_volume(&b, Some(101), Some("vm-101-disk-0.raw"))
+            .unwrap_err()
+            .to_string(),
+        "target volume 'vm-101-disk-0.raw' already exists"
+    );
+    assert_eq!(
+        st.rename_volume(&b, None, None).unwrap_err().to_string(),
+        "no target VMID or target volname provided"
+    );
+    // base images cannot, linked clones can (the base stays in the name)
+    let base = st.vdisk_create_base(&b).unwrap();
+    assert!(!st.volume_can_rename(&base));
+    let clone = st.vdisk_clone(&base, 102).unwrap();
+    assert!(st.volume_can_rename(&clone));
+    let moved_clone = st.rename_volume(&clone, Some(103), None).unwrap();
+    assert_eq!(
+        moved_clone,
+        "local:100/base-100-disk-0.raw/103/vm-103-disk-0.qcow2"
+    );
+    let (p, owner, _) = st.path(&moved_clone, None).unwrap();
+    assert!(p.is_file());
+    assert_eq!(owner.as_deref(), Some("103"));
+    // still backed by the base (relative backing file)
+    let info = pve_storage::qemu_img::info(&p, Some("qcow2")).unwrap();
+    assert_eq!(info.parent.as_deref(), Some("../100/base-100-disk-0.raw"));
+    assert!(!st.volume_can_rename("local:iso/x.iso"));
+    st.vdisk_free(&moved_clone).unwrap();
+    st.vdisk_free(&base).unwrap();
+}
+
 #[test]
 fn names_leaving_the_storage_are_refused() {
     let (node, st) = node("escape");

@@ -406,6 +406,7 @@ fn importdisk(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
     let created = crate::disks::create_disks(
         &storage,
         vmid,
+        &conf.main,
         &[(key.clone(), value)],
         None,
         template,

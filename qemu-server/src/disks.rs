@@ -172,10 +172,17 @@ fn size_kib_from_gib(size: &str) -> u64 {
     (gib * 1024.0 * 1024.0).ceil() as u64
 }
 
-/// qemu-img convert of one image into an existing target.
-pub fn copy_image(src: &Path, src_fmt: &str, dst: &Path, dst_fmt: &str) -> Result<(), String> {
+/// qemu-img convert of one image into an existing target; `bwlimit` (KiB/s) is
+/// qemu-img's rate limit `-r NK`, as upstream's `QemuImage::convert`.
+pub fn copy_image(
+    src: &Path,
+    src_fmt: &str,
+    dst: &Path,
+    dst_fmt: &str,
+    bwlimit: Option<u64>,
+) -> Result<(), String> {
     let out = std::process::Command::new("qemu-img")
-        .args(["convert", "-p", "-n", "-f", src_fmt, "-O", dst_fmt])
+        .args(convert_args(src_fmt, dst_fmt, bwlimit))
         .arg(src)
         .arg(dst)
         .output()
@@ -185,6 +192,58 @@ pub fn copy_image(src: &Path, src_fmt: &str, dst: &Path, dst_fmt: &str) -> Resul
             "copy failed: {}\n",
             String::from_utf8_lossy(&out.stderr).trim()
         ));
+    }
+    Ok(())
+}
+
+/// The options of `qemu-img convert` before the paths.
+fn convert_args(src_fmt: &str, dst_fmt: &str, bwlimit: Option<u64>) -> Vec<String> {
+    let mut args: Vec<String> = ["convert", "-p", "-n"].map(String::from).to_vec();
+    if let Some(limit) = bwlimit {
+        args.extend(["-r".to_string(), format!("{limit}K")]);
+    }
+    args.extend(["-f", src_fmt, "-O", dst_fmt].map(String::from));
+    args
+}
+
+/// Upstream's `check_drive_param` for `import-from`: the drive must use the allocation
+/// syntax with size 0, an EFI disk needs `efitype` and `pre-enrolled-keys`, a TPM state
+/// `version`. Returns `(key, message)` of the first offending drive.
+pub fn check_import_params<'a>(
+    set: impl IntoIterator<Item = (&'a String, &'a String)>,
+) -> Result<(), (String, String)> {
+    for (key, value) in set {
+        if parse_drive_name(key).is_none() {
+            continue;
+        }
+        let Ok(drive) = Drive::parse(key, value) else {
+            continue;
+        };
+        if drive.get("import-from").is_none() {
+            continue;
+        }
+        let file = drive.file();
+        let zero = new_disk_re()
+            .captures(&file)
+            .is_some_and(|c| c[3].parse::<f64>().is_ok_and(|n| n == 0.0));
+        if !zero {
+            return Err((
+                key.clone(),
+                "'import-from' requires special syntax - use <storage ID>:0,import-from=<source>"
+                    .into(),
+            ));
+        }
+        let required: &[&str] = match key.as_str() {
+            "efidisk0" => &["efitype", "pre-enrolled-keys"],
+            "tpmstate0" => &["version"],
+            _ => &[],
+        };
+        if let Some(r) = required.iter().find(|r| drive.get(r).is_none()) {
+            return Err((
+                key.clone(),
+                format!("need to specify '{r}' when using 'import-from'"),
+            ));
+        }
     }
     Ok(())
 }
@@ -210,16 +269,23 @@ fn import_source(storage: &Storage, source: &str) -> Result<(std::path::PathBuf,
 
 /// Turns the allocation syntax of drive values into new volumes (upstream's
 /// `create_disks`): `STORAGE:SIZE` allocates, `import-from` copies an existing image,
-/// existing volumes are checked. `template` makes new volumes base images.
+/// existing volumes are checked. `template` makes new volumes base images. `base` is the
+/// VM config the settings go into (machine, arch, `amd-sev` choose an EFI disk's vars
+/// template); settings override it.
 pub fn create_disks(
     storage: &Storage,
     vmid: u32,
+    base: &ConfigSection,
     settings: &[(String, String)],
     default_storage: Option<&str>,
     template: bool,
     log: &dyn Fn(&str),
 ) -> Result<CreatedDisks, (CreatedDisks, String)> {
     let mut res = CreatedDisks::default();
+    let mut section = base.clone();
+    for (k, v) in settings {
+        section.values.insert(k.clone(), v.clone());
+    }
     for (key, value) in settings {
         if parse_drive_name(key).is_none() {
             continue;
@@ -227,6 +293,7 @@ pub fn create_disks(
         match create_one(
             storage,
             vmid,
+            &section,
             key,
             value,
             default_storage,
@@ -244,9 +311,11 @@ pub fn create_disks(
     Ok(res)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn create_one(
     storage: &Storage,
     vmid: u32,
+    section: &ConfigSection,
     key: &str,
     value: &str,
     default_storage: Option<&str>,
@@ -338,25 +407,61 @@ fn create_one(
         other => other.to_string(),
     });
     let mut source = None;
+    // an EFI disk imported from a volume holds the vars template's size (upstream's
+    // `efisize` of `clone_disk`)
+    let mut efisize = None;
     if let Some(src) = &import {
         let (path, src_fmt) = import_source(storage, src)?;
         let info = pve_storage::qemu_img::info(&path, Some(&src_fmt))
             .map_err(|e| format!("cannot import from '{src}' - {e}\n"))?;
         size_kib = info.size.div_ceil(1024);
+        if key == "efidisk0" && !src.starts_with('/') {
+            let size = crate::ovmf::efivars_size_for(section, Some(&print_drive(&drive)?))
+                .map_err(|e| format!("cannot import from '{src}' - {e}"))?;
+            size_kib = size.div_ceil(1024);
+            efisize = Some(size);
+        }
         source = Some((path, src_fmt));
-    } else if key == "efidisk0" {
-        size_kib = 528;
     } else if key == "tpmstate0" {
         size_kib = 4 * 1024;
     }
-    let volid = storage
-        .vdisk_alloc(&storeid, vmid, Some(&fmt), None, size_kib)
-        .map_err(|e| format!("{e}\n"))?;
-    res.allocated.push(volid.clone());
+    let volid = if key == "efidisk0" && source.is_none() {
+        // a copy of the firmware's vars template, of its size
+        let (volid, size) = crate::ovmf::create_efidisk(
+            storage,
+            &storeid,
+            vmid,
+            &fmt,
+            section,
+            &mut drive,
+            &mut res.allocated,
+        )?;
+        size_kib = size.div_ceil(1024);
+        volid
+    } else {
+        let volid = storage
+            .vdisk_alloc(&storeid, vmid, Some(&fmt), None, size_kib)
+            .map_err(|e| format!("{e}\n"))?;
+        res.allocated.push(volid.clone());
+        volid
+    };
     if let Some((src_path, src_fmt)) = source {
         let (dst, _, _) = storage.path(&volid, None).map_err(|e| format!("{e}\n"))?;
-        copy_image(&src_path, &src_fmt, &dst, &fmt)
-            .map_err(|e| format!("cannot import from '{}' - {e}", import.unwrap_or_default()))?;
+        // a volume is copied as upstream's clone_disk: the `clone` class limit of the
+        // source and target storages (no override)
+        let limit = match import.as_deref().and_then(split_volume_id) {
+            Some((src_sid, _)) => crate::api::bwlimit::resolve_default(
+                storage,
+                "clone",
+                &[Some(src_sid), Some(storeid.as_str())],
+            )?,
+            None => None,
+        };
+        match efisize {
+            Some(size) => crate::ovmf::copy_efivars(&src_path, &src_fmt, &dst, &fmt, size),
+            None => copy_image(&src_path, &src_fmt, &dst, &fmt, limit),
+        }
+        .map_err(|e| format!("cannot import from '{}' - {e}", import.unwrap_or_default()))?;
     }
     let volid = if template {
         let base = storage
@@ -406,5 +511,51 @@ mod tests {
         assert!(new_disk_re().is_match("0.5"));
         assert!(!new_disk_re().is_match("local:100/vm-100-disk-0.qcow2"));
         assert_eq!(size_kib_from_gib("4"), 4 * 1024 * 1024);
+    }
+
+    #[test]
+    fn import_from_needs_the_allocation_syntax() {
+        let set = |k: &str, v: &str| [(k.to_string(), v.to_string())];
+        let check = |k: &str, v: &str| {
+            let s = set(k, v);
+            check_import_params(s.iter().map(|(a, b)| (a, b)))
+        };
+        assert!(check("scsi0", "local:0,import-from=/x.qcow2").is_ok());
+        assert_eq!(
+            check("scsi0", "local:4,import-from=/x.qcow2")
+                .unwrap_err()
+                .1,
+            "'import-from' requires special syntax - use <storage ID>:0,import-from=<source>"
+        );
+        assert_eq!(
+            check("efidisk0", "local:0,import-from=/x.raw,efitype=4m")
+                .unwrap_err()
+                .1,
+            "need to specify 'pre-enrolled-keys' when using 'import-from'"
+        );
+        assert!(check(
+            "efidisk0",
+            "local:0,import-from=/x.raw,efitype=4m,pre-enrolled-keys=0"
+        )
+        .is_ok());
+        assert_eq!(
+            check("tpmstate0", "local:0,import-from=/x.raw")
+                .unwrap_err()
+                .1,
+            "need to specify 'version' when using 'import-from'"
+        );
+        assert!(check("scsi0", "local:4").is_ok());
+    }
+
+    #[test]
+    fn convert_rate_limit() {
+        assert_eq!(
+            convert_args("raw", "qcow2", Some(2048)).join(" "),
+            "convert -p -n -r 2048K -f raw -O qcow2"
+        );
+        assert_eq!(
+            convert_args("qcow2", "raw", None).join(" "),
+            "convert -p -n -f qcow2 -O raw"
+        );
     }
 }

@@ -13,6 +13,8 @@ mod conformance;
 pub mod disks;
 pub mod drive;
 pub mod helpers;
+pub mod ovmf;
+pub mod qga;
 pub mod qmp;
 pub mod rescan;
 pub mod restore;

@@ -507,3 +507,382 @@ fn running_vm_keeps_changes_pending() {
         std::panic::resume_unwind(p);
     }
 }
+
+/// `move_disk` with `target-vmid` (upstream's disk reassign): the volume is renamed to
+/// the target VM, the source key and its boot order entry go, the target key gets the
+/// volume; upstream's refusals leave both configs and the volumes alone.
+#[test]
+fn move_disk_to_another_vm() {
+    if !qemu_img_available() && !require_host("qemu-img") {
+        return;
+    }
+    let n = Node::new("reassign");
+    use HttpMethod::*;
+    n.task(
+        Post,
+        "",
+        json!({"vmid": 100, "memory": "512", "scsi0": "local:1,format=qcow2,ssd=1",
+               "scsi1": "local:1,format=raw", "ide2": "none,media=cdrom",
+               "net0": "virtio,bridge=vmbr0", "boot": "order=scsi0;ide2;scsi1;net0"}),
+    )
+    .unwrap();
+    n.task(
+        Post,
+        "",
+        json!({"vmid": 101, "memory": "256", "virtio0": "local:1"}),
+    )
+    .unwrap();
+    let before100 = n.conf_text(100);
+    let before101 = n.conf_text(101);
+    assert!(
+        before100.contains("boot: order=scsi0;ide2;scsi1;net0\n"),
+        "{before100}"
+    );
+
+    // parameter refusals
+    let e = n
+        .call(Post, "100/move_disk", json!({"disk": "scsi0"}))
+        .unwrap_err();
+    assert_eq!(
+        e.errors["target-vmid"],
+        "both 'storage' and 'target-vmid' missing, either needs to be set"
+    );
+    let e = n
+        .call(
+            Post,
+            "100/move_disk",
+            json!({"disk": "scsi0", "storage": "local", "target-vmid": 101}),
+        )
+        .unwrap_err();
+    assert_eq!(
+        e.errors["storage"],
+        "either set 'storage' or 'target-vmid', but not both"
+    );
+    let e = n
+        .call(
+            Post,
+            "100/move_disk",
+            json!({"disk": "scsi0", "target-vmid": 100}),
+        )
+        .unwrap_err();
+    assert_eq!(
+        e.errors["target-vmid"],
+        "must be different than source VMID to reassign disk"
+    );
+    // checks in upstream's words
+    let refused = |params: Value, msg: &str| {
+        let e = n.call(Post, "100/move_disk", params).unwrap_err();
+        assert_eq!(e.message, msg);
+    };
+    refused(
+        json!({"disk": "scsi0", "target-vmid": 101, "target-disk": "virtio0"}),
+        "Target disk key 'virtio0' is already in use for VM '101'\n",
+    );
+    refused(
+        json!({"disk": "scsi5", "target-vmid": 101}),
+        "Disk 'scsi5' for VM '100' does not exist\n",
+    );
+    refused(
+        json!({"disk": "ide2", "target-vmid": 101}),
+        "CD drive contents can't be moved to another VM\n",
+    );
+    refused(
+        json!({"disk": "scsi0", "target-vmid": 999}),
+        "could not find target VM 999\n",
+    );
+    refused(
+        json!({"disk": "scsi0", "target-vmid": 101,
+               "digest": "0000000000000000000000000000000000000000"}),
+        "VM 100: detected modified configuration - file changed by other user? Try again.\n",
+    );
+    refused(
+        json!({"disk": "scsi0", "target-vmid": 101,
+               "target-digest": "0000000000000000000000000000000000000000"}),
+        "VM 101: detected modified configuration - file changed by other user? Try again.\n",
+    );
+    // a disk option the target bus lacks
+    let e = n
+        .call(
+            Post,
+            "100/move_disk",
+            json!({"disk": "scsi0", "target-vmid": 101, "target-disk": "virtio1"}),
+        )
+        .unwrap_err();
+    assert!(
+        e.message
+            .starts_with("failed to parse source disk for target disk format - "),
+        "{}",
+        e.message
+    );
+    // a VM on another node
+    let other = n.root.join("etc/pve/nodes/othernode/qemu-server");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("150.conf"), "memory: 128\n").unwrap();
+    refused(
+        json!({"disk": "scsi0", "target-vmid": 150}),
+        &format!("Both VMs need to be on the same node ({NODE} != othernode)\n"),
+    );
+    assert_eq!(n.conf_text(100), before100);
+    assert_eq!(n.conf_text(101), before101);
+
+    // the reassign: 100's scsi0 becomes 101's scsi3 under 101's next free name
+    let digest101 = n.call(Get, "101/config", json!({})).unwrap()["digest"].clone();
+    n.task(
+        Post,
+        "100/move_disk",
+        json!({"disk": "scsi0", "target-vmid": 101, "target-disk": "scsi3",
+               "target-digest": digest101}),
+    )
+    .unwrap();
+    let c100 = n.conf_text(100);
+    let c101 = n.conf_text(101);
+    assert!(!c100.contains("scsi0:"), "{c100}");
+    assert!(c100.contains("boot: order=ide2;scsi1;net0\n"), "{c100}");
+    assert!(
+        c101.contains("scsi3: local:101/vm-101-disk-1.qcow2,size=1G,ssd=1\n"),
+        "{c101}"
+    );
+    assert!(!c101.contains("[PENDING]"), "{c101}");
+    assert_eq!(n.images(100), vec!["vm-100-disk-1.raw"]);
+    assert_eq!(
+        n.images(101),
+        vec!["vm-101-disk-0.raw", "vm-101-disk-1.qcow2"]
+    );
+
+    // unusedN keys on either side
+    n.call(Put, "100/config", json!({"delete": "scsi1"}))
+        .unwrap();
+    assert!(n
+        .conf_text(100)
+        .contains("unused0: local:100/vm-100-disk-1.raw\n"));
+    n.task(
+        Post,
+        "100/move_disk",
+        json!({"disk": "unused0", "target-vmid": 101, "target-disk": "unused4"}),
+    )
+    .unwrap();
+    assert!(!n.conf_text(100).contains("unused0"));
+    assert!(n
+        .conf_text(101)
+        .contains("unused4: local:101/vm-101-disk-2.raw\n"));
+    // an unused volume moves between storages too (a bare volume, no size), here
+    // rate-limited (qemu-img convert -r)
+    n.task(
+        Post,
+        "101/move_disk",
+        json!({"disk": "unused4", "storage": "local", "format": "qcow2", "delete": 1,
+               "bwlimit": 102400}),
+    )
+    .unwrap();
+    let c101 = n.conf_text(101);
+    assert!(
+        c101.contains("unused4: local:101/vm-101-disk-3.qcow2\n"),
+        "{c101}"
+    );
+    assert!(!c101.contains("disk-2.raw"), "{c101}");
+    assert!(!n.images(101).contains(&"vm-101-disk-2.raw".to_string()));
+    n.task(
+        Post,
+        "101/move_disk",
+        json!({"disk": "unused4", "target-vmid": 100, "target-disk": "sata1"}),
+    )
+    .unwrap();
+    assert!(!n.conf_text(101).contains("unused4"));
+    assert!(n
+        .conf_text(100)
+        .contains("sata1: local:100/vm-100-disk-0.qcow2\n"));
+
+    // a disk a snapshot uses stays
+    let conf101 = n
+        .root
+        .join(format!("etc/pve/nodes/{NODE}/qemu-server/101.conf"));
+    let mut c = n.conf_text(101);
+    c.push_str("\n[s1]\nscsi3: local:101/vm-101-disk-1.qcow2,size=1G,ssd=1\nsnaptime: 1\n");
+    std::fs::write(&conf101, c).unwrap();
+    let e = n
+        .call(
+            Post,
+            "101/move_disk",
+            json!({"disk": "scsi3", "target-vmid": 100}),
+        )
+        .unwrap_err();
+    assert_eq!(
+        e.message,
+        "Can't move disk used by a snapshot to another VM\n"
+    );
+    let e = n
+        .call(
+            Post,
+            "101/move_disk",
+            json!({"disk": "scsi3", "storage": "local", "format": "raw", "delete": 1}),
+        )
+        .unwrap_err();
+    assert_eq!(
+        e.message,
+        "you can't move a disk with snapshots and delete the source\n"
+    );
+
+    // templates and base volumes
+    n.task(
+        Post,
+        "",
+        json!({"vmid": 102, "memory": "256", "scsi0": "local:1"}),
+    )
+    .unwrap();
+    n.task(Post, "102/template", json!({})).unwrap();
+    let e = n
+        .call(
+            Post,
+            "102/move_disk",
+            json!({"disk": "scsi0", "target-vmid": 100}),
+        )
+        .unwrap_err();
+    assert_eq!(e.message, "Can't move disks from or to template VMs\n");
+    let e = n
+        .call(
+            Post,
+            "100/move_disk",
+            json!({"disk": "sata1", "target-vmid": 102}),
+        )
+        .unwrap_err();
+    assert_eq!(e.message, "Can't move disks from or to template VMs\n");
+    // a linked clone's disk moves and keeps its base
+    n.task(Post, "102/clone", json!({"newid": 103})).unwrap();
+    let c103 = n.conf_text(103);
+    assert!(
+        c103.contains("scsi0: local:102/base-102-disk-0.raw/103/vm-103-disk-0.qcow2"),
+        "{c103}"
+    );
+    n.task(Post, "", json!({"vmid": 104, "memory": "256"}))
+        .unwrap();
+    n.task(
+        Post,
+        "103/move_disk",
+        json!({"disk": "scsi0", "target-vmid": 104}),
+    )
+    .unwrap();
+    let c104 = n.conf_text(104);
+    assert!(
+        c104.contains("scsi0: local:102/base-102-disk-0.raw/104/vm-104-disk-0.qcow2,size=1G\n"),
+        "{c104}"
+    );
+    // a base volume used directly by a VM cannot be renamed
+    let mut c = n.conf_text(104);
+    c.push_str("scsi1: local:102/base-102-disk-0.raw\n");
+    std::fs::write(
+        n.root
+            .join(format!("etc/pve/nodes/{NODE}/qemu-server/104.conf")),
+        c,
+    )
+    .unwrap();
+    let e = n
+        .call(
+            Post,
+            "104/move_disk",
+            json!({"disk": "scsi1", "target-vmid": 100}),
+        )
+        .unwrap_err();
+    assert_eq!(
+        e.message,
+        "Storage does not support moving of this disk to another VM\n"
+    );
+}
+
+/// An `efidisk0` allocation copies the OVMF vars template of the VM's firmware into a
+/// volume of the template's size (`efitype=4m`: 528 KiB; the 2m default: 128 KiB).
+#[test]
+fn efidisk_is_a_copy_of_the_vars_template() {
+    if !qemu_img_available() && !require_host("qemu-img") {
+        return;
+    }
+    let template = ["/usr/share/pve-edk2-firmware", "/usr/share/OVMF"]
+        .iter()
+        .map(|d| PathBuf::from(d).join("OVMF_VARS_4M.ms.fd"))
+        .find(|p| p.exists());
+    let Some(template) = template else {
+        require_host("OVMF vars templates (Debian package ovmf)");
+        return;
+    };
+    let n = Node::new("efidisk");
+    use HttpMethod::*;
+    n.task(
+        Post,
+        "",
+        json!({"vmid": 110, "bios": "ovmf", "machine": "q35",
+               "efidisk0": "local:1,efitype=4m,pre-enrolled-keys=1,format=raw"}),
+    )
+    .unwrap();
+    let text = n.conf_text(110);
+    assert!(
+        text.contains(
+            "efidisk0: local:110/vm-110-disk-0.raw,efitype=4m,pre-enrolled-keys=1,size=528K\n"
+        ),
+        "{text}"
+    );
+    let vol = n.root.join("var/lib/vz/images/110/vm-110-disk-0.raw");
+    assert_eq!(
+        std::fs::read(&vol).unwrap(),
+        std::fs::read(&template).unwrap()
+    );
+    // the legacy 2m vars, qcow2 on a config update
+    n.call(
+        Put,
+        "110/config",
+        json!({"efidisk0": "local:1,format=qcow2"}),
+    )
+    .unwrap();
+    let text = n.conf_text(110);
+    assert!(
+        text.contains("efidisk0: local:110/vm-110-disk-1.qcow2,size=128K\n"),
+        "{text}"
+    );
+    // an EFI disk imported from a bigger volume keeps the template's size
+    let big = n.root.join("var/lib/vz/images/111/vm-111-disk-0.raw");
+    std::fs::create_dir_all(big.parent().unwrap()).unwrap();
+    let mut data = std::fs::read(&template).unwrap();
+    data.resize(4 << 20, 0);
+    std::fs::write(&big, &data).unwrap();
+    n.task(
+        Post,
+        "",
+        json!({"vmid": 112, "bios": "ovmf",
+               "efidisk0": "local:0,import-from=local:111/vm-111-disk-0.raw,efitype=4m,pre-enrolled-keys=1,format=raw"}),
+    )
+    .unwrap();
+    let text = n.conf_text(112);
+    assert!(
+        text.contains(
+            "efidisk0: local:112/vm-112-disk-0.raw,efitype=4m,pre-enrolled-keys=1,size=528K\n"
+        ),
+        "{text}"
+    );
+    let imported = n.root.join("var/lib/vz/images/112/vm-112-disk-0.raw");
+    assert_eq!(
+        std::fs::read(&imported).unwrap(),
+        std::fs::read(&template).unwrap()
+    );
+    let e = n
+        .call(
+            Post,
+            "",
+            json!({"vmid": 113, "efidisk0": "local:0,import-from=local:111/vm-111-disk-0.raw"}),
+        )
+        .unwrap_err();
+    assert_eq!(
+        e.errors["efidisk0"],
+        "need to specify 'efitype' when using 'import-from'"
+    );
+
+    // moving it copies the template's size, not more
+    n.task(
+        Post,
+        "110/move_disk",
+        json!({"disk": "efidisk0", "storage": "local", "format": "raw", "bwlimit": 10240}),
+    )
+    .unwrap();
+    let text = n.conf_text(110);
+    assert!(
+        text.contains("efidisk0: local:110/vm-110-disk-2.raw,size=128K\n"),
+        "{text}"
+    );
+}

@@ -900,13 +900,25 @@ fn live_full_clone_of_running_vm() {
     );
     run::vm_start(&n.env, vmid, &StartOptions::default()).unwrap();
     let pid = helpers::vm_running_locally(n.paths(), vmid).unwrap();
-    api_call(
+    let upid = api_call(
         &n,
         Post,
         &format!("/{vmid}/clone"),
-        serde_json::json!({"newid": newid, "full": 1, "name": "copy"}),
+        serde_json::json!({"newid": newid, "full": 1, "name": "copy", "bwlimit": 1000000}),
     )
     .unwrap();
+    // no agent: the VM is paused around the end of the mirror, as upstream; the
+    // override (root) is the job's speed
+    let (lines, _) = pve_common::tasks::read_log(n.paths(), upid.as_str().unwrap(), 0, 0).unwrap();
+    let log: Vec<String> = lines.into_iter().map(|l| l.t).collect();
+    for want in [
+        "drive mirror is starting for drive-scsi0 with bandwidth limit: 1000000 KiB/s",
+        "skipping guest filesystem freeze - disabled in VM options",
+        "suspend vm",
+        "resume vm",
+    ] {
+        assert!(log.iter().any(|l| l == want), "{want}: {log:?}");
+    }
     // the source keeps running in the same process, the clone has its own copy
     assert_eq!(helpers::vm_running_locally(n.paths(), vmid), Some(pid));
     assert_eq!(qmp_status(n.paths(), vmid), "running");
@@ -928,4 +940,158 @@ fn live_full_clone_of_running_vm() {
     for id in [newid, vmid] {
         run::vm_stop(&n.env, id, &StopOptions::default(), &mut |_| {}).unwrap();
     }
+}
+
+/// `bios: ovmf` on the stock QEMU (i440fx: q35 needs qemu-server's pve-q35 readconfig
+/// files): an EFI disk allocated through the API (a copy of the vars template) is the
+/// VM's pflash vars, the firmware code is pve-edk2-firmware's or
+/// Debian's ovmf image; a VM without EFI disk runs on a temporary copy of the vars.
+#[test]
+fn ovmf_vm_with_efidisk_starts() {
+    if !host_ok() {
+        return;
+    }
+    let code = ["/usr/share/pve-edk2-firmware", "/usr/share/OVMF"]
+        .iter()
+        .map(|d| Path::new(d).join("OVMF_CODE_4M.fd"))
+        .find(|p| p.exists());
+    let Some(code) = code else {
+        skip("no OVMF firmware (Debian package ovmf, `cargo xtask deps`)");
+        return;
+    };
+    let n = node("ovmf");
+    let vmid = 9313;
+    api_call(
+        &n,
+        pve_common::api::HttpMethod::Post,
+        "",
+        serde_json::json!({"vmid": vmid, "kvm": 0, "memory": 128, "bios": "ovmf",
+            "efidisk0": "local:1,efitype=4m,pre-enrolled-keys=1"}),
+    )
+    .unwrap();
+    let conf = std::fs::read_to_string(n.env.config_path(vmid)).unwrap();
+    let vol = format!("local:{vmid}/vm-{vmid}-disk-0.raw");
+    assert!(
+        conf.contains(&format!(
+            "efidisk0: {vol},efitype=4m,pre-enrolled-keys=1,size=528K"
+        )),
+        "{conf}"
+    );
+    let pid = run::vm_start(&n.env, vmid, &StartOptions::default()).unwrap();
+    assert_eq!(qmp_status(n.paths(), vmid), "running");
+    let cmd = String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/cmdline")).unwrap())
+        .replace('\0', " ");
+    assert!(cmd.contains(&code.display().to_string()), "{cmd}");
+    assert!(
+        cmd.contains(&format!("images/{vmid}/vm-{vmid}-disk-0.raw")),
+        "{cmd}"
+    );
+    assert!(cmd.contains("pflash1=drive-efidisk0"), "{cmd}");
+    run::vm_stop(&n.env, vmid, &StopOptions::default(), &mut |_| {}).unwrap();
+
+    // without an EFI disk: a temporary vars copy below the run dir
+    let vmid = 9314;
+    n.write_conf(vmid, "kvm: 0\nmemory: 128\nbios: ovmf\n");
+    run::vm_start(&n.env, vmid, &StartOptions::default()).unwrap();
+    assert_eq!(qmp_status(n.paths(), vmid), "running");
+    let tmp = helpers::run_dir(n.paths()).join(format!("efidisk/{vmid}-ovmf.fd"));
+    assert_eq!(std::fs::metadata(&tmp).unwrap().len(), 128 * 1024);
+    run::vm_stop(&n.env, vmid, &StopOptions::default(), &mut |_| {}).unwrap();
+}
+
+/// A disk-only snapshot of a running VM with `agent: 1` whose guest runs no agent: the
+/// QGA socket (QEMU's chardev) never answers, so the freeze is skipped with upstream's
+/// line after the 3 s ping, and the snapshot is taken anyway.
+#[test]
+fn snapshot_with_silent_guest_agent_skips_freeze() {
+    if !host_ok() {
+        return;
+    }
+    let n = node("qga");
+    let vmid = 9315;
+    let vol = n.disk(vmid, "16M");
+    n.write_conf(
+        vmid,
+        &format!("kvm: 0\nmemory: 64\nagent: 1\nscsi0: {vol},size=16M\n"),
+    );
+    run::vm_start(&n.env, vmid, &StartOptions::default()).unwrap();
+    assert!(helpers::qga_socket(n.paths(), vmid).exists());
+    let upid = api_call(
+        &n,
+        pve_common::api::HttpMethod::Post,
+        &format!("/{vmid}/snapshot"),
+        serde_json::json!({"snapname": "s1"}),
+    )
+    .unwrap();
+    let upid = upid.as_str().unwrap();
+    let st = pve_common::tasks::task_status(n.paths(), upid).unwrap();
+    assert_eq!(st.exitstatus.as_deref(), Some("OK"));
+    let (lines, _) = pve_common::tasks::read_log(n.paths(), upid, 0, 0).unwrap();
+    let log: Vec<String> = lines.into_iter().map(|l| l.t).collect();
+    assert!(
+        log.iter()
+            .any(|l| l == "skipping guest filesystem freeze - agent configured but not running?"),
+        "{log:?}"
+    );
+    let file = n
+        .root
+        .join(format!("var/lib/vz/images/{vmid}/vm-{vmid}-disk-0.qcow2"));
+    let snaps = Command::new("qemu-img")
+        .args(["snapshot", "-U", "-l"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&snaps.stdout).contains("s1"));
+    assert_eq!(qmp_status(n.paths(), vmid), "running");
+    run::vm_stop(&n.env, vmid, &StopOptions::default(), &mut |_| {}).unwrap();
+}
+
+/// Reassigning a disk of a running VM is refused (upstream: detach first); its unused
+/// volumes move.
+#[test]
+fn reassign_from_running_vm() {
+    if !host_ok() {
+        return;
+    }
+    let n = node("reassign");
+    let (vmid, target) = (9316, 9317);
+    let vol = n.disk(vmid, "16M");
+    let spare = n
+        .root
+        .join(format!("var/lib/vz/images/{vmid}/vm-{vmid}-disk-1.raw"));
+    std::fs::write(&spare, vec![0u8; 1 << 20]).unwrap();
+    n.write_conf(
+        vmid,
+        &format!(
+            "kvm: 0\nmemory: 64\nscsi0: {vol},size=16M\nunused0: local:{vmid}/vm-{vmid}-disk-1.raw\n"
+        ),
+    );
+    n.write_conf(target, "memory: 64\n");
+    run::vm_start(&n.env, vmid, &StartOptions::default()).unwrap();
+    let e = api_call(
+        &n,
+        pve_common::api::HttpMethod::Post,
+        &format!("/{vmid}/move_disk"),
+        serde_json::json!({"disk": "scsi0", "target-vmid": target}),
+    )
+    .unwrap_err();
+    assert_eq!(
+        e,
+        "Cannot move disk to another VM while the source VM is running - detach first\n"
+    );
+    api_call(
+        &n,
+        pve_common::api::HttpMethod::Post,
+        &format!("/{vmid}/move_disk"),
+        serde_json::json!({"disk": "unused0", "target-vmid": target, "target-disk": "scsi0"}),
+    )
+    .unwrap();
+    let conf = std::fs::read_to_string(n.env.config_path(target)).unwrap();
+    assert!(
+        conf.contains(&format!("scsi0: local:{target}/vm-{target}-disk-0.raw\n")),
+        "{conf}"
+    );
+    assert!(!spare.exists());
+    assert_eq!(qmp_status(n.paths(), vmid), "running");
+    run::vm_stop(&n.env, vmid, &StopOptions::default(), &mut |_| {}).unwrap();
 }

@@ -36,6 +36,8 @@ const RUNTIME: &[&str] = &[
     "iproute2",
     "sqlite3",
     "e2fsprogs",
+    // OVMF firmware and vars templates for `bios: ovmf` VMs and EFI disks on stock QEMU
+    "ovmf",
     "python3-venv",
     "curl",
     // test password hashes (`openssl passwd`), certificate checks in tests

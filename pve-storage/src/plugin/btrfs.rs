@@ -509,6 +509,43 @@ impl StoragePlugin for BtrfsPlugin {
         Ok(newvol)
     }
 
+    /// raw and subvol images are subvolumes: the subvolume moves (upstream renames the
+    /// folder); qcow2 and vmdk files move as on a dir storage.
+    fn rename_volume(
+        &self,
+        ctx: &StorageCtx,
+        volname: &str,
+        target_vmid: u32,
+        target_volname: Option<&str>,
+    ) -> Result<String> {
+        let v = parse_volname_dir(volname)?;
+        if !in_subvolume(&v) {
+            return DirPlugin.rename_volume(ctx, volname, target_vmid, target_volname);
+        }
+        let name = match target_volname {
+            Some(n) => n.to_string(),
+            None => self.free_name(ctx, target_vmid, &v.format)?,
+        };
+        let target = format!("{target_vmid}/{name}");
+        let nv = parse_volname_dir(&target)?;
+        let old = subvolume_path(ctx, &v, None)?;
+        let new = subvolume_path(ctx, &nv, None)?;
+        std::fs::create_dir_all(Self::image_dir(ctx, target_vmid)?)?;
+        if std::fs::symlink_metadata(&new).is_ok() {
+            return Err(StorageError::msg(format!(
+                "target volume '{target}' already exists"
+            )));
+        }
+        std::fs::rename(&old, &new).map_err(|e| {
+            StorageError::msg(format!(
+                "rename '{}' to '{}' failed - {e}",
+                old.display(),
+                new.display()
+            ))
+        })?;
+        Ok(target)
+    }
+
     /// raw and subvol: a writable snapshot of the base subvolume, named as a fresh
     /// image of `vmid` (no link to the base in the name: btrfs needs none).
     fn clone_image(&self, ctx: &StorageCtx, volname: &str, vmid: u32) -> Result<String> {

@@ -439,6 +439,53 @@ impl StoragePlugin for DirPlugin {
         qemu_img::create_linked(&dir, &path, &backing, &v.format)?;
         Ok(newvol)
     }
+
+    fn rename_volume(
+        &self,
+        ctx: &StorageCtx,
+        volname: &str,
+        target_vmid: u32,
+        target_volname: Option<&str>,
+    ) -> Result<String> {
+        ctx.base().map_err(|_| StorageError::msg("no path found"))?;
+        let v = parse_volname_dir(volname)?;
+        let target_volname = match target_volname {
+            Some(n) => n.to_string(),
+            None => {
+                let existing: Vec<String> = self
+                    .list_images(ctx, Some(&target_vmid.to_string()))?
+                    .into_iter()
+                    .map(|e| e.volid)
+                    .collect();
+                next_disk_name(&existing, target_vmid, &v.format, ctx.storeid)?
+            }
+        };
+        let imagedir = ctx.host(&get_subdir(ctx.scfg, "images")?);
+        let source_vmid = v.vmid.clone().unwrap_or_default();
+        let old_path = imagedir.join(&source_vmid).join(&v.name);
+        let new_dir = imagedir.join(target_vmid.to_string());
+        let new_path = new_dir.join(&target_volname);
+        ensure_inside(&ctx.base()?, &old_path)?;
+        ensure_inside(&ctx.base()?, &new_path)?;
+        std::fs::create_dir_all(&new_dir)?;
+        if std::fs::symlink_metadata(&new_path).is_ok() {
+            return Err(StorageError::msg(format!(
+                "target volume '{target_volname}' already exists"
+            )));
+        }
+        std::fs::rename(&old_path, &new_path).map_err(|e| {
+            StorageError::msg(format!(
+                "rename '{}' to '{}' failed - {e}",
+                old_path.display(),
+                new_path.display()
+            ))
+        })?;
+        let base = match (&v.basevmid, &v.basename) {
+            (Some(bv), Some(b)) => format!("{bv}/{b}/"),
+            _ => String::new(),
+        };
+        Ok(format!("{base}{target_vmid}/{target_volname}"))
+    }
 }
 
 /// `create_base`'s move of an image (file or subvolume) to its base name, refused

@@ -94,6 +94,28 @@ pub trait StoragePlugin: Send + Sync {
     fn create_base(&self, ctx: &StorageCtx, volname: &str) -> Result<String>;
     /// A linked clone of a base image for `vmid`; returns the new volume name.
     fn clone_image(&self, ctx: &StorageCtx, volname: &str, vmid: u32) -> Result<String>;
+    /// Whether `rename_volume` works for this volume (upstream's `volume_has_feature`
+    /// with `rename`: qcow2, raw and vmdk images that are not base images).
+    fn can_rename(&self, v: &VolumeName) -> bool {
+        v.vtype == Vtype::Images
+            && !v.is_base
+            && matches!(v.format.as_str(), "qcow2" | "raw" | "vmdk")
+    }
+    /// Gives an image to `target_vmid` (upstream's `rename_volume`): the next free
+    /// `vm-TARGET-disk-N` name unless `target_volname` is given; returns the new volume
+    /// name (with the base prefix of a linked clone kept).
+    fn rename_volume(
+        &self,
+        _ctx: &StorageCtx,
+        _volname: &str,
+        _target_vmid: u32,
+        _target_volname: Option<&str>,
+    ) -> Result<String> {
+        Err(StorageError::msg(format!(
+            "not implemented in storage plugin '{}'",
+            self.storage_type()
+        )))
+    }
 }
 
 /// The plugin of a storage type.

@@ -415,7 +415,7 @@ fn bootorder(conf: &GuestConfig) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn print_bootorder(devs: &[String]) -> String {
+pub(super) fn print_bootorder(devs: &[String]) -> String {
     if devs.is_empty() {
         " ".into()
     } else {
@@ -579,6 +579,16 @@ pub fn update_vm(env: &RpcEnv, req: &UpdateRequest, log: &dyn Fn(&str)) -> Resul
     }
 }
 
+/// [`update_vm`] for a caller that holds the VM's config lock already (move_disk's
+/// reassign updates the target VM inside both locks).
+pub(super) fn update_vm_locked(
+    env: &RpcEnv,
+    req: &UpdateRequest,
+    log: &dyn Fn(&str),
+) -> Result<(), ApiError> {
+    update_locked(env, &conf_file(env, req.vmid), req, log)
+}
+
 /// Checks that can fail before any change (and before a worker starts).
 fn load_and_check(file: &VmConfigFile, req: &UpdateRequest) -> Result<GuestConfig, ApiError> {
     let conf = file.load().map_err(err)?;
@@ -704,6 +714,7 @@ fn update_locked(
             let created = create_disks(
                 &storage,
                 req.vmid,
+                &config_with_pending(&conf).main,
                 &[(opt.clone(), value.clone())],
                 None,
                 template,
@@ -844,6 +855,8 @@ fn prepare_update(env: &RpcEnv, p: &Params) -> Result<UpdateRequest, ApiError> {
         }
     }
     normalise(&mut req.set)?;
+    crate::disks::check_import_params(req.set.iter())
+        .map_err(|(k, m)| ApiError::parameter(&k, m))?;
     let keys: Vec<String> = req.set.keys().cloned().collect();
     for k in keys {
         let v = req.set[&k].clone();

@@ -230,6 +230,7 @@ pub(super) fn create(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
     if !errors.is_empty() {
         return Err(ApiError::parameters(errors));
     }
+    crate::disks::check_import_params(set.iter()).map_err(|(k, m)| ApiError::parameter(&k, m))?;
     check_storage_access(env, vmid, &set)?;
     check_modify_perm(env, vmid, &set.keys().cloned().collect::<Vec<_>>())?;
     let keys: Vec<String> = set.keys().cloned().collect();
@@ -287,7 +288,15 @@ fn create_config(
     let mut conf = GuestConfig::default();
     let template = set.get("template").is_some_and(|t| t == "1");
     let settings: Vec<(String, String)> = set.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    let created = create_disks(&storage, vmid, &settings, default_storage, template, log);
+    let created = create_disks(
+        &storage,
+        vmid,
+        &ConfigSection::default(),
+        &settings,
+        default_storage,
+        template,
+        log,
+    );
     let created = match created {
         Ok(c) => c,
         Err((made, e)) => {

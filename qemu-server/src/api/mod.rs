@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::config_file::VmConfigFile;
 
+pub(crate) mod bwlimit;
 mod config;
 mod create;
 mod disk;

@@ -74,6 +74,10 @@ impl<'a> VmSnapshots<'a> {
         crate::helpers::vm_running_locally(&self.file.paths, self.file.vmid).is_some()
     }
 
+    fn qga_socket(&self) -> std::path::PathBuf {
+        crate::helpers::qga_socket(&self.file.paths, self.file.vmid)
+    }
+
     fn run_env(&self) -> crate::run::RunEnv {
         crate::run::RunEnv::new(self.file.paths.clone(), self.file.node.clone())
     }
@@ -228,9 +232,33 @@ impl SnapshotGuest for VmSnapshots<'_> {
             Err(e) => Err(format!("{e}\n")),
         }
     }
-    fn freeze_needed(&self, _conf: &GuestConfig, _vmstate: bool) -> (bool, bool) {
-        // fs-freeze needs the guest agent; without one (or with RAM state) it is skipped
-        (self.running(), false)
+    /// Upstream's `__snapshot_check_freeze_needed`: a running VM without RAM state
+    /// freezes when the agent option asks for it and the agent answers (each reason to
+    /// skip is logged; a silent agent costs the 3 s ping).
+    fn freeze_needed(&self, conf: &GuestConfig, vmstate: bool) -> (bool, bool) {
+        let running = self.running();
+        let freeze = running
+            && !vmstate
+            && crate::qga::fs_freeze_applicable_at(
+                conf.main.get("agent"),
+                &self.qga_socket(),
+                self.file.vmid,
+                self.log,
+            );
+        (running, freeze)
+    }
+    /// Upstream's `__snapshot_freeze`: failures are warnings, the snapshot goes on.
+    fn freeze(&self, thaw: bool) {
+        let (sock, vmid) = (self.qga_socket(), self.file.vmid);
+        if thaw {
+            if let Err(e) = crate::qga::fs_thaw_at(&sock, vmid) {
+                self.warn(&format!("guest-fsfreeze-thaw problems - {e}"));
+            }
+        } else if let Err(e) =
+            crate::qga::fs_freeze_at(&sock, vmid, std::time::Duration::from_secs(600), self.log)
+        {
+            self.warn(&e);
+        }
     }
     fn create_vol_snapshots_hook(&self, snap: &ConfigSection, when: &str) -> Result<(), String> {
         let env = self.run_env();

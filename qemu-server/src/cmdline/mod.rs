@@ -482,6 +482,14 @@ fn pcie_root_port(i: u32) -> Option<String> {
     ))
 }
 
+/// Upstream's `device_bootorder`: the boot index of each device, from `boot:
+/// order=…` or the legacy `[acdn]{1,4}` form (default `cdn`).
+pub(crate) fn device_bootorder(
+    conf: &pve_guest_common::config::ConfigSection,
+) -> Result<BTreeMap<String, u32>, String> {
+    bootorder(conf)
+}
+
 /// Boot indices from the legacy `boot: [acdn]{1,4}` form (default `cdn`) for the
 /// devices handled so far (network devices; no drives yet).
 fn bootorder(
@@ -2281,6 +2289,47 @@ fn memory_config(
 }
 
 const EDK2: &str = "/usr/share/pve-edk2-firmware/";
+
+/// The OVMF `(code, vars)` images (upstream paths) for a VM section with the EFI disk
+/// value `efidisk` (upstream's `get_ovmf_files` as `create_efidisk` and
+/// `get_efivars_size` call it: SMM when the configured machine is q35, the CVM type
+/// of `amd-sev`, the configured or host architecture).
+pub(crate) fn ovmf_files_for(
+    conf: &pve_guest_common::config::ConfigSection,
+    efidisk: Option<&str>,
+) -> Result<(String, String), String> {
+    let efi = efidisk
+        .map(|v| drive::Drive::parse("efidisk0", v))
+        .transpose()?;
+    let machine = conf.get("machine").unwrap_or_default();
+    let mtype = machine
+        .split(',')
+        .find_map(|p| match p.split_once('=') {
+            Some(("type", t)) => Some(t),
+            Some(_) => None,
+            None => Some(p),
+        })
+        .unwrap_or_default();
+    let smm = mtype.contains("q35");
+    let cvm = conf.get("amd-sev").and_then(|v| {
+        v.split(',').find_map(|p| match p.split_once('=') {
+            Some(("type", t)) => Some(t.to_string()),
+            Some(_) => None,
+            None => Some(p.to_string()),
+        })
+    });
+    if cvm.as_deref() == Some("snp") {
+        return Err(
+            "SEV-SNP uses consolidated read-only firmware and does not require an EFI disk\n"
+                .into(),
+        );
+    }
+    let arch = conf
+        .get("arch")
+        .unwrap_or(std::env::consts::ARCH)
+        .to_string();
+    Ok(ovmf_files(efi.as_ref(), smm, cvm.as_deref(), &arch))
+}
 
 /// `(code, vars)` OVMF images for an EFI disk (x86_64, no confidential computing).
 fn ovmf_files(

@@ -122,6 +122,13 @@ impl HostFacts for NodeHost {
     fn custom_cpu_models(&self) -> Option<String> {
         std::fs::read_to_string(self.paths.pve_file("virtual-guest/cpu-models.conf")).ok()
     }
+    /// Sizes of firmware images: pve-edk2-firmware's, else Debian's `ovmf` image of the
+    /// same name (the one a stock start uses).
+    fn file_size(&self, path: &str) -> Option<u64> {
+        std::fs::metadata(super::stock::firmware_file(path))
+            .ok()
+            .map(|m| m.len())
+    }
 }
 
 /// `qm showcmd VMID [--pretty] [--snapshot NAME]`: the command line upstream's QEMU would

@@ -147,7 +147,9 @@ pub fn parse_device_help(text: &str) -> BTreeSet<String> {
 /// * `-no-shutdown` and the qmeventd QMP socket are dropped (no qmeventd to clean up
 ///   after a guest poweroff: QEMU exits itself);
 /// * tap netdevs get `script=no,downscript=no` (the taps are created and bridged before
-///   QEMU starts, there is no pve-bridge script).
+///   QEMU starts, there is no pve-bridge script);
+/// * OVMF firmware of pve-edk2-firmware (`/usr/share/pve-edk2-firmware/`) is taken from
+///   Debian's `ovmf` package (`/usr/share/OVMF/`, same names) when only that exists.
 pub fn adapt(argv: Vec<String>, caps: &Capabilities) -> Vec<String> {
     let mut out = Vec::with_capacity(argv.len());
     let mut it = argv.into_iter();
@@ -208,9 +210,62 @@ pub fn adapt(argv: Vec<String>, caps: &Capabilities) -> Vec<String> {
                     out.push(fix_splash(&v));
                 }
             }
+            "-drive" | "-blockdev" | "-bios" => {
+                out.push(arg);
+                if let Some(v) = it.next() {
+                    out.push(map_firmware(&v));
+                }
+            }
             _ => out.push(arg),
         }
     }
+    out
+}
+
+/// Where Proxmox' EDK2 firmware lives (package pve-edk2-firmware).
+const PVE_EDK2: &str = "/usr/share/pve-edk2-firmware/";
+/// Debian's `ovmf` package: the same image names in its own folder.
+const DEBIAN_OVMF: &str = "/usr/share/OVMF/";
+
+/// The host file for an upstream firmware path: the upstream file when it exists,
+/// else Debian's `ovmf` image of the same name (`/usr/share/OVMF/`), else the
+/// upstream path unchanged (then reported missing by the caller).
+pub fn firmware_file(upstream: &str) -> String {
+    if std::path::Path::new(upstream).exists() {
+        return upstream.to_string();
+    }
+    let Some(name) = upstream
+        .strip_prefix(PVE_EDK2)
+        .map(|n| n.trim_start_matches('/'))
+    else {
+        return upstream.to_string();
+    };
+    let debian = format!("{DEBIAN_OVMF}{name}");
+    if std::path::Path::new(&debian).exists() {
+        debian
+    } else {
+        upstream.to_string()
+    }
+}
+
+/// Firmware paths inside an argument (`-drive if=pflash,…,file=…`, a `-blockdev` JSON
+/// `"filename"`, `-bios …`) mapped with [`firmware_file`].
+fn map_firmware(value: &str) -> String {
+    if !value.contains(PVE_EDK2) {
+        return value.to_string();
+    }
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(pos) = rest.find(PVE_EDK2) {
+        out.push_str(&rest[..pos]);
+        let tail = &rest[pos..];
+        let end = tail
+            .find(|c: char| c == ',' || c == '"' || c.is_whitespace())
+            .unwrap_or(tail.len());
+        out.push_str(&firmware_file(&tail[..end]));
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
     out
 }
 
@@ -238,6 +293,23 @@ fn tap_without_scripts(value: &str) -> String {
 pub fn check(argv: &[String], caps: &Capabilities) -> Result<(), String> {
     let mut it = argv.iter();
     while let Some(arg) = it.next() {
+        if matches!(arg.as_str(), "-drive" | "-blockdev" | "-bios") {
+            if let Some(v) = it.next() {
+                if let Some(pos) = v.find(PVE_EDK2) {
+                    let tail = &v[pos..];
+                    let end = tail
+                        .find(|c: char| c == ',' || c == '"' || c.is_whitespace())
+                        .unwrap_or(tail.len());
+                    if !std::path::Path::new(&tail[..end]).exists() {
+                        return Err(format!(
+                            "EFI base image '{}' not found (install pve-edk2-firmware or Debian's ovmf)",
+                            &tail[..end]
+                        ));
+                    }
+                }
+            }
+            continue;
+        }
         let Some(v) = (match arg.as_str() {
             "-machine" | "-device" | "-readconfig" => it.next(),
             _ => None,
@@ -357,6 +429,46 @@ mod tests {
         assert!(parse_device_help("name \"virtio-net-pci\", bus PCI\n").contains("virtio-net-pci"));
         let devs = parse_device_help("name \"lsi53c895a\", bus PCI, alias \"lsi\"\n");
         assert!(devs.contains("lsi") && devs.contains("lsi53c895a"));
+    }
+
+    #[test]
+    fn firmware_paths_mapped_to_debian_ovmf() {
+        let upstream = "/usr/share/pve-edk2-firmware//OVMF_CODE_4M.secboot.fd";
+        let mapped = firmware_file(upstream);
+        let pve = std::path::Path::new("/usr/share/pve-edk2-firmware/OVMF_CODE_4M.secboot.fd");
+        let deb = std::path::Path::new("/usr/share/OVMF/OVMF_CODE_4M.secboot.fd");
+        if pve.exists() {
+            assert_eq!(mapped, upstream);
+        } else if deb.exists() {
+            assert_eq!(mapped, "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd");
+            let bd = format!(
+                r#"{{"driver":"raw","file":{{"driver":"file","filename":"{upstream}"}},"node-name":"pflash0","read-only":true}}"#
+            );
+            assert_eq!(
+                map_firmware(&bd),
+                r#"{"driver":"raw","file":{"driver":"file","filename":"/usr/share/OVMF/OVMF_CODE_4M.secboot.fd"},"node-name":"pflash0","read-only":true}"#
+            );
+            let drive = format!("if=pflash,unit=0,format=raw,readonly=on,file={upstream}");
+            assert_eq!(
+                map_firmware(&drive),
+                "if=pflash,unit=0,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.secboot.fd"
+            );
+        } else {
+            assert_eq!(mapped, upstream);
+        }
+        // a name neither package has stays, and the start check names it
+        let missing = "/usr/share/pve-edk2-firmware//OVMF_NOPE.fd";
+        assert_eq!(firmware_file(missing), missing);
+        let caps = Capabilities {
+            binary: "/usr/bin/qemu-system-x86_64".into(),
+            version: (10, 0, 2),
+            machines: BTreeSet::new(),
+            devices: BTreeSet::new(),
+        };
+        let argv = vec!["-bios".to_string(), missing.to_string()];
+        assert!(check(&argv, &caps)
+            .unwrap_err()
+            .starts_with("EFI base image '/usr/share/pve-edk2-firmware//OVMF_NOPE.fd' not found"));
     }
 
     #[test]

@@ -81,6 +81,7 @@ fn relocate_run_dir(argv: Vec<String>, paths: &NodePaths) -> Vec<String> {
         .map(|a| {
             a.replace("/var/run/qemu-server/", &format!("{run}/"))
                 .replace("=/run/qemu-server/", &format!("={run}/"))
+                .replace("\"/run/qemu-server/", &format!("\"{run}/"))
         })
         .collect()
 }
@@ -125,6 +126,26 @@ fn volumes(conf: &BTreeMap<String, String>) -> Vec<String> {
     out
 }
 
+/// A `bios: ovmf` VM without `efidisk0` runs on a fresh copy of the vars template in
+/// `/run/qemu-server/efidisk/VMID-ovmf.fd` (upstream copies it while building the
+/// command line, with "no efidisk configured! Using temporary efivars disk.").
+fn temporary_efivars(
+    paths: &NodePaths,
+    vmid: u32,
+    section: &pve_guest_common::ConfigSection,
+) -> Result<(), Error> {
+    let (_, vars) = cmdline::ovmf_files_for(section, None).map_err(|e| format_err!("{e}"))?;
+    let template = cmdline::stock::firmware_file(&vars);
+    if !std::path::Path::new(&template).exists() {
+        bail!("EFI vars image '{vars}' not found");
+    }
+    let dir = helpers::run_dir(paths).join("efidisk");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::copy(&template, dir.join(format!("{vmid}-ovmf.fd")))
+        .map_err(|e| format_err!("unable to copy '{template}' - {e}"))?;
+    Ok(())
+}
+
 /// Capabilities of the binary, probed once and kept in /run/qemu-server keyed by the
 /// binary's identity (a probe costs three process starts).
 pub fn capabilities(paths: &NodePaths, binary: &str) -> Result<Capabilities, Error> {
@@ -155,6 +176,9 @@ pub fn start_command(
         cmdline::config_to_command(&facts, vmid, config, &Target::Stock(caps.clone()))
             .map_err(|e| format_err!("{}", e.trim_end()))?;
     cmdline::stock::check(&argv, &caps).map_err(|e| format_err!("{e}"))?;
+    if conf.get("bios").map(String::as_str) == Some("ovmf") && !conf.contains_key("efidisk0") {
+        temporary_efivars(paths, vmid, &config.main)?;
+    }
     Ok(StartCommand {
         argv: relocate_run_dir(argv, paths),
         taps: taps(vmid, conf),
@@ -201,6 +225,17 @@ mod tests {
         assert_eq!(
             out[1],
             format!("{}/1.pid", helpers::run_dir(&paths).display())
+        );
+        let out = relocate_run_dir(
+            vec![r#"{"file":{"filename":"/run/qemu-server/efidisk/1-ovmf.fd"}}"#.into()],
+            &paths,
+        );
+        assert_eq!(
+            out[0],
+            format!(
+                r#"{{"file":{{"filename":"{}/efidisk/1-ovmf.fd"}}}}"#,
+                helpers::run_dir(&paths).display()
+            )
         );
     }
 }

@@ -124,7 +124,10 @@ pub fn drive_resize(env: &RunEnv, vmid: u32, key: &str, size: u64) -> Result<(),
 /// Moves the running VM's drive onto the (already allocated) image `dst` with a
 /// `drive-mirror` of its root node `drive-KEY` that `replaces` the format node (mode
 /// `existing`, sync `full`), completes the job once it is ready (QEMU then swaps the
-/// new node in under the throttle filter) and drops the old nodes. Stock QEMU's counterpart of upstream's mirror in `clone_disk`.
+/// new node in under the throttle filter) and drops the old nodes. Stock QEMU's
+/// counterpart of upstream's mirror in `clone_disk`. `bwlimit` (KiB/s) becomes the
+/// job's `speed` in bytes/s, as upstream's `common_mirror_qmp_options`.
+#[allow(clippy::too_many_arguments)]
 pub fn drive_mirror_move(
     env: &RunEnv,
     vmid: u32,
@@ -132,14 +135,19 @@ pub fn drive_mirror_move(
     src: &Path,
     dst: &Path,
     format: &str,
+    bwlimit: Option<u64>,
 ) -> Result<(), Error> {
-    drive_mirror(env, vmid, key, src, dst, format, true)
+    drive_mirror(env, vmid, key, src, dst, format, true, bwlimit, None).map(|_| ())
 }
 
 /// Copies the running VM's drive into the (already allocated) image `dst` for a live
 /// full clone: `drive-mirror` of `drive-KEY`, and once the job is ready
 /// `block-job-cancel`, which ends a ready mirror with a consistent copy without
-/// switching the VM over.
+/// switching the VM over. `bwlimit` as for [`drive_mirror_move`]. Around the cancel
+/// the guest's file systems are frozen through the agent when `agent` (the VM's
+/// option) allows it and the agent answers, else the VM is paused (upstream's
+/// `BlockJob::monitor` for a clone to another VM). Returns the lines to log.
+#[allow(clippy::too_many_arguments)]
 pub fn drive_mirror_copy(
     env: &RunEnv,
     vmid: u32,
@@ -147,10 +155,45 @@ pub fn drive_mirror_copy(
     src: &Path,
     dst: &Path,
     format: &str,
-) -> Result<(), Error> {
-    drive_mirror(env, vmid, key, src, dst, format, false)
+    bwlimit: Option<u64>,
+    agent: Option<&str>,
+) -> Result<Vec<String>, Error> {
+    drive_mirror(
+        env,
+        vmid,
+        key,
+        src,
+        dst,
+        format,
+        false,
+        bwlimit,
+        Some(agent.map(str::to_string)),
+    )
 }
 
+/// The `drive-mirror` arguments (`speed` in bytes/s from a KiB/s limit).
+fn mirror_spec(
+    job: &str,
+    key: &str,
+    dst: &str,
+    format: &str,
+    bwlimit: Option<u64>,
+) -> serde_json::Value {
+    let mut spec = serde_json::json!({
+        "job-id": job,
+        "device": format!("drive-{key}"),
+        "target": dst,
+        "format": format,
+        "mode": "existing",
+        "sync": "full",
+    });
+    if let Some(limit) = bwlimit {
+        spec["speed"] = serde_json::json!(limit * 1024);
+    }
+    spec
+}
+
+#[allow(clippy::too_many_arguments)]
 fn drive_mirror(
     env: &RunEnv,
     vmid: u32,
@@ -159,8 +202,12 @@ fn drive_mirror(
     dst: &Path,
     format: &str,
     pivot: bool,
-) -> Result<(), Error> {
+    bwlimit: Option<u64>,
+    // a copy: the VM's agent option (freeze or pause around the cancel)
+    copy_agent: Option<Option<String>>,
+) -> Result<Vec<String>, Error> {
     use qapi::qmp;
+    let qga = helpers::qga_socket(&env.paths, vmid);
     let (src, dst) = (src.display().to_string(), dst.display().to_string());
     let (job, format, key) = (format!("mirror-{key}"), format.to_string(), key.to_string());
     with_qmp(&env.paths, vmid, move |c| {
@@ -181,14 +228,7 @@ fn drive_mirror(
                 .and_then(|n| n.node_name.clone());
             // from the drive's root node (the throttle filter); a move replaces its
             // format node with the copy
-            let mut spec = serde_json::json!({
-                "job-id": job,
-                "device": format!("drive-{key}"),
-                "target": dst,
-                "format": format,
-                "mode": "existing",
-                "sync": "full",
-            });
+            let mut spec = mirror_spec(&job, &key, &dst, &format, bwlimit);
             if pivot {
                 spec["replaces"] = serde_json::json!(fmt_node);
                 spec["node-name"] = serde_json::json!(format!(
@@ -222,15 +262,49 @@ fn drive_mirror(
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             if !pivot {
-                c.execute(qmp::block_job_cancel {
-                    device: job.clone(),
-                    force: None,
-                })
-                .await?;
-                while job_state(c.execute(qmp::query_block_jobs {}).await?).is_some() {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
+                let lines = std::cell::RefCell::new(Vec::<String>::new());
+                let log = |l: &str| lines.borrow_mut().push(l.to_string());
+                let agent = copy_agent.flatten();
+                let freeze =
+                    crate::qga::fs_freeze_applicable_at(agent.as_deref(), &qga, vmid, &log);
+                if freeze {
+                    log("issuing guest agent 'guest-fsfreeze-freeze' command");
+                    if let Err(e) =
+                        crate::qga::fs_freeze_at(&qga, vmid, Duration::from_secs(600), &log)
+                    {
+                        log(e.trim_end());
+                    }
+                } else {
+                    log("suspend vm");
+                    if let Err(e) = c.stop().await {
+                        log(&format!("{e}"));
+                    }
                 }
-                return Ok(());
+                let cancelled = async {
+                    c.execute(qmp::block_job_cancel {
+                        device: job.clone(),
+                        force: None,
+                    })
+                    .await?;
+                    while job_state(c.execute(qmp::query_block_jobs {}).await?).is_some() {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    Ok::<(), Error>(())
+                }
+                .await;
+                if freeze {
+                    log("issuing guest agent 'guest-fsfreeze-thaw' command");
+                    if let Err(e) = crate::qga::fs_thaw_at(&qga, vmid) {
+                        log(e.trim_end());
+                    }
+                } else {
+                    log("resume vm");
+                    if let Err(e) = c.cont().await {
+                        log(&format!("{e}"));
+                    }
+                }
+                cancelled?;
+                return Ok(lines.into_inner());
             }
             c.execute(qmp::block_job_complete {
                 device: job.clone(),
@@ -255,7 +329,24 @@ fn drive_mirror(
             if !nodes.iter().any(|n| n.file == dst) {
                 anyhow::bail!("mirror completed but '{dst}' is not in use");
             }
-            Ok(())
+            Ok(Vec::new())
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mirror_speed_is_bytes_per_second() {
+        let spec = mirror_spec("mirror-scsi0", "scsi0", "/x.raw", "raw", Some(1024));
+        assert_eq!(spec["speed"], serde_json::json!(1024 * 1024));
+        assert_eq!(spec["device"], "drive-scsi0");
+        // the typed QMP arguments take it
+        let args: qapi::qmp::DriveMirror = serde_json::from_value(spec).unwrap();
+        assert_eq!(args.speed, Some(1024 * 1024));
+        let spec = mirror_spec("mirror-scsi0", "scsi0", "/x.raw", "raw", None);
+        assert!(spec.get("speed").is_none());
+    }
 }
