@@ -257,7 +257,69 @@ pub fn pct_cli_for(node: &str) -> CliDef {
             .output(pve_common::cli::command::upid_exit),
         );
     }
+    let root = write_commands(root, &router, node);
     CliDef::new(root).error_exit_code(exit_code)
+}
+
+/// `pct create/set/destroy/template` and the snapshot writes, from the write methods
+/// of the container API; task-returning ones wait for the task and exit 255 when it
+/// failed (upstream's `$upid_exit`).
+fn write_commands(mut root: CliGroup, router: &Router, node: &str) -> CliGroup {
+    let upid_cmd = |class: &str, method: HttpMethod, path: &str, args: &[&str]| {
+        Command::new(class, method_at(router, method, path))
+            .args(args)
+            .fixed("node", node)
+            .output(pve_common::cli::command::upid_exit)
+    };
+    root = root
+        .command(
+            "create",
+            upid_cmd(CLASS_LXC, HttpMethod::Post, "", &["vmid", "ostemplate"]),
+        )
+        .command(
+            "destroy",
+            upid_cmd(CLASS_LXC, HttpMethod::Delete, "_", &["vmid"]),
+        )
+        .command(
+            "snapshot",
+            upid_cmd(
+                CLASS_SNAPSHOT,
+                HttpMethod::Post,
+                "_/snapshot",
+                &["vmid", "snapname"],
+            ),
+        )
+        .command(
+            "delsnapshot",
+            upid_cmd(
+                CLASS_SNAPSHOT,
+                HttpMethod::Delete,
+                "_/snapshot/_",
+                &["vmid", "snapname"],
+            ),
+        )
+        .command(
+            "rollback",
+            upid_cmd(
+                CLASS_SNAPSHOT,
+                HttpMethod::Post,
+                "_/snapshot/_/rollback",
+                &["vmid", "snapname"],
+            ),
+        )
+        .command(
+            "set",
+            Command::new(CLASS_CONFIG, method_at(router, HttpMethod::Put, "_/config"))
+                .args(&["vmid"])
+                .fixed("node", node),
+        )
+        .command(
+            "template",
+            Command::new(CLASS_LXC, method_at(router, HttpMethod::Post, "_/template"))
+                .args(&["vmid"])
+                .fixed("node", node),
+        );
+    root
 }
 
 /// `pct` for this node.

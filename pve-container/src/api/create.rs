@@ -855,6 +855,22 @@ pub(super) fn template(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError>
         };
         run().map_err(|e| anyhow::anyhow!("{}", e.trim_end()))
     })
-    .map_err(|e| err(format!("{e}\n")))?;
+    .map_err(|e| err(format!("{e}\n")))
+    .and_then(|upid| {
+        // upstream returns nothing; on the command line the worker ran in the
+        // foreground and its error is the command's
+        if env.kind != pve_common::api::EnvKind::Cli {
+            return Ok(());
+        }
+        let status = pve_common::tasks::task_status(&env.paths, &upid)
+            .ok()
+            .and_then(|s| s.exitstatus)
+            .unwrap_or_default();
+        if status == "OK" || status.starts_with("WARNINGS") {
+            Ok(())
+        } else {
+            Err(err(format!("{status}\n")))
+        }
+    })?;
     Ok(Value::Null.into())
 }

@@ -42,7 +42,7 @@ pub(super) fn update_vm_permissions() -> Value {
 }
 
 pub(super) fn snapshot_params() -> Value {
-    json!({"node": {"description": "The cluster node name.", "format": "pve-node", "type": "string", "typetext": "<string>"}, "snapname": {"description": "The name of the snapshot.", "format": "pve-configid", "maxLength": 40, "type": "string", "typetext": "<string>"}, "vmid": {"description": "The (unique) ID of the VM.", "format": "pve-vmid", "maximum": 999999999, "minimum": 100, "type": "integer", "typetext": "<integer> (100 - 999999999)"}})
+    json!({"description": {"description": "A textual description or comment.", "optional": 1, "type": "string", "typetext": "<string>"}, "node": {"description": "The cluster node name.", "format": "pve-node", "type": "string", "typetext": "<string>"}, "snapname": {"description": "The name of the snapshot.", "format": "pve-configid", "maxLength": 40, "type": "string", "typetext": "<string>"}, "vmid": {"description": "The (unique) ID of the VM.", "format": "pve-vmid", "maximum": 999999999, "minimum": 100, "type": "integer", "typetext": "<integer> (100 - 999999999)"}})
 }
 
 pub(super) fn snapshot_returns() -> Value {
@@ -78,7 +78,7 @@ pub(super) fn rollback_permissions() -> Value {
 }
 
 pub(super) fn update_snapshot_config_params() -> Value {
-    json!({"node": {"description": "The cluster node name.", "format": "pve-node", "type": "string", "typetext": "<string>"}, "snapname": {"description": "The name of the snapshot.", "format": "pve-configid", "maxLength": 40, "type": "string", "typetext": "<string>"}, "vmid": {"description": "The (unique) ID of the VM.", "format": "pve-vmid", "maximum": 999999999, "minimum": 100, "type": "integer", "typetext": "<integer> (100 - 999999999)"}})
+    json!({"description": {"description": "A textual description or comment.", "optional": 1, "type": "string", "typetext": "<string>"}, "node": {"description": "The cluster node name.", "format": "pve-node", "type": "string", "typetext": "<string>"}, "snapname": {"description": "The name of the snapshot.", "format": "pve-configid", "maxLength": 40, "type": "string", "typetext": "<string>"}, "vmid": {"description": "The (unique) ID of the VM.", "format": "pve-vmid", "maximum": 999999999, "minimum": 100, "type": "integer", "typetext": "<integer> (100 - 999999999)"}})
 }
 
 pub(super) fn update_snapshot_config_returns() -> Value {

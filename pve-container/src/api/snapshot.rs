@@ -63,6 +63,12 @@ pub(super) fn rollback(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError>
     let snapname = p.required_str("snapname")?;
     let start = p.bool("start").unwrap_or(false);
     worker(env, "vzrollback", vmid, move |env, b, warn| {
+        // a container that stopped by itself may still have its volumes mounted on the
+        // host; the rollback replaces them
+        let rt = crate::run::LxcRuntime::new(&env.paths);
+        if !rt.check_running(vmid) {
+            crate::create::unmount_all(&rt.rootdir(vmid))?;
+        }
         snapshot_rollback(b, vmid, &snapname)?;
         if start {
             start_container(env, vmid, warn)?;
