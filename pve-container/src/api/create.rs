@@ -267,7 +267,7 @@ fn validate_ssh_public_keys(keys: &str) -> Result<(), String> {
                         .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=')
             });
         if !ok {
-            return Err(format!("SSH public key validation error\n"));
+            return Err("SSH public key validation error\n".to_string());
         }
     }
     Ok(())
@@ -873,4 +873,151 @@ pub(super) fn template(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError>
         }
     })?;
     Ok(Value::Null.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pve_common::api::HttpMethod;
+
+    fn node(tag: &str) -> (std::path::PathBuf, RpcEnv) {
+        let root = std::env::temp_dir().join(format!("ct-create-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("etc/pve/nodes/n1/lxc")).unwrap();
+        std::fs::create_dir_all(root.join("etc/pve/nodes/n2/qemu-server")).unwrap();
+        std::fs::write(
+            root.join("etc/pve/storage.cfg"),
+            "dir: local\n\tpath /var/lib/vz\n\tcontent vztmpl,images,rootdir\n\ndir: isos\n\tpath /srv/iso\n\tcontent iso\n",
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("etc/pve/nodes/n2/qemu-server/300.conf"),
+            "memory: 512\n",
+        )
+        .unwrap();
+        let cache = root.join("var/lib/vz/template/cache");
+        std::fs::create_dir_all(&cache).unwrap();
+        std::fs::write(cache.join("t.tar.gz"), b"").unwrap();
+        let mut env = RpcEnv::cli(pve_common::paths::NodePaths::new(&root));
+        env.node = "n1".into();
+        (root, env)
+    }
+
+    fn create(env: &RpcEnv, params: Value) -> Result<ApiResponse, ApiError> {
+        let router = super::super::node_lxc_router();
+        let (m, _) = router.find(HttpMethod::Post, "").unwrap();
+        let Value::Object(mut p) = params else {
+            unreachable!()
+        };
+        p.insert("node".into(), json!(env.node));
+        pve_common::api::call_method(m, env, p)
+    }
+
+    #[test]
+    fn create_checks_before_the_worker() {
+        let (root, env) = node("checks");
+        let tmpl = "local:vztmpl/t.tar.gz";
+        let msg = |r: Result<ApiResponse, ApiError>| {
+            let e = r.err().expect("an error");
+            (e.message, e.errors)
+        };
+        assert_eq!(
+            msg(create(&env, json!({"vmid": 300, "ostemplate": tmpl}))).0,
+            "VM 300 already exists on node 'n2'\n"
+        );
+        assert_eq!(
+            msg(create(
+                &env,
+                json!({"vmid": 301, "ostemplate": tmpl, "mp0": "local:1,mp=/x"})
+            ))
+            .0,
+            "mount points configured, but 'rootfs' not set - aborting\n"
+        );
+        let (m, errors) = msg(create(
+            &env,
+            json!({"vmid": 301, "ostemplate": tmpl, "storage": "isos"}),
+        ));
+        assert_eq!(m, "Parameter verification failed.\n");
+        assert_eq!(
+            errors.get("storage").map(String::as_str),
+            Some("storage 'isos' does not support container directories")
+        );
+        assert!(msg(create(
+            &env,
+            json!({"vmid": 301, "ostemplate": tmpl, "restore": 1})
+        ))
+        .0
+        .contains("not implemented"));
+        assert_eq!(
+            msg(create(
+                &env,
+                json!({"vmid": 301, "ostemplate": "local:iso/x.iso"})
+            ))
+            .0,
+            "unable to use volume local:iso/x.iso - content type needs to be 'vztmpl'\n"
+        );
+        let (m, errors) = msg(create(
+            &env,
+            json!({"vmid": 301, "ostemplate": tmpl, "memory": "lots"}),
+        ));
+        assert_eq!(m, "Parameter verification failed.\n");
+        assert!(errors.contains_key("memory"), "{errors:?}");
+        assert_eq!(
+            msg(create(
+                &env,
+                json!({"vmid": 301, "ostemplate": tmpl, "ssh-public-keys": "not a key"})
+            ))
+            .0,
+            "SSH public key validation error\n"
+        );
+        // none of these left a config behind
+        assert!(!root.join("etc/pve/nodes/n1/lxc/301.conf").exists());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn destroy_and_template_checks() {
+        let (root, env) = node("destroy");
+        let conf = root.join("etc/pve/nodes/n1/lxc/302.conf");
+        std::fs::write(
+            &conf,
+            "memory: 512\nprotection: 1\nrootfs: local:302/vm-302-disk-0.raw\n",
+        )
+        .unwrap();
+        let router = super::super::node_lxc_router();
+        let call = |method, path: &str| {
+            let (m, _) = router.find(method, path).unwrap();
+            let mut p = serde_json::Map::new();
+            p.insert("node".into(), json!("n1"));
+            p.insert("vmid".into(), json!(302));
+            pve_common::api::call_method(m, &env, p)
+                .err()
+                .unwrap()
+                .message
+        };
+        assert_eq!(
+            call(HttpMethod::Delete, "302"),
+            "can't remove CT 302 - protection mode enabled\n"
+        );
+        std::fs::write(
+            &conf,
+            "memory: 512\nlock: backup\nrootfs: local:302/vm-302-disk-0.raw\n",
+        )
+        .unwrap();
+        assert_eq!(call(HttpMethod::Delete, "302"), "CT is locked (backup)\n");
+        assert_eq!(
+            call(HttpMethod::Post, "302/template"),
+            "CT is locked (backup)\n"
+        );
+        std::fs::write(
+            &conf,
+            "memory: 512\nrootfs: local:302/vm-302-disk-0.raw\n\n[s1]\nmemory: 512\n",
+        )
+        .unwrap();
+        assert_eq!(
+            call(HttpMethod::Post, "302/template"),
+            "unable to create template, because CT contains snapshots\n"
+        );
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 }
