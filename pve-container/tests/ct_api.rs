@@ -589,3 +589,101 @@ fn api_snapshot_rollback_delete_on_btrfs() {
         .join(format!("etc/pve/nodes/pveo/lxc/{vmid}.conf"))
         .exists());
 }
+
+/// `pct create/set/snapshot/template/destroy` as a user types them: the `pct` binary on
+/// the test root, task-returning commands waiting for their task.
+#[test]
+fn pct_create_set_template_destroy() {
+    if let Some(r) = host_missing(&["lxc-start", "lxc-usernsexec", "mkfs.ext4", "qemu-img"]) {
+        return skip(&r);
+    }
+    let Some(template) = busybox_template() else {
+        return skip("no busybox template (run `cargo xtask ct-template`)");
+    };
+    let (root, env) = node_root(
+        "pctcli",
+        "dir: local\n\tpath /var/lib/vz\n\tcontent images,rootdir,vztmpl\n\n",
+        &template,
+    );
+    let vmid = 9440 + std::process::id() % 10;
+    let rt = LxcRuntime::new(&env.paths);
+    let _guard = Cleanup {
+        rt: rt.clone(),
+        vmid,
+        root: root.clone(),
+        btrfs: None,
+    };
+    let pct = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_pct"))
+            .args(args)
+            .env(pve_common::paths::ROOT_ENV, &root)
+            .env("PVE_NODE_NAME", "pveo")
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let id = vmid.to_string();
+    let (code, _, err) = pct(&[
+        "create",
+        &id,
+        "local:vztmpl/broken_amd64.tar.gz",
+        "--rootfs",
+        "local:1",
+        "--ostype",
+        "unmanaged",
+    ]);
+    assert_eq!(code, 255, "{err}");
+    assert!(
+        err.contains(&format!(
+            "unable to create CT {vmid} - unable to restore template archive"
+        )),
+        "{err}"
+    );
+    let (code, _, err) = pct(&[
+        "create",
+        &id,
+        "local:vztmpl/busybox_amd64.tar.gz",
+        "--rootfs",
+        "local:1",
+        "--ostype",
+        "unmanaged",
+        "--hostname",
+        "clict",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = pct(&["set", &id, "--memory", "256", "--delete", "swap"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, _) = pct(&["config", &id]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("memory: 256\n") && out.contains("hostname: clict\n"),
+        "{out}"
+    );
+    assert!(!out.contains("swap:"), "{out}");
+    let (code, _, err) = pct(&["set", &id, "--memory", "abc"]);
+    assert_eq!(code, 255);
+    assert!(
+        err.contains("memory: type check ('integer') failed - got 'abc'"),
+        "{err}"
+    );
+    let (code, _, err) = pct(&["snapshot", &id, "s1"]);
+    assert_eq!(code, 255);
+    assert!(err.contains("snapshot feature is not available"), "{err}");
+    let (code, _, err) = pct(&["template", &id]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = pct(&["template", &id]);
+    assert_eq!(
+        (code, err.as_str()),
+        (255, "you can't convert a template to a template\n")
+    );
+    let (code, _, err) = pct(&["destroy", &id]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!root
+        .join(format!("etc/pve/nodes/pveo/lxc/{vmid}.conf"))
+        .exists());
+    assert!(files_in(&root.join(format!("var/lib/vz/images/{vmid}"))).is_empty());
+}
