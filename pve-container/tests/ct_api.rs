@@ -347,7 +347,42 @@ fn api_create_start_update_template_destroy_on_dir() {
     );
     assert_eq!(status, "OK");
 
-    // stopped: pending memory is applied by the next update; a new mount point is
+    // the next start applies the pending memory
+    let pending = api(&env, Get, &format!("{vmid}/pending"), json!({"vmid": vmid})).unwrap();
+    assert!(
+        pending
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["key"] == "memory" && i["pending"] == 256),
+        "{pending}"
+    );
+    let status = task(
+        &env,
+        Post,
+        &format!("{vmid}/status/start"),
+        json!({"vmid": vmid}),
+        "vzstart",
+    );
+    assert_eq!(status, "OK");
+    let current = api(
+        &env,
+        Get,
+        &format!("{vmid}/config"),
+        json!({"vmid": vmid, "current": 1}),
+    )
+    .unwrap();
+    assert_eq!(current["memory"], json!(256));
+    let status = task(
+        &env,
+        Post,
+        &format!("{vmid}/status/stop"),
+        json!({"vmid": vmid}),
+        "vzstop",
+    );
+    assert_eq!(status, "OK");
+
+    // stopped: a new mount point is
     // allocated, the old one becomes unused0, deleting unused0 frees it
     api(
         &env,

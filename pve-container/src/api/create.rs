@@ -687,6 +687,7 @@ pub(super) fn start_container(env: &RpcEnv, vmid: u32, warn: &dyn Fn(&str)) -> R
     let conf = store.load_config(vmid, None)?;
     check_lock(&conf.main)?;
     let storage = pve_storage::Storage::load(&env.paths).map_err(|e| format!("{e}\n"))?;
+    let conf = super::apply_pending_before_start(&store, &storage, vmid, conf, &mut |w| warn(w))?;
     let rt = LxcRuntime::new(&env.paths);
     let warnings = rt
         .start_mounted(

@@ -19,7 +19,7 @@ mod create;
 mod schemas_write;
 mod snapshot;
 mod update;
-pub use update::{apply_pending, update_config, UpdateRequest};
+pub use update::{apply_pending, apply_pending_before_start, update_config, UpdateRequest};
 
 fn declare(mut m: ApiMethod, params: Value, returns: Value, perms: Value) -> ApiMethod {
     if let Value::Object(props) = params {

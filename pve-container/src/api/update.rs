@@ -380,6 +380,25 @@ fn rewrite_size(value: &str, size: u64) -> String {
     parts.join(",")
 }
 
+/// What `vm_start` does first upstream: a config with pending changes gets them applied
+/// (errors only warn) and written before the container starts. Returns the config to
+/// start with.
+pub fn apply_pending_before_start(
+    store: &CtConfigStore,
+    storage: &pve_storage::Storage,
+    vmid: u32,
+    mut conf: CtConfig,
+    warn: &mut dyn FnMut(&str),
+) -> Result<CtConfig, String> {
+    if conf.pending.is_empty() {
+        return Ok(conf);
+    }
+    let mut errors = BTreeMap::new();
+    apply_pending(&mut conf, storage, vmid, None, &mut errors, warn);
+    store.write_config(vmid, &conf)?;
+    store.load_config(vmid, None)
+}
+
 pub(super) fn update_vm(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
     let vmid = vmid_param(&p)?;
     let digest = p.str("digest");
