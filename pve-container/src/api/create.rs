@@ -919,7 +919,9 @@ mod tests {
         let (root, env) = node("checks");
         let tmpl = "local:vztmpl/t.tar.gz";
         let msg = |r: Result<ApiResponse, ApiError>| {
-            let e = r.err().expect("an error");
+            let Err(e) = r else {
+                panic!("expected an error")
+            };
             (e.message, e.errors)
         };
         assert_eq!(
