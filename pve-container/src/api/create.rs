@@ -337,6 +337,58 @@ pub(super) fn normalize_option(key: &str, value: &str) -> Result<String, String>
     Ok(v)
 }
 
+fn random_bytes(n: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; n];
+    if openssl::rand::rand_bytes(&mut buf).is_err() {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = (t >> (i * 8 % 120)) as u8;
+        }
+    }
+    buf
+}
+
+/// A random MAC address with datacenter.cfg's `mac_prefix` (default `BC:24:11`), as
+/// upstream's `random_ether_addr`.
+fn random_mac(paths: &pve_common::paths::NodePaths) -> String {
+    let prefix = std::fs::read_to_string(paths.etc_pve().join("datacenter.cfg"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("mac_prefix:").map(|v| v.trim().to_string()))
+        .unwrap_or_else(|| "BC:24:11".into());
+    let bytes = random_bytes(6);
+    let mut parts: Vec<String> = bytes.iter().map(|b| format!("{b:02X}")).collect();
+    let pre: Vec<&str> = prefix.split(':').filter(|s| !s.is_empty()).collect();
+    if pre.is_empty() {
+        parts[0] = format!("{:02X}", (bytes[0] & 0xfe) | 0x02);
+    }
+    for (i, p) in pre.iter().take(6).enumerate() {
+        parts[i] = p.to_uppercase();
+    }
+    parts.join(":")
+}
+
+/// Upstream's `parse_lxc_network` + `print_lxc_network`: `type=veth` and a random
+/// `hwaddr` when none is set.
+pub(super) fn normalize_net(
+    paths: &pve_common::paths::NodePaths,
+    value: &str,
+) -> Result<String, String> {
+    let format = crate::schema::option_format("net").unwrap_or_default();
+    let mut net = pve_common::schema::property_string::parse_property_string(&format, value)?;
+    net.insert("type".into(), json!("veth"));
+    if net
+        .get("hwaddr")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
+        net.insert("hwaddr".into(), json!(random_mac(paths)));
+    }
+    pve_common::schema::property_string::print_property_string(&net, &format)
+}
+
 fn ostemplate_path(
     env: &RpcEnv,
     storage: &pve_storage::Storage,
@@ -514,6 +566,17 @@ pub(super) fn create_vm(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError
 
     let mut conf = CtConfig::default();
     apply_plain_options(&mut conf.main, &plain)?;
+    let nets: Vec<(String, String)> = conf
+        .main
+        .values
+        .iter()
+        .filter(|(k, _)| is_indexed(k, "net"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    for (k, v) in nets {
+        let n = normalize_net(&env.paths, &v).map_err(|e| ApiError::parameter(&k, e.trim_end()))?;
+        conf.main.set(&k, n);
+    }
     if unprivileged {
         conf.main.set("unprivileged", "1");
     }

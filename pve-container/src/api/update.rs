@@ -330,6 +330,9 @@ pub fn apply_pending(
         }
         let res = if is_indexed(&opt, "mp") || opt == "rootfs" {
             apply_pending_mountpoint(conf, storage, vmid, &opt)
+        } else if is_indexed(&opt, "net") {
+            let value = conf.pending.get(&opt).unwrap_or_default().to_string();
+            super::create::normalize_net(&storage.paths, &value).map(|n| conf.pending.set(&opt, n))
         } else {
             Ok(())
         };
@@ -590,6 +593,39 @@ mod tests {
         update(&st, &mut c, true, &[], &["swap"], &[]).unwrap();
         assert_eq!(c.pending.get("delete"), None, "swap was not set");
         let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn net_gets_type_and_mac() {
+        let root = std::env::temp_dir().join(format!("ct-upd-n-{}", std::process::id()));
+        let st = storage(&root);
+        let mut c = conf("memory: 512\nrootfs: local:100/vm-100-disk-0.raw\n");
+        update(
+            &st,
+            &mut c,
+            false,
+            &[("net0", "name=eth0,bridge=vmbr0,ip=dhcp")],
+            &[],
+            &[],
+        )
+        .unwrap();
+        let net = c.main.get("net0").unwrap();
+        let re = regex::Regex::new(
+            r"^name=eth0,bridge=vmbr0,hwaddr=BC:24:11(:[0-9A-F]{2}){3},ip=dhcp,type=veth$",
+        )
+        .unwrap();
+        assert!(re.is_match(net), "{net}");
+        let fixed = "name=eth1,bridge=vmbr0,hwaddr=BC:24:11:00:00:01,type=veth";
+        update(
+            &st,
+            &mut c,
+            false,
+            &[("net1", "name=eth1,bridge=vmbr0,hwaddr=BC:24:11:00:00:01")],
+            &[],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.main.get("net1"), Some(fixed));
     }
 
     #[test]
