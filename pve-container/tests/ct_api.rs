@@ -296,13 +296,14 @@ fn api_create_start_update_template_destroy_on_dir() {
         format!("unable to destroy CT {vmid} - container is running\n")
     );
 
-    // config updates: a running CT takes the host name at once, memory stays pending
+    // config updates: a running CT takes the host name at once and the memory through
+    // its cgroup; tty stays pending
     let digest = conf["digest"].as_str().unwrap().to_string();
     api(
         &env,
         Put,
         &format!("{vmid}/config"),
-        json!({"vmid": vmid, "memory": 256, "hostname": "renamed", "digest": digest}),
+        json!({"vmid": vmid, "memory": 256, "hostname": "renamed", "tty": 3, "digest": digest}),
     )
     .unwrap();
     let err = api(
@@ -324,9 +325,27 @@ fn api_create_start_update_template_destroy_on_dir() {
     )
     .unwrap();
     assert_eq!(current["hostname"], json!("renamed"));
-    assert_eq!(current["memory"], json!(128));
+    assert_eq!(current["memory"], json!(256));
+    assert!(current.get("tty").is_none(), "{current}");
+    let max = run(
+        "lxc-cgroup",
+        &[
+            "-P",
+            rt.lxc_dir.to_str().unwrap(),
+            "-n",
+            &vmid.to_string(),
+            // the memory controller of this host's hierarchy
+            if pve_container::api::host_cgroup_version("memory") == 1 {
+                "memory.limit_in_bytes"
+            } else {
+                "memory.max"
+            },
+        ],
+    )
+    .unwrap();
+    assert_eq!(max.trim(), (256u64 << 20).to_string());
     let pending = api(&env, Get, &format!("{vmid}/config"), json!({"vmid": vmid})).unwrap();
-    assert_eq!(pending["memory"], json!(256));
+    assert_eq!(pending["tty"], json!(3));
 
     // snapshots of raw images on dir storage are refused as upstream does
     let status = task(
@@ -347,14 +366,14 @@ fn api_create_start_update_template_destroy_on_dir() {
     );
     assert_eq!(status, "OK");
 
-    // the next start applies the pending memory
+    // the next start applies the pending tty
     let pending = api(&env, Get, &format!("{vmid}/pending"), json!({"vmid": vmid})).unwrap();
     assert!(
         pending
             .as_array()
             .unwrap()
             .iter()
-            .any(|i| i["key"] == "memory" && i["pending"] == 256),
+            .any(|i| i["key"] == "tty" && i["pending"] == 3),
         "{pending}"
     );
     let status = task(
@@ -372,7 +391,7 @@ fn api_create_start_update_template_destroy_on_dir() {
         json!({"vmid": vmid, "current": 1}),
     )
     .unwrap();
-    assert_eq!(current["memory"], json!(256));
+    assert_eq!(current["tty"], json!(3));
     let status = task(
         &env,
         Post,

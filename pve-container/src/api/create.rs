@@ -564,6 +564,7 @@ pub(super) fn create_vm(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError
         mp_param.insert("rootfs".into(), format!("{default_storage}:4"));
     }
 
+    super::update::clamp_cpuunits(&mut plain);
     let mut conf = CtConfig::default();
     apply_plain_options(&mut conf.main, &plain)?;
     let nets: Vec<(String, String)> = conf

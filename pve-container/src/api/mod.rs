@@ -19,7 +19,10 @@ mod create;
 mod schemas_write;
 mod snapshot;
 mod update;
-pub use update::{apply_pending, apply_pending_before_start, update_config, UpdateRequest};
+pub use update::{
+    apply_pending, apply_pending_before_start, host_cgroup_version, update_config, CgroupWriter,
+    LxcCgroup, UpdateRequest,
+};
 
 fn declare(mut m: ApiMethod, params: Value, returns: Value, perms: Value) -> ApiMethod {
     if let Value::Object(props) = params {

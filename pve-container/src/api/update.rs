@@ -127,14 +127,156 @@ fn split_list(s: Option<String>) -> Vec<String> {
         .collect()
 }
 
+/// The cgroup files of a running container: the version of a controller's hierarchy
+/// (1 or 2) and reading/writing a value (`memory.max`, `cpu.shares`, …).
+pub trait CgroupWriter {
+    fn version(&self, controller: &str) -> u8;
+    fn read(&mut self, key: &str) -> Result<String, String>;
+    fn write(&mut self, key: &str, value: &str) -> Result<(), String>;
+}
+
+/// Upstream's `PVE::CGroup::change_memory_limit` (bytes; v1 has no separate swap
+/// limit, so memory+swap and memory move together, growing or shrinking in order).
+fn change_memory_limit(
+    cg: &mut dyn CgroupWriter,
+    mem: Option<u64>,
+    swap: Option<u64>,
+    high: Option<u64>,
+) -> Result<(), String> {
+    if cg.version("memory") == 2 {
+        if let Some(swap) = swap {
+            cg.write("memory.swap.max", &swap.to_string())?;
+        }
+        if let Some(mem) = mem {
+            let high = high.map_or_else(|| "max".to_string(), |h| h.to_string());
+            cg.write("memory.high", &high)?;
+            cg.write("memory.max", &mem.to_string())?;
+        }
+        return Ok(());
+    }
+    let num = |v: String| {
+        v.trim()
+            .parse::<u64>()
+            .map_err(|_| format!("unexpected cgroup value '{}'\n", v.trim()))
+    };
+    let old_mem = num(cg.read("memory.limit_in_bytes")?)?;
+    let old_memsw = num(cg.read("memory.memsw.limit_in_bytes")?)?;
+    let mem = mem.unwrap_or(old_mem);
+    let swap = swap.unwrap_or(old_memsw.saturating_sub(old_mem));
+    let memsw = mem + swap;
+    if memsw > old_memsw {
+        cg.write("memory.memsw.limit_in_bytes", &memsw.to_string())?;
+        cg.write("memory.limit_in_bytes", &mem.to_string())
+    } else {
+        cg.write("memory.limit_in_bytes", &mem.to_string())?;
+        cg.write("memory.memsw.limit_in_bytes", &memsw.to_string())
+    }
+}
+
+/// Upstream's `change_cpu_quota`: `None` is unlimited.
+fn change_cpu_quota(cg: &mut dyn CgroupWriter, quota: Option<u64>) -> Result<(), String> {
+    if cg.version("cpu") == 2 {
+        match quota {
+            Some(q) => cg.write("cpu.max", &format!("{q} 100000")),
+            None => cg.write("cpu.max", "max"),
+        }
+    } else {
+        cg.write("cpu.cfs_period_us", "100000")?;
+        cg.write(
+            "cpu.cfs_quota_us",
+            &quota.map_or_else(|| "-1".to_string(), |q| q.to_string()),
+        )
+    }
+}
+
+/// Upstream's `change_cpu_shares`: `None` is the default weight.
+fn change_cpu_shares(cg: &mut dyn CgroupWriter, shares: Option<u64>) -> Result<(), String> {
+    if cg.version("cpu") == 2 {
+        let shares = shares.unwrap_or(100);
+        if !(1..=10000).contains(&shares) {
+            return Err("cpu weight (shares) must be in range [1, 10000]\n".into());
+        }
+        cg.write("cpu.weight", &shares.to_string())
+    } else {
+        cg.write("cpu.shares", &shares.unwrap_or(1024).to_string())
+    }
+}
+
+/// The hierarchy version a controller is mounted with on this host: 1 when a cgroup
+/// (v1) mount carries it, else 2.
+pub fn host_cgroup_version(controller: &str) -> u8 {
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    let v1 = mounts.lines().any(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        f.get(2) == Some(&"cgroup")
+            && f.get(3)
+                .is_some_and(|o| o.split(',').any(|x| x == controller))
+    });
+    if v1 {
+        1
+    } else {
+        2
+    }
+}
+
+/// [`CgroupWriter`] through `lxc-cgroup` (the container's command socket).
+pub struct LxcCgroup {
+    pub rt: LxcRuntime,
+    pub vmid: u32,
+}
+
+impl CgroupWriter for LxcCgroup {
+    fn version(&self, controller: &str) -> u8 {
+        host_cgroup_version(controller)
+    }
+
+    fn read(&mut self, key: &str) -> Result<String, String> {
+        let out = std::process::Command::new(self.rt.bin_dir.join("lxc-cgroup"))
+            .arg("-P")
+            .arg(&self.rt.lxc_dir)
+            .arg("-n")
+            .arg(self.vmid.to_string())
+            .arg(key)
+            .output()
+            .map_err(|e| format!("failed to execute lxc-cgroup: {e}\n"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "unable to read {key}: {}\n",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    fn write(&mut self, key: &str, value: &str) -> Result<(), String> {
+        let out = std::process::Command::new(self.rt.bin_dir.join("lxc-cgroup"))
+            .arg("-P")
+            .arg(&self.rt.lxc_dir)
+            .arg("-n")
+            .arg(self.vmid.to_string())
+            .arg(key)
+            .arg(value)
+            .output()
+            .map_err(|e| format!("failed to execute lxc-cgroup: {e}\n"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "unable to set {key} to '{value}': {}\n",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Upstream's `update_pct_config` on a loaded config: records the changes as pending,
-/// then applies what the container's state allows. Returns the per-option errors of
+/// then applies what the container's state allows (`running`: the cgroup of the
+/// running container). Returns the per-option errors of
 /// the apply step.
 pub fn update_config(
     storage: &pve_storage::Storage,
     vmid: u32,
     conf: &mut CtConfig,
-    running: bool,
+    running: Option<&mut dyn CgroupWriter>,
     req: &UpdateRequest,
     warn: &mut dyn FnMut(&str),
 ) -> Result<BTreeMap<String, String>, String> {
@@ -190,8 +332,8 @@ pub fn update_config(
     }
     cleanup_pending(conf);
     let mut errors = BTreeMap::new();
-    if running {
-        hotplug_pending(conf, storage, vmid, &modified, &mut errors, warn);
+    if let Some(cgroup) = running {
+        hotplug_pending(conf, storage, vmid, &modified, cgroup, &mut errors, warn);
     } else {
         apply_pending(conf, storage, vmid, Some(&modified), &mut errors, warn);
     }
@@ -231,17 +373,40 @@ fn pending_keys(conf: &CtConfig) -> Vec<String> {
     keys
 }
 
-/// Upstream's `vmconfig_hotplug_pending`, reduced to what needs no cgroup or namespace
-/// work: the fast-plug options and freeing unused volumes. Everything else stays
-/// pending for the next start.
+/// Upstream's `vmconfig_hotplug_pending` without namespace work: the fast-plug
+/// options, freeing unused volumes, and memory, swap and CPU limits through the
+/// container's cgroup. Network devices and mount points stay pending for the next
+/// start.
 fn hotplug_pending(
     conf: &mut CtConfig,
     storage: &pve_storage::Storage,
     vmid: u32,
     selection: &[String],
+    cgroup: &mut dyn CgroupWriter,
     errors: &mut BTreeMap<String, String>,
     warn: &mut dyn FnMut(&str),
 ) {
+    // memory and swap change together (upstream's `$hotplug_memory`)
+    let memory_done = std::cell::Cell::new(false);
+    let mut hotplug_memory = |cgroup: &mut dyn CgroupWriter,
+                              memory: Option<&str>,
+                              swap: Option<&str>|
+     -> Result<(), String> {
+        memory_done.set(true);
+        let mib = |v: &str| {
+            v.parse::<u64>()
+                .map_err(|_| format!("invalid value '{v}'\n"))
+        };
+        let swap = swap.map(mib).transpose()?.map(|s| s * 1024 * 1024);
+        let (max, high) = match memory {
+            Some(m) => {
+                let (max, high) = crate::lxc_config::memory_constraints(mib(m)?);
+                (Some(max), Some(high))
+            }
+            None => (None, None),
+        };
+        change_memory_limit(cgroup, max, swap, high)
+    };
     for opt in pending_keys(conf) {
         if selection.contains(&opt) && FASTPLUG.contains(&opt.as_str()) {
             take_pending(conf, &opt);
@@ -253,6 +418,12 @@ fn hotplug_pending(
         }
         let res = if FASTPLUG.contains(&opt.as_str()) {
             Ok(true)
+        } else if opt == "swap" {
+            hotplug_memory(cgroup, None, Some("0")).map(|()| true)
+        } else if opt == "cpulimit" {
+            change_cpu_quota(cgroup, None).map(|()| true)
+        } else if opt == "cpuunits" {
+            change_cpu_shares(cgroup, None).map(|()| true)
         } else if is_indexed(&opt, "unused") {
             let volid = conf.main.get(&opt).unwrap_or_default().to_string();
             let mut probe = conf.clone();
@@ -270,6 +441,39 @@ fn hotplug_pending(
                 drop_main(conf, &opt);
                 remove_from_pending_delete(conf, &opt);
             }
+            Ok(false) => {}
+            Err(e) => {
+                errors.insert(opt.clone(), format!("unable to hotplug {opt}: {e}"));
+            }
+        }
+    }
+    for opt in pending_keys(conf) {
+        if !selection.contains(&opt) || FASTPLUG.contains(&opt.as_str()) {
+            continue;
+        }
+        let value = conf.pending.get(&opt).unwrap_or_default().to_string();
+        let res = match opt.as_str() {
+            "cpulimit" => value
+                .parse::<f64>()
+                .map_err(|_| format!("invalid value '{value}'\n"))
+                .and_then(|l| change_cpu_quota(cgroup, Some((100000.0 * l) as u64)).map(|()| true)),
+            "cpuunits" => value
+                .parse::<u64>()
+                .map_err(|_| format!("invalid value '{value}'\n"))
+                .and_then(|u| change_cpu_shares(cgroup, Some(u)).map(|()| true)),
+            "memory" | "swap" => {
+                if memory_done.get() {
+                    Ok(true)
+                } else {
+                    let memory = conf.pending.get("memory").map(str::to_string);
+                    let swap = conf.pending.get("swap").map(str::to_string);
+                    hotplug_memory(cgroup, memory.as_deref(), swap.as_deref()).map(|()| true)
+                }
+            }
+            _ => Ok(false),
+        };
+        match res {
+            Ok(true) => take_pending(conf, &opt),
             Ok(false) => {}
             Err(e) => {
                 errors.insert(opt.clone(), format!("unable to hotplug {opt}: {e}"));
@@ -402,6 +606,21 @@ pub fn apply_pending_before_start(
     store.load_config(vmid, None)
 }
 
+/// Upstream's `clamp_cpu_shares`: `cpuunits` within 1..=10000 (cgroup v2) or
+/// 2..=262144 (v1).
+pub(super) fn clamp_cpuunits(set: &mut BTreeMap<String, String>) {
+    if let Some(v) = set.get_mut("cpuunits") {
+        if let Ok(n) = v.parse::<u64>() {
+            let (lo, hi) = if host_cgroup_version("cpu") == 2 {
+                (1, 10000)
+            } else {
+                (2, 262144)
+            };
+            *v = n.clamp(lo, hi).to_string();
+        }
+    }
+}
+
 pub(super) fn update_vm(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
     let vmid = vmid_param(&p)?;
     let digest = p.str("digest");
@@ -475,6 +694,7 @@ pub(super) fn update_vm(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError
         }
     }
     check_modify_perm(env, vmid, None, Some(&conf.main), &set, &[], unprivileged)?;
+    clamp_cpuunits(&mut set);
     let mut errors = BTreeMap::new();
     for (k, v) in set.iter_mut() {
         if k == "description" {
@@ -491,16 +711,22 @@ pub(super) fn update_vm(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError
         return Err(ApiError::parameters(errors));
     }
     let storage = pve_storage::Storage::load(&env.paths).map_err(|e| err(format!("{e}\n")))?;
-    let running = LxcRuntime::new(&env.paths).check_running(vmid);
+    let rt = LxcRuntime::new(&env.paths);
+    let mut cgroup = rt.check_running(vmid).then(|| LxcCgroup { rt, vmid });
     let req = UpdateRequest {
         set,
         delete,
         revert,
     };
     let mut warnings = Vec::new();
-    let errors = update_config(&storage, vmid, &mut conf, running, &req, &mut |w| {
-        warnings.push(w.to_string())
-    })
+    let errors = update_config(
+        &storage,
+        vmid,
+        &mut conf,
+        cgroup.as_mut().map(|c| c as &mut dyn CgroupWriter),
+        &req,
+        &mut |w| warnings.push(w.to_string()),
+    )
     .map_err(err)?;
     for w in warnings {
         eprintln!("{w}");
@@ -545,7 +771,41 @@ mod tests {
             delete: delete.iter().map(|s| s.to_string()).collect(),
             revert: revert.iter().map(|s| s.to_string()).collect(),
         };
-        update_config(st, 100, c, running, &req, &mut |_| {})
+        let mut cg = FakeCgroup::default();
+        let res = update_config(
+            st,
+            100,
+            c,
+            running.then_some(&mut cg as &mut dyn CgroupWriter),
+            &req,
+            &mut |_| {},
+        );
+        CGROUP_LOG.with(|l| l.borrow_mut().extend(cg.0));
+        res
+    }
+
+    thread_local! {
+        static CGROUP_LOG: std::cell::RefCell<Vec<(String, String)>> = Default::default();
+    }
+
+    #[derive(Default)]
+    struct FakeCgroup(Vec<(String, String)>);
+
+    impl CgroupWriter for FakeCgroup {
+        fn version(&self, _controller: &str) -> u8 {
+            2
+        }
+        fn read(&mut self, key: &str) -> Result<String, String> {
+            Err(format!("no {key}"))
+        }
+        fn write(&mut self, key: &str, value: &str) -> Result<(), String> {
+            self.0.push((key.to_string(), value.to_string()));
+            Ok(())
+        }
+    }
+
+    fn cgroup_log() -> Vec<(String, String)> {
+        CGROUP_LOG.with(|l| std::mem::take(&mut *l.borrow_mut()))
     }
 
     #[test]
@@ -568,11 +828,16 @@ mod tests {
         assert_eq!(c.main.get("unused0"), Some("local:100/vm-100-disk-1.raw"));
         assert!(c.pending.is_empty(), "{:?}", c.pending);
 
+        cgroup_log();
         update(
             &st,
             &mut c,
             true,
-            &[("memory", "2048"), ("hostname", "c")],
+            &[
+                ("memory", "2048"),
+                ("hostname", "c"),
+                ("net0", "name=eth0,bridge=vmbr0"),
+            ],
             &["onboot"],
             &[],
         )
@@ -582,17 +847,107 @@ mod tests {
             Some("c"),
             "fast-plug option applied"
         );
-        assert_eq!(c.main.get("memory"), Some("1024"));
-        assert_eq!(c.pending.get("memory"), Some("2048"));
+        assert_eq!(
+            c.main.get("memory"),
+            Some("2048"),
+            "memory through the cgroup"
+        );
+        assert_eq!(
+            cgroup_log(),
+            vec![
+                (
+                    "memory.high".to_string(),
+                    (2048u64 * 1024 * 1016).to_string()
+                ),
+                ("memory.max".to_string(), (2048u64 << 20).to_string())
+            ]
+        );
+        assert!(
+            c.pending.get("net0").is_some(),
+            "a network device stays pending"
+        );
         update(&st, &mut c, true, &[("swap", "0")], &["memory"], &[]).unwrap_err();
-        update(&st, &mut c, true, &[], &[], &["memory"]).unwrap();
-        assert!(c.pending.get("memory").is_none());
-        update(&st, &mut c, true, &[("cpulimit", "2")], &["hostname"], &[]).unwrap();
+        update(&st, &mut c, true, &[], &[], &["net0"]).unwrap();
+        assert!(c.pending.is_empty(), "{:?}", c.pending);
+        update(
+            &st,
+            &mut c,
+            true,
+            &[("cpulimit", "2"), ("cpuunits", "50")],
+            &["hostname"],
+            &[],
+        )
+        .unwrap();
         assert_eq!(c.main.get("hostname"), None);
-        assert_eq!(c.pending.get("cpulimit"), Some("2"));
+        assert_eq!(c.main.get("cpulimit"), Some("2"));
+        assert_eq!(
+            cgroup_log(),
+            vec![
+                ("cpu.max".to_string(), "200000 100000".to_string()),
+                ("cpu.weight".to_string(), "50".to_string())
+            ]
+        );
+        update(&st, &mut c, true, &[], &["cpulimit"], &[]).unwrap();
+        assert_eq!(
+            cgroup_log(),
+            vec![("cpu.max".to_string(), "max".to_string())]
+        );
+        assert_eq!(c.main.get("cpulimit"), None);
         update(&st, &mut c, true, &[], &["swap"], &[]).unwrap();
         assert_eq!(c.pending.get("delete"), None, "swap was not set");
+        assert!(cgroup_log().is_empty());
         let _ = std::fs::remove_dir_all(&root);
+    }
+
+    /// cgroup v1: memory+swap grow before memory, shrink after it.
+    #[test]
+    fn cgroup_v1_memory_order() {
+        struct V1(BTreeMap<String, String>, Vec<String>);
+        impl CgroupWriter for V1 {
+            fn version(&self, _c: &str) -> u8 {
+                1
+            }
+            fn read(&mut self, key: &str) -> Result<String, String> {
+                Ok(self.0[key].clone())
+            }
+            fn write(&mut self, key: &str, value: &str) -> Result<(), String> {
+                self.1.push(format!("{key}={value}"));
+                self.0.insert(key.into(), value.into());
+                Ok(())
+            }
+        }
+        let mut cg = V1(
+            BTreeMap::from([
+                ("memory.limit_in_bytes".into(), "100\n".into()),
+                ("memory.memsw.limit_in_bytes".into(), "150\n".into()),
+            ]),
+            vec![],
+        );
+        change_memory_limit(&mut cg, Some(200), None, Some(190)).unwrap();
+        assert_eq!(
+            cg.1,
+            [
+                "memory.memsw.limit_in_bytes=250",
+                "memory.limit_in_bytes=200"
+            ]
+        );
+        cg.1.clear();
+        change_memory_limit(&mut cg, Some(50), Some(0), None).unwrap();
+        assert_eq!(
+            cg.1,
+            ["memory.limit_in_bytes=50", "memory.memsw.limit_in_bytes=50"]
+        );
+        cg.1.clear();
+        change_cpu_quota(&mut cg, Some(150000)).unwrap();
+        change_cpu_shares(&mut cg, None).unwrap();
+        assert_eq!(
+            cg.1,
+            [
+                "cpu.cfs_period_us=100000",
+                "cpu.cfs_quota_us=150000",
+                "cpu.shares=1024"
+            ]
+        );
     }
 
     #[test]
