@@ -388,9 +388,9 @@ fn hotplug_pending(
 ) {
     // memory and swap change together (upstream's `$hotplug_memory`)
     let memory_done = std::cell::Cell::new(false);
-    let mut hotplug_memory = |cgroup: &mut dyn CgroupWriter,
-                              memory: Option<&str>,
-                              swap: Option<&str>|
+    let hotplug_memory = |cgroup: &mut dyn CgroupWriter,
+                          memory: Option<&str>,
+                          swap: Option<&str>|
      -> Result<(), String> {
         memory_done.set(true);
         let mib = |v: &str| {
@@ -712,7 +712,8 @@ pub(super) fn update_vm(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError
     }
     let storage = pve_storage::Storage::load(&env.paths).map_err(|e| err(format!("{e}\n")))?;
     let rt = LxcRuntime::new(&env.paths);
-    let mut cgroup = rt.check_running(vmid).then(|| LxcCgroup { rt, vmid });
+    let running = rt.check_running(vmid);
+    let mut cgroup = running.then_some(LxcCgroup { rt, vmid });
     let req = UpdateRequest {
         set,
         delete,
