@@ -471,7 +471,10 @@ fn api_create_start_update_template_destroy_on_dir() {
     .unwrap_err();
     assert_eq!(err.message, "you can't convert a template to a template\n");
 
-    // destroy: config, volumes and the lxc directory go
+    // destroy: config, volumes, the lxc directory and the firewall config go
+    let fw = root.join(format!("etc/pve/firewall/{vmid}.fw"));
+    std::fs::create_dir_all(fw.parent().unwrap()).unwrap();
+    std::fs::write(&fw, "[OPTIONS]\nenable: 1\n").unwrap();
     let status = task(
         &env,
         Delete,
@@ -481,6 +484,7 @@ fn api_create_start_update_template_destroy_on_dir() {
     );
     assert_eq!(status, "OK");
     assert_nothing_left("destroy");
+    assert!(!fw.exists());
 }
 
 #[test]

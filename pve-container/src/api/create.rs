@@ -722,12 +722,18 @@ fn run_create(
         if let Err(re) = store.remove_config(vmid) {
             warn(&re);
         }
+        remove_vmfw_conf(env, vmid);
         if !had_lxc_dir {
             remove_lxc_dir(&lxc_dir);
         }
         return Err(e);
     }
     Ok(())
+}
+
+/// Upstream's `PVE::Firewall::remove_vmfw_conf`: the guest's `firewall/VMID.fw`.
+fn remove_vmfw_conf(env: &RpcEnv, vmid: u32) {
+    let _ = std::fs::remove_file(env.paths.etc_pve().join(format!("firewall/{vmid}.fw")));
 }
 
 /// Removes `/var/lib/lxc/VMID` unless something is still mounted below it.
@@ -836,6 +842,7 @@ pub(super) fn destroy_vm(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiErro
                 replacement.main.set("lock", "destroyed");
                 store.write_config(vmid, &replacement)?;
                 remove_vm_access(&wenv, vmid).map_err(|e| e.message)?;
+                remove_vmfw_conf(&wenv, vmid);
                 if purge {
                     task.log(format!("purging CT {vmid} from related configurations.."));
                 }
