@@ -745,3 +745,147 @@ fn pct_create_set_template_destroy() {
         .exists());
     assert!(files_in(&root.join(format!("var/lib/vz/images/{vmid}"))).is_empty());
 }
+
+/// Unmounts a directory on drop.
+struct Unmount(PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = run("umount", &[self.0.to_str().unwrap()]);
+    }
+}
+
+/// The post-create setup of a distribution through the create API: a Debian-like
+/// template (the busybox template with Debian's os-release and `debian_version`) gets
+/// the root password (SHA-512 crypt), the SSH keys, host name, hosts entry and the
+/// network configuration of `net0`; the config gets the detected `ostype`/`arch` and a
+/// generated MAC address.
+#[test]
+fn api_create_debian_setup_password_keys() {
+    if let Some(r) = host_missing(&["lxc-usernsexec", "mkfs.ext4", "qemu-img", "tar"]) {
+        return skip(&r);
+    }
+    let Some(template) = busybox_template() else {
+        return skip("no busybox template (run `cargo xtask ct-template`)");
+    };
+    let (root, env) = node_root(
+        "apideb",
+        "dir: local\n\tpath /var/lib/vz\n\tcontent images,rootdir,vztmpl\n\n",
+        &template,
+    );
+    let vmid = 9490 + std::process::id() % 10;
+    let rt = LxcRuntime::new(&env.paths);
+    let _guard = Cleanup {
+        rt: rt.clone(),
+        vmid,
+        root: root.clone(),
+        btrfs: None,
+    };
+    let src = root.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    run(
+        "tar",
+        &[
+            "xzpf",
+            template.to_str().unwrap(),
+            "--numeric-owner",
+            "-C",
+            src.to_str().unwrap(),
+        ],
+    )
+    .unwrap();
+    std::fs::write(
+        src.join("etc/os-release"),
+        "NAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nID=debian\n",
+    )
+    .unwrap();
+    std::fs::write(src.join("etc/debian_version"), "12.5\n").unwrap();
+    let shadow = std::fs::read_to_string(src.join("etc/shadow")).unwrap_or_default();
+    if !shadow.lines().any(|l| l.starts_with("root:")) {
+        std::fs::write(
+            src.join("etc/shadow"),
+            format!("{shadow}root:*:19000:0:99999:7:::\n"),
+        )
+        .unwrap();
+    }
+    let archive = root.join("var/lib/vz/template/cache/fakedeb_amd64.tar.gz");
+    run(
+        "tar",
+        &[
+            "czf",
+            archive.to_str().unwrap(),
+            "--numeric-owner",
+            "-C",
+            src.to_str().unwrap(),
+            ".",
+        ],
+    )
+    .unwrap();
+
+    let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPveTestKeyOnly user@host";
+    let status = task(
+        &env,
+        Post,
+        "",
+        json!({"vmid": vmid, "ostemplate": "local:vztmpl/fakedeb_amd64.tar.gz",
+               "rootfs": "local:1", "hostname": "deb1", "password": "secret123",
+               "ssh-public-keys": key, "net0": "name=eth0,bridge=vmbr0,ip=dhcp"}),
+        "vzcreate",
+    );
+    assert_eq!(status, "OK");
+    let conf = api(&env, Get, &format!("{vmid}/config"), json!({"vmid": vmid})).unwrap();
+    assert_eq!(conf["ostype"], json!("debian"));
+    assert_eq!(conf["arch"], json!("amd64"));
+    let net = conf["net0"].as_str().unwrap();
+    assert!(
+        net.starts_with("name=eth0,bridge=vmbr0,hwaddr=BC:24:11:")
+            && net.ends_with(",ip=dhcp,type=veth"),
+        "{net}"
+    );
+    assert!(conf.get("password").is_none() && conf.get("ssh-public-keys").is_none());
+
+    let mnt = root.join("inspect");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let image = root.join(format!("var/lib/vz/images/{vmid}/vm-{vmid}-disk-0.raw"));
+    run(
+        "mount",
+        &[
+            "-o",
+            "loop,ro",
+            image.to_str().unwrap(),
+            mnt.to_str().unwrap(),
+        ],
+    )
+    .unwrap();
+    let unmount = Unmount(mnt.clone());
+    let read = |p: &str| std::fs::read_to_string(mnt.join(p)).unwrap_or_default();
+    let root_entry = read("etc/shadow")
+        .lines()
+        .find(|l| l.starts_with("root:"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(root_entry.starts_with("root:$6$"), "{root_entry}");
+    assert!(read("root/.ssh/authorized_keys").contains(key));
+    assert_eq!(read("etc/hostname").trim(), "deb1");
+    assert!(
+        read("etc/hosts").contains("127.0.1.1 deb1"),
+        "{}",
+        read("etc/hosts")
+    );
+    assert!(
+        read("etc/network/interfaces").contains("auto eth0\niface eth0 inet dhcp"),
+        "{}",
+        read("etc/network/interfaces")
+    );
+    drop(unmount);
+
+    let status = task(
+        &env,
+        Delete,
+        &vmid.to_string(),
+        json!({"vmid": vmid}),
+        "vzdestroy",
+    );
+    assert_eq!(status, "OK");
+    assert!(files_in(&root.join(format!("var/lib/vz/images/{vmid}"))).is_empty());
+}
