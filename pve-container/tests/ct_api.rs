@@ -535,14 +535,24 @@ fn api_snapshot_rollback_delete_on_btrfs() {
         Post,
         "",
         json!({"vmid": vmid, "ostemplate": "local:vztmpl/busybox_amd64.tar.gz",
-               "storage": "bt", "rootfs": "bt:0", "ostype": "unmanaged", "start": 1}),
+               "storage": "bt", "rootfs": "bt:0", "mp0": "bt:0.125,mp=/data",
+               "ostype": "unmanaged", "start": 1}),
         "vzcreate",
     );
     assert_eq!(status, "OK");
     let volid = format!("bt:{vmid}/subvol-{vmid}-disk-0.subvol");
     let conf = api(&env, Get, &format!("{vmid}/config"), json!({"vmid": vmid})).unwrap();
     assert_eq!(conf["rootfs"], json!(format!("{volid},size=0T")));
-    exec(&rt, vmid, "echo before > /etc/pvetest-state");
+    // mp0 is a raw image (ext4) on btrfs, snapshotted with the subvolume
+    assert_eq!(
+        conf["mp0"],
+        json!(format!("bt:{vmid}/vm-{vmid}-disk-1.raw,mp=/data,size=128M"))
+    );
+    exec(
+        &rt,
+        vmid,
+        "echo before > /etc/pvetest-state; echo before > /data/state; sync",
+    );
 
     // a snapshot of the running container (frozen while the subvolume is snapshotted)
     let status = task(
@@ -592,7 +602,11 @@ fn api_snapshot_rollback_delete_on_btrfs() {
     );
     assert_eq!(status, "snapshot name 's1' already used");
 
-    exec(&rt, vmid, "echo after > /etc/pvetest-state");
+    exec(
+        &rt,
+        vmid,
+        "echo after > /etc/pvetest-state; echo after > /data/state",
+    );
     // the rollback stops the container and starts it again
     let status = task(
         &env,
@@ -603,7 +617,10 @@ fn api_snapshot_rollback_delete_on_btrfs() {
     );
     assert_eq!(status, "OK");
     assert!(rt.check_running(vmid));
-    assert_eq!(exec(&rt, vmid, "cat /etc/pvetest-state"), "before\n");
+    assert_eq!(
+        exec(&rt, vmid, "cat /etc/pvetest-state /data/state"),
+        "before\nbefore\n"
+    );
     let conf = api(&env, Get, &format!("{vmid}/config"), json!({"vmid": vmid})).unwrap();
     assert_eq!(conf["parent"], json!("s1"));
     assert!(conf.get("lock").is_none(), "{conf}");
@@ -626,10 +643,15 @@ fn api_snapshot_rollback_delete_on_btrfs() {
     assert_eq!(snaps.as_array().unwrap().len(), 1, "{snaps}");
     assert!(snaps[0].get("parent").is_none(), "{snaps}");
     let snapdir = mnt.join(format!("images/{vmid}"));
+    let mut left = files_in(&snapdir);
+    left.sort();
     assert_eq!(
-        files_in(&snapdir),
-        vec![format!("subvol-{vmid}-disk-0.subvol")],
-        "the btrfs snapshot subvolume is gone"
+        left,
+        vec![
+            format!("subvol-{vmid}-disk-0.subvol"),
+            format!("vm-{vmid}-disk-1")
+        ],
+        "the btrfs snapshots (NAME@s1) are gone"
     );
 
     // destroy with force stops it first (with upstream's warning)
