@@ -634,7 +634,11 @@ pub(super) fn create_vm(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError
             }
             Ok(())
         })
-        .map_err(|e| err(format!("{e}\n")))?;
+        .map_err(|e| {
+            // no worker will use the reserved config
+            let _ = store.remove_config(vmid);
+            err(format!("{e}\n"))
+        })?;
     Ok(json!(upid).into())
 }
 
