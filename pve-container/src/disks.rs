@@ -306,6 +306,68 @@ mod tests {
     }
 
     #[test]
+    fn destroy_frees_own_volumes_and_purges_unreferenced() {
+        if std::process::Command::new("qemu-img")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            assert_ne!(
+                std::env::var("PVE_TEST_REQUIRE_HOST").as_deref(),
+                Ok("1"),
+                "SKIP not allowed: qemu-img not installed"
+            );
+            println!("SKIP: qemu-img not installed");
+            return;
+        }
+        let root = std::env::temp_dir().join(format!("ct-disks-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("etc/pve")).unwrap();
+        let storage = Storage {
+            paths: pve_common::paths::NodePaths::new(&root),
+            cfg: pve_storage::StorageConfig::parse(
+                "dir: local\n\tpath /var/lib/vz\n\tcontent images,rootdir\n",
+            ),
+        };
+        let alloc = |vmid| {
+            storage
+                .vdisk_alloc("local", vmid, Some("raw"), None, 1024)
+                .unwrap()
+        };
+        let rootfs = alloc(100);
+        let unused = alloc(100);
+        let stray = alloc(100);
+        let foreign = alloc(101);
+        let mut conf = CtConfig::default();
+        conf.main.set("rootfs", format!("{rootfs},size=1M"));
+        conf.main.set("mp0", "/srv/data,mp=/data");
+        conf.main.set("mp1", format!("{foreign},mp=/other"));
+        conf.pending.set("unused0", unused.clone());
+        let exists = |v: &str| storage.path(v, None).unwrap().0.exists();
+        let mut warnings = Vec::new();
+        destroy_container_volumes(&storage, "n1", 100, &conf, false, &mut |w| {
+            warnings.push(w.to_string())
+        })
+        .unwrap();
+        assert!(!exists(&rootfs) && !exists(&unused));
+        assert!(
+            exists(&stray),
+            "unreferenced volumes stay without the purge flag"
+        );
+        assert!(exists(&foreign), "volumes of other guests stay");
+        assert_eq!(
+            warnings,
+            [format!(
+                "ignore deletion of '{foreign}', CT 100 isn't the owner!"
+            )]
+        );
+        destroy_container_volumes(&storage, "n1", 100, &CtConfig::default(), true, &mut |_| {})
+            .unwrap();
+        assert!(!exists(&stray) && exists(&foreign));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
     fn volumes_with_unused() {
         let mut s = CtSection::default();
         s.set("rootfs", "local:100/vm-100-disk-0.raw,size=1G");
