@@ -201,6 +201,21 @@ fn api_create_start_update_template_destroy_on_dir() {
     );
     assert_nothing_left("broken archive");
 
+    // a template that does not exist (found out after the allocation, as upstream)
+    let status = task(
+        &env,
+        Post,
+        "",
+        json!({"vmid": vmid, "ostemplate": "local:vztmpl/missing_amd64.tar.gz",
+               "rootfs": "local:1", "ostype": "unmanaged"}),
+        "vzcreate",
+    );
+    assert_eq!(
+        status,
+        format!("unable to create CT {vmid} - can't find file 'local:vztmpl/missing_amd64.tar.gz'")
+    );
+    assert_nothing_left("missing template");
+
     // a failure after allocation and unpacking (busybox is no distribution setup
     // knows): both new volumes are freed again
     let status = task(

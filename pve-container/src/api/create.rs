@@ -426,6 +426,8 @@ struct CreateJob {
     /// `rootfs`/`mpN` → mount point string (maybe with `STORAGE:SIZE`), rootfs first.
     mp_param: Vec<(String, String)>,
     archive: PathBuf,
+    /// As given (`local:vztmpl/…` or a path), for messages.
+    ostemplate: String,
     password: Option<String>,
     ssh_keys: Option<String>,
     pool: Option<String>,
@@ -606,6 +608,7 @@ pub(super) fn create_vm(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError
         conf,
         mp_param: mp_list,
         archive,
+        ostemplate,
         password,
         ssh_keys,
         pool,
@@ -672,6 +675,10 @@ fn run_create(
         let mounts = crate::create::mount_all(&storage, &conf.main, &rootdir)?;
         let filled = (|| -> Result<CtSection, String> {
             let idmap = crate::idmap::section_id_maps(&conf.main)?;
+            // upstream's abs_filesystem_path
+            if !job.archive.is_file() {
+                return Err(format!("can't find file '{}'\n", job.ostemplate));
+            }
             log(&format!("extracting archive '{}'", job.archive.display()));
             if let Err(e) = crate::create::extract_template(&job.archive, &rootdir, &idmap) {
                 if !job.ignore_unpack_errors {
