@@ -318,8 +318,41 @@ fn write_commands(mut root: CliGroup, router: &Router, node: &str) -> CliGroup {
             Command::new(CLASS_LXC, method_at(router, HttpMethod::Post, "_/template"))
                 .args(&["vmid"])
                 .fixed("node", node),
+        )
+        .command(
+            "unlock",
+            Command::new(CLASS_PCT, unlock_method()).args(&["vmid"]),
         );
     root
+}
+
+/// `pct unlock`: upstream's CLI-own method (`remove_lock`), e.g. after a create or
+/// backup that died with the config locked.
+fn unlock_method() -> ApiMethod {
+    ApiMethod::new("unlock", HttpMethod::Put, "Unlock the VM.", |env, p| {
+        let vmid = p
+            .i64("vmid")
+            .and_then(|v| u32::try_from(v).ok())
+            .ok_or_else(|| {
+                ApiError::parameter("vmid", "property is missing and it is not optional")
+            })?;
+        let store = crate::store::CtConfigStore::new(&env.paths, &env.node);
+        let _lock = store.lock_config(vmid).map_err(ApiError::internal)?;
+        let mut conf = store.load_config(vmid, None).map_err(ApiError::internal)?;
+        conf.main.remove("lock");
+        store
+            .write_config(vmid, &conf)
+            .map_err(ApiError::internal)?;
+        Ok(Value::Null.into())
+    })
+    .param(
+        "vmid",
+        Schema::literal(
+            json!({"description": "The (unique) ID of the VM.", "type": "integer",
+            "format": "pve-vmid", "minimum": 100, "maximum": 999_999_999}),
+        ),
+    )
+    .returns(Schema::literal(json!({"type": "null"})))
 }
 
 /// `pct` for this node.

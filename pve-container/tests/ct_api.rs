@@ -775,6 +775,14 @@ fn pct_create_set_template_destroy() {
         (code, err.as_str()),
         (255, "you can't convert a template to a template\n")
     );
+    // a config left locked (e.g. by a create that died) is unlocked by hand
+    let conf_path = root.join(format!("etc/pve/nodes/pveo/lxc/{vmid}.conf"));
+    let text = std::fs::read_to_string(&conf_path).unwrap();
+    std::fs::write(&conf_path, format!("lock: create\n{text}")).unwrap();
+    let (code, _, err) = pct(&["destroy", &id]);
+    assert_eq!((code, err.as_str()), (255, "CT is locked (create)\n"));
+    let (code, _, err) = pct(&["unlock", &id]);
+    assert_eq!(code, 0, "{err}");
     let (code, _, err) = pct(&["destroy", &id]);
     assert_eq!(code, 0, "{err}");
     assert!(!root
