@@ -273,6 +273,15 @@ fn validate_ssh_public_keys(keys: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// `8` or `0.5` (upstream's `^\d+(\.\d+)?$` for a size without storage).
+fn is_size_number(v: &str) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    match v.split_once('.') {
+        Some((i, f)) => digits(i) && digits(f),
+        None => digits(v),
+    }
+}
+
 /// Parameters of create that are not container options.
 const CREATE_ONLY: [&str; 14] = [
     "node",
@@ -476,13 +485,19 @@ pub(super) fn create_vm(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError
         return Err(ApiError::new(403, "Permission check failed\n"));
     }
     let ostemplate = p.required_str("ostemplate")?;
-    let default_storage = p.str("storage").unwrap_or_else(|| "local".into());
 
+    let default_storage = p.str("storage").unwrap_or_else(|| "local".into());
     let mut params: BTreeMap<String, String> = BTreeMap::new();
     for (k, v) in &p.0 {
-        if !CREATE_ONLY.contains(&k.as_str()) && k != "unprivileged" {
-            params.insert(k.clone(), param_text(v));
+        if CREATE_ONLY.contains(&k.as_str()) || k == "unprivileged" {
+            continue;
         }
+        let mut v = param_text(v);
+        // a bare size allocates on the default storage
+        if (k == "rootfs" || is_indexed(k, "mp")) && is_size_number(&v) {
+            v = format!("{default_storage}:{v}");
+        }
+        params.insert(k.clone(), v);
     }
     check_modify_perm(env, vmid, pool.as_deref(), None, &params, &[], unprivileged)?;
 
@@ -497,18 +512,6 @@ pub(super) fn create_vm(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError
     let mut warnings = Vec::new();
     for (k, v) in params {
         if k == "rootfs" || is_indexed(&k, "mp") {
-            let is_number = {
-                let (i, f) = v.split_once('.').unwrap_or((&v, "0"));
-                !i.is_empty()
-                    && !f.is_empty()
-                    && i.bytes().all(|b| b.is_ascii_digit())
-                    && f.bytes().all(|b| b.is_ascii_digit())
-            };
-            let v = if is_number {
-                format!("{default_storage}:{v}")
-            } else {
-                v
-            };
             mp_param.insert(k, v);
         } else if is_indexed(&k, "unused") {
             warnings.push(format!(
