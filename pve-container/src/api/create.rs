@@ -1063,6 +1063,95 @@ mod tests {
         std::fs::remove_dir_all(&root).unwrap();
     }
 
+    /// A user with a fixed set of (path, privilege) grants.
+    struct Grants(Vec<(&'static str, &'static str)>);
+
+    impl pve_common::api::env::PermissionChecker for Grants {
+        fn has_privs(
+            &self,
+            _auth: &pve_common::api::AuthId,
+            path: &str,
+            privs: &[&str],
+            any: bool,
+        ) -> bool {
+            let has = |p: &&str| self.0.iter().any(|(gp, gv)| *gp == path && gv == p);
+            if any {
+                privs.iter().any(has)
+            } else {
+                privs.iter().all(has)
+            }
+        }
+    }
+
+    #[test]
+    fn create_permissions_of_a_user() {
+        let (root, mut env) = node("perms");
+        env.auth = pve_common::api::AuthId::parse("alice@pve").unwrap();
+        let with = |grants: Vec<(&'static str, &'static str)>| {
+            let mut e = env.clone();
+            e.permissions = Some(std::sync::Arc::new(Grants(grants)));
+            e
+        };
+        let tmpl = "local:vztmpl/t.tar.gz";
+        let base = vec![
+            ("/vms/310", "VM.Allocate"),
+            ("/vms/310", "VM.Config.Disk"),
+            ("/vms/310", "VM.Config.Memory"),
+            ("/storage/local", "Datastore.AllocateSpace"),
+        ];
+        let fail = |e: &RpcEnv, params: Value| {
+            let Err(e) = create(e, params) else {
+                panic!("expected an error")
+            };
+            (e.status, e.message)
+        };
+        assert_eq!(
+            fail(&with(vec![]), json!({"vmid": 310, "ostemplate": tmpl})),
+            (403, "Permission check failed\n".to_string())
+        );
+        // privileged containers need Sys.Modify on /
+        assert_eq!(
+            fail(
+                &with(base.clone()),
+                json!({"vmid": 310, "ostemplate": tmpl, "unprivileged": 0})
+            ),
+            (403, "Permission check failed (/, Sys.Modify)\n".to_string())
+        );
+        assert_eq!(
+            fail(
+                &with(base.clone()),
+                json!({"vmid": 310, "ostemplate": tmpl, "cores": 2})
+            ),
+            (
+                403,
+                "Permission check failed (/vms/310, VM.Config.CPU)\n".to_string()
+            )
+        );
+        assert_eq!(
+            fail(
+                &with(base.clone()),
+                json!({"vmid": 310, "ostemplate": tmpl, "mp0": "/srv,mp=/srv", "rootfs": "1"})
+            ),
+            (
+                403,
+                "mount point type bind is only allowed for root@pam\n".to_string()
+            )
+        );
+        let mut no_space = base.clone();
+        no_space.retain(|(p, _)| *p != "/storage/local");
+        assert_eq!(
+            fail(
+                &with(no_space),
+                json!({"vmid": 310, "ostemplate": tmpl, "rootfs": "2"})
+            ),
+            (
+                403,
+                "Permission check failed (/storage/local, Datastore.AllocateSpace)\n".to_string()
+            )
+        );
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
     #[test]
     fn destroy_and_template_checks() {
         let (root, env) = node("destroy");
