@@ -859,6 +859,12 @@ pub(super) fn destroy_vm(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiErro
                 remove_vmfw_conf(&wenv, vmid);
                 if purge {
                     task.log(format!("purging CT {vmid} from related configurations.."));
+                    super::purge::remove_vmid_from_backup_jobs(&wenv.paths, vmid)?;
+                    if super::purge::remove_ha_resource(&wenv.paths, vmid)? {
+                        task.log(format!(
+                            "NOTE: removed CT {vmid} from HA resource configuration."
+                        ));
+                    }
                 }
                 store.remove_config(vmid)
             };
@@ -1148,6 +1154,55 @@ mod tests {
                 403,
                 "Permission check failed (/storage/local, Datastore.AllocateSpace)\n".to_string()
             )
+        );
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn destroy_with_purge() {
+        let (root, env) = node("purge");
+        let etc = root.join("etc/pve");
+        std::fs::write(
+            etc.join("nodes/n1/lxc/303.conf"),
+            "memory: 512\nrootfs: /srv/ct303,size=0T\n",
+        )
+        .unwrap();
+        std::fs::create_dir_all(etc.join("ha")).unwrap();
+        std::fs::write(etc.join("ha/resources.cfg"), "ct: 303\n\tstate started\n").unwrap();
+        std::fs::write(
+            etc.join("jobs.cfg"),
+            "vzdump: backup-1\n\tschedule daily\n\tvmid 303,304\n",
+        )
+        .unwrap();
+        let router = super::super::node_lxc_router();
+        let (m, _) = router.find(HttpMethod::Delete, "303").unwrap();
+        let call = |purge: bool| {
+            let mut p = serde_json::Map::new();
+            p.insert("node".into(), json!("n1"));
+            p.insert("vmid".into(), json!(303));
+            if purge {
+                p.insert("purge".into(), json!(1));
+            }
+            pve_common::api::call_method(m, &env, p)
+        };
+        let Err(e) = call(false) else {
+            panic!("HA-managed without purge")
+        };
+        assert_eq!(
+            e.message,
+            "unable to remove CT 303 - used in HA resources and purge parameter not set.\n"
+        );
+        let upid = call(true).unwrap().data;
+        let status = pve_common::tasks::task_status(&env.paths, upid.as_str().unwrap()).unwrap();
+        assert_eq!(status.exitstatus.as_deref(), Some("OK"));
+        assert!(!etc.join("nodes/n1/lxc/303.conf").exists());
+        assert_eq!(
+            std::fs::read_to_string(etc.join("ha/resources.cfg")).unwrap(),
+            ""
+        );
+        assert_eq!(
+            std::fs::read_to_string(etc.join("jobs.cfg")).unwrap(),
+            "vzdump: backup-1\n\tschedule daily\n\tvmid 304\n"
         );
         std::fs::remove_dir_all(&root).unwrap();
     }

@@ -16,6 +16,7 @@ mod schemas;
 
 // the write side: create/destroy/template, config update, snapshot writes
 mod create;
+mod purge;
 mod schemas_write;
 mod snapshot;
 mod update;
