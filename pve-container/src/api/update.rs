@@ -532,7 +532,7 @@ pub fn apply_pending(
         if !selected(&opt) {
             continue;
         }
-        let res = if is_indexed(&opt, "mp") || opt == "rootfs" {
+        let res = if is_indexed(&opt, "mp") {
             apply_pending_mountpoint(conf, storage, vmid, &opt)
         } else if is_indexed(&opt, "net") {
             let value = conf.pending.get(&opt).unwrap_or_default().to_string();
