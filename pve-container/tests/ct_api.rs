@@ -590,6 +590,7 @@ fn api_snapshot_rollback_delete_on_btrfs() {
     // a description is stored as comment lines and read back with its newline
     assert_eq!(snaps[0]["description"], json!("first\n"));
     assert_eq!(snaps[1]["parent"], json!("s1"));
+    assert_eq!(snaps[1]["running"], json!(1));
     api(
         &env,
         Put,

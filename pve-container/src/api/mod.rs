@@ -265,7 +265,9 @@ fn snapshot_list(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
     current.insert("digest".into(), json!(conf.digest));
     current.insert(
         "running".into(),
-        json!(u8::from(active_containers().contains(&vmid))),
+        json!(u8::from(
+            active_containers_in(&env.paths.lxc_dir()).contains(&vmid)
+        )),
     );
     current.insert("description".into(), json!("You are here!"));
     if let Some(parent) = conf.main.get("parent") {
