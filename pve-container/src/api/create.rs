@@ -305,6 +305,7 @@ const CREATE_ONLY: [&str; 14] = [
 pub(super) fn apply_plain_options(
     section: &mut CtSection,
     opts: &BTreeMap<String, String>,
+    tag_style: &pve_guest_common::tags::TagStyle,
 ) -> Result<(), ApiError> {
     let mut errors = BTreeMap::new();
     for (k, v) in opts {
@@ -312,7 +313,7 @@ pub(super) fn apply_plain_options(
             section.description = Some(v.clone());
             continue;
         }
-        match normalize_option(k, v) {
+        match normalize_option(k, v, tag_style) {
             Ok(n) => section.set(k, n),
             Err(e) => {
                 errors.insert(k.clone(), e.trim_end().to_string());
@@ -325,11 +326,22 @@ pub(super) fn apply_plain_options(
     Ok(())
 }
 
+/// The `tag-style` of datacenter.cfg (tag order and case handling).
+pub(super) fn tag_style(env: &RpcEnv) -> pve_guest_common::tags::TagStyle {
+    let text =
+        std::fs::read_to_string(env.paths.etc_pve().join("datacenter.cfg")).unwrap_or_default();
+    pve_guest_common::tags::TagStyle::from_datacenter_cfg(&text)
+}
+
 /// `check_type` plus upstream's extra checks of `update_pct_config` for one option.
-pub(super) fn normalize_option(key: &str, value: &str) -> Result<String, String> {
+pub(super) fn normalize_option(
+    key: &str,
+    value: &str,
+    tag_style: &pve_guest_common::tags::TagStyle,
+) -> Result<String, String> {
     let mut v = crate::schema::check_type(key, value)?;
     if key == "tags" {
-        v = pve_guest_common::tags::unique_tags(&v, Default::default());
+        v = pve_guest_common::tags::unique_tags(&v, tag_style.clone());
     } else if is_indexed(key, "net") {
         let format = crate::schema::option_format("net").unwrap_or_default();
         let net = pve_common::schema::property_string::parse_property_string(&format, &v)?;
@@ -571,7 +583,7 @@ pub(super) fn create_vm(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError
 
     super::update::clamp_cpuunits(&mut plain);
     let mut conf = CtConfig::default();
-    apply_plain_options(&mut conf.main, &plain)?;
+    apply_plain_options(&mut conf.main, &plain, &tag_style(env))?;
     let nets: Vec<(String, String)> = conf
         .main
         .values

@@ -696,11 +696,12 @@ pub(super) fn update_vm(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError
     check_modify_perm(env, vmid, None, Some(&conf.main), &set, &[], unprivileged)?;
     clamp_cpuunits(&mut set);
     let mut errors = BTreeMap::new();
+    let tag_style = super::create::tag_style(env);
     for (k, v) in set.iter_mut() {
         if k == "description" {
             continue;
         }
-        match normalize_option(k, v) {
+        match normalize_option(k, v, &tag_style) {
             Ok(n) => *v = n,
             Err(e) => {
                 errors.insert(k.clone(), e.trim_end().to_string());
