@@ -341,7 +341,7 @@ pub(super) fn normalize_option(
 ) -> Result<String, String> {
     let mut v = crate::schema::check_type(key, value)?;
     if key == "tags" {
-        v = pve_guest_common::tags::unique_tags(&v, tag_style.clone());
+        v = pve_guest_common::tags::unique_tags(&v, *tag_style);
     } else if is_indexed(key, "net") {
         let format = crate::schema::option_format("net").unwrap_or_default();
         let net = pve_common::schema::property_string::parse_property_string(&format, &v)?;
