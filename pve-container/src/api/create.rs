@@ -1,90 +1,26 @@
-//! `POST /nodes/{node}/lxc` (create, worker `vzcreate`), `DELETE …/{vmid}` (destroy,
-//! `vzdestroy`) and `POST …/{vmid}/template` (`vztemplate`), as upstream's
-//! `PVE::API2::LXC`: checks before the worker with upstream's texts, the VMID reserved
-//! by a config with `lock: create`, and a failed create frees its volumes and removes
-//! that config again.
+//! `POST /nodes/{node}/lxc` (create, worker `vzcreate`) as upstream's
+//! `PVE::API2::LXC::create_vm`: checks before the worker with upstream's texts, the VMID
+//! reserved by a config with `lock: create`, and a failed create frees its volumes and
+//! removes that config again.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use pve_common::api::{ApiError, ApiResponse, Params, RpcEnv};
-use serde_json::{json, Value};
+use serde_json::json;
 
+use super::checks::{
+    check_lock, check_modify_perm, check_vmid_unused, err, is_indexed, normalize_net,
+    normalize_option, param_text, storage_err, tag_style,
+};
+use super::destroy::{remove_lxc_dir, remove_vmfw_conf};
 use super::vmid_param;
 use crate::config::{CtConfig, CtSection};
-use crate::disks::{create_disks, destroy_container_volumes, destroy_disks, parse_new_disk};
+use crate::disks::{create_disks, destroy_disks};
 use crate::lxc_config::LxcHost;
 use crate::run::LxcRuntime;
 use crate::store::CtConfigStore;
-use crate::volumes::{foreach_volume, parse_volume, MountType};
-
-pub(super) fn err(msg: impl Into<String>) -> ApiError {
-    ApiError::internal(msg)
-}
-
-pub(super) fn param_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Bool(b) => u8::from(*b).to_string(),
-        other => other.to_string(),
-    }
-}
-
-fn storage_err(e: pve_storage::StorageError) -> String {
-    let s = e.to_string();
-    if s.ends_with('\n') {
-        s
-    } else {
-        s + "\n"
-    }
-}
-
-/// Upstream's `check_protection`.
-pub(super) fn check_protection(section: &CtSection, prefix: &str) -> Result<(), String> {
-    if section
-        .get("protection")
-        .is_some_and(|p| p == "1" || p.eq_ignore_ascii_case("yes") || p == "true")
-    {
-        return Err(format!("{prefix} - protection mode enabled\n"));
-    }
-    Ok(())
-}
-
-/// Upstream's `check_lock`.
-pub(super) fn check_lock(section: &CtSection) -> Result<(), String> {
-    match section.get("lock") {
-        Some(lock) if !lock.is_empty() => Err(format!("CT is locked ({lock})\n")),
-        _ => Ok(()),
-    }
-}
-
-/// Upstream's `check_vmid_unused`: `CT 100 already exists on node 'x'` when any node
-/// has a guest config with this id.
-pub(super) fn check_vmid_unused(env: &RpcEnv, vmid: u32) -> Result<(), String> {
-    let cfs = pve_cluster::cfs::Cfs::new(&env.paths);
-    if let Ok(Some((node, ty))) = cfs.guest(vmid) {
-        let what = if matches!(ty, pve_cluster::memdb::GuestType::Lxc) {
-            "CT"
-        } else {
-            "VM"
-        };
-        return Err(format!("{what} {vmid} already exists on node '{node}'\n"));
-    }
-    let Ok(nodes) = std::fs::read_dir(cfs.path("nodes")) else {
-        return Ok(());
-    };
-    for n in nodes.flatten() {
-        for (dir, what) in [("qemu-server", "VM"), ("lxc", "CT")] {
-            if n.path().join(dir).join(format!("{vmid}.conf")).exists() {
-                return Err(format!(
-                    "{what} {vmid} already exists on node '{}'\n",
-                    n.file_name().to_string_lossy()
-                ));
-            }
-        }
-    }
-    Ok(())
-}
+use crate::volumes::{parse_volume, MountType};
 
 fn check_pool_exist(env: &RpcEnv, pool: &str) -> Result<(), ApiError> {
     let files = pve_access_control::store::ConfigFiles::new(env.paths.clone());
@@ -112,139 +48,6 @@ fn add_to_pool(env: &RpcEnv, vmid: u32, pool: &str) -> Result<(), ApiError> {
             Ok(())
         },
     )
-}
-
-/// Upstream's `remove_vm_access`: the guest's ACL entries and pool membership go.
-fn remove_vm_access(env: &RpcEnv, vmid: u32) -> Result<(), ApiError> {
-    pve_access_control::api::update_user_config(
-        env,
-        &format!("access permissions cleanup for VM {vmid} failed"),
-        |cfg| {
-            if let Some(vms) = cfg.acl_root.children.get_mut("vms") {
-                vms.children.remove(&vmid.to_string());
-            }
-            if let Some(pool) = cfg.vms.remove(&vmid) {
-                if let Some(p) = cfg.pools.get_mut(&pool) {
-                    p.vms.remove(&vmid);
-                }
-            }
-            Ok(())
-        },
-    )
-}
-
-/// The privilege an option needs on `/vms/VMID` (upstream's
-/// `check_ct_modify_config_perm`); `Err` for options only root@pam may set.
-pub(super) fn check_modify_perm(
-    env: &RpcEnv,
-    vmid: u32,
-    pool: Option<&str>,
-    old: Option<&CtSection>,
-    new: &BTreeMap<String, String>,
-    delete: &[String],
-    unprivileged: bool,
-) -> Result<(), ApiError> {
-    if env.auth.is_root() {
-        return Ok(());
-    }
-    let vm_perm = |privs: &[&str]| -> Result<(), ApiError> {
-        let path = format!("/vms/{vmid}");
-        if env.has_privs(&path, privs, false)
-            || pool.is_some_and(|p| env.has_privs(&format!("/pool/{p}"), privs, false))
-        {
-            return Ok(());
-        }
-        env.check_privs(&path, privs, false)
-    };
-    let perm_exc = |msg: &str| ApiError::new(403, format!("{msg}\n"));
-    let storage = pve_storage::Storage::load(&env.paths).map_err(|e| err(format!("{e}\n")));
-    let check = |opt: &str, value: Option<&String>| -> Result<(), ApiError> {
-        if matches!(opt, "cores" | "cpuunits" | "cpulimit") {
-            vm_perm(&["VM.Config.CPU"])
-        } else if opt == "rootfs" || is_indexed(opt, "mp") {
-            vm_perm(&["VM.Config.Disk"])?;
-            let Some(value) = value else { return Ok(()) };
-            let mp =
-                parse_volume(opt, value).map_err(|e| ApiError::parameter(opt, e.trim_end()))?;
-            if mp.kind != MountType::Volume {
-                let kind = if mp.kind == MountType::Bind {
-                    "bind"
-                } else {
-                    "device"
-                };
-                return Err(perm_exc(&format!(
-                    "mount point type {kind} is only allowed for root@pam"
-                )));
-            }
-            if let Some((sid, _)) = parse_new_disk(&mp.volume) {
-                env.check_privs(
-                    &format!("/storage/{sid}"),
-                    &["Datastore.AllocateSpace"],
-                    false,
-                )
-            } else {
-                let storage = storage.as_ref().map_err(Clone::clone)?;
-                pve_storage::access::check_volume_access(
-                    env,
-                    &storage.cfg,
-                    Some(vmid),
-                    &mp.volume,
-                    Some("rootdir"),
-                )
-                .map_err(|e| ApiError::new(403, format!("{e}\n")))
-            }
-        } else if opt == "memory" || opt == "swap" {
-            vm_perm(&["VM.Config.Memory"])
-        } else if is_indexed(opt, "net")
-            || matches!(opt, "nameserver" | "searchdomain" | "hostname")
-        {
-            vm_perm(&["VM.Config.Network"])
-        } else if is_indexed(opt, "dev") {
-            Err(perm_exc(
-                "configuring device passthrough is only allowed for root@pam",
-            ))
-        } else if opt == "features" {
-            if !unprivileged {
-                return Err(perm_exc(
-                    "changing feature flags for privileged container is only allowed for root@pam",
-                ));
-            }
-            let only_nesting = |v: Option<&str>| {
-                let keys: Vec<&str> = v
-                    .unwrap_or_default()
-                    .split(',')
-                    .filter(|s| !s.is_empty())
-                    .map(|s| s.split('=').next().unwrap_or_default())
-                    .collect();
-                keys.is_empty() || keys == ["nesting"]
-            };
-            let old_v = old.and_then(|o| o.get("features"));
-            if !only_nesting(value.map(String::as_str)) || !only_nesting(old_v) {
-                return Err(perm_exc(
-                    "changing feature flags (except nesting) is only allowed for root@pam",
-                ));
-            }
-            vm_perm(&["VM.Allocate"])
-        } else if opt == "hookscript" {
-            Err(perm_exc(
-                "changing the hookscript is only allowed for root@pam",
-            ))
-        } else {
-            vm_perm(&["VM.Config.Options"])
-        }
-    };
-    for opt in delete {
-        check(opt, None)?;
-    }
-    for (opt, value) in new {
-        check(opt, Some(value))?;
-    }
-    Ok(())
-}
-
-pub(super) fn is_indexed(key: &str, prefix: &str) -> bool {
-    key.strip_prefix(prefix)
-        .is_some_and(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Upstream's `validate_ssh_public_keys`: every non-comment line must look like an
@@ -324,90 +127,6 @@ pub(super) fn apply_plain_options(
         return Err(ApiError::parameters(errors));
     }
     Ok(())
-}
-
-/// The `tag-style` of datacenter.cfg (tag order and case handling).
-pub(super) fn tag_style(env: &RpcEnv) -> pve_guest_common::tags::TagStyle {
-    let text =
-        std::fs::read_to_string(env.paths.etc_pve().join("datacenter.cfg")).unwrap_or_default();
-    pve_guest_common::tags::TagStyle::from_datacenter_cfg(&text)
-}
-
-/// `check_type` plus upstream's extra checks of `update_pct_config` for one option.
-pub(super) fn normalize_option(
-    key: &str,
-    value: &str,
-    tag_style: &pve_guest_common::tags::TagStyle,
-) -> Result<String, String> {
-    let mut v = crate::schema::check_type(key, value)?;
-    if key == "tags" {
-        v = pve_guest_common::tags::unique_tags(&v, *tag_style);
-    } else if is_indexed(key, "net") {
-        let format = crate::schema::option_format("net").unwrap_or_default();
-        let net = pve_common::schema::property_string::parse_property_string(&format, &v)?;
-        let truthy = |k: &str| net.get(k).is_some_and(pve_common::schema::perl_truthy);
-        if !truthy("link_down")
-            && truthy("host-managed")
-            && net.get("ip6").and_then(Value::as_str) == Some("auto")
-        {
-            return Err(format!(
-                "{key}: SLAAC is not supported for host-managed network configuration.\n"
-            ));
-        }
-    }
-    Ok(v)
-}
-
-fn random_bytes(n: usize) -> Vec<u8> {
-    let mut buf = vec![0u8; n];
-    if openssl::rand::rand_bytes(&mut buf).is_err() {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        for (i, b) in buf.iter_mut().enumerate() {
-            *b = (t >> (i * 8 % 120)) as u8;
-        }
-    }
-    buf
-}
-
-/// A random MAC address with datacenter.cfg's `mac_prefix` (default `BC:24:11`), as
-/// upstream's `random_ether_addr`.
-fn random_mac(paths: &pve_common::paths::NodePaths) -> String {
-    let prefix = std::fs::read_to_string(paths.etc_pve().join("datacenter.cfg"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("mac_prefix:").map(|v| v.trim().to_string()))
-        .unwrap_or_else(|| "BC:24:11".into());
-    let bytes = random_bytes(6);
-    let mut parts: Vec<String> = bytes.iter().map(|b| format!("{b:02X}")).collect();
-    let pre: Vec<&str> = prefix.split(':').filter(|s| !s.is_empty()).collect();
-    if pre.is_empty() {
-        parts[0] = format!("{:02X}", (bytes[0] & 0xfe) | 0x02);
-    }
-    for (i, p) in pre.iter().take(6).enumerate() {
-        parts[i] = p.to_uppercase();
-    }
-    parts.join(":")
-}
-
-/// Upstream's `parse_lxc_network` + `print_lxc_network`: `type=veth` and a random
-/// `hwaddr` when none is set.
-pub(super) fn normalize_net(
-    paths: &pve_common::paths::NodePaths,
-    value: &str,
-) -> Result<String, String> {
-    let format = crate::schema::option_format("net").unwrap_or_default();
-    let mut net = pve_common::schema::property_string::parse_property_string(&format, value)?;
-    net.insert("type".into(), json!("veth"));
-    if net
-        .get("hwaddr")
-        .and_then(Value::as_str)
-        .is_none_or(str::is_empty)
-    {
-        net.insert("hwaddr".into(), json!(random_mac(paths)));
-    }
-    pve_common::schema::property_string::print_property_string(&net, &format)
 }
 
 fn ostemplate_path(
@@ -581,7 +300,7 @@ pub(super) fn create_vm(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError
         mp_param.insert("rootfs".into(), format!("{default_storage}:4"));
     }
 
-    super::update::clamp_cpuunits(&mut plain);
+    super::cgroup::clamp_cpuunits(&mut plain);
     let mut conf = CtConfig::default();
     apply_plain_options(&mut conf.main, &plain, &tag_style(env))?;
     let nets: Vec<(String, String)> = conf
@@ -757,24 +476,6 @@ fn run_create(
     Ok(())
 }
 
-/// Upstream's `PVE::Firewall::remove_vmfw_conf`: the guest's `firewall/VMID.fw`.
-fn remove_vmfw_conf(env: &RpcEnv, vmid: u32) {
-    let _ = std::fs::remove_file(env.paths.etc_pve().join(format!("firewall/{vmid}.fw")));
-}
-
-/// Removes `/var/lib/lxc/VMID` unless something is still mounted below it.
-fn remove_lxc_dir(dir: &Path) {
-    let prefix = dir.to_string_lossy().into_owned();
-    let mounted = std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .any(|p| p == prefix || p.starts_with(&format!("{prefix}/")));
-    if !mounted {
-        let _ = std::fs::remove_dir_all(dir);
-    }
-}
-
 /// Starts a container as the `vzstart` worker does (config lock, lock check, mount,
 /// start).
 pub(super) fn start_container(env: &RpcEnv, vmid: u32, warn: &dyn Fn(&str)) -> Result<(), String> {
@@ -800,212 +501,12 @@ pub(super) fn start_container(env: &RpcEnv, vmid: u32, warn: &dyn Fn(&str)) -> R
     Ok(())
 }
 
-fn ha_configured(env: &RpcEnv, vmid: u32) -> bool {
-    let cfg =
-        std::fs::read_to_string(env.paths.etc_pve().join("ha/resources.cfg")).unwrap_or_default();
-    cfg.lines().any(|l| {
-        let mut parts = l.splitn(2, ':');
-        parts.next().map(str::trim) == Some("ct")
-            && parts.next().map(str::trim) == Some(&vmid.to_string())
-    })
-}
-
-pub(super) fn destroy_vm(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
-    let vmid = vmid_param(&p)?;
-    let purge = p.bool("purge").unwrap_or(false);
-    let force = p.bool("force").unwrap_or(false);
-    let purge_unreferenced = p.bool("destroy-unreferenced-disks").unwrap_or(false);
-    let store = CtConfigStore::new(&env.paths, &env.node);
-    let early = move |env: &RpcEnv, conf: &CtConfig| -> Result<(), String> {
-        check_protection(&conf.main, &format!("can't remove CT {vmid}"))?;
-        check_lock(&conf.main)?;
-        if !purge && ha_configured(env, vmid) {
-            return Err(format!(
-                "unable to remove CT {vmid} - used in HA resources and purge parameter not set.\n"
-            ));
-        }
-        Ok(())
-    };
-    let conf = store.load_config(vmid, None).map_err(err)?;
-    early(env, &conf).map_err(err)?;
-    let running_msg = format!("unable to destroy CT {vmid} - container is running\n");
-    let rt = LxcRuntime::new(&env.paths);
-    if !force && rt.check_running(vmid) {
-        return Err(err(running_msg));
-    }
-    let wenv = env.clone();
-    let upid =
-        pve_common::tasks::start_worker(env, "vzdestroy", Some(&vmid.to_string()), move |task| {
-            let warn = |l: &str| task.warn(l.trim_end());
-            let run = || -> Result<(), String> {
-                let store = CtConfigStore::new(&wenv.paths, &wenv.node);
-                let _lock = store.lock_config(vmid)?;
-                let conf = store.load_config(vmid, None)?;
-                early(&wenv, &conf)?;
-                if rt.check_running(vmid) {
-                    if !force {
-                        return Err(running_msg.clone());
-                    }
-                    warn(&format!("forced to stop CT {vmid} before destroying!"));
-                    rt.stop(vmid, false, None, true)
-                        .map_err(|e| format!("{e}\n"))?;
-                }
-                let rootdir = rt.rootdir(vmid);
-                crate::create::unmount_all(&rootdir)?;
-                let storage =
-                    pve_storage::Storage::load(&wenv.paths).map_err(|e| format!("{e}\n"))?;
-                destroy_container_volumes(
-                    &storage,
-                    &wenv.node,
-                    vmid,
-                    &conf,
-                    purge_unreferenced,
-                    &mut |w| warn(w),
-                )?;
-                remove_lxc_dir(&rt.lxc_dir.join(vmid.to_string()));
-                // a zombie config keeps the VMID reserved until the end
-                let mut replacement = CtConfig::default();
-                replacement.main.set("lock", "destroyed");
-                store.write_config(vmid, &replacement)?;
-                remove_vm_access(&wenv, vmid).map_err(|e| e.message)?;
-                remove_vmfw_conf(&wenv, vmid);
-                if purge {
-                    task.log(format!("purging CT {vmid} from related configurations.."));
-                    super::purge::remove_vmid_from_backup_jobs(&wenv.paths, vmid)?;
-                    if super::purge::remove_ha_resource(&wenv.paths, vmid)? {
-                        task.log(format!(
-                            "NOTE: removed CT {vmid} from HA resource configuration."
-                        ));
-                    }
-                }
-                store.remove_config(vmid)
-            };
-            run().map_err(|e| anyhow::anyhow!("{}", e.trim_end()))
-        })
-        .map_err(|e| err(format!("{e}\n")))?;
-    Ok(json!(upid).into())
-}
-
-pub(super) fn template(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
-    let vmid = vmid_param(&p)?;
-    let store = CtConfigStore::new(&env.paths, &env.node);
-    let rt = LxcRuntime::new(&env.paths);
-    let lock = store.lock_config(vmid).map_err(err)?;
-    let conf = store.load_config(vmid, None).map_err(err)?;
-    check_lock(&conf.main).map_err(err)?;
-    if !conf.snapshots.is_empty() {
-        return Err(err(
-            "unable to create template, because CT contains snapshots\n",
-        ));
-    }
-    if conf.main.get("template") == Some("1") {
-        return Err(err("you can't convert a template to a template\n"));
-    }
-    if rt.check_running(vmid) {
-        return Err(err(
-            "you can't convert a CT to template if the CT is running\n",
-        ));
-    }
-    drop(lock);
-    let wenv = env.clone();
-    pve_common::tasks::start_worker(env, "vztemplate", Some(&vmid.to_string()), move |_task| {
-        let run = || -> Result<(), String> {
-            let store = CtConfigStore::new(&wenv.paths, &wenv.node);
-            let _lock = store.lock_config(vmid)?;
-            let mut conf = store.load_config(vmid, None)?;
-            check_lock(&conf.main)?;
-            let storage = pve_storage::Storage::load(&wenv.paths).map_err(|e| format!("{e}\n"))?;
-            let vols = foreach_volume(&conf.main);
-            for (_, mp) in &vols {
-                let ok = mp.kind == MountType::Volume
-                    && storage.parse_volname(&mp.volume).is_ok_and(|v| {
-                        !v.is_base && matches!(v.format.as_str(), "raw" | "subvol" | "qcow2")
-                    });
-                if !ok {
-                    return Err(format!(
-                        "Template feature is not available for '{}'\n",
-                        mp.volume
-                    ));
-                }
-            }
-            for (key, mp) in vols {
-                let base = storage.vdisk_create_base(&mp.volume).map_err(storage_err)?;
-                let value = conf.main.get(&key).unwrap_or_default().to_string();
-                let rest = value.split_once(',').map(|(_, r)| r);
-                let new = match rest {
-                    Some(r) if !value.starts_with("volume=") => format!("{base},{r}"),
-                    _ => {
-                        let mut parts: Vec<String> = value
-                            .split(',')
-                            .filter(|s| !s.starts_with("volume="))
-                            .map(str::to_string)
-                            .collect();
-                        parts.insert(0, base.clone());
-                        parts.join(",")
-                    }
-                };
-                conf.main.set(&key, new);
-                store.write_config(vmid, &conf)?;
-            }
-            conf.main.set("template", "1");
-            store.write_config(vmid, &conf)?;
-            let _ = std::fs::remove_file(
-                LxcRuntime::new(&wenv.paths)
-                    .lxc_dir
-                    .join(vmid.to_string())
-                    .join("config"),
-            );
-            Ok(())
-        };
-        run().map_err(|e| anyhow::anyhow!("{}", e.trim_end()))
-    })
-    .map_err(|e| err(format!("{e}\n")))
-    .and_then(|upid| {
-        // upstream returns nothing; on the command line the worker ran in the
-        // foreground and its error is the command's
-        if env.kind != pve_common::api::EnvKind::Cli {
-            return Ok(());
-        }
-        let status = pve_common::tasks::task_status(&env.paths, &upid)
-            .ok()
-            .and_then(|s| s.exitstatus)
-            .unwrap_or_default();
-        if status == "OK" || status.starts_with("WARNINGS") {
-            Ok(())
-        } else {
-            Err(err(format!("{status}\n")))
-        }
-    })?;
-    Ok(Value::Null.into())
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::checks::test_node as node;
     use super::*;
     use pve_common::api::HttpMethod;
-
-    fn node(tag: &str) -> (std::path::PathBuf, RpcEnv) {
-        let root = std::env::temp_dir().join(format!("ct-create-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        std::fs::create_dir_all(root.join("etc/pve/nodes/n1/lxc")).unwrap();
-        std::fs::create_dir_all(root.join("etc/pve/nodes/n2/qemu-server")).unwrap();
-        std::fs::write(
-            root.join("etc/pve/storage.cfg"),
-            "dir: local\n\tpath /var/lib/vz\n\tcontent vztmpl,images,rootdir\n\ndir: isos\n\tpath /srv/iso\n\tcontent iso\n",
-        )
-        .unwrap();
-        std::fs::write(
-            root.join("etc/pve/nodes/n2/qemu-server/300.conf"),
-            "memory: 512\n",
-        )
-        .unwrap();
-        let cache = root.join("var/lib/vz/template/cache");
-        std::fs::create_dir_all(&cache).unwrap();
-        std::fs::write(cache.join("t.tar.gz"), b"").unwrap();
-        let mut env = RpcEnv::cli(pve_common::paths::NodePaths::new(&root));
-        env.node = "n1".into();
-        (root, env)
-    }
+    use serde_json::Value;
 
     fn create(env: &RpcEnv, params: Value) -> Result<ApiResponse, ApiError> {
         let router = super::super::node_lxc_router();
@@ -1016,7 +517,6 @@ mod tests {
         p.insert("node".into(), json!(env.node));
         pve_common::api::call_method(m, env, p)
     }
-
     #[test]
     fn create_checks_before_the_worker() {
         let (root, env) = node("checks");
@@ -1166,101 +666,6 @@ mod tests {
                 403,
                 "Permission check failed (/storage/local, Datastore.AllocateSpace)\n".to_string()
             )
-        );
-        std::fs::remove_dir_all(&root).unwrap();
-    }
-
-    #[test]
-    fn destroy_with_purge() {
-        let (root, env) = node("purge");
-        let etc = root.join("etc/pve");
-        std::fs::write(
-            etc.join("nodes/n1/lxc/303.conf"),
-            "memory: 512\nrootfs: /srv/ct303,size=0T\n",
-        )
-        .unwrap();
-        std::fs::create_dir_all(etc.join("ha")).unwrap();
-        std::fs::write(etc.join("ha/resources.cfg"), "ct: 303\n\tstate started\n").unwrap();
-        std::fs::write(
-            etc.join("jobs.cfg"),
-            "vzdump: backup-1\n\tschedule daily\n\tvmid 303,304\n",
-        )
-        .unwrap();
-        let router = super::super::node_lxc_router();
-        let (m, _) = router.find(HttpMethod::Delete, "303").unwrap();
-        let call = |purge: bool| {
-            let mut p = serde_json::Map::new();
-            p.insert("node".into(), json!("n1"));
-            p.insert("vmid".into(), json!(303));
-            if purge {
-                p.insert("purge".into(), json!(1));
-            }
-            pve_common::api::call_method(m, &env, p)
-        };
-        let Err(e) = call(false) else {
-            panic!("HA-managed without purge")
-        };
-        assert_eq!(
-            e.message,
-            "unable to remove CT 303 - used in HA resources and purge parameter not set.\n"
-        );
-        let upid = call(true).unwrap().data;
-        let status = pve_common::tasks::task_status(&env.paths, upid.as_str().unwrap()).unwrap();
-        assert_eq!(status.exitstatus.as_deref(), Some("OK"));
-        assert!(!etc.join("nodes/n1/lxc/303.conf").exists());
-        assert_eq!(
-            std::fs::read_to_string(etc.join("ha/resources.cfg")).unwrap(),
-            ""
-        );
-        assert_eq!(
-            std::fs::read_to_string(etc.join("jobs.cfg")).unwrap(),
-            "vzdump: backup-1\n\tschedule daily\n\tvmid 304\n"
-        );
-        std::fs::remove_dir_all(&root).unwrap();
-    }
-
-    #[test]
-    fn destroy_and_template_checks() {
-        let (root, env) = node("destroy");
-        let conf = root.join("etc/pve/nodes/n1/lxc/302.conf");
-        std::fs::write(
-            &conf,
-            "memory: 512\nprotection: 1\nrootfs: local:302/vm-302-disk-0.raw\n",
-        )
-        .unwrap();
-        let router = super::super::node_lxc_router();
-        let call = |method, path: &str| {
-            let (m, _) = router.find(method, path).unwrap();
-            let mut p = serde_json::Map::new();
-            p.insert("node".into(), json!("n1"));
-            p.insert("vmid".into(), json!(302));
-            pve_common::api::call_method(m, &env, p)
-                .err()
-                .unwrap()
-                .message
-        };
-        assert_eq!(
-            call(HttpMethod::Delete, "302"),
-            "can't remove CT 302 - protection mode enabled\n"
-        );
-        std::fs::write(
-            &conf,
-            "memory: 512\nlock: backup\nrootfs: local:302/vm-302-disk-0.raw\n",
-        )
-        .unwrap();
-        assert_eq!(call(HttpMethod::Delete, "302"), "CT is locked (backup)\n");
-        assert_eq!(
-            call(HttpMethod::Post, "302/template"),
-            "CT is locked (backup)\n"
-        );
-        std::fs::write(
-            &conf,
-            "memory: 512\nrootfs: local:302/vm-302-disk-0.raw\n\n[s1]\nmemory: 512\n",
-        )
-        .unwrap();
-        assert_eq!(
-            call(HttpMethod::Post, "302/template"),
-            "unable to create template, because CT contains snapshots\n"
         );
         std::fs::remove_dir_all(&root).unwrap();
     }

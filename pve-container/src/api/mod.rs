@@ -15,15 +15,16 @@ mod runtime;
 mod schemas;
 
 // the write side: create/destroy/template, config update, snapshot writes
+mod cgroup;
+mod checks;
 mod create;
+mod destroy;
 mod purge;
 mod schemas_write;
 mod snapshot;
 mod update;
-pub use update::{
-    apply_pending, apply_pending_before_start, host_cgroup_version, update_config, CgroupWriter,
-    LxcCgroup, UpdateRequest,
-};
+pub use cgroup::{host_cgroup_version, CgroupWriter, LxcCgroup};
+pub use update::{apply_pending, apply_pending_before_start, update_config, UpdateRequest};
 
 fn declare(mut m: ApiMethod, params: Value, returns: Value, perms: Value) -> ApiMethod {
     if let Value::Object(props) = params {
@@ -479,7 +480,7 @@ fn write_method(which: WriteMethod) -> ApiMethod {
             "destroy_vm",
             Delete,
             "Destroy the container (also delete all uses files).",
-            create::destroy_vm,
+            destroy::destroy_vm,
             s::destroy_vm_params(),
             s::destroy_vm_returns(),
             s::destroy_vm_permissions(),
@@ -497,7 +498,7 @@ fn write_method(which: WriteMethod) -> ApiMethod {
             "template",
             Post,
             "Create a Template.",
-            create::template,
+            destroy::template,
             s::template_params(),
             s::template_returns(),
             s::template_permissions(),

@@ -6,7 +6,8 @@
 use pve_common::api::{ApiError, ApiResponse, Params, RpcEnv};
 use serde_json::{json, Value};
 
-use super::create::{check_lock, err, start_container};
+use super::checks::{check_lock, err};
+use super::create::start_container;
 use super::vmid_param;
 use crate::snapshot::{snapshot_create, snapshot_delete, snapshot_rollback};
 use crate::snapshot_host::HostSnapshotBackend;
