@@ -257,7 +257,102 @@ pub fn pct_cli_for(node: &str) -> CliDef {
             .output(pve_common::cli::command::upid_exit),
         );
     }
+    let root = write_commands(root, &router, node);
     CliDef::new(root).error_exit_code(exit_code)
+}
+
+/// `pct create/set/destroy/template` and the snapshot writes, from the write methods
+/// of the container API; task-returning ones wait for the task and exit 255 when it
+/// failed (upstream's `$upid_exit`).
+fn write_commands(mut root: CliGroup, router: &Router, node: &str) -> CliGroup {
+    let upid_cmd = |class: &str, method: HttpMethod, path: &str, args: &[&str]| {
+        Command::new(class, method_at(router, method, path))
+            .args(args)
+            .fixed("node", node)
+            .output(pve_common::cli::command::upid_exit)
+    };
+    root = root
+        .command(
+            "create",
+            upid_cmd(CLASS_LXC, HttpMethod::Post, "", &["vmid", "ostemplate"]),
+        )
+        .command(
+            "destroy",
+            upid_cmd(CLASS_LXC, HttpMethod::Delete, "_", &["vmid"]),
+        )
+        .command(
+            "snapshot",
+            upid_cmd(
+                CLASS_SNAPSHOT,
+                HttpMethod::Post,
+                "_/snapshot",
+                &["vmid", "snapname"],
+            ),
+        )
+        .command(
+            "delsnapshot",
+            upid_cmd(
+                CLASS_SNAPSHOT,
+                HttpMethod::Delete,
+                "_/snapshot/_",
+                &["vmid", "snapname"],
+            ),
+        )
+        .command(
+            "rollback",
+            upid_cmd(
+                CLASS_SNAPSHOT,
+                HttpMethod::Post,
+                "_/snapshot/_/rollback",
+                &["vmid", "snapname"],
+            ),
+        )
+        .command(
+            "set",
+            Command::new(CLASS_CONFIG, method_at(router, HttpMethod::Put, "_/config"))
+                .args(&["vmid"])
+                .fixed("node", node),
+        )
+        .command(
+            "template",
+            Command::new(CLASS_LXC, method_at(router, HttpMethod::Post, "_/template"))
+                .args(&["vmid"])
+                .fixed("node", node),
+        )
+        .command(
+            "unlock",
+            Command::new(CLASS_PCT, unlock_method()).args(&["vmid"]),
+        );
+    root
+}
+
+/// `pct unlock`: upstream's CLI-own method (`remove_lock`), e.g. after a create or
+/// backup that died with the config locked.
+fn unlock_method() -> ApiMethod {
+    ApiMethod::new("unlock", HttpMethod::Put, "Unlock the VM.", |env, p| {
+        let vmid = p
+            .i64("vmid")
+            .and_then(|v| u32::try_from(v).ok())
+            .ok_or_else(|| {
+                ApiError::parameter("vmid", "property is missing and it is not optional")
+            })?;
+        let store = crate::store::CtConfigStore::new(&env.paths, &env.node);
+        let _lock = store.lock_config(vmid).map_err(ApiError::internal)?;
+        let mut conf = store.load_config(vmid, None).map_err(ApiError::internal)?;
+        conf.main.remove("lock");
+        store
+            .write_config(vmid, &conf)
+            .map_err(ApiError::internal)?;
+        Ok(Value::Null.into())
+    })
+    .param(
+        "vmid",
+        Schema::literal(
+            json!({"description": "The (unique) ID of the VM.", "type": "integer",
+            "format": "pve-vmid", "minimum": 100, "maximum": 999_999_999}),
+        ),
+    )
+    .returns(Schema::literal(json!({"type": "null"})))
 }
 
 /// `pct` for this node.

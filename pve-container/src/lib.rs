@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 mod conformance;
 pub mod create;
+pub mod disks;
 pub mod idmap;
 pub mod lxc_config;
 pub mod net_hook;

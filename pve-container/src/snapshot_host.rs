@@ -54,6 +54,8 @@ impl HostSnapshotBackend {
 
     fn lxc(&self, tool: &str, vmid: u32, extra: &[&str]) -> Result<String, String> {
         let out = Command::new(tool)
+            .arg("-P")
+            .arg(self.paths.lxc_dir())
             .arg("-n")
             .arg(vmid.to_string())
             .args(extra)
@@ -124,11 +126,16 @@ impl SnapshotBackend for HostSnapshotBackend {
     }
 
     fn check_running(&mut self, vmid: u32) -> bool {
-        crate::api::active_containers().contains(&vmid)
+        crate::run::LxcRuntime::new(&self.paths).check_running(vmid)
     }
 
     fn stop_kill(&mut self, vmid: u32) -> Result<(), String> {
-        self.lxc("lxc-stop", vmid, &["--kill"]).map(|_| ())
+        // the volumes are mounted on the host here: unmount them too (the post-stop
+        // hook's job upstream), so a rollback can replace them
+        let rt = crate::run::LxcRuntime::new(&self.paths);
+        rt.stop(vmid, false, None, true)
+            .map_err(|e| format!("{e}\n"))?;
+        rt.unmount(vmid).map_err(|e| format!("{e}\n"))
     }
 
     fn freeze(&mut self, vmid: u32) -> Result<(), String> {

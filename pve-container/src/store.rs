@@ -65,6 +65,16 @@ impl CtConfigStore {
             .map_err(|e| format!("{e}\n"))
     }
 
+    /// Removes a config (upstream's `destroy_config`).
+    pub fn remove_config(&self, vmid: u32) -> Result<(), String> {
+        let path = self.cfs.path(&self.cfs_config_path(vmid, None));
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(format!("failed to remove config file: {e}\n")),
+        }
+    }
+
     /// Takes the config lock (exclusive flock), waiting up to `timeout`.
     pub fn lock_config_full(&self, vmid: u32, timeout: Duration) -> Result<ConfigLock, String> {
         let path = self.config_file_lock(vmid);

@@ -365,8 +365,8 @@ fn router_matches_published_schema() {
             let node = find(&published, path).unwrap_or_else(|| panic!("{path} not published"));
             let info = &node["info"][m.method.as_str()];
             assert_eq!(info["name"], m.name, "{path}");
-            let ours: serde_json::Value =
-                serde_json::to_value(&m.parameters).unwrap()["properties"].clone();
+            // as the API dump shows them: `mp0`…`mp255` collapse into `mp[n]`
+            let ours: serde_json::Value = m.dump()["parameters"]["properties"].clone();
             let theirs = &info["parameters"]["properties"];
             let keys = |v: &serde_json::Value| -> Vec<String> {
                 v.as_object()

@@ -14,6 +14,18 @@ use crate::store::CtConfigStore;
 mod runtime;
 mod schemas;
 
+// the write side: create/destroy/template, config update, snapshot writes
+mod cgroup;
+mod checks;
+mod create;
+mod destroy;
+mod purge;
+mod schemas_write;
+mod snapshot;
+mod update;
+pub use cgroup::{host_cgroup_version, CgroupWriter, LxcCgroup};
+pub use update::{apply_pending, apply_pending_before_start, update_config, UpdateRequest};
+
 fn declare(mut m: ApiMethod, params: Value, returns: Value, perms: Value) -> ApiMethod {
     if let Value::Object(props) = params {
         for (name, schema) in props {
@@ -254,7 +266,9 @@ fn snapshot_list(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
     current.insert("digest".into(), json!(conf.digest));
     current.insert(
         "running".into(),
-        json!(u8::from(active_containers().contains(&vmid))),
+        json!(u8::from(
+            active_containers_in(&env.paths.lxc_dir()).contains(&vmid)
+        )),
     );
     current.insert("description".into(), json!("You are here!"));
     if let Some(parent) = conf.main.get("parent") {
@@ -370,9 +384,20 @@ pub fn node_lxc_router() -> Router {
             )
             .protected(),
         )
+        .method(write_method(WriteMethod::Snapshot))
         .match_param(
             "snapname",
-            Router::new().method(cmd_idx).subdir("config", snap_config),
+            Router::new()
+                .method(cmd_idx)
+                .method(write_method(WriteMethod::DelSnapshot))
+                .subdir(
+                    "config",
+                    snap_config.method(write_method(WriteMethod::UpdateSnapshotConfig)),
+                )
+                .subdir(
+                    "rollback",
+                    Router::new().method(write_method(WriteMethod::Rollback)),
+                ),
         );
     let item = Router::new()
         .method(declare(
@@ -381,10 +406,18 @@ pub fn node_lxc_router() -> Router {
             s::vmdiridx_returns(),
             s::vmdiridx_permissions(),
         ))
-        .subdir("config", config)
+        .method(write_method(WriteMethod::Destroy))
+        .subdir(
+            "config",
+            config.method(write_method(WriteMethod::UpdateConfig)),
+        )
         .subdir("pending", pending)
         .subdir("snapshot", snapshot)
-        .subdir("status", status);
+        .subdir("status", status)
+        .subdir(
+            "template",
+            Router::new().method(write_method(WriteMethod::Template)),
+        );
     Router::new()
         .method(
             declare(
@@ -400,7 +433,118 @@ pub fn node_lxc_router() -> Router {
             )
             .protected(),
         )
+        .method(write_method(WriteMethod::Create))
         .match_param("vmid", item)
+}
+
+/// The methods that change containers, configs and snapshots.
+#[derive(Clone, Copy)]
+enum WriteMethod {
+    Create,
+    Destroy,
+    UpdateConfig,
+    Template,
+    Snapshot,
+    DelSnapshot,
+    Rollback,
+    UpdateSnapshotConfig,
+}
+
+/// The container options as parameters (create and config update), `mp0`… expanded;
+/// the snapshot bookkeeping keys are left out.
+fn with_ct_options(mut m: ApiMethod) -> ApiMethod {
+    for (name, schema) in crate::schema::ct_config_options() {
+        if name == "parent" || name == "snaptime" {
+            continue;
+        }
+        m = m.param(name, std::sync::Arc::clone(schema));
+    }
+    m
+}
+
+fn write_method(which: WriteMethod) -> ApiMethod {
+    use schemas_write as s;
+    use HttpMethod::{Delete, Post, Put};
+    type H = fn(&RpcEnv, Params) -> Result<ApiResponse, ApiError>;
+    let (name, method, desc, handler, params, returns, perms): (_, _, _, H, _, _, _) = match which {
+        WriteMethod::Create => (
+            "create_vm",
+            Post,
+            "Create or restore a container.",
+            create::create_vm as H,
+            s::create_vm_params(),
+            s::create_vm_returns(),
+            s::create_vm_permissions(),
+        ),
+        WriteMethod::Destroy => (
+            "destroy_vm",
+            Delete,
+            "Destroy the container (also delete all uses files).",
+            destroy::destroy_vm,
+            s::destroy_vm_params(),
+            s::destroy_vm_returns(),
+            s::destroy_vm_permissions(),
+        ),
+        WriteMethod::UpdateConfig => (
+            "update_vm",
+            Put,
+            "Set container options.",
+            update::update_vm,
+            s::update_vm_params(),
+            s::update_vm_returns(),
+            s::update_vm_permissions(),
+        ),
+        WriteMethod::Template => (
+            "template",
+            Post,
+            "Create a Template.",
+            destroy::template,
+            s::template_params(),
+            s::template_returns(),
+            s::template_permissions(),
+        ),
+        WriteMethod::Snapshot => (
+            "snapshot",
+            Post,
+            "Snapshot a container.",
+            snapshot::snapshot,
+            s::snapshot_params(),
+            s::snapshot_returns(),
+            s::snapshot_permissions(),
+        ),
+        WriteMethod::DelSnapshot => (
+            "delsnapshot",
+            Delete,
+            "Delete a LXC snapshot.",
+            snapshot::delsnapshot,
+            s::delsnapshot_params(),
+            s::delsnapshot_returns(),
+            s::delsnapshot_permissions(),
+        ),
+        WriteMethod::Rollback => (
+            "rollback",
+            Post,
+            "Rollback LXC state to specified snapshot.",
+            snapshot::rollback,
+            s::rollback_params(),
+            s::rollback_returns(),
+            s::rollback_permissions(),
+        ),
+        WriteMethod::UpdateSnapshotConfig => (
+            "update_snapshot_config",
+            Put,
+            "Update snapshot metadata.",
+            snapshot::update_snapshot_config,
+            s::update_snapshot_config_params(),
+            s::update_snapshot_config_returns(),
+            s::update_snapshot_config_permissions(),
+        ),
+    };
+    let mut m = ApiMethod::new(name, method, desc, handler);
+    if matches!(which, WriteMethod::Create | WriteMethod::UpdateConfig) {
+        m = with_ct_options(m);
+    }
+    declare(m, params, returns, perms).protected()
 }
 
 #[cfg(test)]

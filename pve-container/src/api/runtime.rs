@@ -68,6 +68,10 @@ fn vm_start(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
             check_lock(&conf)?;
         }
         let storage = pve_storage::Storage::load(&paths)?;
+        let conf = super::apply_pending_before_start(&store, &storage, vmid, conf, &mut |w| {
+            task.warn(w.trim_end())
+        })
+        .map_err(anyhow::Error::msg)?;
         let host = LxcHost::probe();
         let warnings = rt.start_mounted(vmid, &conf.main, &host, &storage, Default::default())?;
         for w in warnings {
@@ -128,14 +132,19 @@ fn vm_reboot(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
     let timeout = p.i64("timeout").map(|t| t.max(0) as u64);
     let paths = env.paths.clone();
     let node = env.node.clone();
-    worker(env, "vzreboot", vmid, move |_task| {
+    worker(env, "vzreboot", vmid, move |task| {
         // upstream: a clean shutdown (killed after the timeout), then a fresh start with
         // the current config
         rt.stop(vmid, true, timeout, true)?;
         rt.unmount(vmid)?;
         let store = CtConfigStore::new(&paths, &node);
+        let _lock = store.lock_config(vmid).map_err(anyhow::Error::msg)?;
         let conf = store.load_config(vmid, None).map_err(anyhow::Error::msg)?;
         let storage = pve_storage::Storage::load(&paths)?;
+        let conf = super::apply_pending_before_start(&store, &storage, vmid, conf, &mut |w| {
+            task.warn(w.trim_end())
+        })
+        .map_err(anyhow::Error::msg)?;
         rt.start_mounted(
             vmid,
             &conf.main,
