@@ -132,7 +132,9 @@ fn create_group_method() -> ApiMethod {
     )
     .param(
         "groupid",
-        Schema::literal(pve_common::schema::json_lit(r#"{"format": "pve-groupid", "type": "string", "typetext": "<string>"}"#)),
+        Schema::literal(pve_common::schema::json_lit(
+            r#"{"format": "pve-groupid", "type": "string", "typetext": "<string>"}"#,
+        )),
     )
     .permissions(perms(
         json!({"check": ["perm", "/access/groups", ["Group.Allocate"]]}),
@@ -161,7 +163,9 @@ fn update_group_method() -> ApiMethod {
     )
     .param(
         "groupid",
-        Schema::literal(pve_common::schema::json_lit(r#"{"format": "pve-groupid", "type": "string", "typetext": "<string>"}"#)),
+        Schema::literal(pve_common::schema::json_lit(
+            r#"{"format": "pve-groupid", "type": "string", "typetext": "<string>"}"#,
+        )),
     )
     .permissions(perms(
         json!({"check": ["perm", "/access/groups", ["Group.Allocate"]]}),
@@ -179,7 +183,9 @@ fn delete_group_method() -> ApiMethod {
     )
     .param(
         "groupid",
-        Schema::literal(pve_common::schema::json_lit(r#"{"format": "pve-groupid", "type": "string", "typetext": "<string>"}"#)),
+        Schema::literal(pve_common::schema::json_lit(
+            r#"{"format": "pve-groupid", "type": "string", "typetext": "<string>"}"#,
+        )),
     )
     .permissions(perms(
         json!({"check": ["perm", "/access/groups", ["Group.Allocate"]]}),

@@ -151,7 +151,9 @@ fn read_role_method() -> ApiMethod {
     )
     .param(
         "roleid",
-        Schema::literal(pve_common::schema::json_lit(r#"{"format": "pve-roleid", "type": "string", "typetext": "<string>"}"#)),
+        Schema::literal(pve_common::schema::json_lit(
+            r#"{"format": "pve-roleid", "type": "string", "typetext": "<string>"}"#,
+        )),
     )
     .permissions(perms(json!({"user": "all"})))
     .returns(role_privs_schema())
@@ -176,7 +178,9 @@ fn delete_role_method() -> ApiMethod {
     )
     .param(
         "roleid",
-        Schema::literal(pve_common::schema::json_lit(r#"{"format": "pve-roleid", "type": "string", "typetext": "<string>"}"#)),
+        Schema::literal(pve_common::schema::json_lit(
+            r#"{"format": "pve-roleid", "type": "string", "typetext": "<string>"}"#,
+        )),
     )
     .permissions(perms(json!({"check": ["perm", "/access", ["Sys.Modify"]]})))
     .protected()

@@ -297,7 +297,9 @@ pub(super) fn create_method() -> ApiMethod {
     )
     .param(
         "poolid",
-        Schema::literal(pve_common::schema::json_lit(r#"{"format": "pve-poolid", "type": "string", "typetext": "<string>"}"#)),
+        Schema::literal(pve_common::schema::json_lit(
+            r#"{"format": "pve-poolid", "type": "string", "typetext": "<string>"}"#,
+        )),
     )
     .permissions(perms(
         json!({"check": ["perm", "/pool/{poolid}", ["Pool.Allocate"]]}),

@@ -185,14 +185,16 @@ fn update_params() -> Map<String, Value> {
     }
     props.insert(
         "delete".into(),
-        pve_common::schema::json_lit(r#"{
+        pve_common::schema::json_lit(
+            r#"{
             "description": "A list of settings you want to delete.",
             "format": "pve-configid-list",
             "maxLength": 4096,
             "optional": 1,
             "type": "string",
             "typetext": "<string>"
-        }"#),
+        }"#,
+        ),
     );
     props.insert(
         "digest".into(),

@@ -4,7 +4,8 @@
 use serde_json::{json, Value};
 
 pub(super) fn storage_index_params() -> Value {
-    pve_common::schema::json_lit(r#"{
+    pve_common::schema::json_lit(
+        r#"{
         "type": {
             "description": "Only list storage of specific type",
             "enum": [
@@ -26,11 +27,13 @@ pub(super) fn storage_index_params() -> Value {
             "optional": 1,
             "type": "string"
         }
-    }"#)
+    }"#,
+    )
 }
 
 pub(super) fn storage_index_returns() -> Value {
-    pve_common::schema::json_lit(r#"{
+    pve_common::schema::json_lit(
+        r#"{
         "items": {
             "properties": {
                 "storage": {
@@ -46,18 +49,22 @@ pub(super) fn storage_index_returns() -> Value {
             }
         ],
         "type": "array"
-    }"#)
+    }"#,
+    )
 }
 
 pub(super) fn storage_index_permissions() -> Value {
-    pve_common::schema::json_lit(r#"{
+    pve_common::schema::json_lit(
+        r#"{
         "description": "Only list entries where you have 'Datastore.Audit' or 'Datastore.AllocateSpace' permissions on '/storage/<storage>'",
         "user": "all"
-    }"#)
+    }"#,
+    )
 }
 
 pub(super) fn storage_read_params() -> Value {
-    pve_common::schema::json_lit(r#"{
+    pve_common::schema::json_lit(
+        r#"{
         "storage": {
             "description": "The storage identifier.",
             "format": "pve-storage-id",
@@ -65,7 +72,8 @@ pub(super) fn storage_read_params() -> Value {
             "type": "string",
             "typetext": "<storage ID>"
         }
-    }"#)
+    }"#,
+    )
 }
 
 pub(super) fn storage_read_returns() -> Value {
@@ -75,7 +83,8 @@ pub(super) fn storage_read_returns() -> Value {
 }
 
 pub(super) fn storage_read_permissions() -> Value {
-    pve_common::schema::json_lit(r#"{
+    pve_common::schema::json_lit(
+        r#"{
         "check": [
             "perm",
             "/storage/{storage}",
@@ -83,11 +92,13 @@ pub(super) fn storage_read_permissions() -> Value {
                 "Datastore.Allocate"
             ]
         ]
-    }"#)
+    }"#,
+    )
 }
 
 pub(super) fn storage_delete_params() -> Value {
-    pve_common::schema::json_lit(r#"{
+    pve_common::schema::json_lit(
+        r#"{
         "storage": {
             "description": "The storage identifier.",
             "format": "pve-storage-id",
@@ -95,7 +106,8 @@ pub(super) fn storage_delete_params() -> Value {
             "type": "string",
             "typetext": "<storage ID>"
         }
-    }"#)
+    }"#,
+    )
 }
 
 pub(super) fn storage_delete_returns() -> Value {
@@ -105,7 +117,8 @@ pub(super) fn storage_delete_returns() -> Value {
 }
 
 pub(super) fn storage_delete_permissions() -> Value {
-    pve_common::schema::json_lit(r#"{
+    pve_common::schema::json_lit(
+        r#"{
         "check": [
             "perm",
             "/storage",
@@ -113,11 +126,13 @@ pub(super) fn storage_delete_permissions() -> Value {
                 "Datastore.Allocate"
             ]
         ]
-    }"#)
+    }"#,
+    )
 }
 
 pub(super) fn storage_create_returns() -> Value {
-    pve_common::schema::json_lit(r#"{
+    pve_common::schema::json_lit(
+        r#"{
         "properties": {
             "config": {
                 "additionalProperties": 1,
@@ -158,11 +173,13 @@ pub(super) fn storage_create_returns() -> Value {
             }
         },
         "type": "object"
-    }"#)
+    }"#,
+    )
 }
 
 pub(super) fn storage_create_permissions() -> Value {
-    pve_common::schema::json_lit(r#"{
+    pve_common::schema::json_lit(
+        r#"{
         "check": [
             "perm",
             "/storage",
@@ -170,11 +187,13 @@ pub(super) fn storage_create_permissions() -> Value {
                 "Datastore.Allocate"
             ]
         ]
-    }"#)
+    }"#,
+    )
 }
 
 pub(super) fn storage_update_returns() -> Value {
-    pve_common::schema::json_lit(r#"{
+    pve_common::schema::json_lit(
+        r#"{
         "properties": {
             "config": {
                 "additionalProperties": 1,
@@ -215,11 +234,13 @@ pub(super) fn storage_update_returns() -> Value {
             }
         },
         "type": "object"
-    }"#)
+    }"#,
+    )
 }
 
 pub(super) fn storage_update_permissions() -> Value {
-    pve_common::schema::json_lit(r#"{
+    pve_common::schema::json_lit(
+        r#"{
         "check": [
             "perm",
             "/storage",
@@ -227,11 +248,13 @@ pub(super) fn storage_update_permissions() -> Value {
                 "Datastore.Allocate"
             ]
         ]
-    }"#)
+    }"#,
+    )
 }
 
 pub(super) fn status_index_params() -> Value {
-    pve_common::schema::json_lit(r#"{
+    pve_common::schema::json_lit(
+        r#"{
         "content": {
             "description": "Only list stores which support this content type.",
             "format": "pve-storage-content-list",
@@ -274,11 +297,13 @@ pub(super) fn status_index_params() -> Value {
             "type": "string",
             "typetext": "<string>"
         }
-    }"#)
+    }"#,
+    )
 }
 
 pub(super) fn status_index_returns() -> Value {
-    pve_common::schema::json_lit(r#"{
+    pve_common::schema::json_lit(
+        r#"{
         "items": {
             "properties": {
                 "active": {
@@ -380,18 +405,22 @@ pub(super) fn status_index_returns() -> Value {
             }
         ],
         "type": "array"
-    }"#)
+    }"#,
+    )
 }
 
 pub(super) fn status_index_permissions() -> Value {
-    pve_common::schema::json_lit(r#"{
+    pve_common::schema::json_lit(
+        r#"{
         "description": "Only list entries where you have 'Datastore.Audit' or 'Datastore.AllocateSpace' permissions on '/storage/<storage>'",
         "user": "all"
-    }"#)
+    }"#,
+    )
 }
 
 pub(super) fn storage_diridx_params() -> Value {
-    pve_common::schema::json_lit(r#"{
+    pve_common::schema::json_lit(
+        r#"{
         "node": {
             "description": "The cluster node name.",
             "format": "pve-node",
@@ -405,11 +434,13 @@ pub(super) fn storage_diridx_params() -> Value {
             "type": "string",
             "typetext": "<storage ID>"
         }
-    }"#)
+    }"#,
+    )
 }
 
 pub(super) fn storage_diridx_returns() -> Value {
-    pve_common::schema::json_lit(r#"{
+    pve_common::schema::json_lit(
+        r#"{
         "items": {
             "properties": {
                 "subdir": {
@@ -425,11 +456,13 @@ pub(super) fn storage_diridx_returns() -> Value {
             }
         ],
         "type": "array"
-    }"#)
+    }"#,
+    )
 }
 
 pub(super) fn storage_diridx_permissions() -> Value {
-    pve_common::schema::json_lit(r#"{
+    pve_common::schema::json_lit(
+        r#"{
         "check": [
             "perm",
             "/storage/{storage}",
@@ -440,11 +473,13 @@ pub(super) fn storage_diridx_permissions() -> Value {
             "any",
             1
         ]
-    }"#)
+    }"#,
+    )
 }
 
 pub(super) fn storage_status_params() -> Value {
-    pve_common::schema::json_lit(r#"{
+    pve_common::schema::json_lit(
+        r#"{
         "node": {
             "description": "The cluster node name.",
             "format": "pve-node",
@@ -458,11 +493,13 @@ pub(super) fn storage_status_params() -> Value {
             "type": "string",
             "typetext": "<storage ID>"
         }
-    }"#)
+    }"#,
+    )
 }
 
 pub(super) fn storage_status_returns() -> Value {
-    pve_common::schema::json_lit(r#"{
+    pve_common::schema::json_lit(
+        r#"{
         "properties": {
             "active": {
                 "description": "Set when storage is accessible.",
@@ -508,11 +545,13 @@ pub(super) fn storage_status_returns() -> Value {
             }
         },
         "type": "object"
-    }"#)
+    }"#,
+    )
 }
 
 pub(super) fn storage_status_permissions() -> Value {
-    pve_common::schema::json_lit(r#"{
+    pve_common::schema::json_lit(
+        r#"{
         "check": [
             "perm",
             "/storage/{storage}",
@@ -523,11 +562,13 @@ pub(super) fn storage_status_permissions() -> Value {
             "any",
             1
         ]
-    }"#)
+    }"#,
+    )
 }
 
 pub(super) fn content_index_params() -> Value {
-    pve_common::schema::json_lit(r#"{
+    pve_common::schema::json_lit(
+        r#"{
         "content": {
             "description": "Only list content of this type.",
             "format": "pve-storage-content",
@@ -557,11 +598,13 @@ pub(super) fn content_index_params() -> Value {
             "type": "integer",
             "typetext": "<integer> (100 - 999999999)"
         }
-    }"#)
+    }"#,
+    )
 }
 
 pub(super) fn content_index_returns() -> Value {
-    pve_common::schema::json_lit(r#"{
+    pve_common::schema::json_lit(
+        r#"{
         "items": {
             "properties": {
                 "approximate-size": {
@@ -646,11 +689,13 @@ pub(super) fn content_index_returns() -> Value {
             }
         ],
         "type": "array"
-    }"#)
+    }"#,
+    )
 }
 
 pub(super) fn content_index_permissions() -> Value {
-    pve_common::schema::json_lit(r#"{
+    pve_common::schema::json_lit(
+        r#"{
         "check": [
             "perm",
             "/storage/{storage}",
@@ -661,11 +706,13 @@ pub(super) fn content_index_permissions() -> Value {
             "any",
             1
         ]
-    }"#)
+    }"#,
+    )
 }
 
 pub(super) fn content_create_params() -> Value {
-    pve_common::schema::json_lit(r#"{
+    pve_common::schema::json_lit(
+        r#"{
         "filename": {
             "description": "The name of the file to create.",
             "type": "string",
@@ -709,18 +756,22 @@ pub(super) fn content_create_params() -> Value {
             "type": "integer",
             "typetext": "<integer> (100 - 999999999)"
         }
-    }"#)
+    }"#,
+    )
 }
 
 pub(super) fn content_create_returns() -> Value {
-    pve_common::schema::json_lit(r#"{
+    pve_common::schema::json_lit(
+        r#"{
         "description": "Volume identifier",
         "type": "string"
-    }"#)
+    }"#,
+    )
 }
 
 pub(super) fn content_create_permissions() -> Value {
-    pve_common::schema::json_lit(r#"{
+    pve_common::schema::json_lit(
+        r#"{
         "check": [
             "perm",
             "/storage/{storage}",
@@ -728,11 +779,13 @@ pub(super) fn content_create_permissions() -> Value {
                 "Datastore.AllocateSpace"
             ]
         ]
-    }"#)
+    }"#,
+    )
 }
 
 pub(super) fn volume_info_params() -> Value {
-    pve_common::schema::json_lit(r#"{
+    pve_common::schema::json_lit(
+        r#"{
         "node": {
             "description": "The cluster node name.",
             "format": "pve-node",
@@ -752,11 +805,13 @@ pub(super) fn volume_info_params() -> Value {
             "type": "string",
             "typetext": "<string>"
         }
-    }"#)
+    }"#,
+    )
 }
 
 pub(super) fn volume_info_returns() -> Value {
-    pve_common::schema::json_lit(r#"{
+    pve_common::schema::json_lit(
+        r#"{
         "properties": {
             "format": {
                 "description": "Format identifier ('raw', 'qcow2', 'subvol', 'iso', 'tgz' ...)",
@@ -788,18 +843,22 @@ pub(super) fn volume_info_returns() -> Value {
             }
         },
         "type": "object"
-    }"#)
+    }"#,
+    )
 }
 
 pub(super) fn volume_info_permissions() -> Value {
-    pve_common::schema::json_lit(r#"{
+    pve_common::schema::json_lit(
+        r#"{
         "description": "You need read access for the volume.",
         "user": "all"
-    }"#)
+    }"#,
+    )
 }
 
 pub(super) fn volume_update_params() -> Value {
-    pve_common::schema::json_lit(r#"{
+    pve_common::schema::json_lit(
+        r#"{
         "node": {
             "description": "The cluster node name.",
             "format": "pve-node",
@@ -831,7 +890,8 @@ pub(super) fn volume_update_params() -> Value {
             "type": "string",
             "typetext": "<string>"
         }
-    }"#)
+    }"#,
+    )
 }
 
 pub(super) fn volume_update_returns() -> Value {
@@ -841,14 +901,17 @@ pub(super) fn volume_update_returns() -> Value {
 }
 
 pub(super) fn volume_update_permissions() -> Value {
-    pve_common::schema::json_lit(r#"{
+    pve_common::schema::json_lit(
+        r#"{
         "description": "You need read access for the volume.",
         "user": "all"
-    }"#)
+    }"#,
+    )
 }
 
 pub(super) fn volume_delete_params() -> Value {
-    pve_common::schema::json_lit(r#"{
+    pve_common::schema::json_lit(
+        r#"{
         "delay": {
             "description": "Time to wait for the task to finish. We return 'null' if the task finish within that time.",
             "maximum": 30,
@@ -876,7 +939,8 @@ pub(super) fn volume_delete_params() -> Value {
             "type": "string",
             "typetext": "<string>"
         }
-    }"#)
+    }"#,
+    )
 }
 
 pub(super) fn volume_delete_returns() -> Value {
@@ -887,14 +951,17 @@ pub(super) fn volume_delete_returns() -> Value {
 }
 
 pub(super) fn volume_delete_permissions() -> Value {
-    pve_common::schema::json_lit(r#"{
+    pve_common::schema::json_lit(
+        r#"{
         "description": "You need 'Datastore.Allocate' privilege on the storage (or 'Datastore.AllocateSpace' for backup volumes if you have VM.Backup privilege on the VM).",
         "user": "all"
-    }"#)
+    }"#,
+    )
 }
 
 pub(super) fn prune_dryrun_params() -> Value {
-    pve_common::schema::json_lit(r#"{
+    pve_common::schema::json_lit(
+        r#"{
         "node": {
             "description": "The cluster node name.",
             "format": "pve-node",
@@ -933,11 +1000,13 @@ pub(super) fn prune_dryrun_params() -> Value {
             "type": "integer",
             "typetext": "<integer> (100 - 999999999)"
         }
-    }"#)
+    }"#,
+    )
 }
 
 pub(super) fn prune_dryrun_returns() -> Value {
-    pve_common::schema::json_lit(r#"{
+    pve_common::schema::json_lit(
+        r#"{
         "items": {
             "properties": {
                 "ctime": {
@@ -971,11 +1040,13 @@ pub(super) fn prune_dryrun_returns() -> Value {
             "type": "object"
         },
         "type": "array"
-    }"#)
+    }"#,
+    )
 }
 
 pub(super) fn prune_dryrun_permissions() -> Value {
-    pve_common::schema::json_lit(r#"{
+    pve_common::schema::json_lit(
+        r#"{
         "check": [
             "perm",
             "/storage/{storage}",
@@ -986,11 +1057,13 @@ pub(super) fn prune_dryrun_permissions() -> Value {
             "any",
             1
         ]
-    }"#)
+    }"#,
+    )
 }
 
 pub(super) fn prune_delete_params() -> Value {
-    pve_common::schema::json_lit(r#"{
+    pve_common::schema::json_lit(
+        r#"{
         "node": {
             "description": "The cluster node name.",
             "format": "pve-node",
@@ -1029,7 +1102,8 @@ pub(super) fn prune_delete_params() -> Value {
             "type": "integer",
             "typetext": "<integer> (100 - 999999999)"
         }
-    }"#)
+    }"#,
+    )
 }
 
 pub(super) fn prune_delete_returns() -> Value {
@@ -1039,8 +1113,10 @@ pub(super) fn prune_delete_returns() -> Value {
 }
 
 pub(super) fn prune_delete_permissions() -> Value {
-    pve_common::schema::json_lit(r#"{
+    pve_common::schema::json_lit(
+        r#"{
         "description": "You need the 'Datastore.Allocate' privilege on the storage (or if a VM ID is specified, 'Datastore.AllocateSpace' and 'VM.Backup' for the VM).",
         "user": "all"
-    }"#)
+    }"#,
+    )
 }

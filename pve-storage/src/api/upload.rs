@@ -74,7 +74,9 @@ pub(super) fn router() -> Router {
         .protected(),
         params(),
         json!({"type": "string"}),
-        pve_common::schema::json_lit(r#"{"check": ["perm", "/storage/{storage}", ["Datastore.AllocateTemplate"]]}"#),
+        pve_common::schema::json_lit(
+            r#"{"check": ["perm", "/storage/{storage}", ["Datastore.AllocateTemplate"]]}"#,
+        ),
     ))
 }
 

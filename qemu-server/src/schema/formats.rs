@@ -27,7 +27,9 @@ fn bool_opt() -> Value {
 }
 
 fn named_formats() -> Vec<(&'static str, Value)> {
-    let volume = pve_common::schema::json_lit(r#"{"type": "string", "format": "pve-volume-id", "optional": 1}"#);
+    let volume = pve_common::schema::json_lit(
+        r#"{"type": "string", "format": "pve-volume-id", "optional": 1}"#,
+    );
     vec![
         (
             "pve-qm-smbios1",

@@ -39,39 +39,53 @@ fn internal_options() -> Vec<(&'static str, serde_json::Value)> {
     vec![
         (
             "parent",
-            pve_common::schema::json_lit(r#"{"type": "string", "format": "pve-configid", "optional": 1,
-            "description": "Parent snapshot name. This is used internally, and should not be modified."}"#),
+            pve_common::schema::json_lit(
+                r#"{"type": "string", "format": "pve-configid", "optional": 1,
+            "description": "Parent snapshot name. This is used internally, and should not be modified."}"#,
+            ),
         ),
         (
             "snaptime",
-            pve_common::schema::json_lit(r#"{"type": "integer", "minimum": 0, "optional": 1,
-            "description": "Timestamp for snapshots."}"#),
+            pve_common::schema::json_lit(
+                r#"{"type": "integer", "minimum": 0, "optional": 1,
+            "description": "Timestamp for snapshots."}"#,
+            ),
         ),
         (
             "vmstate",
-            pve_common::schema::json_lit(r#"{"type": "string", "format": "pve-volume-id", "optional": 1,
-            "description": "Reference to a volume which stores the VM state. This is used internally for snapshots."}"#),
+            pve_common::schema::json_lit(
+                r#"{"type": "string", "format": "pve-volume-id", "optional": 1,
+            "description": "Reference to a volume which stores the VM state. This is used internally for snapshots."}"#,
+            ),
         ),
         (
             "runningmachine",
-            pve_common::schema::json_lit(r#"{"type": "string", "optional": 1,
-            "description": "Specifies the QEMU machine type of the running vm. This is used internally for snapshots."}"#),
+            pve_common::schema::json_lit(
+                r#"{"type": "string", "optional": 1,
+            "description": "Specifies the QEMU machine type of the running vm. This is used internally for snapshots."}"#,
+            ),
         ),
         (
             "runningcpu",
-            pve_common::schema::json_lit(r#"{"type": "string", "optional": 1,
-            "description": "Specifies the QEMU '-cpu' parameter of the running vm. This is used internally for snapshots."}"#),
+            pve_common::schema::json_lit(
+                r#"{"type": "string", "optional": 1,
+            "description": "Specifies the QEMU '-cpu' parameter of the running vm. This is used internally for snapshots."}"#,
+            ),
         ),
         (
             "running-nets-host-mtu",
-            pve_common::schema::json_lit(r#"{"type": "string", "optional": 1,
+            pve_common::schema::json_lit(
+                r#"{"type": "string", "optional": 1,
             "pattern": "net\\d+=\\d+(,net\\d+=\\d+)*",
-            "description": "List of VirtIO network devices and their effective host_mtu setting."}"#),
+            "description": "List of VirtIO network devices and their effective host_mtu setting."}"#,
+            ),
         ),
         (
             "meta",
-            pve_common::schema::json_lit(r#"{"type": "string", "format": "pve-qm-meta", "optional": 1,
-            "description": "Some (read-only) meta-information about this guest."}"#),
+            pve_common::schema::json_lit(
+                r#"{"type": "string", "format": "pve-qm-meta", "optional": 1,
+            "description": "Some (read-only) meta-information about this guest."}"#,
+            ),
         ),
     ]
 }
