@@ -356,6 +356,13 @@ impl Schema {
     }
 }
 
+/// A JSON literal of the source (an upstream schema), parsed at run time. Kept as text,
+/// a literal costs its bytes in the binary; `serde_json::json!` would compile each one
+/// into code many times its size, which every daemon maps and runs once at start.
+pub fn json_lit(text: &'static str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("bad JSON literal in the source: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -397,11 +404,4 @@ mod tests {
         assert_eq!(s.max_length, Some(64));
         assert!(Schema::from_value(&json!({"minimum": "x"})).is_err());
     }
-}
-
-/// A JSON literal of the source (an upstream schema), parsed at run time. Kept as text,
-/// a literal costs its bytes in the binary; `serde_json::json!` would compile each one
-/// into code many times its size, which every daemon maps and runs once at start.
-pub fn json_lit(text: &'static str) -> Value {
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("bad JSON literal in the source: {e}"))
 }
