@@ -12,7 +12,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use openssl::sha::sha1;
+use pve_common::digest::sha1;
 use pve_common::NodePaths;
 use serde::Deserialize;
 

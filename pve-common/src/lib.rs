@@ -13,6 +13,7 @@ pub mod calendar_event;
 pub mod cfs_ipc;
 pub mod cli;
 pub mod conformance;
+pub mod digest;
 pub mod paths;
 pub mod perl;
 pub mod schema;

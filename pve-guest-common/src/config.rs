@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use openssl::sha::sha1;
+use pve_common::digest::sha1;
 
 /// Where a key/value line was found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

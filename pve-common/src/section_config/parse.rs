@@ -186,7 +186,7 @@ impl SectionConfigData {
 
 /// SHA-1 hex of `raw`, the digest upstream hands out with every parsed config.
 pub fn digest(raw: &str) -> String {
-    openssl::sha::sha1(raw.as_bytes())
+    crate::digest::sha1(raw.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()

@@ -369,7 +369,7 @@ pub fn node_name(prefix: char, drive_id: &str, volid: &str) -> String {
 pub fn node_name_snap(prefix: char, drive_id: &str, snap: Option<&str>, volid: &str) -> String {
     let snap = snap.map(|s| format!("snap={s},")).unwrap_or_default();
     let info = format!("drive={drive_id},{snap}volid={volid}");
-    let digest = openssl::sha::sha256(info.as_bytes());
+    let digest = pve_common::digest::sha256(info.as_bytes());
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     format!("{prefix}{}", &hex[..30])
 }

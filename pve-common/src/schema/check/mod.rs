@@ -299,10 +299,25 @@ pub(crate) fn object<S: Borrow<Schema>>(
     }
 
     for (k, sub) in properties {
-        let it = instance_type_of(properties, k, value);
+        let sub: &Schema = sub.borrow();
+        // An absent optional property without alternatives has nothing to check (what
+        // `prop` would conclude, without building its path): most properties of a
+        // property string are absent.
+        if sub.one_of.is_none()
+            && sub.type_property.is_none()
+            && (sub.is_optional() || sub.alias.is_some())
+            && value.get(k).is_none_or(Value::is_null)
+        {
+            continue;
+        }
+        let it = sub
+            .type_property
+            .as_deref()
+            .and_then(|tp| value.get(tp))
+            .and_then(scalar_text);
         prop(
             value.get_mut(k),
-            sub.borrow(),
+            sub,
             &join_path(path, k),
             errors,
             it.as_deref(),
