@@ -4,6 +4,7 @@
 //! ../shared/docs/ARCHITECTURE.md).
 
 pub mod api;
+pub mod attach;
 pub mod cli;
 pub mod config;
 mod conformance;
@@ -11,6 +12,7 @@ pub mod create;
 pub mod idmap;
 pub mod lxc_config;
 pub mod net_hook;
+pub mod pct_local;
 pub mod run;
 pub mod schema;
 pub mod setup;

@@ -45,6 +45,8 @@ pub struct LxcRuntime {
     pub bin_dir: PathBuf,
     /// The node's root, handed to the hooks as `$PVE_ROOT`.
     pub root: PathBuf,
+    /// The node whose container configs the hooks read (`$PVE_NODE_NAME`).
+    pub node: String,
 }
 
 impl LxcRuntime {
@@ -53,12 +55,26 @@ impl LxcRuntime {
             lxc_dir: paths.lxc_dir(),
             bin_dir: PathBuf::from("/usr/bin"),
             root: paths.root().to_path_buf(),
+            node: pve_common::api::env::local_node_name(),
         }
+    }
+
+    /// The runtime of another node name (a test root's or the API environment's node).
+    pub fn with_node(mut self, node: &str) -> Self {
+        self.node = node.to_string();
+        self
+    }
+
+    /// An LXC tool (`lxc-attach`, `lxc-console`, …) for the container, with `-P` and
+    /// `-n` set and the hook environment.
+    pub fn tool_command(&self, name: &str, vmid: u32) -> Command {
+        self.tool(name, vmid)
     }
 
     fn tool(&self, name: &str, vmid: u32) -> Command {
         let mut cmd = Command::new(self.bin_dir.join(name));
         cmd.env(pve_common::paths::ROOT_ENV, &self.root);
+        cmd.env("PVE_NODE_NAME", &self.node);
         cmd.arg("-P")
             .arg(&self.lxc_dir)
             .arg("-n")

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use crate::config::{current_config, pending_array, section_to_json};
 use crate::store::CtConfigStore;
 
+mod resize;
 mod runtime;
 mod schemas;
 
@@ -385,6 +386,7 @@ pub fn node_lxc_router() -> Router {
         .subdir("pending", pending)
         .subdir("snapshot", snapshot)
         .subdir("status", status);
+    let item = resize::mount_resize(item);
     Router::new()
         .method(
             declare(
