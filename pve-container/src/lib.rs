@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 mod conformance;
 pub mod create;
+pub mod hooks;
 pub mod idmap;
 pub mod lxc_config;
 pub mod net_hook;

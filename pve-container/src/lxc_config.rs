@@ -30,6 +30,9 @@ pub struct LxcHost {
     /// Where the hook programs the config names live (`/usr/share/lxc`: `lxcnetaddbr`);
     /// `$PVE_LXC_HOOK_DIR` points a dev or test root at the build directory.
     pub hook_dir: PathBuf,
+    /// Where the pre-start/autodev/post-stop hooks live (`/usr/share/lxc/hooks`;
+    /// `$PVE_LXC_HOOK_DIR` as for [`Self::hook_dir`]).
+    pub lxc_hooks_dir: PathBuf,
     /// `/usr/share/lxc/config` (the `lxc.include` directory).
     pub lxc_config_path: PathBuf,
     /// MTU of a bridge (`/sys/class/net/<bridge>/mtu`).
@@ -144,10 +147,14 @@ impl LxcHost {
         let (kmaj, kmin) = (nums.next().unwrap_or(0), nums.next().unwrap_or(0));
         let new_socket = Path::new("/run/pve-lxc-syscalld/socket");
         let old_socket = Path::new("/run/pve/lxc-syscalld.sock");
+        let dev_hooks = std::env::var_os("PVE_LXC_HOOK_DIR")
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from);
         Self {
-            hook_dir: std::env::var_os("PVE_LXC_HOOK_DIR")
-                .filter(|d| !d.is_empty())
-                .map_or_else(|| PathBuf::from("/usr/share/lxc"), PathBuf::from),
+            hook_dir: dev_hooks
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("/usr/share/lxc")),
+            lxc_hooks_dir: dev_hooks.unwrap_or_else(|| PathBuf::from("/usr/share/lxc/hooks")),
             lxc_major,
             cgroup_v2,
             cgv2_controllers,
@@ -394,6 +401,22 @@ pub fn generate_lxc_config(
             "lxc.include = {}\n",
             include(&format!("{ostype}.userns.conf"), "userns.conf").display()
         ));
+    }
+    // Upstream's pve-container installs these three lines as
+    // `<config>/common.conf.d/01-pve.conf`, which the common include pulls in; without
+    // that file on the host the generated config names the hooks itself, at the same
+    // place.
+    if !cfg.join("common.conf.d/01-pve.conf").exists() {
+        for (kind, name) in [
+            ("pre-start", "lxc-pve-prestart-hook"),
+            ("autodev", "lxc-pve-autodev-hook"),
+            ("post-stop", "lxc-pve-poststop-hook"),
+        ] {
+            raw.push_str(&format!(
+                "lxc.hook.{kind} = {}\n",
+                host.lxc_hooks_dir.join(name).display()
+            ));
+        }
     }
     let feats = features(conf);
     raw.push_str(&seccomp_config(
@@ -653,6 +676,7 @@ mod tests {
     fn host(apparmor: bool) -> LxcHost {
         LxcHost {
             hook_dir: PathBuf::from("/usr/share/lxc"),
+            lxc_hooks_dir: PathBuf::from("/usr/share/lxc/hooks"),
             lxc_major: 6,
             cgroup_v2: true,
             cgv2_controllers: vec!["cpuset".into(), "cpu".into(), "memory".into()],
@@ -705,6 +729,9 @@ lxc.cgroup.dir.container.inner = ns
 lxc.arch = amd64
 lxc.include = CFG/debian.common.conf
 lxc.include = CFG/userns.conf
+lxc.hook.pre-start = /usr/share/lxc/hooks/lxc-pve-prestart-hook
+lxc.hook.autodev = /usr/share/lxc/hooks/lxc-pve-autodev-hook
+lxc.hook.post-stop = /usr/share/lxc/hooks/lxc-pve-poststop-hook
 lxc.seccomp.profile = /var/lib/lxc/100/rules.seccomp
 lxc.apparmor.profile = generated
 lxc.apparmor.raw = allow mqueue,
