@@ -99,7 +99,7 @@ fn stop_worker(
         let store = CtConfigStore::new(&paths, &node);
         let _lock = store.lock_config(vmid).map_err(anyhow::Error::msg)?;
         let conf = store.load_config(vmid, None).map_err(anyhow::Error::msg)?;
-        if !skiplock && !shutdown {
+        if !skiplock && !shutdown && conf.main.get("lock") != Some("mounted") {
             check_lock(&conf)?;
         }
         rt.stop(vmid, shutdown, timeout, !shutdown || force)?;
