@@ -87,13 +87,18 @@ pub fn hook_main(expected_type: &str, hook: fn(&HookContext) -> Result<(), Strin
     match result {
         Ok(()) => 0,
         Err(e) => {
-            eprint!("{e}");
-            if !e.ends_with('\n') {
-                eprintln!();
-            }
+            report_hook_error(&e);
             1
         }
     }
+}
+
+/// A hook's error on stderr and, because LXC logs what a hook prints on stdout (its
+/// stderr is lost when `lxc-start` daemonizes), on stdout for the start log.
+pub fn report_hook_error(e: &str) {
+    let line = e.trim_end();
+    eprintln!("{line}");
+    println!("{line}");
 }
 
 fn paths_and_store() -> (NodePaths, CtConfigStore) {
@@ -250,6 +255,34 @@ fn run(cmd: &mut Command) -> Result<(), String> {
     Ok(())
 }
 
+/// Detaches, in the monitor's private mount namespace (`lxc.monitor.unshare`), the
+/// copies of other containers' mounts below the lxc path (a `pct mount` or a create in
+/// progress). Where the host's `/` is not a shared mount (no systemd as PID 1) the
+/// host's later unmount does not reach this copy, and it would keep that file system
+/// mounted for as long as this container runs. Never done in the host's namespace.
+fn detach_foreign_mounts(lxc_dir: &Path, vmid: u32) {
+    let ns = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok();
+    if ns("self").is_none() || ns("self") == ns("1") {
+        return;
+    }
+    let base = format!("{}/", lxc_dir.display());
+    let own = format!("{base}{vmid}/");
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut points: Vec<&str> = info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|p| p.starts_with(&base) && !p.starts_with(&own))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    points.dedup();
+    for p in points {
+        if let Ok(c) = std::ffi::CString::new(p) {
+            // SAFETY: a valid path; MNT_DETACH only affects this namespace's copy.
+            unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+        }
+    }
+}
+
 /// The pre-start hook.
 pub fn prestart(ctx: &HookContext) -> Result<(), String> {
     let (paths, store) = paths_and_store();
@@ -282,6 +315,7 @@ pub fn prestart(ctx: &HookContext) -> Result<(), String> {
     let _ = std::fs::remove_file(ctdir.join("devices"));
     let idmap = crate::idmap::section_id_maps(&conf.main)?;
 
+    detach_foreign_mounts(&paths.lxc_dir(), vmid);
     // `pct mount` mounts are copied into this namespace; unmount them here
     if is_mounted(rootdir) {
         let _ = Command::new("umount")

@@ -173,7 +173,7 @@ impl LxcRuntime {
         let log = self.lxc_dir.join(vmid.to_string()).join("start.log");
         let _ = std::fs::remove_file(&log);
         let mut cmd = self.tool("lxc-start", vmid);
-        cmd.arg("-l").arg("NOTICE").arg("-o").arg(&log);
+        cmd.arg("-l").arg("DEBUG").arg("-o").arg(&log);
         let result = self.run("lxc-start", cmd);
         let _ = std::fs::remove_file(&flag);
         if let Err(e) = result {

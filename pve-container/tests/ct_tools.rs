@@ -176,7 +176,7 @@ fn exec_push_pull_and_mount_points() {
     let Some(template) = host_ready() else {
         return;
     };
-    let vmid = 8600 + std::process::id() % 50;
+    let vmid = 8600 + std::process::id() % 40;
     let tmp = std::env::temp_dir().join(format!("pve-ct-tools-share-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).unwrap();
     std::fs::write(tmp.join("hello"), "hello-from-host\n").unwrap();
@@ -338,7 +338,7 @@ fn mount_unmount_and_resize() {
     let Some(template) = host_ready() else {
         return;
     };
-    let vmid = 8650 + std::process::id() % 50;
+    let vmid = 8640 + std::process::id() % 40;
     let ct = TestCt::new(&template, "resize", vmid, "");
     let v = vmid.to_string();
     let rootdir = ct.rt.rootdir(vmid);
@@ -439,6 +439,104 @@ fn mount_unmount_and_resize() {
         grown > 1600 * 1024 || text.contains("Failed to update the container's filesystem"),
         "online resize neither grew the fs nor warned: {df} {text}"
     );
+    let (code, out, err) = ct.pct(&["stop", &v]);
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+fn run_ok(cmd: &str, args: &[&str]) -> Result<String, String> {
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Deletes the test's bridge and veth probe pair.
+struct Links(Vec<String>);
+
+impl Drop for Links {
+    fn drop(&mut self) {
+        for l in &self.0 {
+            let _ = run_ok("ip", &["link", "del", l]);
+        }
+    }
+}
+
+/// Whether the kernel can police ingress traffic as upstream's rate limit does
+/// (`basic` classifier with the `police` action).
+fn kernel_can_police(probe: &str) -> bool {
+    let peer = format!("{probe}p");
+    if run_ok(
+        "ip",
+        &["link", "add", probe, "type", "veth", "peer", "name", &peer],
+    )
+    .is_err()
+    {
+        return false;
+    }
+    let ok = run_ok(
+        "tc",
+        &["qdisc", "add", "dev", probe, "handle", "ffff:", "ingress"],
+    )
+    .is_ok()
+        && run_ok(
+            "tc",
+            &[
+                "filter", "add", "dev", probe, "parent", "ffff:", "prio", "50", "basic", "police",
+                "rate", "1000bps", "burst", "1000b", "mtu", "64kb", "drop",
+            ],
+        )
+        .is_ok();
+    let _ = run_ok("ip", &["link", "del", probe]);
+    ok
+}
+
+/// `rate` on a network device: the veth gets upstream's tc setup (htb class for what
+/// it sends, ingress policer for what it receives) from the network hook; a kernel
+/// without the police action makes the start fail with tc's error, as upstream.
+#[test]
+fn net_rate_limit() {
+    let Some(template) = host_ready() else {
+        return;
+    };
+    if run_ok("sh", &["-c", "command -v tc"]).is_err() {
+        return skip("tc not installed");
+    }
+    let pid = std::process::id();
+    let vmid = 8680 + pid % 20;
+    let bridge = format!("pvetrb{}", pid % 10000);
+    let probe = format!("pvetq{}", pid % 10000);
+    let _links = Links(vec![bridge.clone(), probe.clone()]);
+    run_ok("ip", &["link", "add", &bridge, "type", "bridge"]).unwrap();
+    run_ok("ip", &["link", "set", &bridge, "up"]).unwrap();
+    let police = kernel_can_police(&probe);
+    let net = format!("net0: name=eth0,bridge={bridge},hwaddr=BC:24:11:00:00:02,rate=5\n");
+    let ct = TestCt::new(&template, "rate", vmid, &net);
+    let v = vmid.to_string();
+    let (code, out, err) = ct.pct(&["start", &v]);
+    if !police {
+        println!("kernel without the tc police action: start must fail");
+        assert_eq!(code, 255, "{out}{err}");
+        let failed = format!(
+            "command '/sbin/tc filter add dev veth{vmid}i0 parent ffff: prio 50 basic police"
+        );
+        assert!(format!("{out}{err}").contains(&failed), "{out}{err}");
+        assert!(!ct.rt.check_running(vmid));
+        return;
+    }
+    assert_eq!(code, 0, "{out}{err}");
+    let veth = format!("veth{vmid}i0");
+    let classes = run_ok("tc", &["class", "show", "dev", &veth]).unwrap();
+    // 5 MB/s = 5242880 bytes/s
+    assert!(
+        classes.contains("htb 1:1") && classes.contains("rate 41943Kbit"),
+        "{classes}"
+    );
+    let filters = run_ok("tc", &["filter", "show", "dev", &veth, "parent", "ffff:"]).unwrap();
+    assert!(filters.contains("police"), "{filters}");
     let (code, out, err) = ct.pct(&["stop", &v]);
     assert_eq!(code, 0, "{out}{err}");
 }

@@ -1,9 +1,10 @@
 //! `cargo xtask bench lxc`: `pct start VMID` (the `pct` binary beside this one, as an
 //! admin runs it: process start, worker task, config lock, rootfs mount, LXC config
-//! generation, `lxc-start`) until it exits with the container running, against
-//! `lxc-start` of the same generated config by hand on the already-mounted root (the
-//! floor), in the same run; and `pct list` (the vmlist method) over 1,000 container
-//! configs. Root, LXC and a busybox template are needed.
+//! generation, `lxc-start` with the pre-start hook mounting the root) until it exits
+//! with the container running, against `lxc-start` by hand of the same generated config
+//! without the PVE hooks on the root mounted beforehand (the floor), in the same run;
+//! and `pct list` (the vmlist method) over 1,000 container configs. Root, LXC and a
+//! busybox template are needed.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -144,6 +145,10 @@ fn main() -> anyhow::Result<()> {
             .args(["start", &vmid.to_string()])
             .env(pve_common::paths::ROOT_ENV, &root)
             .env("PVE_NODE_NAME", &env.node)
+            .env(
+                "PVE_LXC_HOOK_DIR",
+                pct_bin.parent().unwrap_or(Path::new(".")),
+            )
             .output()?;
         if !out.status.success() || !rt.check_running(vmid) {
             anyhow::bail!(
@@ -153,14 +158,27 @@ fn main() -> anyhow::Result<()> {
             );
         }
         pct.push(t.elapsed().as_secs_f64() * 1000.0);
-        // stop, leaving the root mounted for the hand start
         rt.stop(vmid, false, None, true)?;
 
+        // the floor: the generated config without the PVE hooks, root mounted before
+        let ctdir = rt.lxc_dir.join(vmid.to_string());
+        let plain: String = std::fs::read_to_string(ctdir.join("config"))?
+            .lines()
+            .filter(|l| !l.starts_with("lxc.hook."))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(ctdir.join("config.floor"), plain)?;
+        for m in pve_container::create::mount_all(&storage, &conf.main, &rt.rootdir(vmid))
+            .map_err(anyhow::Error::msg)?
+        {
+            m.keep();
+        }
         let t = Instant::now();
         let st = Command::new("lxc-start")
             .arg("-P")
             .arg(&rt.lxc_dir)
-            .args(["-n", &vmid.to_string()])
+            .args(["-n", &vmid.to_string(), "-f"])
+            .arg(ctdir.join("config.floor"))
             .status()?;
         if !st.success() || !rt.check_running(vmid) {
             anyhow::bail!("lxc-start by hand failed");
