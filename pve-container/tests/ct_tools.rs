@@ -189,7 +189,21 @@ fn exec_push_pull_and_mount_points() {
         .unwrap();
     let (path, _, _) = ct.storage.path(&volid, None).unwrap();
     pve_container::create::format_disk(&path, 100000, 100000).unwrap();
+    // dev0: a host device node (a second /dev/null, 1:3) passed through with a mode
+    let devnode = format!("/dev/pvetest-null-{}", std::process::id());
+    let c = std::ffi::CString::new(devnode.clone()).unwrap();
+    // SAFETY: a valid path; makedev(1, 3) is the null device.
+    let rc = unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o600, libc::makedev(1, 3)) };
+    assert_eq!(rc, 0, "mknod {devnode}");
+    struct RemoveNode(String);
+    impl Drop for RemoveNode {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+    let _node = RemoveNode(devnode.clone());
     let mut conf = ct.conf();
+    conf.main.set("dev0", format!("{devnode},mode=0666"));
     conf.main
         .set("mp0", format!("{},mp=/mnt/shared,ro=1", tmp.display()));
     conf.main
@@ -222,6 +236,13 @@ fn exec_push_pull_and_mount_points() {
         "refused\n"
     );
     ct.sh("echo on-the-volume > /mnt/vol/data");
+    // the passthrough device is in the container's /dev with the configured mode
+    assert_eq!(
+        ct.sh(&format!(
+            "stat -c '%t:%T %a %u' {devnode}; echo data > {devnode} && echo written"
+        )),
+        "1:3 666 0\nwritten\n"
+    );
     // the host does not see the container's mounts
     assert!(!pve_container::create::is_mounted(&ct.rt.rootdir(vmid)));
 
