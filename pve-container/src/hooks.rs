@@ -256,22 +256,22 @@ fn run(cmd: &mut Command) -> Result<(), String> {
 }
 
 /// Detaches, in the monitor's private mount namespace (`lxc.monitor.unshare`), the
-/// copies of other containers' mounts below the lxc path (a `pct mount` or a create in
-/// progress). Where the host's `/` is not a shared mount (no systemd as PID 1) the
-/// host's later unmount does not reach this copy, and it would keep that file system
-/// mounted for as long as this container runs. Never done in the host's namespace.
-fn detach_foreign_mounts(lxc_dir: &Path, vmid: u32) {
+/// copies of other containers' mounts (`…/lxc/<vmid>/rootfs` of a `pct mount` or a
+/// create in progress, `…/lxc/<vmid>/passthrough`). Where the host's `/` is not a
+/// shared mount (no systemd as PID 1) the host's later unmount does not reach such a
+/// copy, and it would keep that file system mounted (its ext4 MMP block busy) for as
+/// long as this container runs. Never done in the host's namespace.
+fn detach_foreign_mounts(own_ctdir: &Path) {
     let ns = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok();
     if ns("self").is_none() || ns("self") == ns("1") {
         return;
     }
-    let base = format!("{}/", lxc_dir.display());
-    let own = format!("{base}{vmid}/");
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let own = own_ctdir.to_string_lossy().into_owned();
     let mut points: Vec<&str> = info
         .lines()
         .filter_map(|l| l.split(' ').nth(4))
-        .filter(|p| p.starts_with(&base) && !p.starts_with(&own))
+        .filter(|p| foreign_container_mount(p, &own))
         .collect();
     points.sort_by_key(|p| std::cmp::Reverse(p.len()));
     points.dedup();
@@ -281,6 +281,19 @@ fn detach_foreign_mounts(lxc_dir: &Path, vmid: u32) {
             unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
         }
     }
+}
+
+/// `path` is at or below `…/lxc/<vmid>/rootfs` or `…/passthrough` of a container
+/// directory other than `own`.
+fn foreign_container_mount(path: &str, own: &str) -> bool {
+    let comps: Vec<&str> = path.split('/').collect();
+    (0..comps.len().saturating_sub(2)).any(|i| {
+        comps[i] == "lxc"
+            && !comps[i + 1].is_empty()
+            && comps[i + 1].bytes().all(|b| b.is_ascii_digit())
+            && (comps[i + 2] == "rootfs" || comps[i + 2] == "passthrough")
+            && comps[..i + 2].join("/") != own
+    })
 }
 
 /// The pre-start hook.
@@ -315,7 +328,7 @@ pub fn prestart(ctx: &HookContext) -> Result<(), String> {
     let _ = std::fs::remove_file(ctdir.join("devices"));
     let idmap = crate::idmap::section_id_maps(&conf.main)?;
 
-    detach_foreign_mounts(&paths.lxc_dir(), vmid);
+    detach_foreign_mounts(&ctdir);
     // `pct mount` mounts are copied into this namespace; unmount them here
     if is_mounted(rootdir) {
         let _ = Command::new("umount")
@@ -327,8 +340,11 @@ pub fn prestart(ctx: &HookContext) -> Result<(), String> {
         m.keep();
     }
 
+    // (upstream mounts the tmpfs also without devices; nothing reads it then)
     let devs = passthrough_devices(&conf.main)?;
-    setup_passthrough(&ctdir.join("passthrough"), &devs, &idmap)?;
+    if !devs.is_empty() {
+        setup_passthrough(&ctdir.join("passthrough"), &devs, &idmap)?;
+    }
 
     let mut setup = crate::setup::Setup::new(&conf.main, rootdir, Default::default())?;
     setup.pre_start_hook()?;
@@ -440,6 +456,26 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         move |k: &str| map.get(k).cloned()
+    }
+
+    #[test]
+    fn foreign_mounts() {
+        let own = "/var/lib/lxc/100";
+        assert!(foreign_container_mount("/var/lib/lxc/101/rootfs", own));
+        assert!(foreign_container_mount(
+            "/var/lib/lxc/101/rootfs/mnt/data",
+            own
+        ));
+        assert!(foreign_container_mount("/var/lib/lxc/101/passthrough", own));
+        assert!(foreign_container_mount(
+            "/tmp/t1/var/lib/lxc/100/rootfs",
+            own
+        ));
+        assert!(!foreign_container_mount("/var/lib/lxc/100/rootfs", own));
+        assert!(!foreign_container_mount("/var/lib/lxc/100/rootfs/mnt", own));
+        assert!(!foreign_container_mount("/var/lib/lxc/101", own));
+        assert!(!foreign_container_mount("/var/lib/lxc/web/rootfs", own));
+        assert!(!foreign_container_mount("/mnt/pve/nfs", own));
     }
 
     #[test]

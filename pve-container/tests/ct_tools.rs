@@ -400,6 +400,7 @@ fn mount_unmount_and_resize() {
     assert_eq!(code, 255, "{err}");
     let (code, out, err) = ct.pct(&["resize", &v, "rootfs", "+512M"]);
     assert_eq!(code, 0, "{out}{err}");
+    let resize_log = format!("{out}{err}");
     let rootfs = ct.conf().main.get("rootfs").unwrap().to_string();
     assert_eq!(
         rootfs,
@@ -432,7 +433,10 @@ fn mount_unmount_and_resize() {
         .nth(1)
         .and_then(|t| t.parse().ok())
         .unwrap_or(0);
-    assert!(total > 1400 * 1024, "root not grown: {df}");
+    assert!(
+        total > 1400 * 1024,
+        "root not grown: {df} (resize: {resize_log})"
+    );
 
     // online: the volume and config grow; the file system grows where the host lets
     // resize2fs do it online, else the task warns (never silently)
