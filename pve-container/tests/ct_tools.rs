@@ -124,6 +124,36 @@ impl TestCt {
         self.pct_env(args, &[])
     }
 
+    /// `pct` with `input` on its stdin.
+    fn pct_stdin(&self, args: &[&str], input: &str) -> (i32, String, String) {
+        use std::io::Write;
+        let hooks = Path::new(env!("CARGO_BIN_EXE_lxc-pve-prestart-hook"))
+            .parent()
+            .unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pct"))
+            .args(args)
+            .env("PVE_ROOT", &self.root)
+            .env("PVE_NODE_NAME", NODE)
+            .env("PVE_LXC_HOOK_DIR", hooks)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
     fn pct_env(&self, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
         let hooks = Path::new(env!("CARGO_BIN_EXE_lxc-pve-prestart-hook"))
             .parent()
@@ -258,6 +288,10 @@ fn exec_push_pull_and_mount_points() {
     assert_eq!(out, "unset\n");
     let (code, _, err) = ct.pct(&["exec", &v]);
     assert_eq!((code, err.as_str()), (255, "missing command\n"));
+    // enter: the container's shell reads the commands (here from a pipe)
+    let (code, out, err) = ct.pct_stdin(&["enter", &v], "echo entered $(id -u)\nexit 4\n");
+    assert_eq!(code, 4, "{out}{err}");
+    assert!(out.contains("entered 0"), "{out}{err}");
 
     // push: owner and mode inside the (unprivileged) container
     let src = ct.root.join("push-src");
