@@ -455,7 +455,9 @@ fn mount_unmount_and_resize() {
     assert_eq!(ct.sh("cat /etc/hostname"), "busybox\n");
     let (code, out, err) = ct.pct(&["stop", &v]);
     assert_eq!(code, 0, "{out}{err}");
+    // the host-side mount and the lock survive start and stop
     assert_eq!(ct.conf().main.get("lock"), Some("mounted"));
+    assert!(pve_container::create::is_mounted(&rootdir));
     let (code, _, err) = ct.pct(&["unmount", &v]);
     assert_eq!(code, 0, "{err}");
 

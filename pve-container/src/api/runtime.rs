@@ -102,8 +102,9 @@ fn stop_worker(
         if !skiplock && !shutdown && conf.main.get("lock") != Some("mounted") {
             check_lock(&conf)?;
         }
+        // the post-stop hook unmounts the volumes (they were mounted in the container's
+        // namespace); a `pct mount` on the host stays, as upstream
         rt.stop(vmid, shutdown, timeout, !shutdown || force)?;
-        rt.unmount(vmid)?;
         Ok(())
     })
 }
@@ -132,7 +133,6 @@ fn vm_reboot(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
         // upstream: a clean shutdown (killed after the timeout), then a fresh start with
         // the current config
         rt.stop(vmid, true, timeout, true)?;
-        rt.unmount(vmid)?;
         let store = CtConfigStore::new(&paths, &node);
         let conf = store.load_config(vmid, None).map_err(anyhow::Error::msg)?;
         rt.start(vmid, &conf.main, &LxcHost::probe())?;
