@@ -491,11 +491,7 @@ fn mount_unmount_and_resize() {
         .and_then(|t| t.parse().ok())
         .unwrap_or(0);
     let text = format!("{out}{err}");
-    println!(
-        "online resize: file system {} KiB -> {grown} KiB, warned: {}",
-        total,
-        text.contains("Failed to update the container's filesystem")
-    );
+    println!("online resize: file system {total} KiB -> {grown} KiB; pct said: {text}");
     assert!(
         grown > 1600 * 1024 || text.contains("Failed to update the container's filesystem"),
         "online resize neither grew the fs nor warned: {df} {text}"
