@@ -171,10 +171,39 @@ impl LxcHost {
         }
     }
 
+    /// Whether the generated config names the PVE hooks itself (the host has no
+    /// `common.conf.d/01-pve.conf` that names them).
+    pub fn names_pve_hooks(&self) -> bool {
+        !self
+            .lxc_config_path
+            .join("common.conf.d/01-pve.conf")
+            .exists()
+    }
+
+    /// The hooks the generated config names that do not exist (a dev node without the
+    /// binaries installed and without `$PVE_LXC_HOOK_DIR`).
+    pub fn missing_hooks(&self) -> Vec<PathBuf> {
+        if !self.names_pve_hooks() {
+            return Vec::new();
+        }
+        PVE_HOOKS
+            .iter()
+            .map(|(_, name)| self.lxc_hooks_dir.join(name))
+            .filter(|p| !p.is_file())
+            .collect()
+    }
+
     fn has_cgv2(&self, controller: &str) -> bool {
         self.cgv2_controllers.iter().any(|c| c == controller)
     }
 }
+
+/// The LXC hook types and upstream's names of their programs.
+pub const PVE_HOOKS: [(&str, &str); 3] = [
+    ("pre-start", "lxc-pve-prestart-hook"),
+    ("autodev", "lxc-pve-autodev-hook"),
+    ("post-stop", "lxc-pve-poststop-hook"),
+];
 
 /// The generated config plus side files and warnings.
 #[derive(Debug, Default)]
@@ -406,12 +435,8 @@ pub fn generate_lxc_config(
     // `<config>/common.conf.d/01-pve.conf`, which the common include pulls in; without
     // that file on the host the generated config names the hooks itself, at the same
     // place.
-    if !cfg.join("common.conf.d/01-pve.conf").exists() {
-        for (kind, name) in [
-            ("pre-start", "lxc-pve-prestart-hook"),
-            ("autodev", "lxc-pve-autodev-hook"),
-            ("post-stop", "lxc-pve-poststop-hook"),
-        ] {
+    if host.names_pve_hooks() {
+        for (kind, name) in PVE_HOOKS {
             raw.push_str(&format!(
                 "lxc.hook.{kind} = {}\n",
                 host.lxc_hooks_dir.join(name).display()
@@ -770,7 +795,19 @@ lxc.cgroup2.cpuset.cpus = 6-7
             out.seccomp_rules.as_deref(),
             Some("2\ndenylist\nioctl errno 1 [1,0x9400,SCMP_CMP_MASKED_EQ,0xff00]\nsocket errno 97 [0,38,SCMP_CMP_EQ]\n")
         );
+        // a host whose common include names the hooks gets none in the config
+        std::fs::create_dir_all(cfgdir.join("common.conf.d")).unwrap();
+        std::fs::write(cfgdir.join("common.conf.d/01-pve.conf"), "").unwrap();
+        let out = generate_lxc_config(100, &c, Path::new("/var/lib/lxc/100"), &h).unwrap();
+        assert!(!out.config.contains("lxc.hook."));
+        assert!(h.missing_hooks().is_empty());
         std::fs::remove_dir_all(&cfgdir).unwrap();
+        let mut h = host(false);
+        h.lxc_hooks_dir = PathBuf::from("/nonexistent/hooks");
+        assert_eq!(
+            h.missing_hooks()[0],
+            PathBuf::from("/nonexistent/hooks/lxc-pve-prestart-hook")
+        );
     }
 
     #[test]

@@ -156,6 +156,12 @@ impl LxcRuntime {
         if self.check_running(vmid) {
             return Err(LxcError::AlreadyRunning(vmid));
         }
+        if let Some(hook) = host.missing_hooks().first() {
+            return Err(LxcError::Config(format!(
+                "missing LXC hook '{}' (install pve-container's hooks or set PVE_LXC_HOOK_DIR)\n",
+                hook.display()
+            )));
+        }
         let mut warnings =
             update_lxc_config_in(&self.lxc_dir, vmid, conf, host).map_err(LxcError::Config)?;
         let paths = pve_common::paths::NodePaths::new(&self.root);
