@@ -432,6 +432,22 @@ fn mount_unmount_and_resize() {
     );
     let (code, _, err) = ct.pct(&["resize", &v, "mp3", "+1G"]);
     assert_eq!(code, 255, "{err}");
+    let (code, _, err) = ct.pct(&["resize", &v, "rootfs", "+1G", "--digest", "0123abcd"]);
+    assert_eq!(
+        (code, err.as_str()),
+        (
+            255,
+            "detected modified configuration - file changed by other user? Try again.\n"
+        )
+    );
+    let (code, _, err) = ct.pct(&["resize", &v, "rootfs", "+1X"]);
+    assert_eq!(code, 255);
+    assert!(
+        err.starts_with(
+            "400 Parameter verification failed.\nsize: value does not match the regex pattern\n"
+        ),
+        "{err}"
+    );
     let (code, out, err) = ct.pct(&["resize", &v, "rootfs", "+512M"]);
     assert_eq!(code, 0, "{out}{err}");
     let resize_log = format!("{out}{err}");
