@@ -126,7 +126,9 @@ fn is_mounted(path: &Path) -> bool {
     crate::create::is_mounted(path)
 }
 
-/// Leftover cgroups keep LXC from starting; remove them (cgroup v2 layout).
+/// Leftover cgroups keep LXC from starting; remove them (best effort: a cgroup still
+/// in use stays). cgroup v2: `lxc/VMID` and `lxc.monitor/VMID` below the root; v1 and
+/// hybrid layouts: the same below every controller hierarchy.
 fn cleanup_cgroups(vmid: u32) {
     fn rmdir_recursive(path: &Path) {
         if let Ok(rd) = std::fs::read_dir(path) {
@@ -138,11 +140,21 @@ fn cleanup_cgroups(vmid: u32) {
             let _ = std::fs::remove_dir(path);
         }
     }
-    for base in ["lxc", "lxc.monitor"] {
-        let dir = Path::new("/sys/fs/cgroup")
-            .join(base)
-            .join(vmid.to_string());
-        rmdir_recursive(&dir);
+    let root = Path::new("/sys/fs/cgroup");
+    let mut hierarchies = vec![root.to_path_buf()];
+    if !root.join("cgroup.controllers").exists() {
+        if let Ok(rd) = std::fs::read_dir(root) {
+            hierarchies.extend(
+                rd.flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .map(|e| e.path()),
+            );
+        }
+    }
+    for h in hierarchies {
+        for base in ["lxc", "lxc.monitor"] {
+            rmdir_recursive(&h.join(base).join(vmid.to_string()));
+        }
     }
 }
 
