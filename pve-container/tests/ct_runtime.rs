@@ -43,7 +43,9 @@ fn test_host() -> LxcHost {
         .parent()
         .unwrap()
         .to_path_buf();
-    std::env::set_var("PVE_LXC_HOOK_DIR", &dir);
+    // set once: the other test threads read the environment too
+    static SET_ENV: std::sync::Once = std::sync::Once::new();
+    SET_ENV.call_once(|| std::env::set_var("PVE_LXC_HOOK_DIR", &dir));
     let mut host = LxcHost::probe();
     host.hook_dir = dir.clone();
     host.lxc_hooks_dir = dir;
