@@ -124,6 +124,39 @@ impl TestCt {
         self.pct_env(args, &[])
     }
 
+    /// `sh -c CMD` under script(1) (a pseudo terminal), the `inputs` written one after
+    /// the other with a pause between them.
+    fn pct_script(&self, cmd: &str, inputs: &[&str]) -> (i32, String, String) {
+        use std::io::Write;
+        let hooks = Path::new(env!("CARGO_BIN_EXE_lxc-pve-prestart-hook"))
+            .parent()
+            .unwrap();
+        let mut child = Command::new("script")
+            .args(["-qec", cmd, "/dev/null"])
+            .env("PVE_ROOT", &self.root)
+            .env("PVE_NODE_NAME", NODE)
+            .env("PVE_LXC_HOOK_DIR", hooks)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        for input in inputs {
+            std::thread::sleep(std::time::Duration::from_millis(700));
+            stdin.write_all(input.as_bytes()).unwrap();
+            stdin.flush().unwrap();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        drop(stdin);
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
     /// `pct` with `input` on its stdin.
     fn pct_stdin(&self, args: &[&str], input: &str) -> (i32, String, String) {
         use std::io::Write;
@@ -288,6 +321,17 @@ fn exec_push_pull_and_mount_points() {
     assert_eq!(out, "unset\n");
     let (code, _, err) = ct.pct(&["exec", &v]);
     assert_eq!((code, err.as_str()), (255, "missing command\n"));
+    // console (cmode console: the shell busybox init runs on /dev/console), through a
+    // pseudo terminal from script(1); Ctrl-b q (`--escape ^b`) leaves it
+    if run_ok("sh", &["-c", "command -v script"]).is_ok() {
+        let mut conf = ct.conf();
+        conf.main.set("cmode", "console");
+        ct.store.write_config(vmid, &conf).unwrap();
+        let cmd = format!("{} console {v} --escape ^b", env!("CARGO_BIN_EXE_pct"));
+        let (code, out, err) = ct.pct_script(&cmd, &["\necho CONSOLE-$((6*7))\n", "\x02q"]);
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(out.contains("CONSOLE-42"), "{out}{err}");
+    }
     // enter: the container's shell reads the commands (here from a pipe)
     let (code, out, err) = ct.pct_stdin(&["enter", &v], "echo entered $(id -u)\nexit 4\n");
     assert_eq!(code, 4, "{out}{err}");
