@@ -257,6 +257,26 @@ pub fn pct_cli_for(node: &str) -> CliDef {
             .output(pve_common::cli::command::upid_exit),
         );
     }
+    // pct's own runtime commands (exec, enter, console, push, pull, mount, unmount) and
+    // resize (lxcpct)
+    for (name, method, args, prints, task) in crate::pct_local::commands() {
+        let mut cmd = Command::new(CLASS_PCT, method).args(args);
+        if prints {
+            cmd = cmd.output(|out, data, _, _| {
+                out.write_all(data.as_str().unwrap_or_default().as_bytes())
+            });
+        } else if task {
+            cmd = cmd.output(pve_common::cli::command::upid_exit);
+        }
+        root = root.command(name, cmd);
+    }
+    root = root.command(
+        "resize",
+        Command::new(CLASS_LXC, method_at(&router, HttpMethod::Put, "_/resize"))
+            .args(&["vmid", "disk", "size"])
+            .fixed("node", node)
+            .output(pve_common::cli::command::upid_exit),
+    );
     let root = write_commands(root, &router, node);
     CliDef::new(root).error_exit_code(exit_code)
 }

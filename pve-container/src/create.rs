@@ -58,24 +58,41 @@ impl MountedVolume {
 
     /// [`Self::mount`], read-only when `ro`; block devices are mounted as they are.
     pub fn mount_opts(source: &Path, dir: &Path, ro: bool) -> Result<Self, String> {
-        use std::os::unix::fs::FileTypeExt;
         std::fs::create_dir_all(dir).map_err(|e| format!("mkdir {}: {e}\n", dir.display()))?;
-        let meta = std::fs::metadata(source).map_err(|e| format!("{}: {e}\n", source.display()))?;
-        let mut opts = if meta.is_dir() {
-            "bind".to_string()
-        } else if meta.file_type().is_block_device() {
-            "defaults".to_string()
+        let opts = if ro {
+            vec!["ro".to_string()]
         } else {
-            "loop".to_string()
+            Vec::new()
         };
-        if ro {
-            opts.push_str(",ro");
-        }
+        Self::mount_at(source, dir, dir, &opts)
+    }
+
+    /// Mounts `source` on `via` (the directory itself or a `/proc/PID/fd/N` path to
+    /// it) with extra `opts`; `dir` is where it shows up, for the unmount.
+    pub fn mount_at(
+        source: &Path,
+        via: &Path,
+        dir: &Path,
+        opts: &[String],
+    ) -> Result<Self, String> {
+        use std::os::unix::fs::FileTypeExt;
+        let meta = std::fs::metadata(source).map_err(|e| format!("{}: {e}\n", source.display()))?;
+        let kind = if meta.is_dir() {
+            "bind"
+        } else if meta.file_type().is_block_device() {
+            "defaults"
+        } else {
+            "loop"
+        };
+        let opts = std::iter::once(kind.to_string())
+            .chain(opts.iter().cloned())
+            .collect::<Vec<_>>()
+            .join(",");
         run(Command::new("mount")
             .arg("-o")
             .arg(opts)
             .arg(source)
-            .arg(dir))?;
+            .arg(via))?;
         Ok(Self {
             dir: dir.to_path_buf(),
             mounted: true,
@@ -234,14 +251,123 @@ fn fill_rootfs(
     Ok(conf)
 }
 
+/// Upstream's `walk_tree_nofollow`: opens `rel` below `start` one component at a time
+/// without following symlinks (a container could have replaced a mount point's
+/// directory with a symlink to a host path), creating missing directories owned by
+/// the container's root when `mkdir`. Returns an `O_PATH` descriptor of the last one.
+pub fn walk_tree_nofollow(
+    start: &Path,
+    rel: &str,
+    mkdir: bool,
+    owner: (u32, u32),
+) -> Result<std::os::fd::OwnedFd, String> {
+    use std::ffi::CString;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::unix::ffi::OsStrExt;
+    let open_at = |dir: i32, name: &CString| {
+        // SAFETY: a valid NUL-terminated name relative to an open directory fd.
+        let fd = unsafe {
+            libc::openat(
+                dir,
+                name.as_ptr(),
+                libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            )
+        };
+        // SAFETY: a new descriptor nobody else owns.
+        (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+    };
+    let start_c = CString::new(start.as_os_str().as_bytes())
+        .map_err(|_| format!("invalid path {}\n", start.display()))?;
+    let mut fd = open_at(libc::AT_FDCWD, &start_c).ok_or_else(|| {
+        format!(
+            "failed to open start directory {}: {}\n",
+            start.display(),
+            std::io::Error::last_os_error()
+        )
+    })?;
+    let mut dir = start.display().to_string();
+    for comp in rel.split('/').filter(|c| !c.is_empty() && *c != ".") {
+        if comp == ".." {
+            return Err(format!("mount point path contains '..': {rel}\n"));
+        }
+        dir.push('/');
+        dir.push_str(comp);
+        let name = CString::new(comp).map_err(|_| format!("invalid path {dir}\n"))?;
+        let next = match open_at(fd.as_raw_fd(), &name) {
+            Some(n) => n,
+            None => {
+                let err = std::io::Error::last_os_error();
+                if matches!(err.raw_os_error(), Some(libc::ELOOP) | Some(libc::ENOTDIR)) {
+                    return Err(format!("symlink encountered at: {dir}\n"));
+                }
+                if !mkdir {
+                    return Err(format!("cannot open directory {dir}: {err}\n"));
+                }
+                // SAFETY: as above; an EEXIST race is caught by the O_NOFOLLOW open.
+                unsafe { libc::mkdirat(fd.as_raw_fd(), name.as_ptr(), 0o755) };
+                let n = open_at(fd.as_raw_fd(), &name).ok_or_else(|| {
+                    format!(
+                        "failed to create path: {dir}: {}\n",
+                        std::io::Error::last_os_error()
+                    )
+                })?;
+                // SAFETY: fchownat on the new directory's own descriptor.
+                unsafe {
+                    libc::fchownat(
+                        n.as_raw_fd(),
+                        c"".as_ptr(),
+                        owner.0,
+                        owner.1,
+                        libc::AT_EMPTY_PATH,
+                    )
+                };
+                n
+            }
+        };
+        fd = next;
+    }
+    Ok(fd)
+}
+
+/// The mount options of a volume mount point (upstream: `mountoptions` and `acl`; not
+/// for bind mounts, which take only `ro`).
+fn volume_mount_options(mp: &crate::volumes::MountPoint) -> Vec<String> {
+    let mut opts: Vec<String> = mp
+        .props
+        .get("mountoptions")
+        .and_then(serde_json::Value::as_str)
+        .map(|o| {
+            o.split(';')
+                .filter(|x| !x.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    match mp.props.get("acl").map(pve_common::schema::perl_truthy) {
+        Some(true) => opts.push("acl".into()),
+        Some(false) => opts.push("noacl".into()),
+        None => {}
+    }
+    opts
+}
+
 /// Mounts rootfs at `rootdir` and then every mount point below it, shallow paths first
 /// (upstream's `foreach_volume` in path order): storage volumes at their host path, bind
-/// mounts and devices as they are. On error the ones already mounted are unmounted.
+/// mounts and devices as they are. Mount point directories are walked without following
+/// symlinks and created (owned by the container's root) when missing. On error the
+/// ones already mounted are unmounted.
 pub fn mount_all(
     storage: &Storage,
     conf: &CtSection,
     rootdir: &Path,
 ) -> Result<Vec<MountedVolume>, String> {
+    use std::os::fd::AsRawFd;
+    let idmap = crate::idmap::section_id_maps(conf)?;
+    let owner = if idmap.entries.is_empty() {
+        (0, 0)
+    } else {
+        (idmap.root_uid as u32, idmap.root_gid as u32)
+    };
     let mut vols = crate::volumes::foreach_volume(conf);
     vols.sort_by_key(|(key, mp)| {
         let path = mp.mp.clone().unwrap_or_default();
@@ -251,6 +377,7 @@ pub fn mount_all(
             path,
         )
     });
+    std::fs::create_dir_all(rootdir).map_err(|e| format!("mkdir {}: {e}\n", rootdir.display()))?;
     let mut mounted: Vec<MountedVolume> = Vec::new();
     for (key, mp) in vols {
         let source = match mp.kind {
@@ -263,15 +390,27 @@ pub fn mount_all(
             _ => PathBuf::from(&mp.volume),
         };
         let rel = mp.mp.as_deref().unwrap_or("/").trim_start_matches('/');
-        if rel.split('/').any(|c| c == "..") {
-            return Err(format!("{key}: mount point path contains '..'\n"));
-        }
         let target = if rel.is_empty() {
             rootdir.to_path_buf()
         } else {
             rootdir.join(rel)
         };
-        let m = MountedVolume::mount_opts(&source, &target, mp.flag("ro"))
+        let dirfd =
+            walk_tree_nofollow(rootdir, rel, true, owner).map_err(|e| format!("{key}: {e}"))?;
+        let via = PathBuf::from(format!(
+            "/proc/{}/fd/{}",
+            std::process::id(),
+            dirfd.as_raw_fd()
+        ));
+        let mut opts = if mp.kind == crate::volumes::MountType::Bind {
+            Vec::new()
+        } else {
+            volume_mount_options(&mp)
+        };
+        if mp.flag("ro") {
+            opts.push("ro".into());
+        }
+        let m = MountedVolume::mount_at(&source, &via, &target, &opts)
             .map_err(|e| format!("{key}: {e}"))?;
         mounted.push(m);
     }

@@ -4,14 +4,17 @@
 //! ../shared/docs/ARCHITECTURE.md).
 
 pub mod api;
+pub mod attach;
 pub mod cli;
 pub mod config;
 mod conformance;
 pub mod create;
 pub mod disks;
+pub mod hooks;
 pub mod idmap;
 pub mod lxc_config;
 pub mod net_hook;
+pub mod pct_local;
 pub mod run;
 pub mod schema;
 pub mod setup;

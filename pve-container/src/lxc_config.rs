@@ -30,6 +30,9 @@ pub struct LxcHost {
     /// Where the hook programs the config names live (`/usr/share/lxc`: `lxcnetaddbr`);
     /// `$PVE_LXC_HOOK_DIR` points a dev or test root at the build directory.
     pub hook_dir: PathBuf,
+    /// Where the pre-start/autodev/post-stop hooks live (`/usr/share/lxc/hooks`;
+    /// `$PVE_LXC_HOOK_DIR` as for [`Self::hook_dir`]).
+    pub lxc_hooks_dir: PathBuf,
     /// `/usr/share/lxc/config` (the `lxc.include` directory).
     pub lxc_config_path: PathBuf,
     /// MTU of a bridge (`/sys/class/net/<bridge>/mtu`).
@@ -144,10 +147,14 @@ impl LxcHost {
         let (kmaj, kmin) = (nums.next().unwrap_or(0), nums.next().unwrap_or(0));
         let new_socket = Path::new("/run/pve-lxc-syscalld/socket");
         let old_socket = Path::new("/run/pve/lxc-syscalld.sock");
+        let dev_hooks = std::env::var_os("PVE_LXC_HOOK_DIR")
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from);
         Self {
-            hook_dir: std::env::var_os("PVE_LXC_HOOK_DIR")
-                .filter(|d| !d.is_empty())
-                .map_or_else(|| PathBuf::from("/usr/share/lxc"), PathBuf::from),
+            hook_dir: dev_hooks
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("/usr/share/lxc")),
+            lxc_hooks_dir: dev_hooks.unwrap_or_else(|| PathBuf::from("/usr/share/lxc/hooks")),
             lxc_major,
             cgroup_v2,
             cgv2_controllers,
@@ -164,10 +171,39 @@ impl LxcHost {
         }
     }
 
+    /// Whether the generated config names the PVE hooks itself (the host has no
+    /// `common.conf.d/01-pve.conf` that names them).
+    pub fn names_pve_hooks(&self) -> bool {
+        !self
+            .lxc_config_path
+            .join("common.conf.d/01-pve.conf")
+            .exists()
+    }
+
+    /// The hooks the generated config names that do not exist (a dev node without the
+    /// binaries installed and without `$PVE_LXC_HOOK_DIR`).
+    pub fn missing_hooks(&self) -> Vec<PathBuf> {
+        if !self.names_pve_hooks() {
+            return Vec::new();
+        }
+        PVE_HOOKS
+            .iter()
+            .map(|(_, name)| self.lxc_hooks_dir.join(name))
+            .filter(|p| !p.is_file())
+            .collect()
+    }
+
     fn has_cgv2(&self, controller: &str) -> bool {
         self.cgv2_controllers.iter().any(|c| c == controller)
     }
 }
+
+/// The LXC hook types and upstream's names of their programs.
+pub const PVE_HOOKS: [(&str, &str); 3] = [
+    ("pre-start", "lxc-pve-prestart-hook"),
+    ("autodev", "lxc-pve-autodev-hook"),
+    ("post-stop", "lxc-pve-poststop-hook"),
+];
 
 /// The generated config plus side files and warnings.
 #[derive(Debug, Default)]
@@ -394,6 +430,18 @@ pub fn generate_lxc_config(
             "lxc.include = {}\n",
             include(&format!("{ostype}.userns.conf"), "userns.conf").display()
         ));
+    }
+    // Upstream's pve-container installs these three lines as
+    // `<config>/common.conf.d/01-pve.conf`, which the common include pulls in; without
+    // that file on the host the generated config names the hooks itself, at the same
+    // place.
+    if host.names_pve_hooks() {
+        for (kind, name) in PVE_HOOKS {
+            raw.push_str(&format!(
+                "lxc.hook.{kind} = {}\n",
+                host.lxc_hooks_dir.join(name).display()
+            ));
+        }
     }
     let feats = features(conf);
     raw.push_str(&seccomp_config(
@@ -653,6 +701,7 @@ mod tests {
     fn host(apparmor: bool) -> LxcHost {
         LxcHost {
             hook_dir: PathBuf::from("/usr/share/lxc"),
+            lxc_hooks_dir: PathBuf::from("/usr/share/lxc/hooks"),
             lxc_major: 6,
             cgroup_v2: true,
             cgv2_controllers: vec!["cpuset".into(), "cpu".into(), "memory".into()],
@@ -705,6 +754,9 @@ lxc.cgroup.dir.container.inner = ns
 lxc.arch = amd64
 lxc.include = CFG/debian.common.conf
 lxc.include = CFG/userns.conf
+lxc.hook.pre-start = /usr/share/lxc/hooks/lxc-pve-prestart-hook
+lxc.hook.autodev = /usr/share/lxc/hooks/lxc-pve-autodev-hook
+lxc.hook.post-stop = /usr/share/lxc/hooks/lxc-pve-poststop-hook
 lxc.seccomp.profile = /var/lib/lxc/100/rules.seccomp
 lxc.apparmor.profile = generated
 lxc.apparmor.raw = allow mqueue,
@@ -743,7 +795,19 @@ lxc.cgroup2.cpuset.cpus = 6-7
             out.seccomp_rules.as_deref(),
             Some("2\ndenylist\nioctl errno 1 [1,0x9400,SCMP_CMP_MASKED_EQ,0xff00]\nsocket errno 97 [0,38,SCMP_CMP_EQ]\n")
         );
+        // a host whose common include names the hooks gets none in the config
+        std::fs::create_dir_all(cfgdir.join("common.conf.d")).unwrap();
+        std::fs::write(cfgdir.join("common.conf.d/01-pve.conf"), "").unwrap();
+        let out = generate_lxc_config(100, &c, Path::new("/var/lib/lxc/100"), &h).unwrap();
+        assert!(!out.config.contains("lxc.hook."));
+        assert!(h.missing_hooks().is_empty());
         std::fs::remove_dir_all(&cfgdir).unwrap();
+        let mut h = host(false);
+        h.lxc_hooks_dir = PathBuf::from("/nonexistent/hooks");
+        assert_eq!(
+            h.missing_hooks()[0],
+            PathBuf::from("/nonexistent/hooks/lxc-pve-prestart-hook")
+        );
     }
 
     #[test]

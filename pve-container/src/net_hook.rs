@@ -33,7 +33,7 @@ pub fn nodename() -> String {
 }
 
 /// `args`: `VMID net up veth IFACE`. Reads `netN` of the container (node from
-/// `$PVE_NODENAME`, else the host name; root from `$PVE_ROOT`) and enslaves IFACE to
+/// `$PVE_NODENAME`, `$PVE_NODE_NAME`, else the host name; root from `$PVE_ROOT`) and enslaves IFACE to
 /// its bridge.
 pub fn add_to_bridge(args: Vec<String>) -> Result<(), String> {
     let [vmid, net, up, kind, iface] = args.as_slice() else {
@@ -55,7 +55,7 @@ pub fn add_to_bridge(args: Vec<String>) -> Result<(), String> {
     let node = std::env::var("PVE_NODENAME")
         .ok()
         .filter(|n| !n.is_empty())
-        .unwrap_or_else(nodename);
+        .unwrap_or_else(pve_common::api::env::local_node_name);
     let store = crate::store::CtConfigStore::new(&NodePaths::from_env(), &node);
     let conf = store.load_config(vmid_num, None)?;
     let key = format!("net{netid}");
@@ -69,6 +69,13 @@ pub fn add_to_bridge(args: Vec<String>) -> Result<(), String> {
         .get("bridge")
         .and_then(serde_json::Value::as_str)
         .ok_or_else(|| format!("missing bridge configuration for '{key}'\n"))?;
+    if d.props
+        .get("link_down")
+        .is_some_and(pve_common::schema::perl_truthy)
+    {
+        // a disconnected interface stays off the bridge (upstream's net_tap_plug)
+        return ip(&["link", "set", "dev", iface, "down"]);
+    }
     ip(&["link", "set", "dev", iface, "master", bridge])?;
     if let Some(tag) = d.props.get("tag").and_then(serde_json::Value::as_u64) {
         let tag = tag.to_string();
@@ -83,5 +90,81 @@ pub fn add_to_bridge(args: Vec<String>) -> Result<(), String> {
             ));
         }
     }
+    let rate = d.props.get("rate").and_then(serde_json::Value::as_f64);
+    tap_rate_limit(iface, rate)?;
     ip(&["link", "set", "dev", iface, "up"])
+}
+
+fn tc(args: &str) -> Result<(), String> {
+    let argv: Vec<&str> = args.split_whitespace().collect();
+    let out = Command::new("tc")
+        .args(&argv)
+        .output()
+        .map_err(|e| format!("tc: {e}\n"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "command '/sbin/tc {args}' failed: exit code {}\n{}",
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(())
+}
+
+/// The tc commands of upstream's `tap_rate_limit` for a rate in MB/s: any old limit
+/// removed, then an htb class for what the interface sends and an ingress policer for
+/// what it receives, both at the rate with a 1 MiB burst. Nothing is added without a
+/// rate.
+pub fn rate_limit_commands(iface: &str, rate_mbs: Option<f64>) -> (Vec<String>, Vec<String>) {
+    let cleanup = vec![
+        format!("class del dev {iface} parent 1: classid 1:1"),
+        format!("filter del dev {iface} parent ffff: protocol all pref 50 u32"),
+        format!("qdisc del dev {iface} ingress"),
+        format!("qdisc del dev {iface} root"),
+    ];
+    let rate = rate_mbs.map_or(0, |r| (r * 1024.0 * 1024.0) as u64);
+    if rate == 0 {
+        return (cleanup, Vec::new());
+    }
+    let burst = 1024 * 1024;
+    let setup = vec![
+        format!("qdisc add dev {iface} root handle 1: htb default 1"),
+        format!("class add dev {iface} parent 1: classid 1:1 htb rate {rate}bps burst {burst}b"),
+        format!("qdisc add dev {iface} handle ffff: ingress"),
+        format!(
+            "filter add dev {iface} parent ffff: prio 50 basic police rate {rate}bps burst {burst}b mtu 64kb drop"
+        ),
+    ];
+    (cleanup, setup)
+}
+
+/// Applies [`rate_limit_commands`]; failures of the cleanup are expected (no old
+/// limit) and ignored.
+pub fn tap_rate_limit(iface: &str, rate_mbs: Option<f64>) -> Result<(), String> {
+    let (cleanup, setup) = rate_limit_commands(iface, rate_mbs);
+    for c in cleanup {
+        let _ = tc(&c);
+    }
+    for c in setup {
+        tc(&c)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rate_limit() {
+        let (cleanup, setup) = super::rate_limit_commands("veth100i0", Some(1.5));
+        assert_eq!(cleanup.len(), 4);
+        assert_eq!(
+            setup[1],
+            "class add dev veth100i0 parent 1: classid 1:1 htb rate 1572864bps burst 1048576b"
+        );
+        assert!(setup[3].contains("police rate 1572864bps burst 1048576b mtu 64kb drop"));
+        assert!(super::rate_limit_commands("veth100i0", None).1.is_empty());
+        assert!(super::rate_limit_commands("veth100i0", Some(0.0))
+            .1
+            .is_empty());
+    }
 }

@@ -36,6 +36,23 @@ impl std::fmt::Display for LxcError {
 
 impl std::error::Error for LxcError {}
 
+/// The lines of the LXC log that say why a start failed: a hook's own message (LXC
+/// logs what a failing hook printed) or else the first error.
+fn start_failure(log: &std::path::Path) -> Option<String> {
+    let detail = std::fs::read_to_string(log).ok()?;
+    let hook_output: Vec<&str> = detail
+        .lines()
+        .filter_map(|l| l.split_once("produced output: ").map(|(_, m)| m))
+        .collect();
+    if !hook_output.is_empty() {
+        return Some(hook_output.join("\n"));
+    }
+    detail
+        .lines()
+        .find(|l| l.contains("ERROR"))
+        .map(str::to_string)
+}
+
 /// The LXC tools acting on the containers below one lxc path.
 #[derive(Clone, Debug)]
 pub struct LxcRuntime {
@@ -45,6 +62,8 @@ pub struct LxcRuntime {
     pub bin_dir: PathBuf,
     /// The node's root, handed to the hooks as `$PVE_ROOT`.
     pub root: PathBuf,
+    /// The node whose container configs the hooks read (`$PVE_NODE_NAME`).
+    pub node: String,
 }
 
 impl LxcRuntime {
@@ -53,12 +72,26 @@ impl LxcRuntime {
             lxc_dir: paths.lxc_dir(),
             bin_dir: PathBuf::from("/usr/bin"),
             root: paths.root().to_path_buf(),
+            node: pve_common::api::env::local_node_name(),
         }
+    }
+
+    /// The runtime of another node name (a test root's or the API environment's node).
+    pub fn with_node(mut self, node: &str) -> Self {
+        self.node = node.to_string();
+        self
+    }
+
+    /// An LXC tool (`lxc-attach`, `lxc-console`, …) for the container, with `-P` and
+    /// `-n` set and the hook environment.
+    pub fn tool_command(&self, name: &str, vmid: u32) -> Command {
+        self.tool(name, vmid)
     }
 
     fn tool(&self, name: &str, vmid: u32) -> Command {
         let mut cmd = Command::new(self.bin_dir.join(name));
         cmd.env(pve_common::paths::ROOT_ENV, &self.root);
+        cmd.env("PVE_NODE_NAME", &self.node);
         cmd.arg("-P")
             .arg(&self.lxc_dir)
             .arg("-n")
@@ -98,29 +131,69 @@ impl LxcRuntime {
         self.running_pid(vmid).is_some()
     }
 
-    /// Writes the LXC config from `conf` and starts the container in the background.
-    /// Returns the warnings of the config generation.
+    /// `vm_start`: writes the LXC config from `conf` and starts the container in the
+    /// background. The pre-start hook named by the config mounts rootfs and the mount
+    /// points in the container's namespace and runs the distribution's start setup;
+    /// `skiplock` tells it to skip the lock check. Returns the warnings of the config
+    /// generation and of the hook.
     pub fn start(
         &self,
         vmid: u32,
         conf: &CtSection,
         host: &LxcHost,
     ) -> Result<Vec<String>, LxcError> {
+        self.start_opts(vmid, conf, host, false)
+    }
+
+    /// [`Self::start`] with upstream's `skiplock`.
+    pub fn start_opts(
+        &self,
+        vmid: u32,
+        conf: &CtSection,
+        host: &LxcHost,
+        skiplock: bool,
+    ) -> Result<Vec<String>, LxcError> {
         if self.check_running(vmid) {
             return Err(LxcError::AlreadyRunning(vmid));
         }
-        let warnings =
+        if let Some(hook) = host.missing_hooks().first() {
+            return Err(LxcError::Config(format!(
+                "missing LXC hook '{}' (install pve-container's hooks or set PVE_LXC_HOOK_DIR)\n",
+                hook.display()
+            )));
+        }
+        let mut warnings =
             update_lxc_config_in(&self.lxc_dir, vmid, conf, host).map_err(LxcError::Config)?;
+        let paths = pve_common::paths::NodePaths::new(&self.root);
+        let flag = crate::hooks::skiplock_flag(&paths, vmid);
+        if skiplock {
+            if let Some(dir) = flag.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            std::fs::write(&flag, b"").map_err(|e| {
+                LxcError::Config(format!("unable to write {}: {e}\n", flag.display()))
+            })?;
+        }
+        let warn_file = crate::hooks::warnings_file(&paths, vmid);
+        let _ = std::fs::remove_file(&warn_file);
         let log = self.lxc_dir.join(vmid.to_string()).join("start.log");
+        let _ = std::fs::remove_file(&log);
         let mut cmd = self.tool("lxc-start", vmid);
-        cmd.arg("-l").arg("NOTICE").arg("-o").arg(&log);
-        if let Err(e) = self.run("lxc-start", cmd) {
-            let detail = std::fs::read_to_string(&log).unwrap_or_default();
-            let last = detail.lines().find(|l| l.contains("ERROR"));
-            return Err(match (e, last) {
+        cmd.arg("-l").arg("DEBUG").arg("-o").arg(&log);
+        let result = self.run("lxc-start", cmd);
+        let _ = std::fs::remove_file(&flag);
+        if let Err(e) = result {
+            return Err(match (e, start_failure(&log)) {
                 (LxcError::Tool(t, m), Some(l)) => LxcError::Tool(t, format!("{m}{l}")),
                 (e, _) => e,
             });
+        }
+        if let Ok(text) = std::fs::read_to_string(&warn_file) {
+            warnings.extend(
+                text.lines()
+                    .filter(|l| !l.is_empty())
+                    .map(|l| format!("{l}\n")),
+            );
         }
         Ok(warnings)
     }
@@ -130,45 +203,9 @@ impl LxcRuntime {
         self.lxc_dir.join(vmid.to_string()).join("rootfs")
     }
 
-    /// `vm_start` of a container on storage: mounts rootfs and the mount points (what
-    /// upstream's pre-start hook does), applies the distribution's start setup
-    /// (network, hostname, DNS, time zone), then starts. A failed start unmounts again.
-    pub fn start_mounted(
-        &self,
-        vmid: u32,
-        conf: &CtSection,
-        host: &LxcHost,
-        storage: &pve_storage::storage::Storage,
-        setup: crate::setup::SetupOptions,
-    ) -> Result<Vec<String>, LxcError> {
-        if self.check_running(vmid) {
-            return Err(LxcError::AlreadyRunning(vmid));
-        }
-        let rootdir = self.rootdir(vmid);
-        if crate::create::is_mounted(&rootdir) {
-            crate::create::unmount_all(&rootdir).map_err(LxcError::Config)?;
-        }
-        let mounts = crate::create::mount_all(storage, conf, &rootdir).map_err(LxcError::Config)?;
-        let result = crate::setup::Setup::new(conf, &rootdir, setup)
-            .and_then(|mut s| s.pre_start_hook())
-            .map_err(LxcError::Config)
-            .and_then(|()| self.start(vmid, conf, host));
-        match result {
-            Ok(w) => {
-                for m in mounts {
-                    m.keep();
-                }
-                Ok(w)
-            }
-            Err(e) => {
-                drop(mounts.into_iter().rev().collect::<Vec<_>>());
-                Err(e)
-            }
-        }
-    }
-
-    /// Unmounts what [`Self::start_mounted`] mounted, once the container is gone (the
-    /// post-stop hook's job upstream).
+    /// Unmounts what is left mounted at the rootfs directory on the host once the
+    /// container is gone (`pct mount` leftovers; the hooks mount in the container's
+    /// namespace).
     pub fn unmount(&self, vmid: u32) -> Result<(), LxcError> {
         if self.check_running(vmid) {
             return Err(LxcError::AlreadyRunning(vmid));

@@ -90,6 +90,16 @@ impl Drop for Cleanup {
 
 /// A node root with `storage.cfg` and the busybox template in `local:vztmpl/`.
 fn node_root(tag: &str, storage_cfg: &str, template: &Path) -> (PathBuf, RpcEnv) {
+    // the hooks a start needs (`lxc-pve-*-hook`, `lxcnetaddbr`) come from this build;
+    // set once: the other test threads read the environment too
+    static SET_ENV: std::sync::Once = std::sync::Once::new();
+    SET_ENV.call_once(|| {
+        let dir = Path::new(env!("CARGO_BIN_EXE_lxc-pve-prestart-hook"))
+            .parent()
+            .unwrap()
+            .to_path_buf();
+        std::env::set_var("PVE_LXC_HOOK_DIR", dir);
+    });
     let root = std::env::temp_dir().join(format!("pve-ct-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(root.join("etc/pve/nodes/pveo/lxc")).unwrap();

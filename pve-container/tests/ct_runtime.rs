@@ -35,6 +35,23 @@ fn busybox_template() -> Option<PathBuf> {
     None
 }
 
+/// The probed host with the hooks (`lxcnetaddbr`, `lxc-pve-*-hook`) taken from this
+/// build; `PVE_LXC_HOOK_DIR` is set for the API methods, which probe the host
+/// themselves.
+fn test_host() -> LxcHost {
+    let dir = Path::new(env!("CARGO_BIN_EXE_lxc-pve-prestart-hook"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    // set once: the other test threads read the environment too
+    static SET_ENV: std::sync::Once = std::sync::Once::new();
+    SET_ENV.call_once(|| std::env::set_var("PVE_LXC_HOOK_DIR", &dir));
+    let mut host = LxcHost::probe();
+    host.hook_dir = dir.clone();
+    host.lxc_hooks_dir = dir;
+    host
+}
+
 /// Stops the container and removes the test root even when an assertion fails.
 struct Cleanup {
     rt: LxcRuntime,
@@ -91,7 +108,9 @@ fn privileged_busybox_start_exec_shutdown_stop() {
         .unwrap()
         .config
         .main;
-    let host = LxcHost::probe();
+    // no CT config in the root: the hooks have nothing to do (the root is a plain
+    // directory)
+    let host = test_host();
 
     assert!(!rt.check_running(vmid));
     assert!(matches!(
@@ -171,12 +190,13 @@ fn unprivileged_dir_storage_create_start_net_exec_stop() {
     let root = std::env::temp_dir().join(format!("pve-ct-unpriv-{pid}"));
     std::fs::create_dir_all(root.join("etc/pve")).unwrap();
     let paths = pve_common::paths::NodePaths::new(&root);
-    let storage = pve_storage::Storage {
-        paths: paths.clone(),
-        cfg: pve_storage::StorageConfig::parse(
-            "dir: local\n\tpath /var/lib/vz\n\tcontent images,rootdir,vztmpl\n\n",
-        ),
-    };
+    // the pre-start hook reads the storage config of the root
+    std::fs::write(
+        root.join("etc/pve/storage.cfg"),
+        "dir: local\n\tpath /var/lib/vz\n\tcontent images,rootdir,vztmpl\n\n",
+    )
+    .unwrap();
+    let storage = pve_storage::Storage::load(&paths).unwrap();
     let vmid = 9500 + (pid % 400);
     let rt = LxcRuntime::new(&paths);
     let bridge = format!("pvetbr{}", pid % 10000);
@@ -253,17 +273,16 @@ fn unprivileged_dir_storage_create_start_net_exec_stop() {
     std::fs::create_dir_all(root.join(format!("etc/pve/nodes/{node}/lxc"))).unwrap();
     store.write_config(vmid, &conf).unwrap();
 
-    let mut host = LxcHost::probe();
-    host.hook_dir = Path::new(env!("CARGO_BIN_EXE_lxcnetaddbr"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    rt.start_mounted(vmid, &conf.main, &host, &storage, Default::default())
-        .expect("start");
+    let host = test_host();
+    let rt = rt.with_node(&node);
+    rt.start(vmid, &conf.main, &host).expect("start");
     assert!(rt.check_running(vmid));
+    // The pre-start hook mounted the root in the container's namespace, not on the host.
+    assert!(!pve_container::create::is_mounted(&mount_dir));
     // The files are owned by the container's mapped root on the host.
     use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::metadata(mount_dir.join("bin/busybox")).unwrap();
+    let pid = rt.running_pid(vmid).unwrap();
+    let meta = std::fs::metadata(format!("/proc/{pid}/root/bin/busybox")).unwrap();
     assert_eq!((meta.uid(), meta.gid()), (100000, 100000));
 
     let out = rt
@@ -352,6 +371,7 @@ fn status_methods_start_shutdown_stop() {
         permissions: None,
     };
     let storage = pve_storage::Storage::load(&paths).unwrap();
+    test_host();
     let vmid = 9900 + (pid % 90);
     let rt = LxcRuntime::new(&paths);
     let _guard = NetCleanup {
@@ -507,12 +527,12 @@ fn unprivileged_btrfs_subvolume_snapshot_rollback() {
     if let Err(e) = run("mount", &[dev.trim(), mnt.to_str().unwrap()]) {
         return skip(&format!("no loop-mounted btrfs: {e}"));
     }
-    let storage = pve_storage::Storage {
-        paths: paths.clone(),
-        cfg: pve_storage::StorageConfig::parse(
-            "btrfs: bt\n\tpath /mnt/bt\n\tcontent images,rootdir\n",
-        ),
-    };
+    std::fs::write(
+        root.join("etc/pve/storage.cfg"),
+        "btrfs: bt\n\tpath /mnt/bt\n\tcontent images,rootdir\n",
+    )
+    .unwrap();
+    let storage = pve_storage::Storage::load(&paths).unwrap();
     let raw = "arch: amd64\nostype: unmanaged\nhostname: btct\nmemory: 64\nunprivileged: 1\n";
     let mut conf = pve_container::parse_ct_config(vmid, raw, true)
         .unwrap()
@@ -536,11 +556,11 @@ fn unprivileged_btrfs_subvolume_snapshot_rollback() {
     assert_eq!(volid, format!("bt:{vmid}/subvol-{vmid}-disk-0.subvol"));
     conf.main = main;
     conf.main.set("rootfs", format!("{volid},size=0T"));
-    let host = LxcHost::probe();
-    let start = |rt: &LxcRuntime| {
-        rt.start_mounted(vmid, &conf.main, &host, &storage, Default::default())
-            .expect("start")
-    };
+    let store = pve_container::store::CtConfigStore::new(&paths, "pveo");
+    store.write_config(vmid, &conf).unwrap();
+    let rt = rt.with_node("pveo");
+    let host = test_host();
+    let start = |rt: &LxcRuntime| rt.start(vmid, &conf.main, &host).expect("start");
     let write = |rt: &LxcRuntime, text: &str| {
         let out = rt
             .exec(

@@ -61,7 +61,9 @@ pub fn bin_dir() -> Result<PathBuf> {
 
 fn node_cmd(bin: &Path, n: &DevNode, name: &str) -> Command {
     let mut c = Command::new(bin.join(name));
+    // the container hooks (lxc-pve-*-hook, lxcnetaddbr) of this build
     c.env("PVE_ROOT", &n.root)
+        .env("PVE_LXC_HOOK_DIR", bin)
         .env("PVE_DAEMON_ADDR", format!("127.0.0.1:{}", n.daemon_port))
         .env("PVE_PROXY_ADDR", format!("127.0.0.1:{}", n.port));
     c
@@ -135,6 +137,7 @@ pub fn run(args: &[String]) -> Result<()> {
     println!("  API:      {url}api2/json/  (self-signed certificate)");
     println!("  login:    admin@pve / {password}   (also root@pam through PAM)");
     println!("  CLIs:     export PVE_ROOT={}", n.root.display());
+    println!("            export PVE_LXC_HOOK_DIR={}", bin.display());
     println!("  (saved in {})", n.root.join("credentials").display());
     if n.detach {
         println!("Stop it with `cargo xtask stop`.");

@@ -297,6 +297,8 @@ fn bench_qemu(args: &[String]) -> Result<()> {
 /// hand, and `pct list` over 1,000 configs (target/bench/lxc.json).
 fn bench_lxc(args: &[String]) -> Result<()> {
     let out = workspace_root().join("target/bench/lxc.json");
+    // the bench runs the `pct` binary beside it
+    status(cargo().args(["build", "--release", "-q", "-p", "pve-container", "--bins"]))?;
     let mut cmd = cargo();
     cmd.args([
         "run",

@@ -476,8 +476,8 @@ fn run_create(
     Ok(())
 }
 
-/// Starts a container as the `vzstart` worker does (config lock, lock check, mount,
-/// start).
+/// Starts a container as the `vzstart` worker does (config lock, lock check, pending
+/// changes, start; the pre-start hook mounts the volumes).
 pub(super) fn start_container(env: &RpcEnv, vmid: u32, warn: &dyn Fn(&str)) -> Result<(), String> {
     let store = CtConfigStore::new(&env.paths, &env.node);
     let _lock = store.lock_config(vmid)?;
@@ -485,15 +485,9 @@ pub(super) fn start_container(env: &RpcEnv, vmid: u32, warn: &dyn Fn(&str)) -> R
     check_lock(&conf.main)?;
     let storage = pve_storage::Storage::load(&env.paths).map_err(|e| format!("{e}\n"))?;
     let conf = super::apply_pending_before_start(&store, &storage, vmid, conf, &mut |w| warn(w))?;
-    let rt = LxcRuntime::new(&env.paths);
+    let rt = LxcRuntime::new(&env.paths).with_node(&env.node);
     let warnings = rt
-        .start_mounted(
-            vmid,
-            &conf.main,
-            &LxcHost::probe(),
-            &storage,
-            Default::default(),
-        )
+        .start(vmid, &conf.main, &LxcHost::probe())
         .map_err(|e| format!("{e}\n"))?;
     for w in warnings {
         warn(&w);

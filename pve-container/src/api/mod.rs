@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use crate::config::{current_config, pending_array, section_to_json};
 use crate::store::CtConfigStore;
 
+mod resize;
 mod runtime;
 mod schemas;
 
@@ -418,6 +419,7 @@ pub fn node_lxc_router() -> Router {
             "template",
             Router::new().method(write_method(WriteMethod::Template)),
         );
+    let item = resize::mount_resize(item);
     Router::new()
         .method(
             declare(

@@ -50,7 +50,7 @@ fn vm_start(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
     let vmid = vmid_param(&p)?;
     root_only(env, &p, "skiplock")?;
     let skiplock = p.bool("skiplock").unwrap_or(false);
-    let rt = LxcRuntime::new(&env.paths);
+    let rt = LxcRuntime::new(&env.paths).with_node(&env.node);
     if running(&rt, vmid) {
         return Err(ApiError::internal(format!("CT {vmid} already running\n")));
     }
@@ -64,7 +64,8 @@ fn vm_start(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
         let store = CtConfigStore::new(&paths, &node);
         let _lock = store.lock_config(vmid).map_err(anyhow::Error::msg)?;
         let conf = store.load_config(vmid, None).map_err(anyhow::Error::msg)?;
-        if !skiplock {
+        // a `pct mount`ed container may start (the pre-start hook unmounts it first)
+        if !skiplock && conf.main.get("lock") != Some("mounted") {
             check_lock(&conf)?;
         }
         let storage = pve_storage::Storage::load(&paths)?;
@@ -73,7 +74,7 @@ fn vm_start(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
         })
         .map_err(anyhow::Error::msg)?;
         let host = LxcHost::probe();
-        let warnings = rt.start_mounted(vmid, &conf.main, &host, &storage, Default::default())?;
+        let warnings = rt.start_opts(vmid, &conf.main, &host, skiplock)?;
         for w in warnings {
             task.warn(w.trim_end());
         }
@@ -90,7 +91,7 @@ fn stop_worker(
     let vmid = vmid_param(p)?;
     root_only(env, p, "skiplock")?;
     let skiplock = p.bool("skiplock").unwrap_or(false);
-    let rt = LxcRuntime::new(&env.paths);
+    let rt = LxcRuntime::new(&env.paths).with_node(&env.node);
     if !running(&rt, vmid) {
         return Err(ApiError::internal(format!("CT {vmid} not running\n")));
     }
@@ -103,11 +104,12 @@ fn stop_worker(
         let store = CtConfigStore::new(&paths, &node);
         let _lock = store.lock_config(vmid).map_err(anyhow::Error::msg)?;
         let conf = store.load_config(vmid, None).map_err(anyhow::Error::msg)?;
-        if !skiplock && !shutdown {
+        if !skiplock && !shutdown && conf.main.get("lock") != Some("mounted") {
             check_lock(&conf)?;
         }
+        // the post-stop hook unmounts the volumes (they were mounted in the container's
+        // namespace); a `pct mount` on the host stays, as upstream
         rt.stop(vmid, shutdown, timeout, !shutdown || force)?;
-        rt.unmount(vmid)?;
         Ok(())
     })
 }
@@ -124,7 +126,7 @@ fn vm_shutdown(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
 
 fn vm_reboot(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
     let vmid = vmid_param(&p)?;
-    let rt = LxcRuntime::new(&env.paths);
+    let rt = LxcRuntime::new(&env.paths).with_node(&env.node);
     if !running(&rt, vmid) {
         return Err(ApiError::internal(format!("CT {vmid} not running\n")));
     }
@@ -136,7 +138,6 @@ fn vm_reboot(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
         // upstream: a clean shutdown (killed after the timeout), then a fresh start with
         // the current config
         rt.stop(vmid, true, timeout, true)?;
-        rt.unmount(vmid)?;
         let store = CtConfigStore::new(&paths, &node);
         let _lock = store.lock_config(vmid).map_err(anyhow::Error::msg)?;
         let conf = store.load_config(vmid, None).map_err(anyhow::Error::msg)?;
@@ -145,13 +146,7 @@ fn vm_reboot(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
             task.warn(w.trim_end())
         })
         .map_err(anyhow::Error::msg)?;
-        rt.start_mounted(
-            vmid,
-            &conf.main,
-            &LxcHost::probe(),
-            &storage,
-            Default::default(),
-        )?;
+        rt.start(vmid, &conf.main, &LxcHost::probe())?;
         Ok(())
     })
 }

@@ -1,8 +1,10 @@
-//! `cargo xtask bench lxc`: `pct start` (the status/start API method as pct calls it:
-//! worker task, config lock, rootfs mount, LXC config generation, `lxc-start`) until the
-//! container runs, against `lxc-start` of the same generated config by hand on the
-//! already-mounted root (the floor), in the same run; and `pct list` (the vmlist method)
-//! over 1,000 container configs. Root, LXC and a busybox template are needed.
+//! `cargo xtask bench lxc`: `pct start VMID` (the `pct` binary beside this one, as an
+//! admin runs it: process start, worker task, config lock, rootfs mount, LXC config
+//! generation, `lxc-start` with the pre-start hook mounting the root) until it exits
+//! with the container running, against `lxc-start` by hand of the same generated config
+//! without the PVE hooks on the root mounted beforehand (the floor), in the same run;
+//! and `pct list` (the vmlist method) over 1,000 container configs. Root, LXC and a
+//! busybox template are needed.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -126,24 +128,57 @@ fn main() -> anyhow::Result<()> {
         .write_config(vmid, &conf)
         .map_err(anyhow::Error::msg)?;
 
-    let start_path = format!("{vmid}/status/start");
+    // `pct` from the same build; every start is its own process as on a real node (one
+    // process starting the same container twice within a second waits for a new UPID)
+    let pct_bin = std::env::current_exe()?.with_file_name("pct");
+    if !pct_bin.is_file() {
+        anyhow::bail!(
+            "{} missing (build the pve-container binaries)",
+            pct_bin.display()
+        );
+    }
     let mut pct = Vec::new();
     let mut floor = Vec::new();
     for _ in 0..samples {
         let t = Instant::now();
-        let upid = call(&env, HttpMethod::Post, &start_path, json!({"vmid": vmid}))?;
-        if !rt.check_running(vmid) {
-            anyhow::bail!("pct start did not start the container ({upid})");
+        let out = Command::new(&pct_bin)
+            .args(["start", &vmid.to_string()])
+            .env(pve_common::paths::ROOT_ENV, &root)
+            .env("PVE_NODE_NAME", &env.node)
+            .env(
+                "PVE_LXC_HOOK_DIR",
+                pct_bin.parent().unwrap_or(Path::new(".")),
+            )
+            .output()?;
+        if !out.status.success() || !rt.check_running(vmid) {
+            anyhow::bail!(
+                "pct start did not start the container: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         pct.push(t.elapsed().as_secs_f64() * 1000.0);
-        // stop, leaving the root mounted for the hand start
         rt.stop(vmid, false, None, true)?;
 
+        // the floor: the generated config without the PVE hooks, root mounted before
+        let ctdir = rt.lxc_dir.join(vmid.to_string());
+        let plain: String = std::fs::read_to_string(ctdir.join("config"))?
+            .lines()
+            .filter(|l| !l.starts_with("lxc.hook."))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(ctdir.join("config.floor"), plain)?;
+        for m in pve_container::create::mount_all(&storage, &conf.main, &rt.rootdir(vmid))
+            .map_err(anyhow::Error::msg)?
+        {
+            m.keep();
+        }
         let t = Instant::now();
         let st = Command::new("lxc-start")
             .arg("-P")
             .arg(&rt.lxc_dir)
-            .args(["-n", &vmid.to_string()])
+            .args(["-n", &vmid.to_string(), "-f"])
+            .arg(ctdir.join("config.floor"))
             .status()?;
         if !st.success() || !rt.check_running(vmid) {
             anyhow::bail!("lxc-start by hand failed");

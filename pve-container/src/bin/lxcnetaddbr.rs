@@ -4,7 +4,7 @@
 
 fn main() {
     if let Err(e) = pve_container::net_hook::add_to_bridge(std::env::args().skip(1).collect()) {
-        eprint!("{e}");
+        pve_container::hooks::report_hook_error(&e);
         std::process::exit(1);
     }
 }
