@@ -25,6 +25,10 @@ pub struct LxcHost {
     pub cgroup_v2: bool,
     /// cgroup v2 controllers available (`memory`, `cpu`, …).
     pub cgv2_controllers: Vec<String>,
+    /// Controllers mounted as cgroup v1 hierarchies (a legacy or hybrid host), and
+    /// whether v1 memory has swap accounting (`memory.memsw.*`).
+    pub cgv1_controllers: Vec<String>,
+    pub cgv1_memsw: bool,
     /// AppArmor is enabled on the host.
     pub apparmor: bool,
     /// Where the hook programs the config names live (`/usr/share/lxc`: `lxcnetaddbr`);
@@ -121,6 +125,21 @@ impl LxcHost {
             .split_whitespace()
             .map(str::to_string)
             .collect();
+        let cgv1_controllers: Vec<String> = mounts
+            .lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                (f.len() > 3 && f[2] == "cgroup").then(|| f[3].to_string())
+            })
+            .flat_map(|opts| {
+                opts.split(',')
+                    .filter(|o| ["memory", "cpu", "cpuacct", "cpuset", "devices"].contains(o))
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let cgv1_memsw = cgv1_controllers.iter().any(|c| c == "memory")
+            && Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists();
         let apparmor = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
             .is_ok_and(|s| s.trim() == "Y");
         let cpuset = if cgroup_v2 {
@@ -158,6 +177,8 @@ impl LxcHost {
             lxc_major,
             cgroup_v2,
             cgv2_controllers,
+            cgv1_controllers,
+            cgv1_memsw,
             apparmor,
             lxc_config_path: PathBuf::from("/usr/share/lxc/config"),
             bridge_mtu: read_bridge_mtu,
@@ -195,6 +216,11 @@ impl LxcHost {
 
     fn has_cgv2(&self, controller: &str) -> bool {
         self.cgv2_controllers.iter().any(|c| c == controller)
+    }
+
+    /// `controller` is a cgroup v1 hierarchy and not available in v2.
+    fn has_cgv1(&self, controller: &str) -> bool {
+        !self.has_cgv2(controller) && self.cgv1_controllers.iter().any(|c| c == controller)
     }
 }
 
@@ -515,13 +541,47 @@ pub fn generate_lxc_config(
         .filter(|h| !h.is_empty())
         .map_or_else(|| format!("CT{vmid}"), str::to_string);
     raw.push_str(&format!("lxc.uts.name = {utsname}\n"));
+    let memory: u64 = conf
+        .get("memory")
+        .and_then(|m| m.parse().ok())
+        .filter(|m| *m > 0)
+        .unwrap_or(512);
+    let swap: u64 = conf.get("swap").and_then(|m| m.parse().ok()).unwrap_or(0);
+    if host.has_cgv1("memory") {
+        // A legacy (v1) hierarchy: current upstream writes only cgroup2 keys; these are
+        // the limits upstream wrote for v1 hosts (PVE 7) and sets on a running CT.
+        raw.push_str(&format!(
+            "lxc.cgroup.memory.limit_in_bytes = {}\n",
+            memory * 1024 * 1024
+        ));
+        if host.cgv1_memsw {
+            raw.push_str(&format!(
+                "lxc.cgroup.memory.memsw.limit_in_bytes = {}\n",
+                (memory + swap) * 1024 * 1024
+            ));
+        }
+    }
+    if host.has_cgv1("cpu") {
+        if let Some(limit) = conf
+            .get("cpulimit")
+            .and_then(|c| c.parse::<f64>().ok())
+            .filter(|c| *c != 0.0)
+        {
+            raw.push_str("lxc.cgroup.cpu.cfs_period_us = 100000\n");
+            raw.push_str(&format!(
+                "lxc.cgroup.cpu.cfs_quota_us = {}\n",
+                (100000.0 * limit) as u64
+            ));
+        }
+        if let Some(units) = conf.get("cpuunits").and_then(|c| c.parse::<u64>().ok()) {
+            // v1 shares: 2 ..= 262144
+            raw.push_str(&format!(
+                "lxc.cgroup.cpu.shares = {}\n",
+                units.clamp(2, 262144)
+            ));
+        }
+    }
     if host.has_cgv2("memory") {
-        let memory: u64 = conf
-            .get("memory")
-            .and_then(|m| m.parse().ok())
-            .filter(|m| *m > 0)
-            .unwrap_or(512);
-        let swap: u64 = conf.get("swap").and_then(|m| m.parse().ok()).unwrap_or(0);
         let (max, high) = memory_constraints(memory);
         raw.push_str(&format!("lxc.cgroup2.memory.max = {max}\n"));
         raw.push_str(&format!("lxc.cgroup2.memory.high = {high}\n"));
@@ -705,6 +765,8 @@ mod tests {
             lxc_major: 6,
             cgroup_v2: true,
             cgv2_controllers: vec!["cpuset".into(), "cpu".into(), "memory".into()],
+            cgv1_controllers: Vec::new(),
+            cgv1_memsw: false,
             apparmor,
             lxc_config_path: PathBuf::from("/nonexistent/lxc/config"),
             bridge_mtu: |b| {
@@ -808,6 +870,37 @@ lxc.cgroup2.cpuset.cpus = 6-7
             h.missing_hooks()[0],
             PathBuf::from("/nonexistent/hooks/lxc-pve-prestart-hook")
         );
+    }
+
+    /// A legacy (v1) host gets v1 memory and cpu limits; no cgroup2 limits there.
+    #[test]
+    fn cgroup_v1_limits() {
+        let c = conf(
+            "arch: amd64\nostype: debian\nmemory: 1024\nswap: 256\ncpulimit: 1.5\ncpuunits: 1\nrootfs: /x\n",
+        );
+        let mut h = host(true);
+        h.cgroup_v2 = false;
+        h.cgv2_controllers.clear();
+        h.cgv1_controllers = vec!["cpu".into(), "memory".into()];
+        h.cgv1_memsw = true;
+        let text = generate_lxc_config(100, &c, Path::new("/d"), &h)
+            .unwrap()
+            .config;
+        for line in [
+            "lxc.cgroup.memory.limit_in_bytes = 1073741824\n",
+            "lxc.cgroup.memory.memsw.limit_in_bytes = 1342177280\n",
+            "lxc.cgroup.cpu.cfs_period_us = 100000\n",
+            "lxc.cgroup.cpu.cfs_quota_us = 150000\n",
+            "lxc.cgroup.cpu.shares = 2\n",
+        ] {
+            assert!(text.contains(line), "{line} missing in:\n{text}");
+        }
+        assert!(!text.contains("lxc.cgroup2.memory"), "{text}");
+        h.cgv1_memsw = false;
+        let text = generate_lxc_config(100, &c, Path::new("/d"), &h)
+            .unwrap()
+            .config;
+        assert!(!text.contains("memsw"), "{text}");
     }
 
     #[test]

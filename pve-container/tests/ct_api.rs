@@ -153,6 +153,21 @@ fn files_in(dir: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The running CT's memory limit (bytes) in its limiting cgroup, where the configured
+/// limits go.
+fn memory_limit(_rt: &LxcRuntime, vmid: u32) -> String {
+    let file = if pve_container::api::host_cgroup_version("memory") == 1 {
+        "memory.limit_in_bytes"
+    } else {
+        "memory.max"
+    };
+    let path = pve_container::api::limit_cgroup_file(vmid, file).unwrap();
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .trim()
+        .to_string()
+}
+
 fn exec(rt: &LxcRuntime, vmid: u32, script: &str) -> String {
     let out = rt.exec(vmid, &["/bin/sh", "-c", script]).unwrap();
     assert!(out.status.success(), "{script}: {out:?}");
@@ -302,6 +317,9 @@ fn api_create_start_update_template_destroy_on_dir() {
         "id -u; stat -c %u /bin/busybox; grep -c ' /data ' /proc/mounts",
     );
     assert_eq!(out, "0\n0\n1\n");
+    // the memory limit of the generated config is in effect (cgroup v1 or v2 keys,
+    // whichever hierarchy the host has)
+    assert_eq!(memory_limit(&rt, vmid), (128u64 << 20).to_string());
 
     // the VMID is taken; a running CT is not destroyed
     let err = api(
@@ -352,23 +370,7 @@ fn api_create_start_update_template_destroy_on_dir() {
     assert_eq!(current["hostname"], json!("renamed"));
     assert_eq!(current["memory"], json!(256));
     assert!(current.get("tty").is_none(), "{current}");
-    let max = run(
-        "lxc-cgroup",
-        &[
-            "-P",
-            rt.lxc_dir.to_str().unwrap(),
-            "-n",
-            &vmid.to_string(),
-            // the memory controller of this host's hierarchy
-            if pve_container::api::host_cgroup_version("memory") == 1 {
-                "memory.limit_in_bytes"
-            } else {
-                "memory.max"
-            },
-        ],
-    )
-    .unwrap();
-    assert_eq!(max.trim(), (256u64 << 20).to_string());
+    assert_eq!(memory_limit(&rt, vmid), (256u64 << 20).to_string());
     let pending = api(&env, Get, &format!("{vmid}/config"), json!({"vmid": vmid})).unwrap();
     assert_eq!(pending["tty"], json!(3));
 

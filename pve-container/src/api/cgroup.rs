@@ -104,10 +104,42 @@ pub fn host_cgroup_version(controller: &str) -> u8 {
     }
 }
 
-/// [`CgroupWriter`] through `lxc-cgroup` (the container's command socket).
+/// The file `key` (`memory.limit_in_bytes`, `cpu.max`, …) of a container's limiting
+/// cgroup: `lxc/<vmid>` below the root of the hierarchy that carries the key's
+/// controller (the generated config sets `lxc.cgroup.relative = 0` and
+/// `lxc.cgroup.dir.container = lxc/<vmid>`). The container's processes live in the
+/// inner `ns` cgroup below it, which is what `lxc-cgroup` reads and writes; limits belong
+/// on the outer one, where LXC puts the configured limits and upstream changes them.
+pub fn limit_cgroup_file(vmid: u32, key: &str) -> Option<std::path::PathBuf> {
+    let controller = key.split('.').next()?;
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    let fields = |l: &str| l.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+    let v1 = mounts
+        .lines()
+        .map(fields)
+        .find(|f| f.len() > 3 && f[2] == "cgroup" && f[3].split(',').any(|o| o == controller));
+    let base = match v1 {
+        Some(f) => f[1].clone(),
+        None => mounts
+            .lines()
+            .map(fields)
+            .find(|f| f.len() > 2 && f[2] == "cgroup2")?[1]
+            .clone(),
+    };
+    Some(std::path::Path::new(&base).join(format!("lxc/{vmid}/{key}")))
+}
+
+/// [`CgroupWriter`] on the running container's limiting cgroup ([`limit_cgroup_file`]).
 pub struct LxcCgroup {
     pub rt: LxcRuntime,
     pub vmid: u32,
+}
+
+impl LxcCgroup {
+    fn file(&self, key: &str) -> Result<std::path::PathBuf, String> {
+        limit_cgroup_file(self.vmid, key)
+            .ok_or_else(|| format!("no cgroup hierarchy for '{key}'\n"))
+    }
 }
 
 impl CgroupWriter for LxcCgroup {
@@ -116,40 +148,14 @@ impl CgroupWriter for LxcCgroup {
     }
 
     fn read(&mut self, key: &str) -> Result<String, String> {
-        let out = std::process::Command::new(self.rt.bin_dir.join("lxc-cgroup"))
-            .arg("-P")
-            .arg(&self.rt.lxc_dir)
-            .arg("-n")
-            .arg(self.vmid.to_string())
-            .arg(key)
-            .output()
-            .map_err(|e| format!("failed to execute lxc-cgroup: {e}\n"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "unable to read {key}: {}\n",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        let path = self.file(key)?;
+        std::fs::read_to_string(&path)
+            .map_err(|e| format!("unable to read {key} ({}): {e}\n", path.display()))
     }
 
     fn write(&mut self, key: &str, value: &str) -> Result<(), String> {
-        let out = std::process::Command::new(self.rt.bin_dir.join("lxc-cgroup"))
-            .arg("-P")
-            .arg(&self.rt.lxc_dir)
-            .arg("-n")
-            .arg(self.vmid.to_string())
-            .arg(key)
-            .arg(value)
-            .output()
-            .map_err(|e| format!("failed to execute lxc-cgroup: {e}\n"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "unable to set {key} to '{value}': {}\n",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        Ok(())
+        let path = self.file(key)?;
+        std::fs::write(&path, value).map_err(|e| format!("unable to set {key} to '{value}': {e}\n"))
     }
 }
 

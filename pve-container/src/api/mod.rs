@@ -24,7 +24,7 @@ mod purge;
 mod schemas_write;
 mod snapshot;
 mod update;
-pub use cgroup::{host_cgroup_version, CgroupWriter, LxcCgroup};
+pub use cgroup::{host_cgroup_version, limit_cgroup_file, CgroupWriter, LxcCgroup};
 pub use update::{apply_pending, apply_pending_before_start, update_config, UpdateRequest};
 
 fn declare(mut m: ApiMethod, params: Value, returns: Value, perms: Value) -> ApiMethod {
