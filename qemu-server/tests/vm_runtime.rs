@@ -997,6 +997,20 @@ fn ovmf_vm_with_efidisk_starts() {
     let tmp = helpers::run_dir(n.paths()).join(format!("efidisk/{vmid}-ovmf.fd"));
     assert_eq!(std::fs::metadata(&tmp).unwrap().len(), 128 * 1024);
     run::vm_stop(&n.env, vmid, &StopOptions::default(), &mut |_| {}).unwrap();
+
+    // q35 (upstream reads its chipset devices from qemu-server's pve-q35-4.0.cfg; the
+    // stock start passes them as -device arguments when that file is not installed)
+    let vmid = 9315;
+    n.write_conf(vmid, "kvm: 0\nmemory: 128\nbios: ovmf\nmachine: q35\n");
+    let pid = run::vm_start(&n.env, vmid, &StartOptions::default()).unwrap();
+    assert_eq!(qmp_status(n.paths(), vmid), "running");
+    let cmd = String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/cmdline")).unwrap())
+        .replace('\0', " ");
+    if !Path::new("/usr/share/qemu-server/pve-q35-4.0.cfg").exists() {
+        assert!(cmd.contains("pcie-root-port,id=ich9-pcie-port-1,"), "{cmd}");
+        assert!(!cmd.contains("-readconfig"), "{cmd}");
+    }
+    run::vm_stop(&n.env, vmid, &StopOptions::default(), &mut |_| {}).unwrap();
 }
 
 /// A disk-only snapshot of a running VM with `agent: 1` whose guest runs no agent: the

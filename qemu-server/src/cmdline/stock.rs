@@ -149,7 +149,10 @@ pub fn parse_device_help(text: &str) -> BTreeSet<String> {
 /// * tap netdevs get `script=no,downscript=no` (the taps are created and bridged before
 ///   QEMU starts, there is no pve-bridge script);
 /// * OVMF firmware of pve-edk2-firmware (`/usr/share/pve-edk2-firmware/`) is taken from
-///   Debian's `ovmf` package (`/usr/share/OVMF/`, same names) when only that exists.
+///   Debian's `ovmf` package (`/usr/share/OVMF/`, same names) when only that exists;
+/// * `-readconfig` of qemu-server's device files (`pve-usb.cfg`, `pve-q35.cfg`,
+///   `pve-q35-4.0.cfg`), when they are not installed, becomes the same devices as
+///   `-device` arguments in the same place ([`readconfig_devices`]).
 pub fn adapt(argv: Vec<String>, caps: &Capabilities) -> Vec<String> {
     let mut out = Vec::with_capacity(argv.len());
     let mut it = argv.into_iter();
@@ -216,10 +219,84 @@ pub fn adapt(argv: Vec<String>, caps: &Capabilities) -> Vec<String> {
                     out.push(map_firmware(&v));
                 }
             }
+            "-readconfig" => {
+                let Some(v) = it.next() else {
+                    out.push(arg);
+                    continue;
+                };
+                match readconfig_devices(&v) {
+                    Some(devices) if !std::path::Path::new(&v).exists() => {
+                        for d in devices {
+                            out.push("-device".into());
+                            out.push(d);
+                        }
+                    }
+                    _ => {
+                        out.push(arg);
+                        out.push(v);
+                    }
+                }
+            }
             _ => out.push(arg),
         }
     }
     out
+}
+
+/// The devices qemu-server's readconfig files define, as `-device` values with the
+/// section name as `id`: the ICH9 USB controllers (EHCI with its UHCI companions), and
+/// for q35 also the HD audio function, four PCIe root ports (`ioh3420` before machine
+/// version 4.0, `pcie-root-port` with a 16 GT/s x32 link since) and a DMI-to-PCI bridge
+/// with four PCI bridges.
+/// `None` for any other file.
+pub fn readconfig_devices(path: &str) -> Option<Vec<String>> {
+    let name = path.strip_prefix("/usr/share/qemu-server/")?;
+    // the root ports since 4.0 announce a 16 GT/s x32 link
+    let (q35, root_port, link) = match name {
+        "pve-usb.cfg" => (false, "", ""),
+        "pve-q35.cfg" => (true, "ioh3420", ""),
+        "pve-q35-4.0.cfg" => (true, "pcie-root-port", "x-speed=16,x-width=32,"),
+        _ => return None,
+    };
+    let bus = if q35 { "bus=pcie.0," } else { "" };
+    let mut d = Vec::new();
+    // (EHCI id, EHCI slot, first UHCI number); the second set exists on q35 only
+    let sets: &[(&str, &str, u32)] = if q35 {
+        &[("ehci", "1d", 1), ("ehci-2", "1a", 4)]
+    } else {
+        &[("ehci", "1d", 1)]
+    };
+    for (i, (ehci, slot, first)) in sets.iter().enumerate() {
+        d.push(format!(
+            "ich9-usb-ehci{},id={ehci},multifunction=on,{bus}addr={slot}.7",
+            i + 1
+        ));
+        for k in 0..3u32 {
+            let n = first + k;
+            d.push(format!(
+                "ich9-usb-uhci{n},id=uhci-{n},multifunction=on,{bus}addr={slot}.{k},masterbus={ehci}.0,firstport={}",
+                k * 2
+            ));
+        }
+    }
+    if q35 {
+        d.push("ich9-intel-hda,id=audio0,bus=pcie.0,addr=1b.0".into());
+        for p in 1..=4u32 {
+            d.push(format!(
+                "{root_port},id=ich9-pcie-port-{p},{link}multifunction=on,bus=pcie.0,addr=1c.{},port={p},chassis={p}",
+                p - 1
+            ));
+        }
+        d.push("i82801b11-bridge,id=pcidmi,bus=pcie.0,addr=1e.0".into());
+        for b in 0..4u32 {
+            d.push(format!(
+                "pci-bridge,id=pci.{b},bus=pcidmi,addr={}.0,chassis_nr={}",
+                b + 1,
+                b + 1
+            ));
+        }
+    }
+    Some(d)
 }
 
 /// Where Proxmox' EDK2 firmware lives (package pve-edk2-firmware).
@@ -429,6 +506,98 @@ mod tests {
         assert!(parse_device_help("name \"virtio-net-pci\", bus PCI\n").contains("virtio-net-pci"));
         let devs = parse_device_help("name \"lsi53c895a\", bus PCI, alias \"lsi\"\n");
         assert!(devs.contains("lsi") && devs.contains("lsi53c895a"));
+    }
+
+    /// qemu-server's readconfig files become `-device`s where they are not installed,
+    /// and the host's QEMU builds a machine with them (q35 with both root port kinds,
+    /// i440fx with the USB set).
+    #[test]
+    fn readconfig_files_as_devices_run_on_the_host_qemu() {
+        let caps = Capabilities {
+            binary: "/usr/bin/qemu-system-x86_64".into(),
+            version: (10, 0, 2),
+            machines: BTreeSet::new(),
+            devices: BTreeSet::new(),
+        };
+        let q35 = "/usr/share/qemu-server/pve-q35-4.0.cfg";
+        let argv: Vec<String> = ["/usr/bin/kvm", "-readconfig", q35, "-machine", "type=q35"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let out = adapt(argv, &caps);
+        if !std::path::Path::new(q35).exists() {
+            assert_eq!(out[1], "-device");
+            assert_eq!(
+                out[2],
+                "ich9-usb-ehci1,id=ehci,multifunction=on,bus=pcie.0,addr=1d.7"
+            );
+            assert!(out.contains(
+                &"pcie-root-port,id=ich9-pcie-port-4,x-speed=16,x-width=32,multifunction=on,bus=pcie.0,addr=1c.3,port=4,chassis=4"
+                    .to_string()
+            ));
+            assert!(
+                out.contains(&"pci-bridge,id=pci.3,bus=pcidmi,addr=4.0,chassis_nr=4".to_string())
+            );
+            assert_eq!(out.len(), 1 + 2 * 18 + 2);
+        }
+        assert!(readconfig_devices("/etc/other.cfg").is_none());
+        assert_eq!(
+            readconfig_devices("/usr/share/qemu-server/pve-usb.cfg")
+                .unwrap()
+                .len(),
+            4
+        );
+
+        if !std::path::Path::new(&caps.binary).exists() {
+            println!("SKIP: no {}", caps.binary);
+            assert!(std::env::var("PVE_TEST_REQUIRE_HOST").as_deref() != Ok("1"));
+            return;
+        }
+        for (machine, file) in [
+            ("q35", "pve-q35-4.0.cfg"),
+            ("q35", "pve-q35.cfg"),
+            ("pc", "pve-usb.cfg"),
+        ] {
+            let mut cmd = std::process::Command::new(&caps.binary);
+            cmd.args([
+                "-machine",
+                machine,
+                "-accel",
+                "tcg",
+                "-nodefaults",
+                "-display",
+                "none",
+            ]);
+            cmd.args([
+                "-S",
+                "-monitor",
+                "none",
+                "-serial",
+                "none",
+                "-daemonize",
+                "-pidfile",
+            ]);
+            let pidfile =
+                std::env::temp_dir().join(format!("readcfg-{}-{file}.pid", std::process::id()));
+            cmd.arg(&pidfile);
+            for d in readconfig_devices(&format!("/usr/share/qemu-server/{file}")).unwrap() {
+                cmd.args(["-device", &d]);
+            }
+            let out = cmd.output().unwrap();
+            assert!(
+                out.status.success(),
+                "{machine} with {file}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let pid: i32 = std::fs::read_to_string(&pidfile)
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap();
+            // SAFETY: SIGKILL to the QEMU this test started.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let _ = std::fs::remove_file(&pidfile);
+        }
     }
 
     #[test]
