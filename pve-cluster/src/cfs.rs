@@ -203,6 +203,34 @@ impl Cfs {
         })
     }
 
+    /// Upstream's `check_vmid_unused`: `VM 100 already exists on node 'x'` (or `CT …`)
+    /// when any node has a guest config with this id (the VM list, then the node
+    /// directories, which also see configs the list has not caught up with).
+    pub fn check_vmid_unused(&self, vmid: u32) -> Result<(), String> {
+        if let Ok(Some((node, ty))) = self.guest(vmid) {
+            let what = if matches!(ty, crate::memdb::GuestType::Lxc) {
+                "CT"
+            } else {
+                "VM"
+            };
+            return Err(format!("{what} {vmid} already exists on node '{node}'\n"));
+        }
+        let Ok(nodes) = std::fs::read_dir(self.path("nodes")) else {
+            return Ok(());
+        };
+        for n in nodes.flatten() {
+            for (dir, what) in [("qemu-server", "VM"), ("lxc", "CT")] {
+                if n.path().join(dir).join(format!("{vmid}.conf")).exists() {
+                    return Err(format!(
+                        "{what} {vmid} already exists on node '{}'\n",
+                        n.file_name().to_string_lossy()
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Reads a registered file; `None` when it does not exist.
     pub fn read_file(&self, filename: &str) -> Result<Option<ConfigFile>, CfsError> {
         if !is_registered(filename) {

@@ -16,6 +16,7 @@ pub mod conformance;
 pub mod digest;
 pub mod paths;
 pub mod perl;
+pub mod random;
 pub mod schema;
 pub mod section_config;
 pub mod tasks;

@@ -112,3 +112,37 @@ fn index_method() -> ApiMethod {
     .permissions(perms(json!({"user": "all"})))
     .returns(Schema::literal(pve_common::schema::json_lit(r#"{"items": {"properties": {"subdir": {"type": "string"}}, "type": "object"}, "links": [{"href": "{subdir}", "rel": "child"}], "type": "array"}"#)))
 }
+
+/// Upstream's `remove_vm_access`: a removed guest's ACL entries and pool membership go.
+pub fn remove_vm_access(env: &RpcEnv, vmid: u32) -> Result<(), ApiError> {
+    update_user_config(
+        env,
+        &format!("access permissions cleanup for VM {vmid} failed"),
+        |cfg| {
+            if let Some(vms) = cfg.acl_root.children.get_mut("vms") {
+                vms.children.remove(&vmid.to_string());
+            }
+            if let Some(pool) = cfg.vms.remove(&vmid) {
+                if let Some(p) = cfg.pools.get_mut(&pool) {
+                    p.vms.remove(&vmid);
+                }
+            }
+            Ok(())
+        },
+    )
+}
+
+/// Upstream's `check_pool_exist`: a 403 naming the missing pool.
+pub fn check_pool_exist(env: &RpcEnv, pool: &str) -> Result<(), ApiError> {
+    let files = crate::store::ConfigFiles::new(env.paths.clone());
+    let cfg =
+        crate::auth::load_user_config(&files).map_err(|e| ApiError::internal(format!("{e}\n")))?;
+    if cfg.pools.contains_key(pool) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            403,
+            format!("Permission check failed (pool '{pool}' does not exist)\n"),
+        ))
+    }
+}

@@ -52,34 +52,6 @@ pub(super) fn check_lock(section: &CtSection) -> Result<(), String> {
     }
 }
 
-/// Upstream's `check_vmid_unused`: `CT 100 already exists on node 'x'` when any node
-/// has a guest config with this id.
-pub(super) fn check_vmid_unused(env: &RpcEnv, vmid: u32) -> Result<(), String> {
-    let cfs = pve_cluster::cfs::Cfs::new(&env.paths);
-    if let Ok(Some((node, ty))) = cfs.guest(vmid) {
-        let what = if matches!(ty, pve_cluster::memdb::GuestType::Lxc) {
-            "CT"
-        } else {
-            "VM"
-        };
-        return Err(format!("{what} {vmid} already exists on node '{node}'\n"));
-    }
-    let Ok(nodes) = std::fs::read_dir(cfs.path("nodes")) else {
-        return Ok(());
-    };
-    for n in nodes.flatten() {
-        for (dir, what) in [("qemu-server", "VM"), ("lxc", "CT")] {
-            if n.path().join(dir).join(format!("{vmid}.conf")).exists() {
-                return Err(format!(
-                    "{what} {vmid} already exists on node '{}'\n",
-                    n.file_name().to_string_lossy()
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
 /// The privilege an option needs on `/vms/VMID` (upstream's
 /// `check_ct_modify_config_perm`); `Err` for options only root@pam may set.
 pub(super) fn check_modify_perm(
@@ -226,19 +198,6 @@ pub(super) fn normalize_option(
     Ok(v)
 }
 
-fn random_bytes(n: usize) -> Vec<u8> {
-    let mut buf = vec![0u8; n];
-    if openssl::rand::rand_bytes(&mut buf).is_err() {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        for (i, b) in buf.iter_mut().enumerate() {
-            *b = (t >> (i * 8 % 120)) as u8;
-        }
-    }
-    buf
-}
-
 /// A random MAC address with datacenter.cfg's `mac_prefix` (default `BC:24:11`), as
 /// upstream's `random_ether_addr`.
 fn random_mac(paths: &pve_common::paths::NodePaths) -> String {
@@ -247,16 +206,7 @@ fn random_mac(paths: &pve_common::paths::NodePaths) -> String {
         .lines()
         .find_map(|l| l.strip_prefix("mac_prefix:").map(|v| v.trim().to_string()))
         .unwrap_or_else(|| "BC:24:11".into());
-    let bytes = random_bytes(6);
-    let mut parts: Vec<String> = bytes.iter().map(|b| format!("{b:02X}")).collect();
-    let pre: Vec<&str> = prefix.split(':').filter(|s| !s.is_empty()).collect();
-    if pre.is_empty() {
-        parts[0] = format!("{:02X}", (bytes[0] & 0xfe) | 0x02);
-    }
-    for (i, p) in pre.iter().take(6).enumerate() {
-        parts[i] = p.to_uppercase();
-    }
-    parts.join(":")
+    pve_common::random::ether_addr(&prefix)
 }
 
 /// Upstream's `parse_lxc_network` + `print_lxc_network`: `type=veth` and a random
@@ -302,4 +252,9 @@ pub(super) fn test_node(tag: &str) -> (std::path::PathBuf, RpcEnv) {
     let mut env = RpcEnv::cli(pve_common::paths::NodePaths::new(&root));
     env.node = "n1".into();
     (root, env)
+}
+
+/// Upstream's `check_vmid_unused` (see [`pve_cluster::cfs::Cfs::check_vmid_unused`]).
+pub(super) fn check_vmid_unused(env: &RpcEnv, vmid: u32) -> Result<(), String> {
+    pve_cluster::cfs::Cfs::new(&env.paths).check_vmid_unused(vmid)
 }

@@ -22,20 +22,6 @@ use crate::run::LxcRuntime;
 use crate::store::CtConfigStore;
 use crate::volumes::{parse_volume, MountType};
 
-fn check_pool_exist(env: &RpcEnv, pool: &str) -> Result<(), ApiError> {
-    let files = pve_access_control::store::ConfigFiles::new(env.paths.clone());
-    let cfg =
-        pve_access_control::auth::load_user_config(&files).map_err(|e| err(format!("{e}\n")))?;
-    if cfg.pools.contains_key(pool) {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            403,
-            format!("Permission check failed (pool '{pool}' does not exist)\n"),
-        ))
-    }
-}
-
 fn add_to_pool(env: &RpcEnv, vmid: u32, pool: &str) -> Result<(), ApiError> {
     pve_access_control::api::update_user_config(
         env,
@@ -206,7 +192,7 @@ pub(super) fn create_vm(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError
     }
     let pool = p.str("pool");
     if let Some(pl) = &pool {
-        check_pool_exist(env, pl)?;
+        pve_access_control::api::check_pool_exist(env, pl)?;
     }
     let allowed = env.has_privs(&format!("/vms/{vmid}"), &["VM.Allocate"], false)
         || pool

@@ -14,25 +14,6 @@ use crate::run::LxcRuntime;
 use crate::store::CtConfigStore;
 use crate::volumes::{foreach_volume, MountType};
 
-/// Upstream's `remove_vm_access`: the guest's ACL entries and pool membership go.
-fn remove_vm_access(env: &RpcEnv, vmid: u32) -> Result<(), ApiError> {
-    pve_access_control::api::update_user_config(
-        env,
-        &format!("access permissions cleanup for VM {vmid} failed"),
-        |cfg| {
-            if let Some(vms) = cfg.acl_root.children.get_mut("vms") {
-                vms.children.remove(&vmid.to_string());
-            }
-            if let Some(pool) = cfg.vms.remove(&vmid) {
-                if let Some(p) = cfg.pools.get_mut(&pool) {
-                    p.vms.remove(&vmid);
-                }
-            }
-            Ok(())
-        },
-    )
-}
-
 /// Upstream's `PVE::Firewall::remove_vmfw_conf`: the guest's `firewall/VMID.fw`.
 pub(super) fn remove_vmfw_conf(env: &RpcEnv, vmid: u32) {
     let _ = std::fs::remove_file(env.paths.etc_pve().join(format!("firewall/{vmid}.fw")));
@@ -118,7 +99,7 @@ pub(super) fn destroy_vm(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiErro
                 let mut replacement = CtConfig::default();
                 replacement.main.set("lock", "destroyed");
                 store.write_config(vmid, &replacement)?;
-                remove_vm_access(&wenv, vmid).map_err(|e| e.message)?;
+                pve_access_control::api::remove_vm_access(&wenv, vmid).map_err(|e| e.message)?;
                 remove_vmfw_conf(&wenv, vmid);
                 if purge {
                     task.log(format!("purging CT {vmid} from related configurations.."));

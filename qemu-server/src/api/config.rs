@@ -331,37 +331,9 @@ fn mac_prefix(env: &RpcEnv) -> String {
         .unwrap_or_else(|| "BC:24:11".into())
 }
 
-fn random_bytes(n: usize) -> Vec<u8> {
-    let mut buf = vec![0u8; n];
-    if openssl::rand::rand_bytes(&mut buf).is_err() {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        for (i, b) in buf.iter_mut().enumerate() {
-            *b = (t >> (i * 8 % 120)) as u8;
-        }
-    }
-    buf
-}
-
-/// A random MAC address with the prefix (upstream's `random_ether_addr`).
-pub(super) fn random_mac(prefix: &str) -> String {
-    let bytes = random_bytes(6);
-    let mut parts: Vec<String> = bytes.iter().map(|b| format!("{b:02X}")).collect();
-    let pre: Vec<&str> = prefix.split(':').filter(|s| !s.is_empty()).collect();
-    if pre.is_empty() {
-        let first = (bytes[0] & 0xfe) | 0x02;
-        parts[0] = format!("{first:02X}");
-    }
-    for (i, p) in pre.iter().take(6).enumerate() {
-        parts[i] = p.to_uppercase();
-    }
-    parts.join(":")
-}
-
 /// A random UUID (v4), as upstream's `generate_uuid`.
 pub(super) fn generate_uuid() -> String {
-    let mut b = random_bytes(16);
+    let mut b = pve_common::random::bytes(16);
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
@@ -381,7 +353,10 @@ pub(super) fn add_random_mac(env: &RpcEnv, value: &str) -> Result<String, String
     let mut net =
         pve_common::schema::property_string::parse_named_property_string("pve-qm-net", value)?;
     if net.get("macaddr").is_none_or(Value::is_null) {
-        net.insert("macaddr".into(), json!(random_mac(&mac_prefix(env))));
+        net.insert(
+            "macaddr".into(),
+            json!(pve_common::random::ether_addr(&mac_prefix(env))),
+        );
     }
     pve_common::schema::property_string::print_named_property_string(&net, "pve-qm-net")
 }

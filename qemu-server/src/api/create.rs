@@ -93,67 +93,6 @@ pub(crate) fn add_vm_to_pool(env: &RpcEnv, vmid: u32, pool: &str) -> Result<(), 
     )
 }
 
-/// Drops the VM's ACL entries and pool membership (upstream's `remove_vm_access`).
-pub(crate) fn remove_vm_access(env: &RpcEnv, vmid: u32) -> Result<(), ApiError> {
-    pve_access_control::api::update_user_config(
-        env,
-        &format!("access permissions cleanup for VM {vmid} failed"),
-        |cfg| {
-            if let Some(vms) = cfg.acl_root.children.get_mut("vms") {
-                vms.children.remove(&vmid.to_string());
-            }
-            if let Some(pool) = cfg.vms.remove(&vmid) {
-                if let Some(p) = cfg.pools.get_mut(&pool) {
-                    p.vms.remove(&vmid);
-                }
-            }
-            Ok(())
-        },
-    )
-}
-
-/// Upstream's `check_pool_exist`: a 403 naming the missing pool.
-fn check_pool_exist(env: &RpcEnv, pool: &str) -> Result<(), ApiError> {
-    let files = pve_access_control::store::ConfigFiles::new(env.paths.clone());
-    let cfg =
-        pve_access_control::auth::load_user_config(&files).map_err(|e| err(format!("{e}\n")))?;
-    if cfg.pools.contains_key(pool) {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            403,
-            format!("Permission check failed (pool '{pool}' does not exist)\n"),
-        ))
-    }
-}
-
-/// Whether a VM id is taken anywhere in the cluster: `VM 100 already exists on node 'x'`.
-fn check_vmid_unused(env: &RpcEnv, vmid: u32) -> Result<(), String> {
-    let cfs = pve_cluster::cfs::Cfs::new(&env.paths);
-    if let Ok(Some((node, ty))) = cfs.guest(vmid) {
-        let what = if matches!(ty, pve_cluster::memdb::GuestType::Lxc) {
-            "CT"
-        } else {
-            "VM"
-        };
-        return Err(format!("{what} {vmid} already exists on node '{node}'\n"));
-    }
-    let Ok(nodes) = std::fs::read_dir(cfs.path("nodes")) else {
-        return Ok(());
-    };
-    for n in nodes.flatten() {
-        for (dir, what) in [("qemu-server", "VM"), ("lxc", "CT")] {
-            if n.path().join(dir).join(format!("{vmid}.conf")).exists() {
-                return Err(format!(
-                    "{what} {vmid} already exists on node '{}'\n",
-                    n.file_name().to_string_lossy()
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
 fn param_text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
@@ -185,7 +124,7 @@ pub(super) fn create(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
     let default_storage = p.str("storage");
     let pool = p.str("pool");
     if let Some(pl) = &pool {
-        check_pool_exist(env, pl)?;
+        pve_access_control::api::check_pool_exist(env, pl)?;
     }
     if let Some(s) = &default_storage {
         env.check_privs(
@@ -246,7 +185,7 @@ pub(super) fn create(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
     let emsg = format!("unable to create VM {vmid} -");
     let file = conf_file(env, vmid);
     file.lock_timeout(std::time::Duration::from_secs(5), || {
-        check_vmid_unused(env, vmid)?;
+        pve_cluster::cfs::Cfs::new(&env.paths).check_vmid_unused(vmid)?;
         let mut conf = GuestConfig::default();
         conf.main.values.insert("lock".into(), "create".into());
         file.write(&conf)
@@ -457,7 +396,7 @@ pub(super) fn destroy(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> 
             file.lock(|| {
                 early(&wenv)?;
                 destroy_vm_disks(&wenv, vmid, skiplock, purge_unreferenced, &log)?;
-                remove_vm_access(&wenv, vmid).map_err(|e| e.message)?;
+                pve_access_control::api::remove_vm_access(&wenv, vmid).map_err(|e| e.message)?;
                 if purge {
                     log(&format!("purging VM {vmid} from related configurations.."));
                 }
