@@ -132,6 +132,21 @@ pub fn remove_vm_access(env: &RpcEnv, vmid: u32) -> Result<(), ApiError> {
     )
 }
 
+/// Upstream's `add_vm_to_pool`: the new guest joins `pool` in user.cfg.
+pub fn add_vm_to_pool(env: &RpcEnv, vmid: u32, pool: &str) -> Result<(), ApiError> {
+    update_user_config(
+        env,
+        &format!("can't add VM {vmid} to pool '{pool}'"),
+        |cfg| {
+            if let Some(p) = cfg.pools.get_mut(pool) {
+                p.vms.insert(vmid);
+                cfg.vms.insert(vmid, pool.to_string());
+            }
+            Ok(())
+        },
+    )
+}
+
 /// Upstream's `check_pool_exist`: a 403 naming the missing pool.
 pub fn check_pool_exist(env: &RpcEnv, pool: &str) -> Result<(), ApiError> {
     let files = crate::store::ConfigFiles::new(env.paths.clone());

@@ -22,20 +22,6 @@ use crate::run::LxcRuntime;
 use crate::store::CtConfigStore;
 use crate::volumes::{parse_volume, MountType};
 
-fn add_to_pool(env: &RpcEnv, vmid: u32, pool: &str) -> Result<(), ApiError> {
-    pve_access_control::api::update_user_config(
-        env,
-        &format!("can't add VM {vmid} to pool '{pool}'"),
-        |cfg| {
-            if let Some(p) = cfg.pools.get_mut(pool) {
-                p.vms.insert(vmid);
-                cfg.vms.insert(vmid, pool.to_string());
-            }
-            Ok(())
-        },
-    )
-}
-
 /// Upstream's `validate_ssh_public_keys`: every non-comment line must look like an
 /// OpenSSH public key.
 fn validate_ssh_public_keys(keys: &str) -> Result<(), String> {
@@ -348,7 +334,7 @@ pub(super) fn create_vm(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError
                 anyhow::bail!("{emsg} {}", e.trim_end());
             }
             if let Some(pl) = &job.pool {
-                add_to_pool(&wenv, vmid, pl)
+                pve_access_control::api::add_vm_to_pool(&wenv, vmid, pl)
                     .map_err(|e| anyhow::anyhow!("{}", e.message.trim_end()))?;
             }
             if job.start {

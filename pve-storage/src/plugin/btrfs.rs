@@ -531,18 +531,7 @@ impl StoragePlugin for BtrfsPlugin {
         let old = subvolume_path(ctx, &v, None)?;
         let new = subvolume_path(ctx, &nv, None)?;
         std::fs::create_dir_all(Self::image_dir(ctx, target_vmid)?)?;
-        if std::fs::symlink_metadata(&new).is_ok() {
-            return Err(StorageError::msg(format!(
-                "target volume '{target}' already exists"
-            )));
-        }
-        std::fs::rename(&old, &new).map_err(|e| {
-            StorageError::msg(format!(
-                "rename '{}' to '{}' failed - {e}",
-                old.display(),
-                new.display()
-            ))
-        })?;
+        super::rename_no_clobber(&old, &new, &target)?;
         Ok(target)
     }
 

@@ -468,18 +468,7 @@ impl StoragePlugin for DirPlugin {
         ensure_inside(&ctx.base()?, &old_path)?;
         ensure_inside(&ctx.base()?, &new_path)?;
         std::fs::create_dir_all(&new_dir)?;
-        if std::fs::symlink_metadata(&new_path).is_ok() {
-            return Err(StorageError::msg(format!(
-                "target volume '{target_volname}' already exists"
-            )));
-        }
-        std::fs::rename(&old_path, &new_path).map_err(|e| {
-            StorageError::msg(format!(
-                "rename '{}' to '{}' failed - {e}",
-                old_path.display(),
-                new_path.display()
-            ))
-        })?;
+        super::rename_no_clobber(&old_path, &new_path, &target_volname)?;
         let base = match (&v.basevmid, &v.basename) {
             (Some(bv), Some(b)) => format!("{bv}/{b}/"),
             _ => String::new(),

@@ -119,6 +119,27 @@ pub trait StoragePlugin: Send + Sync {
 }
 
 /// The plugin of a storage type.
+/// Renames a volume's file or directory for `rename_volume`, refusing to replace an
+/// existing target (`target volume '<name>' already exists`).
+pub(crate) fn rename_no_clobber(
+    old: &std::path::Path,
+    new: &std::path::Path,
+    target_name: &str,
+) -> Result<()> {
+    if std::fs::symlink_metadata(new).is_ok() {
+        return Err(StorageError::msg(format!(
+            "target volume '{target_name}' already exists"
+        )));
+    }
+    std::fs::rename(old, new).map_err(|e| {
+        StorageError::msg(format!(
+            "rename '{}' to '{}' failed - {e}",
+            old.display(),
+            new.display()
+        ))
+    })
+}
+
 pub fn lookup(storage_type: &str) -> Result<&'static dyn StoragePlugin> {
     match storage_type {
         "dir" => Ok(&dir::DirPlugin),

@@ -78,21 +78,6 @@ pub(crate) fn default_boot_order(section: &ConfigSection) -> String {
     format!("order={}", devs.join(";"))
 }
 
-/// Adds the VM to a pool in user.cfg (upstream's `add_vm_to_pool`).
-pub(crate) fn add_vm_to_pool(env: &RpcEnv, vmid: u32, pool: &str) -> Result<(), ApiError> {
-    pve_access_control::api::update_user_config(
-        env,
-        &format!("can't add VM {vmid} to pool '{pool}'"),
-        |cfg| {
-            if let Some(p) = cfg.pools.get_mut(pool) {
-                p.vms.insert(vmid);
-                cfg.vms.insert(vmid, pool.to_string());
-            }
-            Ok(())
-        },
-    )
-}
-
 fn param_text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
@@ -201,7 +186,7 @@ pub(super) fn create(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
                     .map_err(|e| format!("{emsg} {e}"))
             });
             if let (Ok(()), Some(pl)) = (&result, &pool) {
-                add_vm_to_pool(&wenv, vmid, pl)
+                pve_access_control::api::add_vm_to_pool(&wenv, vmid, pl)
                     .map_err(|e| anyhow::anyhow!("{}", e.message.trim_end()))?;
             }
             if let Err(e) = result {
