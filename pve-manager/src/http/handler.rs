@@ -114,6 +114,12 @@ pub async fn handle(ctx: Arc<ServerContext>, peer: SocketAddr, req: Request<Inco
         return bare(501, "for data too large");
     }
 
+    if http_method == HttpMethod::Get && !upload && length == 0 {
+        if let Some(reply) = local_get(&ctx, peer, &req, format, fmt, &segments, &raw_path).await {
+            return reply;
+        }
+    }
+
     // Authentication comes before routing: an unknown path without credentials is 401.
     // pvedaemon trusts pveproxy, which checked the CSRF token already.
     let session: Option<Box<dyn Session>> = if needs_no_auth(http_method, &api_path) {
@@ -301,6 +307,104 @@ pub async fn handle(ctx: Arc<ServerContext>, peer: SocketAddr, req: Request<Inco
         tokio::time::sleep(ctx.auth_failure_delay).await;
     }
     reply
+}
+
+/// A GET without a body of a method this server runs itself (not forwarded to
+/// pvedaemon or another node), with credentials: authentication, the token gate, the
+/// permission check and the handler run in one blocking call, one thread hand-off
+/// instead of two. The checks and their order and answers are those of [`handle`];
+/// `None` sends the request down the general path (no route, parameters that do not
+/// merge, no authentication needed, a call to forward).
+async fn local_get(
+    ctx: &Arc<ServerContext>,
+    peer: SocketAddr,
+    req: &Request<Incoming>,
+    format: Format,
+    fmt: &str,
+    segments: &[String],
+    raw_path: &str,
+) -> Option<Reply> {
+    let api_path = format!("/{}", segments.join("/"));
+    if needs_no_auth(HttpMethod::Get, &api_path) {
+        return None;
+    }
+    let segment_refs: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let (api_method, resolved) = ctx.root.find_segments(HttpMethod::Get, &segment_refs)?;
+    if api_method.protected && ctx.kind == EnvKind::Proxy && ctx.daemon.is_some() {
+        return None;
+    }
+    let query = req
+        .uri()
+        .query()
+        .map(|q| parse_urlencoded(q.as_bytes()))
+        .unwrap_or_default();
+    let content_type = req
+        .headers()
+        .get(hyper::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let body_params = parse_body(content_type, &Bytes::new()).ok()?;
+    let params = merge_params(&resolved.path_params, query, body_params).ok()?;
+    if let Some(node) = api_method
+        .proxyto
+        .as_ref()
+        .and_then(|p| params.get(p))
+        .and_then(Value::as_str)
+    {
+        if node != ctx.node && node != "localhost" {
+            return None;
+        }
+    }
+    let m = api_method.clone();
+    let auth = ctx.auth.clone();
+    let headers = req.headers().clone();
+    let check_csrf = ctx.kind == EnvKind::Proxy;
+    let client_ip = client_ip(ctx, req, peer);
+    let (node, kind, paths) = (ctx.node.clone(), ctx.kind, ctx.paths.clone());
+    let fmt = fmt.to_string();
+    let raw_path = raw_path.to_string();
+    let outcome = tokio::task::spawn_blocking(move || {
+        let session = match auth.authenticate(&headers, HttpMethod::Get, check_csrf) {
+            Ok(s) => s,
+            Err(reason) => return Err(reason),
+        };
+        if session.via_token() && !m.allowtoken {
+            let e = ApiError::new(
+                403,
+                format!("URI {raw_path} not available with API token, need proper ticket.\n"),
+            );
+            return Ok((envelope(format, Err(e)).into(), None));
+        }
+        // (as on the general path, refusals here are answered without the 401 delay)
+        if let Err(e) = session.check_permissions(m.permissions.as_ref(), &params) {
+            return Ok((envelope(format, Err(e)).into(), None));
+        }
+        let env = RpcEnv {
+            auth: session.auth().clone(),
+            node,
+            client_ip,
+            kind,
+            paths,
+            permissions: session.permission_checker(),
+        };
+        Ok(call_reusing(&m, &env, params, format, &fmt))
+    })
+    .await
+    .unwrap_or_else(|_| {
+        let e = ApiError::internal("handler panicked\n");
+        Ok((envelope(format, Err(e)).into(), Some(500)))
+    });
+    match outcome {
+        Err(reason) => {
+            tokio::time::sleep(ctx.auth_failure_delay).await;
+            Some(bare(401, reason))
+        }
+        Ok((reply, error)) => {
+            if error == Some(401) {
+                tokio::time::sleep(ctx.auth_failure_delay).await;
+            }
+            Some(reply)
+        }
+    }
 }
 
 /// Runs the handler, or reuses the kept answer of an equal earlier call when the method
