@@ -1,7 +1,10 @@
 //! `cargo xtask bench api`: requests/s and p50/p99 latency of the API on loopback, for
 //! `GET /api2/json/version`, `GET /api2/json/cluster/resources` and the guest list
 //! `GET /api2/json/nodes/NODE/qemu` (1,000 guest configs), through pveproxy (TLS,
-//! keep-alive) and direct to pvedaemon, with 1 and 8 connections (wrk), plus the daemons' resident memory idle and under load. Release
+//! keep-alive) and direct to pvedaemon, with 1 and 8 connections (wrk), plus
+//! `/version` through pveproxy on a new TLS connection per request (`new-conn`: what
+//! every forwarded call costs, since upstream's `Connection: close` travels with it),
+//! plus the daemons' resident memory idle and under load. Release
 //! builds; a node of its own below target/bench/api-node. JSON in target/bench/api.json,
 //! with the ratios to upstream's Perl daemons measured on this kind of machine.
 
