@@ -87,17 +87,20 @@ pub(super) fn change_cpu_shares(
     }
 }
 
+/// The mount point of the cgroup v1 hierarchy that carries `controller`, if any.
+fn v1_mount_point(controller: &str) -> Option<String> {
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    mounts.lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.len() > 3 && f[2] == "cgroup" && f[3].split(',').any(|o| o == controller))
+            .then(|| f[1].to_string())
+    })
+}
+
 /// The hierarchy version a controller is mounted with on this host: 1 when a cgroup
 /// (v1) mount carries it, else 2.
 pub fn host_cgroup_version(controller: &str) -> u8 {
-    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
-    let v1 = mounts.lines().any(|l| {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        f.get(2) == Some(&"cgroup")
-            && f.get(3)
-                .is_some_and(|o| o.split(',').any(|x| x == controller))
-    });
-    if v1 {
+    if v1_mount_point(controller).is_some() {
         1
     } else {
         2
@@ -112,19 +115,15 @@ pub fn host_cgroup_version(controller: &str) -> u8 {
 /// on the outer one, where LXC puts the configured limits and upstream changes them.
 pub fn limit_cgroup_file(vmid: u32, key: &str) -> Option<std::path::PathBuf> {
     let controller = key.split('.').next()?;
-    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
-    let fields = |l: &str| l.split_whitespace().map(str::to_string).collect::<Vec<_>>();
-    let v1 = mounts
-        .lines()
-        .map(fields)
-        .find(|f| f.len() > 3 && f[2] == "cgroup" && f[3].split(',').any(|o| o == controller));
-    let base = match v1 {
-        Some(f) => f[1].clone(),
-        None => mounts
-            .lines()
-            .map(fields)
-            .find(|f| f.len() > 2 && f[2] == "cgroup2")?[1]
-            .clone(),
+    let base = match v1_mount_point(controller) {
+        Some(b) => b,
+        None => {
+            let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+            mounts.lines().find_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                (f.len() > 2 && f[2] == "cgroup2").then(|| f[1].to_string())
+            })?
+        }
     };
     Some(std::path::Path::new(&base).join(format!("lxc/{vmid}/{key}")))
 }

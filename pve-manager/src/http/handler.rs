@@ -215,32 +215,17 @@ pub async fn handle(ctx: Arc<ServerContext>, peer: SocketAddr, req: Request<Inco
         Err(e) => return envelope(format, Err(e)).into(),
     };
 
-    if session.as_ref().is_some_and(|s| s.via_token()) && !api_method.allowtoken {
-        let e = ApiError::new(
-            403,
-            format!("URI {raw_path} not available with API token, need proper ticket.\n"),
-        );
-        return envelope(format, Err(e)).into();
-    }
-    // Permissions are checked here, in one place, before any handler or forwarding.
-    if let Some(s) = &session {
-        if let Err(e) = s.check_permissions(api_method.permissions.as_ref(), &params) {
-            return envelope(format, Err(e)).into();
-        }
-    }
-    let env = RpcEnv {
-        auth: session.as_ref().map_or(
-            AuthId {
-                user: String::new(),
-                token: None,
-            },
-            |s| s.auth().clone(),
-        ),
-        node: ctx.node.clone(),
+    let env = match admit(
+        session.as_deref(),
+        api_method,
+        &params,
+        &raw_path,
+        format,
+        (ctx.node.clone(), ctx.kind, ctx.paths.clone()),
         client_ip,
-        kind: ctx.kind,
-        paths: ctx.paths.clone(),
-        permissions: session.as_ref().and_then(|s| s.permission_checker()),
+    ) {
+        Ok(env) => env,
+        Err(reply) => return reply,
     };
 
     if let Some(node) = api_method
@@ -309,6 +294,45 @@ pub async fn handle(ctx: Arc<ServerContext>, peer: SocketAddr, req: Request<Inco
     reply
 }
 
+/// The token gate and the permission check (in one place, before any handler or
+/// forwarding), then the call's environment; a refusal is the answer to send.
+fn admit(
+    session: Option<&dyn Session>,
+    m: &pve_common::api::ApiMethod,
+    params: &Map<String, Value>,
+    raw_path: &str,
+    format: Format,
+    (node, kind, paths): (String, EnvKind, pve_common::NodePaths),
+    client_ip: Option<std::net::IpAddr>,
+) -> Result<RpcEnv, Reply> {
+    if session.is_some_and(|s| s.via_token()) && !m.allowtoken {
+        let e = ApiError::new(
+            403,
+            format!("URI {raw_path} not available with API token, need proper ticket.\n"),
+        );
+        return Err(envelope(format, Err(e)).into());
+    }
+    if let Some(s) = session {
+        if let Err(e) = s.check_permissions(m.permissions.as_ref(), params) {
+            return Err(envelope(format, Err(e)).into());
+        }
+    }
+    Ok(RpcEnv {
+        auth: session.map_or(
+            AuthId {
+                user: String::new(),
+                token: None,
+            },
+            |s| s.auth().clone(),
+        ),
+        node,
+        client_ip,
+        kind,
+        paths,
+        permissions: session.and_then(|s| s.permission_checker()),
+    })
+}
+
 /// A GET without a body of a method this server runs itself (not forwarded to
 /// pvedaemon or another node), with credentials: authentication, the token gate, the
 /// permission check and the handler run in one blocking call, one thread hand-off
@@ -363,28 +387,19 @@ async fn local_get(
     let fmt = fmt.to_string();
     let raw_path = raw_path.to_string();
     let outcome = tokio::task::spawn_blocking(move || {
-        let session = match auth.authenticate(&headers, HttpMethod::Get, check_csrf) {
-            Ok(s) => s,
-            Err(reason) => return Err(reason),
-        };
-        if session.via_token() && !m.allowtoken {
-            let e = ApiError::new(
-                403,
-                format!("URI {raw_path} not available with API token, need proper ticket.\n"),
-            );
-            return Ok((envelope(format, Err(e)).into(), None));
-        }
+        let session = auth.authenticate(&headers, HttpMethod::Get, check_csrf)?;
         // (as on the general path, refusals here are answered without the 401 delay)
-        if let Err(e) = session.check_permissions(m.permissions.as_ref(), &params) {
-            return Ok((envelope(format, Err(e)).into(), None));
-        }
-        let env = RpcEnv {
-            auth: session.auth().clone(),
-            node,
+        let env = match admit(
+            Some(&*session),
+            &m,
+            &params,
+            &raw_path,
+            format,
+            (node, kind, paths),
             client_ip,
-            kind,
-            paths,
-            permissions: session.permission_checker(),
+        ) {
+            Ok(env) => env,
+            Err(reply) => return Ok::<_, String>((reply, None)),
         };
         Ok(call_reusing(&m, &env, params, format, &fmt))
     })
