@@ -228,6 +228,9 @@ fn foreground(d: Daemon, paths: &NodePaths) -> Result<()> {
                 )
             }
         };
+        // The daemons never show schema documentation; leaving it out of the tree (and
+        // of the schemas built later) keeps it out of their memory.
+        pve_common::schema::drop_docs();
         let ctx = Arc::new(ServerContext {
             root: Arc::new(crate::api::root()),
             paths: paths.clone(),

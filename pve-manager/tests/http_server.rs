@@ -291,3 +291,45 @@ async fn daemon_and_proxy_answer_like_upstream() {
     servers.shutdown().await;
     let _ = std::fs::remove_dir_all(&node.root);
 }
+
+/// Established TCP connections whose local port is `port` (the server's side).
+fn established_on(port: u16) -> usize {
+    let mut n = 0;
+    for f in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = std::fs::read_to_string(f).unwrap_or_default();
+        for l in text.lines().skip(1) {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            let local_port = cols[1].rsplit(':').next().unwrap();
+            if u16::from_str_radix(local_port, 16) == Ok(port) && cols[3] == "01" {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+#[tokio::test]
+async fn forwarded_gets_reuse_a_connection_and_survive_a_daemon_restart() {
+    let (node, creds, servers) = start().await;
+    let root = ("cookie", creds.root_cookie.as_str());
+    let mut c = connect(node.proxy, true).await;
+    // A protected GET: pveproxy hands it to pvedaemon.
+    let list = "/api2/json/nodes/n1/qemu";
+    for _ in 0..3 {
+        let a = send(&mut c, "GET", list, &[root], "").await;
+        assert_eq!(a.status, 200, "{:?}", a.body);
+        assert_eq!(a.headers["connection"], "Keep-Alive");
+    }
+    // The three calls went over one connection to pvedaemon, still open.
+    assert_eq!(established_on(node.daemon.port()), 1);
+
+    // pvedaemon restarts on the same address: the idle connection is gone, and the
+    // next forwarded GET still gets its answer.
+    servers.shutdown().await;
+    let restarted = common::start_servers_at(&node.root, "n1", node.daemon).await;
+    let mut c = connect(restarted.proxy, true).await;
+    let a = send(&mut c, "GET", list, &[root], "").await;
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    restarted.shutdown().await;
+    let _ = std::fs::remove_dir_all(&node.root);
+}

@@ -2,9 +2,9 @@
 //! `GET /api2/json/version`, `GET /api2/json/cluster/resources` and the guest list
 //! `GET /api2/json/nodes/NODE/qemu` (1,000 guest configs), through pveproxy (TLS,
 //! keep-alive) and direct to pvedaemon, with 1 and 8 connections (wrk), plus
-//! `/version` through pveproxy on a new TLS connection per request (`new-conn`: what
-//! every forwarded call costs, since upstream's `Connection: close` travels with it),
-//! plus the daemons' resident memory idle and under load. Release
+//! `/version` through pveproxy on a new TLS connection per request (`new-conn`: what a
+//! client pays that reconnects for every call), plus the daemons' resident memory idle
+//! (each, and all together counting each page once) and under load. Release
 //! builds; a node of its own below target/bench/api-node. JSON in target/bench/api.json,
 //! with the ratios to upstream's Perl daemons measured on this kind of machine.
 
@@ -87,6 +87,61 @@ fn rss_kib(pid: i32) -> u64 {
                 .and_then(|v| v.split_whitespace().next()?.parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// Proportional set size (shared pages divided among the processes that map them).
+fn pss_kib(pid: i32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Pss:"))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The memory the processes hold resident together: each physical page mapped by any
+/// of them counted once (from /proc/PID/pagemap, root only). Summing RSS would count
+/// libc, libssl and libcrypto once per daemon.
+fn resident_together_kib(pids: &[i32]) -> Result<u64> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut frames = std::collections::HashSet::new();
+    for pid in pids {
+        let maps = std::fs::read_to_string(format!("/proc/{pid}/maps"))?;
+        let mut pagemap = std::fs::File::open(format!("/proc/{pid}/pagemap"))?;
+        for line in maps.lines() {
+            let Some((start, end)) = line
+                .split_whitespace()
+                .next()
+                .and_then(|r| r.split_once('-'))
+            else {
+                continue;
+            };
+            let (Ok(start), Ok(end)) =
+                (u64::from_str_radix(start, 16), u64::from_str_radix(end, 16))
+            else {
+                continue;
+            };
+            if line.ends_with("[vsyscall]") {
+                continue;
+            }
+            let pages = (end - start) / 4096;
+            let mut buf = vec![0u8; (pages * 8) as usize];
+            pagemap.seek(SeekFrom::Start(start / 4096 * 8))?;
+            pagemap.read_exact(&mut buf)?;
+            for e in buf.chunks_exact(8) {
+                let e = u64::from_le_bytes(e.try_into().expect("8 bytes"));
+                // bit 63: present; bits 0-54: the page frame (0 without CAP_SYS_ADMIN).
+                if e >> 63 == 1 {
+                    let pfn = e & ((1 << 55) - 1);
+                    anyhow::ensure!(pfn != 0, "page frames need root");
+                    frames.insert(pfn);
+                }
+            }
+        }
+    }
+    Ok(frames.len() as u64 * 4)
 }
 
 /// One wrk run: requests/s, p50 and p99 in ms.
@@ -271,6 +326,17 @@ fn measure(node: &Node, seconds: u32) -> Result<String> {
         format!("\"{label}\": {{{}}}", parts.join(", "))
     };
     let idle = rss("rss_kib_idle");
+    let live: Vec<i32> = pids.iter().filter_map(|(_, p)| *p).collect();
+    let rss_sum: u64 = live.iter().map(|p| rss_kib(*p)).sum();
+    let pss_sum: u64 = live.iter().map(|p| pss_kib(*p)).sum();
+    let together = resident_together_kib(&live)?;
+    println!(
+        "idle, all daemons together: {together} KiB resident (distinct pages; aim < 40960), \
+         RSS sum {rss_sum} KiB, PSS sum {pss_sum} KiB"
+    );
+    let idle = format!(
+        "{idle},\n  \"idle_together_kib\": {{\"resident\": {together}, \"rss_sum\": {rss_sum}, \"pss_sum\": {pss_sum}, \"aim_resident_below\": 40960}}"
+    );
 
     let mut runs = Vec::new();
     let mut peak: Vec<u64> = vec![0; pids.len()];
@@ -280,10 +346,9 @@ fn measure(node: &Node, seconds: u32) -> Result<String> {
     ] {
         let qemu_list = format!("/api2/json/nodes/{NODE}/qemu");
         // `new-conn`: /version on a new connection per request (`Connection: close`),
-        // the TLS handshake included. Upstream's pveproxy passes pvedaemon's
-        // `Connection: close` on with every forwarded answer (recorded as
-        // `close, Keep-Alive`), so clients reconnect after each forwarded call: this
-        // is the ceiling of any forwarded call through pveproxy, measured in the same run.
+        // the TLS handshake included: what a client pays that reconnects for every call
+        // (with upstream's pveproxy, every client after a forwarded call, since upstream
+        // passes pvedaemon's `Connection: close` on; see docs/api.md).
         let mut cases: Vec<(&str, bool)> = vec![
             ("/api2/json/version", false),
             ("/api2/json/cluster/resources", false),

@@ -179,7 +179,11 @@ impl ApiMethod {
         ApiMethod {
             name: name.to_string(),
             method,
-            description: description.to_string(),
+            description: if crate::schema::docs_kept() {
+                description.to_string()
+            } else {
+                String::new()
+            },
             parameters,
             returns: Schema::of_type(JsonType::Null),
             permissions: None,

@@ -205,23 +205,84 @@ pub struct Schema {
     pub requires: Option<Value>,
     #[serde(default, skip_serializing_if = "is_false", with = "perl_bool")]
     pub default_key: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "doc_text"
+    )]
     pub typetext: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "doc_text"
+    )]
     pub description: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "doc_text"
+    )]
     pub verbose_description: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "doc_text"
+    )]
     pub format_description: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "doc_text"
+    )]
     pub title: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "doc_text"
+    )]
     pub renderer: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "doc_value"
+    )]
     pub links: Option<Value>,
     /// Keys not modelled above (kept verbatim).
     #[serde(flatten)]
     pub extra: BTreeMap<String, Value>,
+}
+
+static KEEP_DOCS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Makes every schema and API method built from now on leave out its documentation
+/// (descriptions, titles, type texts, renderers, links). The daemons call it before
+/// they build the API tree: they never show documentation (that is the apidoc's and the
+/// CLIs' job), and the texts are about a third of the tree's memory.
+pub fn drop_docs() {
+    KEEP_DOCS.store(false, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether documentation is kept (see [`drop_docs`]).
+pub fn docs_kept() -> bool {
+    KEEP_DOCS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// A documentation text: read, and kept unless [`drop_docs`] was called.
+fn doc_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    if docs_kept() {
+        Option::<String>::deserialize(d)
+    } else {
+        serde::de::IgnoredAny::deserialize(d).map(|_| None)
+    }
+}
+
+/// Like [`doc_text`], for documentation that is not a string (`links`).
+fn doc_value<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    if docs_kept() {
+        Option::<Value>::deserialize(d)
+    } else {
+        serde::de::IgnoredAny::deserialize(d).map(|_| None)
+    }
 }
 
 /// A number as Perl leaves it in a schema: a JSON number or a numeric string (the
@@ -310,7 +371,7 @@ impl Schema {
 
     /// Builder: sets `description`.
     pub fn description(mut self, text: &str) -> Self {
-        self.description = Some(text.to_string());
+        self.description = docs_kept().then(|| text.to_string());
         self
     }
 

@@ -39,20 +39,79 @@ pub async fn forward(daemon: SocketAddr, f: Forward) -> Reply {
             body: Some(Bytes::from(
                 serde_json::json!({"data": null, "message": format!("{e}\n")}).to_string(),
             )),
-            forwarded: false,
         },
     }
 }
 
+/// Idle connections to pvedaemon, reused for GETs: the same choice as upstream's proxy
+/// to other nodes (GETs are idempotent, so a GET that meets a connection pvedaemon has
+/// just closed can be sent again). Other methods get a new connection each.
+static IDLE: std::sync::Mutex<Vec<(SocketAddr, Sender)>> = std::sync::Mutex::new(Vec::new());
+
+/// At most this many idle connections are kept.
+const IDLE_MAX: usize = 32;
+
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
 async fn send(daemon: SocketAddr, f: Forward) -> Result<Reply, String> {
+    let fail = |e: String| format!("proxy to pvedaemon failed - {e}");
+    if f.method != Method::GET {
+        let sender = connect(daemon).await.map_err(fail)?;
+        return exchange_on(sender, f).await.map(|(r, _)| r).map_err(fail);
+    }
+    // A GET has no body worth keeping apart: it can be sent twice.
+    let idle = {
+        let mut idle = IDLE.lock().unwrap_or_else(|e| e.into_inner());
+        idle.retain(|(_, s)| !s.is_closed());
+        let mine = idle.iter().rposition(|(a, _)| *a == daemon);
+        mine.map(|i| idle.swap_remove(i).1)
+    };
+    let copy = || Forward {
+        method: f.method.clone(),
+        uri: f.uri.clone(),
+        headers: f.headers.clone(),
+        body: f.body.clone(),
+        client_ip: f.client_ip,
+    };
+    let (reply, sender) = match idle {
+        Some(sender) => match exchange_on(sender, copy()).await {
+            Ok(r) => r,
+            // Closed by pvedaemon meanwhile (restart, shutdown): once more, on a new one.
+            Err(_) => {
+                let sender = connect(daemon).await.map_err(fail)?;
+                exchange_on(sender, f).await.map_err(fail)?
+            }
+        },
+        None => {
+            let sender = connect(daemon).await.map_err(fail)?;
+            exchange_on(sender, f).await.map_err(fail)?
+        }
+    };
+    if !sender.is_closed() {
+        let mut idle = IDLE.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < IDLE_MAX {
+            idle.push((daemon, sender));
+        }
+    }
+    Ok(reply)
+}
+
+async fn connect(daemon: SocketAddr) -> Result<Sender, String> {
     let stream = tokio::net::TcpStream::connect(daemon)
         .await
-        .map_err(|e| format!("proxy to pvedaemon failed - {e}"))?;
-    let mut reply = exchange(stream, f)
+        .map_err(|e| e.to_string())?;
+    handshake(stream).await
+}
+
+async fn handshake<S>(stream: S) -> Result<Sender, String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
-        .map_err(|e| format!("proxy to pvedaemon failed - {e}"))?;
-    reply.forwarded = true;
-    Ok(reply)
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    Ok(sender)
 }
 
 /// Sends a call over an open connection (plain or TLS) with the caller's credentials,
@@ -61,10 +120,14 @@ pub(super) async fn exchange<S>(stream: S, f: Forward) -> Result<Reply, String>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| e.to_string())?;
-    tokio::spawn(conn);
+    let sender = handshake(stream).await?;
+    exchange_on(sender, f).await.map(|(r, _)| r)
+}
+
+/// [`exchange`] on a connection already set up; gives the connection back with the
+/// answer.
+async fn exchange_on(mut sender: Sender, f: Forward) -> Result<(Reply, Sender), String> {
+    sender.ready().await.map_err(|e| e.to_string())?;
     let path = f
         .uri
         .path_and_query()
@@ -98,10 +161,12 @@ where
     // Passed on as it came: parsing and writing 100s of KiB again would double the
     // cost of a forwarded list.
     let body = (!bytes.is_empty()).then_some(bytes);
-    Ok(Reply {
-        status,
-        reason,
-        body,
-        forwarded: false,
-    })
+    Ok((
+        Reply {
+            status,
+            reason,
+            body,
+        },
+        sender,
+    ))
 }

@@ -24,9 +24,6 @@ pub struct Reply {
     /// The serialised JSON body (`None`: empty body). Forwarded answers pass through
     /// as they came; cached answers are shared, not copied.
     pub body: Option<Bytes>,
-    /// Answered by pvedaemon through pveproxy: upstream passes pvedaemon's
-    /// `Connection: close` on to the client.
-    pub forwarded: bool,
 }
 
 impl From<Envelope> for Reply {
@@ -37,7 +34,6 @@ impl From<Envelope> for Reply {
             body: e
                 .body
                 .map(|v| Bytes::from(serde_json::to_vec(&v).unwrap_or_default())),
-            forwarded: false,
         }
     }
 }
@@ -47,7 +43,6 @@ fn bare(status: u16, reason: impl Into<String>) -> Reply {
         status,
         reason: reason.into(),
         body: None,
-        forwarded: false,
     }
 }
 
@@ -453,7 +448,6 @@ fn call_reusing(
             status: 200,
             reason: "OK".into(),
             body: Some(body),
-            forwarded: false,
         };
         return (reply, None);
     }
@@ -579,25 +573,19 @@ pub fn into_response(reply: Reply, compression: Compression) -> Response<Full<By
                 .expect("static header"),
         );
     }
-    // Upstream closes after every error; a forwarded answer also carries pvedaemon's
-    // `Connection: close` next to pveproxy's `Keep-Alive`.
-    if reply.status >= 400 {
-        h.insert(
-            hyper::header::CONNECTION,
-            "close".parse().expect("static header"),
-        );
+    // Upstream closes after every error. A forwarded answer from upstream's pveproxy also
+    // carries pvedaemon's `Connection: close` (a hop-by-hop header a proxy must not pass
+    // on) although pveproxy keeps the connection open; we leave it out, so that clients
+    // keep the connection too (docs/api.md, "Differences from upstream").
+    let value = if reply.status >= 400 {
+        "close"
     } else {
-        if reply.forwarded {
-            h.append(
-                hyper::header::CONNECTION,
-                "close".parse().expect("static header"),
-            );
-        }
-        h.append(
-            hyper::header::CONNECTION,
-            "Keep-Alive".parse().expect("static header"),
-        );
-    }
+        "Keep-Alive"
+    };
+    h.insert(
+        hyper::header::CONNECTION,
+        value.parse().expect("static header"),
+    );
     resp
 }
 
@@ -706,7 +694,6 @@ mod tests {
             status: 200,
             reason: "OK".into(),
             body: Some(Bytes::from(serde_json::to_vec(&body).unwrap())),
-            forwarded: false,
         };
         let resp = into_response(reply(big.clone()), Compression::Gzip);
         assert_eq!(resp.headers()["content-encoding"], "gzip");

@@ -61,13 +61,11 @@ pub async fn proxy(paths: &NodePaths, r: Remote) -> Reply {
             status: 595,
             reason: e,
             body: None,
-            forwarded: false,
         },
         Err(_) => Reply {
             status: 595,
             reason: "Connection timed out".into(),
             body: None,
-            forwarded: false,
         },
     }
 }

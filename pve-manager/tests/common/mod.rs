@@ -59,6 +59,11 @@ impl Servers {
 
 /// pvedaemon and pveproxy for node `node` on `root`, with a short delay on failed logins.
 pub async fn start_servers(root: &Path, node: &str) -> Servers {
+    start_servers_at(root, node, "127.0.0.1:0".parse().unwrap()).await
+}
+
+/// [`start_servers`] with pvedaemon on `daemon_addr`.
+pub async fn start_servers_at(root: &Path, node: &str, daemon_addr: SocketAddr) -> Servers {
     let ctx = |kind, daemon| {
         Arc::new(ServerContext {
             root: Arc::new(pve_manager::api::root()),
@@ -70,13 +75,9 @@ pub async fn start_servers(root: &Path, node: &str) -> Servers {
             auth_failure_delay: Duration::from_millis(20),
         })
     };
-    let d = serve(
-        ctx(EnvKind::Daemon, None),
-        "127.0.0.1:0".parse().unwrap(),
-        None,
-    )
-    .await
-    .unwrap();
+    let d = serve(ctx(EnvKind::Daemon, None), daemon_addr, None)
+        .await
+        .unwrap();
     let p = serve(
         ctx(EnvKind::Proxy, Some(d.addr)),
         "127.0.0.1:0".parse().unwrap(),
