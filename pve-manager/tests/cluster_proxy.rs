@@ -389,6 +389,42 @@ fn reused_list_answers_follow_every_change(c: &TestCluster, auth: &[&str]) {
     }
     assert_eq!(names(auth), ["500:secnd", "501:other"]);
 
+    // A VM that starts or stops shows at once, through pveproxy (which runs as www-data
+    // and keeps answers of the calls it hands to pvedaemon) as through pvedaemon. The
+    // "VM" is a process whose command line names the pid file, as QEMU's does.
+    let statuses = || -> Vec<String> {
+        let (st, body) = curl(c, 1, auth, &list_url);
+        assert_eq!(st, 200, "{body}");
+        let mut v: Vec<String> = body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| format!("{}:{}", e["vmid"], e["status"].as_str().unwrap_or("")))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(statuses(), ["500:stopped", "501:stopped"]);
+    let run_dir = c.root(1).join("run/qemu-server");
+    std::fs::create_dir_all(&run_dir).unwrap();
+    let pidfile = run_dir.join("500.pid");
+    let mut vm = Command::new("sh")
+        .args(["-c", "sleep 60", "-pidfile"])
+        .arg(&pidfile)
+        .spawn()
+        .unwrap();
+    std::fs::write(&pidfile, format!("{}\n", vm.id())).unwrap();
+    assert_eq!(statuses(), ["500:running", "501:stopped"]);
+    assert_eq!(statuses(), ["500:running", "501:stopped"], "asked again");
+    vm.kill().unwrap();
+    vm.wait().unwrap();
+    assert_eq!(
+        statuses(),
+        ["500:stopped", "501:stopped"],
+        "pid file left behind"
+    );
+    std::fs::remove_file(&pidfile).unwrap();
+
     // A token with privilege separation and no ACL sees nothing; an ACL for it on
     // one VM shows that VM at once.
     let user_cfg = c.mnt(1).join("user.cfg");

@@ -259,6 +259,27 @@ pub async fn handle(ctx: Arc<ServerContext>, peer: SocketAddr, req: Request<Inco
 
     if api_method.protected && ctx.kind == EnvKind::Proxy {
         if let Some(daemon) = ctx.daemon {
+            // pveproxy reuses a forwarded GET's answer under the same rules as the
+            // server that runs the method (see `call_reusing`): the same caller,
+            // parameters and format, and an unchanged fingerprint, taken here before
+            // the call goes out. Only JSON answers: an ExtJS answer is a 200 even when
+            // the call failed.
+            let params = pve_common::api::Params(params);
+            let reusable = method == Method::GET && spool.is_none() && format == Format::Json;
+            let key = match &api_method.fingerprint {
+                Some(f) if reusable => f(&env, &params).map(|fp| {
+                    super::answers::key(env.paths.root(), fmt, api_method, &env.auth, &params, &fp)
+                }),
+                _ => None,
+            };
+            let cache = super::answers::global();
+            if let Some(body) = key.as_deref().and_then(|k| cache.get(k)) {
+                return Reply {
+                    status: 200,
+                    reason: "OK".into(),
+                    body: Some(body),
+                };
+            }
             let fwd = super::forward::Forward {
                 method: method.clone(),
                 uri,
@@ -267,6 +288,9 @@ pub async fn handle(ctx: Arc<ServerContext>, peer: SocketAddr, req: Request<Inco
                 client_ip: env.client_ip,
             };
             let reply = super::forward::forward(daemon, fwd).await;
+            if let (200, Some(k), Some(body)) = (reply.status, key, &reply.body) {
+                cache.put(k, body.clone());
+            }
             keep_spool_on_success(spool, reply.status);
             return reply;
         }

@@ -284,11 +284,41 @@ pub fn vm_status_list(env: &RpcEnv) -> BTreeMap<u32, VmStatus> {
 /// config, user and ACL) and which VMs run here with which pid. The list shows no live
 /// counters (cpu, mem, …: 0 as for stopped VMs); adding them means this must change.
 /// `None` off pmxcfs (no stamp): the answer is built each time.
+///
+/// pveproxy takes it too, as www-data, for the calls it hands to pvedaemon: whatever
+/// such a process cannot see (an unreadable pid file or directory, a `/proc` mounted
+/// with `hidepid`) gives `None` rather than a fingerprint that misses a started VM.
 pub(super) fn vmlist_fingerprint(env: &RpcEnv, _p: &Params) -> Option<String> {
     use std::fmt::Write;
+    use std::io::ErrorKind::NotFound;
     let stamp = pve_cluster::cfs::Cfs::new(&env.paths).change_stamp()?;
     let mut fp = format!("{stamp:?} {}", env.node);
-    for vmid in vmids_with_pidfile(env) {
+    let pidfile_dir = crate::helpers::pidfile_name(&env.paths, 0);
+    let entries = match std::fs::read_dir(pidfile_dir.parent()?) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == NotFound => return Some(fp),
+        Err(_) => return None,
+    };
+    if std::fs::File::open("/proc/1/cmdline").is_err() {
+        return None;
+    }
+    let mut vmids = std::collections::BTreeSet::new();
+    for e in entries {
+        let e = e.ok()?;
+        if let Some(vmid) = e
+            .file_name()
+            .to_str()
+            .and_then(|n| n.strip_suffix(".pid")?.parse::<u32>().ok())
+        {
+            vmids.insert(vmid);
+        }
+    }
+    for vmid in vmids {
+        match std::fs::File::open(crate::helpers::pidfile_name(&env.paths, vmid)) {
+            Ok(_) => {}
+            Err(e) if e.kind() == NotFound => continue,
+            Err(_) => return None,
+        }
         if let Some(pid) = crate::helpers::vm_running_locally(&env.paths, vmid) {
             let _ = write!(fp, " {vmid}:{pid}");
         }
