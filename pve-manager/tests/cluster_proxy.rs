@@ -359,18 +359,20 @@ fn proxyto_reaches_the_named_node() {
 fn reused_list_answers_follow_every_change(c: &TestCluster, auth: &[&str]) {
     let n1 = node_name(1);
     let list_url = format!("https://{}:8006/api2/json/nodes/{n1}/qemu", c.addr(1));
-    let names = |args: &[&str]| -> Vec<String> {
+    // `vmid:FIELD` of each listed guest, sorted.
+    let listed = |args: &[&str], field: &str| -> Vec<String> {
         let (st, body) = curl(c, 1, args, &list_url);
         assert_eq!(st, 200, "{body}");
         let mut v: Vec<String> = body["data"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|e| format!("{}:{}", e["vmid"], e["name"].as_str().unwrap_or("")))
+            .map(|e| format!("{}:{}", e["vmid"], e[field].as_str().unwrap_or("")))
             .collect();
         v.sort();
         v
     };
+    let names = |args: &[&str]| listed(args, "name");
     let conf_dir = c.mnt(1).join(format!("nodes/{n1}/qemu-server"));
     std::fs::create_dir_all(&conf_dir).unwrap();
     std::fs::write(conf_dir.join("500.conf"), "name: first\nmemory: 512\n").unwrap();
@@ -392,18 +394,7 @@ fn reused_list_answers_follow_every_change(c: &TestCluster, auth: &[&str]) {
     // A VM that starts or stops shows at once, through pveproxy (which runs as www-data
     // and keeps answers of the calls it hands to pvedaemon) as through pvedaemon. The
     // "VM" is a process whose command line names the pid file, as QEMU's does.
-    let statuses = || -> Vec<String> {
-        let (st, body) = curl(c, 1, auth, &list_url);
-        assert_eq!(st, 200, "{body}");
-        let mut v: Vec<String> = body["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| format!("{}:{}", e["vmid"], e["status"].as_str().unwrap_or("")))
-            .collect();
-        v.sort();
-        v
-    };
+    let statuses = || listed(auth, "status");
     assert_eq!(statuses(), ["500:stopped", "501:stopped"]);
     let run_dir = c.root(1).join("run/qemu-server");
     std::fs::create_dir_all(&run_dir).unwrap();
