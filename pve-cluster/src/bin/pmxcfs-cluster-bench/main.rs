@@ -10,8 +10,14 @@
 //! - with `PVE_C_PMXCFS=/path/to/pmxcfs` (upstream's C daemon, built elsewhere) the
 //!   same cluster measurements with the C daemon on all three nodes, same run.
 //!
+//! - the floor under both: a bare CPG client on the same cluster sending ~1 KiB
+//!   messages one at a time (and 2, 4, 8 in flight) and timing their delivery
+//!   (`cpg_floor`, see `cpg_floor.rs`).
+//!
 //! Usage: pmxcfs-cluster-bench [--out FILE] [--files N] [--samples N]. Needs root,
 //! /dev/fuse, corosync and `ip netns`.
+
+mod cpg_floor;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -321,11 +327,125 @@ fn ms(d: f64) -> f64 {
     (d * 1e5).round() / 100.0
 }
 
+/// Message windows of the CPG floor: one in flight (one sequential writer), then
+/// several (as several writers would have).
+const FLOOR_WINDOWS: [usize; 4] = [1, 2, 4, 8];
+
+/// The bare-CPG floor on cluster `c`: a sender on node 1, receivers on the others.
+fn measure_cpg_floor(c: &TestCluster, messages: usize) -> Result<serde_json::Value> {
+    let exe = std::env::current_exe()?;
+    let exe = exe.to_string_lossy();
+    let mut receivers = Vec::new();
+    for i in 2..=c.nodes {
+        let child = c
+            .in_node(i, &exe)
+            .args(["--cpg-client", "recv"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("starting a CPG receiver")?;
+        receivers.push((i, child));
+    }
+    let windows: Vec<String> = FLOOR_WINDOWS.iter().map(|w| w.to_string()).collect();
+    let sender = c
+        .in_node(1, &exe)
+        .args(["--cpg-client", "send", "--members"])
+        .arg(c.nodes.to_string())
+        .arg("--messages")
+        .arg(messages.to_string())
+        .arg("--size")
+        .arg(FILE_SIZE.to_string())
+        .arg("--windows")
+        .arg(windows.join(","))
+        .stdin(Stdio::null())
+        .output()
+        .context("running the CPG sender")?;
+    let parse = |out: &[u8]| -> Result<serde_json::Value> {
+        let text = String::from_utf8_lossy(out);
+        let line = text.lines().last().unwrap_or_default();
+        serde_json::from_str(line).with_context(|| format!("CPG client printed {text:?}"))
+    };
+    if !sender.status.success() {
+        for (_, mut r) in receivers {
+            let _ = r.kill();
+            let _ = r.wait();
+        }
+        bail!(
+            "the CPG sender failed: {}",
+            String::from_utf8_lossy(&sender.stderr)
+        );
+    }
+    let sent = parse(&sender.stdout)?;
+    let mut recv = serde_json::Map::new();
+    for (i, r) in receivers {
+        let o = r.wait_with_output()?;
+        recv.insert(format!("node{i}"), parse(&o.stdout)?);
+    }
+    let mut phases = Vec::new();
+    for (k, p) in sent["phases"].as_array().cloned().unwrap_or_default().into_iter().enumerate() {
+        let mut p = p;
+        let rate = p["messages_per_s"].as_f64().unwrap_or(0.0);
+        // Two ordered messages (CREATE, WRITE) per new file.
+        p["implied_create_write_per_s"] = json!((rate / 2.0).round());
+        p["delivery_on_node3_ms"] = recv
+            .get(&format!("node{}", c.nodes))
+            .and_then(|r| r["phases"].get(k))
+            .cloned()
+            .unwrap_or(serde_json::Value::Null);
+        phases.push(p);
+    }
+    Ok(json!({
+        "group": cpg_floor::GROUP,
+        "members": c.nodes,
+        "message_size": FILE_SIZE,
+        "messages_per_phase": messages,
+        "phases": phases,
+    }))
+}
+
+/// `--cpg-client send|recv ...`: one end of the floor measurement (run by
+/// [`measure_cpg_floor`] inside a node's network namespace).
+fn cpg_client(mut args: impl Iterator<Item = String>) -> Result<()> {
+    let role = args.next().context("--cpg-client send|recv")?;
+    let mut plan = cpg_floor::Plan {
+        members: 3,
+        messages: 2000,
+        size: FILE_SIZE,
+        windows: vec![1],
+        gap: Duration::ZERO,
+    };
+    while let Some(a) = args.next() {
+        let mut val = || args.next().with_context(|| format!("{a} needs a value"));
+        match a.as_str() {
+            "--members" => plan.members = val()?.parse()?,
+            "--messages" => plan.messages = val()?.parse()?,
+            "--size" => plan.size = val()?.parse()?,
+            "--gap-us" => plan.gap = Duration::from_micros(val()?.parse()?),
+            "--windows" => {
+                plan.windows = val()?
+                    .split(',')
+                    .map(|w| w.parse())
+                    .collect::<Result<_, _>>()?
+            }
+            other => bail!("unknown argument {other}"),
+        }
+    }
+    match role.as_str() {
+        "send" => cpg_floor::run_sender(&plan),
+        "recv" => cpg_floor::run_receiver(),
+        other => bail!("unknown CPG client role {other}"),
+    }
+}
+
 fn main() -> Result<()> {
+    let mut args = std::env::args().skip(1).peekable();
+    if args.peek().map(String::as_str) == Some("--cpg-client") {
+        args.next();
+        return cpg_client(args);
+    }
     let mut out = PathBuf::from("target/bench/cluster.json");
     let mut files = 2000usize;
     let mut samples = 1000usize;
-    let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--out" => out = args.next().context("--out FILE")?.into(),
@@ -365,6 +485,7 @@ fn main() -> Result<()> {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+    let floor = measure_cpg_floor(&c, files)?;
     let ours = measure_cluster("ours", &c.mnt(1), &c.mnt(3), files, samples)?;
     let upstream = match std::env::var_os("PVE_C_PMXCFS") {
         Some(bin) => {
@@ -391,13 +512,32 @@ fn main() -> Result<()> {
         "files": files,
         "file_size": FILE_SIZE,
         "local": { "create_write_per_s": local_rate.round() },
+        "cpg_floor": floor,
         "cluster": ours.json(samples),
         "ratio_cluster_to_local": {
             "create_write_node1": ratio(ours.node1_rate, local_rate),
             "create_write_until_node3": ratio(ours.replicated_rate, local_rate),
         },
     });
+    // How close each daemon comes to what corosync allows: files/s against the
+    // floor's messages/s halved, one writer against window 1, WRITERS against
+    // window WRITERS.
+    let implied = |w: usize| {
+        floor["phases"]
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["window"] == json!(w)))
+            .and_then(|p| p["implied_create_write_per_s"].as_f64())
+            .unwrap_or(f64::NAN)
+    };
+    let share = |r: &ClusterRates| {
+        json!({
+            "create_write_node1": ratio(r.node1_rate, implied(1)),
+            "concurrent_create_write_node1": ratio(r.concurrent_node1, implied(WRITERS)),
+        })
+    };
+    report["share_of_cpg_floor"] = json!({ "ours": share(&ours) });
     if let Some(u) = &upstream {
+        report["share_of_cpg_floor"]["c_pmxcfs"] = share(u);
         report["c_pmxcfs_cluster"] = u.json(samples);
         report["ratio_ours_to_c_pmxcfs"] = json!({
             "create_write_until_node3": ratio(ours.replicated_rate, u.replicated_rate),
