@@ -187,7 +187,11 @@ pub fn run_sender(plan: &Plan) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
     while members() < plan.members {
         if Instant::now() > deadline {
-            bail!("only {} of {} members joined {GROUP}", members(), plan.members);
+            bail!(
+                "only {} of {} members joined {GROUP}",
+                members(),
+                plan.members
+            );
         }
         c.dispatch(100)?;
     }

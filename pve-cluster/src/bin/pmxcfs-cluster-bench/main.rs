@@ -131,6 +131,51 @@ impl Drop for LocalPmxcfs {
     }
 }
 
+/// CPU time (user + system) of a process so far, in seconds.
+fn cpu_secs(pid: u32) -> f64 {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the command name (which may hold spaces): state is field 3,
+    // utime and stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')').map(|r| r.1).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / hz
+}
+
+/// The processes whose CPU time a run accounts: the daemon of each node and each
+/// node's corosync.
+struct Procs {
+    daemons: Vec<u32>,
+    corosync: Vec<u32>,
+}
+
+impl Procs {
+    fn snapshot(&self) -> Vec<f64> {
+        self.daemons
+            .iter()
+            .chain(&self.corosync)
+            .map(|p| cpu_secs(*p))
+            .collect()
+    }
+
+    /// CPU microseconds per file between two snapshots: each daemon, and all
+    /// corosyncs together.
+    fn per_file(&self, before: &[f64], after: &[f64], files: usize) -> serde_json::Value {
+        let us = |i: usize| (after[i] - before[i]) * 1e6 / files as f64;
+        let mut v = serde_json::Map::new();
+        for i in 0..self.daemons.len() {
+            v.insert(format!("daemon_node{}", i + 1), json!(us(i).round()));
+        }
+        let coro: f64 = (self.daemons.len()..before.len()).map(us).sum();
+        v.insert("corosync_all_nodes".into(), json!(coro.round()));
+        serde_json::Value::Object(v)
+    }
+}
+
 /// What one cluster run measured.
 struct ClusterRates {
     node1_rate: f64,
@@ -140,6 +185,9 @@ struct ClusterRates {
     /// Sorted, seconds.
     lat: Vec<f64>,
     write_lat: Vec<f64>,
+    /// CPU per file of the sequential and the concurrent run.
+    cpu_sequential: serde_json::Value,
+    cpu_concurrent: serde_json::Value,
 }
 
 impl ClusterRates {
@@ -164,6 +212,10 @@ impl ClusterRates {
                 "p50": ms(percentile(&self.write_lat, 0.5)),
                 "p99": ms(percentile(&self.write_lat, 0.99)),
             },
+            "cpu_us_per_file": {
+                "sequential": self.cpu_sequential,
+                "concurrent": self.cpu_concurrent,
+            },
         })
     }
 }
@@ -176,6 +228,7 @@ fn measure_cluster(
     m3: &Path,
     files: usize,
     samples: usize,
+    procs: &Procs,
 ) -> Result<ClusterRates> {
     let (m1, m3) = (m1.join(tag), m3.join(tag));
     fs::create_dir(&m1)?;
@@ -186,6 +239,7 @@ fn measure_cluster(
     wait_readable(&m3.join("ready"), b"1", Duration::from_secs(20))?;
 
     // Throughput: node 1 writes; then until node 3 has the last file.
+    let cpu0 = procs.snapshot();
     let t = Instant::now();
     let node1_rate = create_write_rate(&m1.join("bench"), files)?;
     let last = files - 1;
@@ -195,6 +249,7 @@ fn measure_cluster(
         Duration::from_secs(60),
     )?;
     let replicated_rate = files as f64 / t.elapsed().as_secs_f64();
+    let cpu1 = procs.snapshot();
 
     // The same with several writers on node 1 at once, until node 3 has them all.
     let t = Instant::now();
@@ -207,6 +262,7 @@ fn measure_cluster(
         )?;
     }
     let concurrent_replicated = files as f64 / t.elapsed().as_secs_f64();
+    let cpu2 = procs.snapshot();
 
     // Latency: one write at a time, timed until node 3 reads it.
     let mut lat = Vec::with_capacity(samples);
@@ -229,6 +285,8 @@ fn measure_cluster(
         concurrent_replicated,
         lat,
         write_lat,
+        cpu_sequential: procs.per_file(&cpu0, &cpu1, files),
+        cpu_concurrent: procs.per_file(&cpu1, &cpu2, files),
     })
 }
 
@@ -298,6 +356,11 @@ impl CNodes {
 
     fn mnt(&self, i: usize) -> PathBuf {
         PathBuf::from(format!("/proc/{}/root/etc/pve", self.children[i - 1].id()))
+    }
+
+    /// The daemons' pids (each child execs into pmxcfs).
+    fn pids(&self) -> Vec<u32> {
+        self.children.iter().map(Child::id).collect()
     }
 }
 
@@ -382,7 +445,13 @@ fn measure_cpg_floor(c: &TestCluster, messages: usize) -> Result<serde_json::Val
         recv.insert(format!("node{i}"), parse(&o.stdout)?);
     }
     let mut phases = Vec::new();
-    for (k, p) in sent["phases"].as_array().cloned().unwrap_or_default().into_iter().enumerate() {
+    for (k, p) in sent["phases"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+    {
         let mut p = p;
         let rate = p["messages_per_s"].as_f64().unwrap_or(0.0);
         // Two ordered messages (CREATE, WRITE) per new file.
@@ -486,19 +555,35 @@ fn main() -> Result<()> {
         }
     }
     let floor = measure_cpg_floor(&c, files)?;
-    let ours = measure_cluster("ours", &c.mnt(1), &c.mnt(3), files, samples)?;
+    let pid_of = |f: &str| -> Vec<u32> {
+        (1..=3)
+            .filter_map(|i| fs::read_to_string(c.root(i).join(f)).ok())
+            .filter_map(|s| s.trim().parse().ok())
+            .collect()
+    };
+    let corosync = pid_of("corosync.pid");
+    let procs = Procs {
+        daemons: pid_of("pmxcfs.pid"),
+        corosync: corosync.clone(),
+    };
+    let ours = measure_cluster("ours", &c.mnt(1), &c.mnt(3), files, samples, &procs)?;
     let upstream = match std::env::var_os("PVE_C_PMXCFS") {
         Some(bin) => {
             for i in 1..=3 {
                 c.stop_pmxcfs(i);
             }
             let nodes = CNodes::start(&c, Path::new(&bin))?;
+            let procs = Procs {
+                daemons: nodes.pids(),
+                corosync,
+            };
             Some(measure_cluster(
                 "c",
                 &nodes.mnt(1),
                 &nodes.mnt(3),
                 files,
                 samples,
+                &procs,
             )?)
         }
         None => None,
