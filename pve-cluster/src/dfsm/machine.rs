@@ -722,3 +722,130 @@ impl Dfsm {
         out.send(MsgType::VerifyRequest, &id.to_le_bytes())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// Keeps what is sent; answers TRY_AGAIN while `full` is set.
+    #[derive(Default)]
+    struct Loop {
+        sent: Mutex<Vec<Vec<u8>>>,
+        full: AtomicBool,
+    }
+
+    impl Transport for Loop {
+        fn mcast(&self, msg: &[u8]) -> Result<(), Errno> {
+            self.mcast_once(msg)
+        }
+
+        fn mcast_once(&self, msg: &[u8]) -> Result<(), Errno> {
+            if self.full.load(Ordering::SeqCst) {
+                return Err(TRY_AGAIN);
+            }
+            lock(&self.sent).push(msg.to_vec());
+            Ok(())
+        }
+    }
+
+    /// Applies a normal message by answering its payload length.
+    struct Echo;
+
+    impl DfsmApp for Echo {
+        fn get_state(&self) -> Vec<u8> {
+            vec![1]
+        }
+        fn process_state(
+            &self,
+            _: &mut [Member],
+            _: usize,
+            _: &StateSender<'_>,
+        ) -> Result<(), LeaveGroup> {
+            Ok(())
+        }
+        fn process_update(&self, _: u32, _: u32, _: &[u8]) -> Result<(), LeaveGroup> {
+            Ok(())
+        }
+        fn commit(&self) -> Result<(), LeaveGroup> {
+            Ok(())
+        }
+        fn deliver(
+            &self,
+            _: &DeliverCtx<'_>,
+            _: u32,
+            _: u32,
+            _: u16,
+            _: u32,
+            payload: &[u8],
+        ) -> Result<i32, LeaveGroup> {
+            Ok(payload.len() as i32)
+        }
+    }
+
+    type Log = Arc<Mutex<Vec<(u64, Option<i32>)>>>;
+
+    struct Rec(Log);
+
+    impl Completion for Rec {
+        fn complete(self: Box<Self>, count: u64, result: Option<i32>) {
+            lock(&self.0).push((count, result));
+        }
+    }
+
+    fn synced_alone() -> (Arc<Dfsm>, Arc<Loop>) {
+        let d = Dfsm::new("test", 1, Arc::new(Echo));
+        let t = Arc::new(Loop::default());
+        d.connected(1, t.clone());
+        d.on_confchg(&[(1, d.pid)], 1);
+        assert!(d.is_synced());
+        (d, t)
+    }
+
+    #[test]
+    fn completions_follow_local_delivery() {
+        let (d, t) = synced_alone();
+        let log: Log = Default::default();
+        d.send_then(1, b"abc", false, Rec(log.clone()))
+            .map_err(|(e, _)| e)
+            .unwrap();
+        d.send_then(1, b"hello", false, Rec(log.clone()))
+            .map_err(|(e, _)| e)
+            .unwrap();
+        assert!(lock(&log).is_empty(), "nothing applied yet");
+        // The first message is lost; the second is applied.
+        let second = lock(&t.sent)[1].clone();
+        d.on_deliver(1, d.pid, &second);
+        assert_eq!(*lock(&log), vec![(1, None), (2, Some(5))]);
+
+        // corosync full: nothing sent, the completion comes back unused.
+        t.full.store(true, Ordering::SeqCst);
+        let (e, _) = d.send_then(1, b"x", false, Rec(log.clone())).unwrap_err();
+        assert_eq!(e, TRY_AGAIN);
+        t.full.store(false, Ordering::SeqCst);
+        assert_eq!(lock(&t.sent).len(), 2);
+
+        // Leaving the group fails what is still in flight.
+        d.send_then(1, b"y", false, Rec(log.clone()))
+            .map_err(|(e, _)| e)
+            .unwrap();
+        d.disconnected();
+        assert_eq!(lock(&log).last(), Some(&(3, None)));
+        assert_eq!(lock(&log).len(), 3);
+    }
+
+    #[test]
+    fn send_sync_waits_for_its_delivery() {
+        let (d, t) = synced_alone();
+        let d2 = d.clone();
+        let waiter = std::thread::spawn(move || d2.send_sync(1, b"four"));
+        let msg = loop {
+            if let Some(m) = lock(&t.sent).first().cloned() {
+                break m;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        d.on_deliver(1, d.pid, &msg);
+        assert_eq!(waiter.join().unwrap(), Ok((1, 4)));
+    }
+}
