@@ -14,7 +14,8 @@
 //!   messages one at a time (and 2, 4, 8 in flight) and timing their delivery
 //!   (`cpg_floor`, see `cpg_floor.rs`).
 //!
-//! Usage: pmxcfs-cluster-bench [--out FILE] [--files N] [--samples N]. Needs root,
+//! Usage: pmxcfs-cluster-bench [--out FILE] [--files N] [--samples N] [--rounds N]
+//! (rounds, default 2: ours and the C daemon take turns that often). Needs root,
 //! /dev/fuse, corosync and `ip netns`.
 
 mod cpg_floor;
@@ -195,7 +196,46 @@ impl ClusterRates {
         percentile(&self.lat, q)
     }
 
-    fn json(&self, samples: usize) -> serde_json::Value {
+    /// Several rounds of one daemon as one result: the median of each rate,
+    /// latencies pooled, the CPU figures of the round with the median rate.
+    fn merge(mut rounds: Vec<ClusterRates>) -> ClusterRates {
+        let median = |rs: &[ClusterRates], f: fn(&ClusterRates) -> f64| {
+            let mut v: Vec<f64> = rs.iter().map(f).collect();
+            v.sort_by(f64::total_cmp);
+            let n = v.len();
+            if n % 2 == 1 {
+                v[n / 2]
+            } else {
+                (v[n / 2 - 1] + v[n / 2]) / 2.0
+            }
+        };
+        let node1_rate = median(&rounds, |r| r.node1_rate);
+        let replicated_rate = median(&rounds, |r| r.replicated_rate);
+        let concurrent_node1 = median(&rounds, |r| r.concurrent_node1);
+        let concurrent_replicated = median(&rounds, |r| r.concurrent_replicated);
+        rounds.sort_by(|a, b| a.replicated_rate.total_cmp(&b.replicated_rate));
+        let mid = rounds.len() / 2;
+        let (cpu_sequential, cpu_concurrent) = (
+            rounds[mid].cpu_sequential.clone(),
+            rounds[mid].cpu_concurrent.clone(),
+        );
+        let mut lat: Vec<f64> = rounds.iter().flat_map(|r| r.lat.clone()).collect();
+        let mut write_lat: Vec<f64> = rounds.iter().flat_map(|r| r.write_lat.clone()).collect();
+        lat.sort_by(f64::total_cmp);
+        write_lat.sort_by(f64::total_cmp);
+        ClusterRates {
+            node1_rate,
+            replicated_rate,
+            concurrent_node1,
+            concurrent_replicated,
+            lat,
+            write_lat,
+            cpu_sequential,
+            cpu_concurrent,
+        }
+    }
+
+    fn json(&self) -> serde_json::Value {
         json!({
             "create_write_per_s_node1": self.node1_rate.round(),
             "create_write_per_s_until_node3": self.replicated_rate.round(),
@@ -203,7 +243,7 @@ impl ClusterRates {
             "concurrent_create_write_per_s_node1": self.concurrent_node1.round(),
             "concurrent_create_write_per_s_until_node3": self.concurrent_replicated.round(),
             "latency_node1_to_node3_ms": {
-                "samples": samples,
+                "samples": self.lat.len(),
                 "p50": ms(self.p(0.5)),
                 "p99": ms(self.p(0.99)),
                 "max": ms(self.lat[self.lat.len() - 1]),
@@ -373,6 +413,21 @@ impl Drop for CNodes {
     }
 }
 
+/// Waits until the daemon behind each mount reports quorum in `.members`.
+fn wait_members_quorate(mounts: &[PathBuf]) -> Result<()> {
+    for (i, m) in mounts.iter().enumerate() {
+        let members = m.join(".members");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !fs::read_to_string(&members).is_ok_and(|m| m.contains("\"quorate\": 1")) {
+            if Instant::now() > deadline {
+                bail!("pmxcfs on node{} did not become quorate", i + 1);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    Ok(())
+}
+
 struct Down(TestCluster);
 
 impl Drop for Down {
@@ -515,16 +570,18 @@ fn main() -> Result<()> {
     let mut out = PathBuf::from("target/bench/cluster.json");
     let mut files = 2000usize;
     let mut samples = 1000usize;
+    let mut rounds = 2usize;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--out" => out = args.next().context("--out FILE")?.into(),
             "--files" => files = args.next().context("--files N")?.parse()?,
             "--samples" => samples = args.next().context("--samples N")?.parse()?,
+            "--rounds" => rounds = args.next().context("--rounds N")?.parse()?,
             other => bail!("unknown argument {other}"),
         }
     }
-    if files == 0 || samples == 0 {
-        bail!("--files and --samples must be positive");
+    if files == 0 || samples == 0 || rounds == 0 {
+        bail!("--files, --samples and --rounds must be positive");
     }
     if let Some(p) = host_problem() {
         bail!("cannot run a cluster here: {p}");
@@ -544,16 +601,7 @@ fn main() -> Result<()> {
     let guard = Down(c.clone());
     c.up()?;
     c.wait_quorate(&[1, 2, 3], 3, Duration::from_secs(30))?;
-    for i in 1..=3 {
-        let members = c.mnt(i).join(".members");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !fs::read_to_string(&members).is_ok_and(|m| m.contains("\"quorate\": 1")) {
-            if Instant::now() > deadline {
-                bail!("pmxcfs on node{i} did not become quorate");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
+    wait_members_quorate(&(1..=3).map(|i| c.mnt(i)).collect::<Vec<_>>())?;
     let floor = measure_cpg_floor(&c, files)?;
     let pid_of = |f: &str| -> Vec<u32> {
         (1..=3)
@@ -562,32 +610,64 @@ fn main() -> Result<()> {
             .collect()
     };
     let corosync = pid_of("corosync.pid");
-    let procs = Procs {
-        daemons: pid_of("pmxcfs.pid"),
-        corosync: corosync.clone(),
-    };
-    let ours = measure_cluster("ours", &c.mnt(1), &c.mnt(3), files, samples, &procs)?;
-    let upstream = match std::env::var_os("PVE_C_PMXCFS") {
-        Some(bin) => {
+    // Ours and (with PVE_C_PMXCFS) the C daemon take turns, `rounds` times, so
+    // that a change in the machine's load hits both alike.
+    let c_bin = std::env::var_os("PVE_C_PMXCFS");
+    let (mut ours_rounds, mut c_rounds) = (Vec::new(), Vec::new());
+    for r in 0..rounds {
+        if r > 0 {
+            for i in 1..=3 {
+                c.start_pmxcfs(i)?;
+            }
+            wait_members_quorate(&(1..=3).map(|i| c.mnt(i)).collect::<Vec<_>>())?;
+        }
+        let procs = Procs {
+            daemons: pid_of("pmxcfs.pid"),
+            corosync: corosync.clone(),
+        };
+        let tag = format!("ours{r}");
+        ours_rounds.push(measure_cluster(
+            &tag,
+            &c.mnt(1),
+            &c.mnt(3),
+            files,
+            samples,
+            &procs,
+        )?);
+        if let Some(bin) = &c_bin {
             for i in 1..=3 {
                 c.stop_pmxcfs(i);
             }
-            let nodes = CNodes::start(&c, Path::new(&bin))?;
+            let nodes = CNodes::start(&c, Path::new(bin))?;
             let procs = Procs {
                 daemons: nodes.pids(),
-                corosync,
+                corosync: corosync.clone(),
             };
-            Some(measure_cluster(
-                "c",
+            let tag = format!("c{r}");
+            c_rounds.push(measure_cluster(
+                &tag,
                 &nodes.mnt(1),
                 &nodes.mnt(3),
                 files,
                 samples,
                 &procs,
-            )?)
+            )?);
         }
-        None => None,
+    }
+    let per_round = |rs: &[ClusterRates]| {
+        rs.iter()
+            .map(|r| {
+                json!({
+                    "create_write_per_s_until_node3": r.replicated_rate.round(),
+                    "concurrent_create_write_per_s_until_node3": r.concurrent_replicated.round(),
+                })
+            })
+            .collect::<Vec<_>>()
     };
+    let ours_per_round = per_round(&ours_rounds);
+    let c_per_round = per_round(&c_rounds);
+    let ours = ClusterRates::merge(ours_rounds);
+    let upstream = (!c_rounds.is_empty()).then(|| ClusterRates::merge(c_rounds));
     drop(guard);
     let _ = fs::remove_dir_all(&base);
 
@@ -598,7 +678,8 @@ fn main() -> Result<()> {
         "file_size": FILE_SIZE,
         "local": { "create_write_per_s": local_rate.round() },
         "cpg_floor": floor,
-        "cluster": ours.json(samples),
+        "rounds": rounds,
+        "cluster": ours.json(),
         "ratio_cluster_to_local": {
             "create_write_node1": ratio(ours.node1_rate, local_rate),
             "create_write_until_node3": ratio(ours.replicated_rate, local_rate),
@@ -621,9 +702,11 @@ fn main() -> Result<()> {
         })
     };
     report["share_of_cpg_floor"] = json!({ "ours": share(&ours) });
+    report["cluster"]["rounds"] = json!(ours_per_round);
     if let Some(u) = &upstream {
         report["share_of_cpg_floor"]["c_pmxcfs"] = share(u);
-        report["c_pmxcfs_cluster"] = u.json(samples);
+        report["c_pmxcfs_cluster"] = u.json();
+        report["c_pmxcfs_cluster"]["rounds"] = json!(c_per_round);
         report["ratio_ours_to_c_pmxcfs"] = json!({
             "create_write_until_node3": ratio(ours.replicated_rate, u.replicated_rate),
             "concurrent_create_write_until_node3":
