@@ -8,9 +8,21 @@ use std::sync::Arc;
 
 use crate::memdb::{now_secs, Applied, Errno, Memdb, Op};
 
+/// Gets the local result of a change started with [`ChangeSink::start`].
+pub type Done = Box<dyn FnOnce(Result<Applied, Errno>) + Send>;
+
 pub trait ChangeSink: Send + Sync {
     /// Applies (or replicates and waits for) one change; the result is the local one.
     fn submit(&self, op: Op) -> Result<Applied, Errno>;
+
+    /// Starts one change without waiting for it: `done` gets the local result,
+    /// possibly on another thread (cluster mode: the one corosync delivers on, once
+    /// the change is applied here). The change comes back when starting it would
+    /// block; then [`submit`](Self::submit) it on a thread that may wait.
+    fn start(&self, op: Op, done: Done) -> Option<(Op, Done)> {
+        done(self.submit(op));
+        None
+    }
 
     /// `utime(lockdir, 0)`: ask for removal of an expired lock whose entry has
     /// checksum `csum`. Returns what happened to the local caller.

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use rust_corosync::{cmap, cpg, quorum, CsError, DispatchFlags, NodeId, TrackFlags};
 
-use crate::dfsm::machine::{Dfsm, Transport};
+use crate::dfsm::machine::{Dfsm, Transport, TRY_AGAIN};
 use crate::memdb::Errno;
 use crate::status::{ClusterInfo, ClusterNode, Status};
 
@@ -60,20 +60,27 @@ impl Transport for CpgTransport {
     fn mcast(&self, msg: &[u8]) -> Result<(), Errno> {
         // Upstream retries TRY_AGAIN every 100 ms, up to 100 times.
         for _ in 0..100 {
-            let res = {
-                let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-                cpg::mcast_joined(&self.handle, cpg::Guarantee::TypeAgreed, msg)
-            };
-            match res {
-                Ok(()) => return Ok(()),
-                Err(CsError::CsErrTryAgain) => std::thread::sleep(Duration::from_millis(100)),
-                Err(e) => {
-                    eprintln!("pmxcfs: cpg_send_message failed: {e}");
-                    return Err(Errno::EACCES);
-                }
+            match self.mcast_once(msg) {
+                Err(e) if e == TRY_AGAIN => std::thread::sleep(Duration::from_millis(100)),
+                res => return res,
             }
         }
         Err(Errno::EACCES)
+    }
+
+    fn mcast_once(&self, msg: &[u8]) -> Result<(), Errno> {
+        let res = {
+            let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+            cpg::mcast_joined(&self.handle, cpg::Guarantee::TypeAgreed, msg)
+        };
+        match res {
+            Ok(()) => Ok(()),
+            Err(CsError::CsErrTryAgain) => Err(TRY_AGAIN),
+            Err(e) => {
+                eprintln!("pmxcfs: cpg_send_message failed: {e}");
+                Err(Errno::EACCES)
+            }
+        }
     }
 }
 

@@ -4,9 +4,11 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use super::machine::{DeliverCtx, Dfsm, DfsmApp, LeaveGroup, Member, StateSender};
+use super::machine::{
+    Completion, DeliverCtx, Dfsm, DfsmApp, LeaveGroup, Member, StateSender, TRY_AGAIN,
+};
 use super::wire::{self, dcdb_type, DcdbMsg, MsgType, UpdateEntry};
-use crate::apply::ChangeSink;
+use crate::apply::{ChangeSink, Done};
 use crate::memdb::{Applied, Errno, Memdb, Op, SyncEntry};
 use crate::status::Status;
 
@@ -301,22 +303,42 @@ pub struct ClusterSink {
     pub status: Arc<Status>,
 }
 
+/// What the local sender of message `count` learns: its result code (`None`: lost)
+/// and what the change did.
+fn local_outcome(dcdb: &Dcdb, count: u64, result: Option<i32>) -> Result<Applied, Errno> {
+    let applied = dcdb
+        .applied
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&count);
+    match result {
+        None => Err(Errno::EIO),
+        Some(res) if res < 0 => Err(Errno(-res)),
+        Some(_) => Ok(applied.unwrap_or_default()),
+    }
+}
+
+/// A local change on its way through corosync; answers its caller from the
+/// delivery thread once applied here.
+struct InFlight {
+    dcdb: Arc<Dcdb>,
+    op: Op,
+    done: Done,
+}
+
+impl Completion for InFlight {
+    fn complete(self: Box<Self>, count: u64, result: Option<i32>) {
+        (self.done)(local_outcome(&self.dcdb, count, result))
+    }
+}
+
 impl ClusterSink {
     fn send_op(&self, subtype: u16, payload: &[u8]) -> Result<Applied, Errno> {
         if !self.status.quorate() {
             return Err(Errno::EACCES);
         }
         let (count, res) = self.dfsm.send_sync(subtype, payload)?;
-        let applied = self
-            .dcdb
-            .applied
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&count);
-        if res < 0 {
-            return Err(Errno(-res));
-        }
-        Ok(applied.unwrap_or_default())
+        local_outcome(&self.dcdb, count, Some(res))
     }
 }
 
@@ -324,6 +346,27 @@ impl ChangeSink for ClusterSink {
     fn submit(&self, op: Op) -> Result<Applied, Errno> {
         let (t, p) = wire::encode_op(&op);
         self.send_op(t, &p)
+    }
+
+    fn start(&self, op: Op, done: Done) -> Option<(Op, Done)> {
+        if !self.status.quorate() {
+            done(Err(Errno::EACCES));
+            return None;
+        }
+        let (t, p) = wire::encode_op(&op);
+        let flight = InFlight {
+            dcdb: self.dcdb.clone(),
+            op,
+            done,
+        };
+        match self.dfsm.send_then(t, &p, false, flight) {
+            Ok(()) => None,
+            Err((e, f)) if e == TRY_AGAIN => Some((f.op, f.done)),
+            Err((e, f)) => {
+                (f.done)(Err(e));
+                None
+            }
+        }
     }
 
     fn unlock_request(&self, path: &str, csum: [u8; 32]) -> Result<Applied, Errno> {

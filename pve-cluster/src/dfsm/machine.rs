@@ -4,8 +4,9 @@
 //! It knows nothing about corosync: messages come in through [`Dfsm::on_deliver`]
 //! and [`Dfsm::on_confchg`] and go out through a [`Transport`].
 
-use std::collections::HashMap;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::collections::BTreeMap;
+use std::sync::{mpsc, Arc, Mutex, MutexGuard, TryLockError};
+use std::time::Duration;
 
 use super::wire::{self, Epoch, Message, MsgType};
 use crate::memdb::{now_secs, Errno};
@@ -16,7 +17,38 @@ pub struct LeaveGroup;
 
 /// Sends one totally ordered message to the group.
 pub trait Transport: Send + Sync {
+    /// Sends, waiting while corosync asks to try again (upstream: every 100 ms, up
+    /// to 100 times).
     fn mcast(&self, msg: &[u8]) -> Result<(), Errno>;
+
+    /// One attempt: `Err(TRY_AGAIN)` when corosync asks to try again.
+    fn mcast_once(&self, msg: &[u8]) -> Result<(), Errno> {
+        self.mcast(msg)
+    }
+}
+
+/// What [`Transport::mcast_once`] and [`Dfsm::send_then`] fail with when corosync
+/// cannot take the message now.
+pub const TRY_AGAIN: Errno = Errno(libc::EAGAIN);
+
+/// How often and how long a sender waits for corosync to take a message.
+const SEND_ATTEMPTS: usize = 100;
+const SEND_RETRY_PAUSE: Duration = Duration::from_millis(100);
+
+/// Told the local result of a message sent with [`Dfsm::send_then`]: its sender
+/// counter and the result code (`None`: the message was lost, e.g. the group was
+/// left). Runs on the thread that learns the result (corosync delivery).
+pub trait Completion: Send + 'static {
+    fn complete(self: Box<Self>, count: u64, result: Option<i32>);
+}
+
+/// [`Dfsm::send_sync`]'s completion: hands the result to the waiting thread.
+struct WakeWaiter(mpsc::SyncSender<(u64, Option<i32>)>);
+
+impl Completion for WakeWaiter {
+    fn complete(self: Box<Self>, count: u64, result: Option<i32>) {
+        let _ = self.0.send((count, result));
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -133,12 +165,10 @@ struct Inner {
     csum: Option<(u64, Epoch, [u8; 32])>,
 }
 
+/// Local messages sent and not yet applied, by sender counter.
 #[derive(Default)]
 struct Results {
-    rcvd: u64,
-    map: HashMap<u64, Option<i32>>,
-    /// Bumped when the group is left: waiters give up.
-    generation: u64,
+    pending: BTreeMap<u64, Box<dyn Completion>>,
 }
 
 pub struct Dfsm {
@@ -151,7 +181,6 @@ pub struct Dfsm {
     inner: Mutex<Inner>,
     send_count: Mutex<u64>,
     results: Mutex<Results>,
-    results_cond: Condvar,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -183,7 +212,6 @@ impl Dfsm {
             }),
             send_count: Mutex::new(0),
             results: Mutex::new(Results::default()),
-            results_cond: Condvar::new(),
         })
     }
 
@@ -236,9 +264,11 @@ impl Dfsm {
             }
         }
         self.app.cleanup();
-        let mut r = lock(&self.results);
-        r.generation += 1;
-        self.results_cond.notify_all();
+        // Waiting local senders fail (their messages are lost with the group).
+        let lost = std::mem::take(&mut lock(&self.results).pending);
+        for (count, c) in lost {
+            c.complete(count, None);
+        }
     }
 
     fn mcast(&self, msg: &[u8]) -> Result<(), Errno> {
@@ -257,38 +287,73 @@ impl Dfsm {
     /// Sends a normal message and waits until it has been applied locally; returns
     /// its counter and the local result code (>= 0 or a negative errno).
     pub fn send_sync(&self, subtype: u16, payload: &[u8]) -> Result<(u64, i32), Errno> {
-        let (count, generation) = {
-            let mut count = lock(&self.send_count);
-            *count += 1;
-            let generation = {
-                let mut r = lock(&self.results);
-                r.map.insert(*count, None);
-                r.generation
-            };
-            let msg = wire::encode_normal(subtype, self.version, now_secs(), *count, payload);
-            if let Err(e) = self.mcast(&msg) {
-                lock(&self.results).map.remove(&*count);
-                return Err(e);
-            }
-            (*count, generation)
-        };
-        let mut r = lock(&self.results);
-        while r.rcvd < count && r.generation == generation {
-            r = self.results_cond.wait(r).unwrap_or_else(|e| e.into_inner());
-        }
-        match r.map.remove(&count).flatten() {
-            Some(res) => Ok((count, res)),
-            None => Err(Errno::EIO),
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.send_then(subtype, payload, true, WakeWaiter(tx))
+            .map_err(|(e, _)| e)?;
+        match rx.recv() {
+            Ok((count, Some(res))) => Ok((count, res)),
+            _ => Err(Errno::EIO),
         }
     }
 
-    fn record_local_result(&self, count: u64, result: Option<i32>) {
-        let mut r = lock(&self.results);
-        if let Some(slot) = r.map.get_mut(&count) {
-            *slot = result;
+    /// Sends a normal message; `done` learns the local result once the message has
+    /// been applied here (on the delivering thread), so no thread has to wait for the
+    /// round trip. Nothing was sent if this fails; `done` is then handed back. With
+    /// `wait` false it never blocks: when corosync asks to try again, or another
+    /// sender is waiting for that, it fails with [`TRY_AGAIN`] at once.
+    pub fn send_then<C: Completion>(
+        &self,
+        subtype: u16,
+        payload: &[u8],
+        wait: bool,
+        done: C,
+    ) -> Result<(), (Errno, C)> {
+        let Some(t) = lock(&self.transport).clone() else {
+            return Err((Errno::EACCES, done));
+        };
+        // Held until the message is out, so that counters go out in order.
+        let mut count = if wait {
+            lock(&self.send_count)
+        } else {
+            match self.send_count.try_lock() {
+                Ok(g) => g,
+                Err(TryLockError::Poisoned(e)) => e.into_inner(),
+                Err(TryLockError::WouldBlock) => return Err((TRY_AGAIN, done)),
+            }
+        };
+        let next = *count + 1;
+        let msg = wire::encode_normal(subtype, self.version, now_secs(), next, payload);
+        for _ in 0..SEND_ATTEMPTS {
+            {
+                // Held across the send: the delivery thread records the result
+                // only once `done` is in place.
+                let mut r = lock(&self.results);
+                match t.mcast_once(&msg) {
+                    Ok(()) => {
+                        *count = next;
+                        r.pending.insert(next, Box::new(done));
+                        return Ok(());
+                    }
+                    Err(e) if e == TRY_AGAIN && wait => {}
+                    Err(e) => return Err((e, done)),
+                }
+            }
+            std::thread::sleep(SEND_RETRY_PAUSE);
         }
-        r.rcvd = count;
-        self.results_cond.notify_all();
+        Err((Errno::EACCES, done))
+    }
+
+    /// Our message `count` has been applied: its sender learns `result`; earlier
+    /// ones still waiting were lost.
+    fn record_local_result(&self, count: u64, result: Option<i32>) {
+        let ready = {
+            let mut r = lock(&self.results);
+            let later = r.pending.split_off(&(count + 1));
+            std::mem::replace(&mut r.pending, later)
+        };
+        for (c, done) in ready {
+            done.complete(c, if c == count { result } else { None });
+        }
     }
 
     fn set_mode(&self, inner: &mut Inner, mode: Mode) {
@@ -655,5 +720,132 @@ impl Dfsm {
         };
         let out = StateSender { dfsm: self, epoch };
         out.send(MsgType::VerifyRequest, &id.to_le_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// Keeps what is sent; answers TRY_AGAIN while `full` is set.
+    #[derive(Default)]
+    struct Loop {
+        sent: Mutex<Vec<Vec<u8>>>,
+        full: AtomicBool,
+    }
+
+    impl Transport for Loop {
+        fn mcast(&self, msg: &[u8]) -> Result<(), Errno> {
+            self.mcast_once(msg)
+        }
+
+        fn mcast_once(&self, msg: &[u8]) -> Result<(), Errno> {
+            if self.full.load(Ordering::SeqCst) {
+                return Err(TRY_AGAIN);
+            }
+            lock(&self.sent).push(msg.to_vec());
+            Ok(())
+        }
+    }
+
+    /// Applies a normal message by answering its payload length.
+    struct Echo;
+
+    impl DfsmApp for Echo {
+        fn get_state(&self) -> Vec<u8> {
+            vec![1]
+        }
+        fn process_state(
+            &self,
+            _: &mut [Member],
+            _: usize,
+            _: &StateSender<'_>,
+        ) -> Result<(), LeaveGroup> {
+            Ok(())
+        }
+        fn process_update(&self, _: u32, _: u32, _: &[u8]) -> Result<(), LeaveGroup> {
+            Ok(())
+        }
+        fn commit(&self) -> Result<(), LeaveGroup> {
+            Ok(())
+        }
+        fn deliver(
+            &self,
+            _: &DeliverCtx<'_>,
+            _: u32,
+            _: u32,
+            _: u16,
+            _: u32,
+            payload: &[u8],
+        ) -> Result<i32, LeaveGroup> {
+            Ok(payload.len() as i32)
+        }
+    }
+
+    type Log = Arc<Mutex<Vec<(u64, Option<i32>)>>>;
+
+    struct Rec(Log);
+
+    impl Completion for Rec {
+        fn complete(self: Box<Self>, count: u64, result: Option<i32>) {
+            lock(&self.0).push((count, result));
+        }
+    }
+
+    fn synced_alone() -> (Arc<Dfsm>, Arc<Loop>) {
+        let d = Dfsm::new("test", 1, Arc::new(Echo));
+        let t = Arc::new(Loop::default());
+        d.connected(1, t.clone());
+        d.on_confchg(&[(1, d.pid)], 1);
+        assert!(d.is_synced());
+        (d, t)
+    }
+
+    #[test]
+    fn completions_follow_local_delivery() {
+        let (d, t) = synced_alone();
+        let log: Log = Default::default();
+        d.send_then(1, b"abc", false, Rec(log.clone()))
+            .map_err(|(e, _)| e)
+            .unwrap();
+        d.send_then(1, b"hello", false, Rec(log.clone()))
+            .map_err(|(e, _)| e)
+            .unwrap();
+        assert!(lock(&log).is_empty(), "nothing applied yet");
+        // The first message is lost; the second is applied.
+        let second = lock(&t.sent)[1].clone();
+        d.on_deliver(1, d.pid, &second);
+        assert_eq!(*lock(&log), vec![(1, None), (2, Some(5))]);
+
+        // corosync full: nothing sent, the completion comes back unused.
+        t.full.store(true, Ordering::SeqCst);
+        let (e, _) = d.send_then(1, b"x", false, Rec(log.clone())).unwrap_err();
+        assert_eq!(e, TRY_AGAIN);
+        t.full.store(false, Ordering::SeqCst);
+        assert_eq!(lock(&t.sent).len(), 2);
+
+        // Leaving the group fails what is still in flight.
+        d.send_then(1, b"y", false, Rec(log.clone()))
+            .map_err(|(e, _)| e)
+            .unwrap();
+        d.disconnected();
+        assert_eq!(lock(&log).last(), Some(&(3, None)));
+        assert_eq!(lock(&log).len(), 3);
+    }
+
+    #[test]
+    fn send_sync_waits_for_its_delivery() {
+        let (d, t) = synced_alone();
+        let d2 = d.clone();
+        let waiter = std::thread::spawn(move || d2.send_sync(1, b"four"));
+        let msg = loop {
+            if let Some(m) = lock(&t.sent).first().cloned() {
+                break m;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        d.on_deliver(1, d.pid, &msg);
+        assert_eq!(waiter.join().unwrap(), Ok((1, 4)));
     }
 }

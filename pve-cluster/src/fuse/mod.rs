@@ -16,8 +16,8 @@ use fuser::{
 
 pub use view::{fuse_ino, memdb_inode, path_is_private, NodeLink, Special};
 
-use crate::apply::ChangeSink;
-use crate::memdb::{is_lock_dir_path, EntryInfo, Errno, Kind, Memdb, Op, MAX_FILE_SIZE};
+use crate::apply::{ChangeSink, Done};
+use crate::memdb::{is_lock_dir_path, Applied, EntryInfo, Errno, Kind, Memdb, Op, MAX_FILE_SIZE};
 use crate::status::{Status, VirtualFile};
 
 /// How long the kernel may cache names and attributes of stored entries. Local
@@ -154,6 +154,26 @@ impl CfsFuse {
         self
     }
 
+    /// One change whose reply `then` sends. Local mode: right here. Cluster mode:
+    /// the change is sent to corosync from this thread and `then` runs on the
+    /// delivery thread once it is applied here, so no thread waits for the round
+    /// trip and no worker is woken; only when corosync cannot take it now does a
+    /// worker wait for that.
+    fn submit_then(
+        &self,
+        op: Op,
+        then: impl FnOnce(&Core, Result<Applied, Errno>) + Send + 'static,
+    ) {
+        if self.workers.is_none() {
+            return then(&self.core, self.sink.submit(op));
+        }
+        let core = self.core.clone();
+        let done: Done = Box::new(move |res| then(&core, res));
+        if let Some((op, done)) = self.sink.start(op, done) {
+            self.change(move |c| done(c.sink.submit(op)));
+        }
+    }
+
     /// Runs `f` (a change and its reply) on a worker thread if there are any, else
     /// right here.
     fn change(&self, f: impl FnOnce(&Core) + Send + 'static) {
@@ -221,12 +241,6 @@ impl Core {
         }
         a.mtime = std::time::UNIX_EPOCH + Duration::new(secs, nsec);
         a
-    }
-
-    /// Stores a new empty file at `path`; its path.
-    fn create_file(&self, path: String) -> Result<String, Errno> {
-        self.sink.submit(Op::Create { path: path.clone() })?;
-        Ok(path)
     }
 
     fn reply_path_entry(&self, path: &str, reply: ReplyEntry) {
@@ -435,12 +449,11 @@ impl Filesystem for CfsFuse {
             Ok(p) => p,
             Err(e) => return reply.error(e.0),
         };
-        self.change(
-            move |c| match c.sink.submit(Op::Mkdir { path: path.clone() }) {
-                Ok(_) => c.reply_path_entry(&path, reply),
-                Err(e) => reply.error(e.0),
-            },
-        )
+        let op = Op::Mkdir { path: path.clone() };
+        self.submit_then(op, move |c, res| match res {
+            Ok(_) => c.reply_path_entry(&path, reply),
+            Err(e) => reply.error(e.0),
+        })
     }
 
     fn unlink(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
@@ -449,7 +462,7 @@ impl Filesystem for CfsFuse {
             Err(Errno::EEXIST) => return reply.error(libc::EACCES),
             Err(e) => return reply.error(e.0),
         };
-        self.change(move |c| match c.sink.submit(Op::Delete { path }) {
+        self.submit_then(Op::Delete { path }, move |_, res| match res {
             Ok(_) => reply.ok(),
             Err(e) => reply.error(e.0),
         })
@@ -490,7 +503,7 @@ impl Filesystem for CfsFuse {
             (Err(Errno::EEXIST), _) | (_, Err(Errno::EEXIST)) => return reply.error(libc::EACCES),
             (Err(e), _) | (_, Err(e)) => return reply.error(e.0),
         };
-        self.change(move |c| match c.sink.submit(Op::Rename { from, to }) {
+        self.submit_then(Op::Rename { from, to }, move |_, res| match res {
             Ok(_) => reply.ok(),
             Err(e) => reply.error(e.0),
         })
@@ -572,7 +585,7 @@ impl Filesystem for CfsFuse {
             data: data.to_vec(),
             truncate: false,
         };
-        self.change(move |c| match c.sink.submit(op) {
+        self.submit_then(op, move |_, res| match res {
             Ok(a) => reply.written(a.count as u32),
             Err(e) => reply.error(e.0),
         })
@@ -675,8 +688,9 @@ impl Filesystem for CfsFuse {
             Ok(p) => p,
             Err(e) => return reply.error(e.0),
         };
-        self.change(move |c| match c.create_file(path) {
-            Ok(path) => c.reply_path_entry(&path, reply),
+        let op = Op::Create { path: path.clone() };
+        self.submit_then(op, move |c, res| match res {
+            Ok(_) => c.reply_path_entry(&path, reply),
             Err(e) => reply.error(e.0),
         })
     }
@@ -698,11 +712,11 @@ impl Filesystem for CfsFuse {
             Ok(p) => p,
             Err(e) => return reply.error(e.0),
         };
-        self.change(move |c| {
-            let path = match c.create_file(path) {
-                Ok(p) => p,
-                Err(e) => return reply.error(e.0),
-            };
+        let op = Op::Create { path: path.clone() };
+        self.submit_then(op, move |c, res| {
+            if let Err(e) = res {
+                return reply.error(e.0);
+            }
             match c.memdb.getattr(&path) {
                 Some(e) => reply.created(
                     &ttl_for(&path),
