@@ -1,7 +1,14 @@
 //! `cargo xtask bench pmxcfs`: small-file operations per second through a pmxcfs
 //! mount and on a plain directory of the same disk, measured in the same run.
 //!
-//! Usage: pmxcfs-bench [--out FILE] [--files N]. Needs root and /dev/fuse.
+//! Usage: pmxcfs-bench [--out FILE] [--files N] [--rounds N]. Needs root and /dev/fuse.
+//!
+//! Each round runs every operation on every target (pmxcfs, the plain directory and,
+//! if given, the C daemon) in a fresh directory that is removed afterwards; the
+//! targets take turns in a rotating order. The reported rates are the medians over
+//! the rounds, the same statistic for every target: a single 0.2 s phase on a shared
+//! machine is easily halved by another process, for any target. Resident memory is
+//! read after the first round (one round's files in the tree).
 //!
 //! With `PVE_C_PMXCFS=/path/to/pmxcfs` (upstream's C daemon, built elsewhere; it is
 //! not part of this project) the same operations are also measured on it, in local
@@ -22,6 +29,7 @@ const READ_ROUNDS: usize = 5;
 const READDIR_ENTRIES: usize = 100;
 const READDIR_LOOPS: usize = 2000;
 
+#[derive(Clone, Copy)]
 struct Rates {
     create_write: f64,
     /// The first read of each file after it was written (nothing cached yet).
@@ -92,6 +100,59 @@ fn measure(dir: &Path, files: usize) -> Result<Rates> {
         readdir,
         rename,
     })
+}
+
+/// The median of each rate over the rounds.
+fn median(samples: &[Rates]) -> Rates {
+    let med = |f: fn(&Rates) -> f64| {
+        let mut v: Vec<f64> = samples.iter().map(f).collect();
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        }
+    };
+    Rates {
+        create_write: med(|r| r.create_write),
+        read_first: med(|r| r.read_first),
+        read: med(|r| r.read),
+        readdir: med(|r| r.readdir),
+        rename: med(|r| r.rename),
+    }
+}
+
+/// One file system under test.
+struct Target {
+    /// Where the rounds' directories are made.
+    dir: PathBuf,
+    /// The daemon serving it (resident memory).
+    pid: Option<u32>,
+    samples: Vec<Rates>,
+    rss: Option<u64>,
+}
+
+impl Target {
+    fn new(dir: PathBuf, pid: Option<u32>) -> Target {
+        Target {
+            dir,
+            pid,
+            samples: Vec::new(),
+            rss: None,
+        }
+    }
+
+    fn round(&mut self, round: usize, files: usize) -> Result<()> {
+        let dir = self.dir.join(format!("round{round}"));
+        fs::create_dir(&dir)?;
+        self.samples.push(measure(&dir, files)?);
+        if round == 0 {
+            self.rss = self.pid.and_then(rss_kib);
+        }
+        fs::remove_dir_all(&dir)?;
+        Ok(())
+    }
 }
 
 fn rss_kib(pid: u32) -> Option<u64> {
@@ -179,13 +240,18 @@ fn start_c_pmxcfs(bin: &Path, root: &Path) -> Result<(Daemon, PathBuf)> {
 fn main() -> Result<()> {
     let mut out = PathBuf::from("target/bench/pmxcfs.json");
     let mut files = 2000usize;
+    let mut rounds = 5usize;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--out" => out = args.next().context("--out FILE")?.into(),
             "--files" => files = args.next().context("--files N")?.parse()?,
+            "--rounds" => rounds = args.next().context("--rounds N")?.parse()?,
             other => bail!("unknown argument {other}"),
         }
+    }
+    if rounds == 0 {
+        bail!("--rounds must be at least 1");
     }
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 || !Path::new("/dev/fuse").exists() {
@@ -209,24 +275,28 @@ fn main() -> Result<()> {
         .spawn()
         .with_context(|| format!("starting {}", pmxcfs.display()))?;
     let daemon = Daemon::up(child, &mnt, "pmxcfs")?;
-    let target = mnt.join("bench");
-    fs::create_dir(&target)?;
-    let cfs = measure(&target, files)?;
-    let pln = measure(&plain, files)?;
-    let rss = rss_kib(daemon.child.id());
-    drop(daemon);
-    let c = match std::env::var_os("PVE_C_PMXCFS") {
-        Some(bin) => {
-            let (c_daemon, c_mnt) = start_c_pmxcfs(Path::new(&bin), &base.join("c-root"))?;
-            let target = c_mnt.join("bench");
-            fs::create_dir(&target)?;
-            let rates = measure(&target, files)?;
-            let rss = rss_kib(c_daemon.child.id());
-            drop(c_daemon);
-            Some((rates, rss))
-        }
+    let c_daemon = match std::env::var_os("PVE_C_PMXCFS") {
+        Some(bin) => Some(start_c_pmxcfs(Path::new(&bin), &base.join("c-root"))?),
         None => None,
     };
+    let mut targets = vec![
+        Target::new(mnt.join("bench"), Some(daemon.child.id())),
+        Target::new(plain.join("bench"), None),
+    ];
+    if let Some((d, c_mnt)) = &c_daemon {
+        targets.push(Target::new(c_mnt.join("bench"), Some(d.child.id())));
+    }
+    for t in &targets {
+        fs::create_dir(&t.dir)?;
+    }
+    for round in 0..rounds {
+        let n = targets.len();
+        for k in 0..n {
+            targets[(round + k) % n].round(round, files)?;
+        }
+    }
+    drop(c_daemon);
+    drop(daemon);
     let _ = fs::remove_dir_all(&base);
 
     let rates = |r: &Rates| {
@@ -236,6 +306,16 @@ fn main() -> Result<()> {
             "read_per_s": r.read.round(),
             "readdir_per_s": r.readdir.round(),
             "rename_per_s": r.rename.round(),
+        })
+    };
+    let samples = |t: &Target| {
+        let col = |f: fn(&Rates) -> f64| t.samples.iter().map(|r| f(r).round()).collect::<Vec<_>>();
+        json!({
+            "create_write_per_s": col(|r| r.create_write),
+            "read_first_per_s": col(|r| r.read_first),
+            "read_per_s": col(|r| r.read),
+            "readdir_per_s": col(|r| r.readdir),
+            "rename_per_s": col(|r| r.rename),
         })
     };
     let ratio = |a: f64, b: f64| (a / b * 1000.0).round() / 1000.0;
@@ -248,20 +328,30 @@ fn main() -> Result<()> {
             "rename": ratio(a.rename, b.rename),
         })
     };
+    let cfs = median(&targets[0].samples);
+    let pln = median(&targets[1].samples);
     let mut report = json!({
         "files": files,
         "file_size": FILE_SIZE,
         "read_rounds": READ_ROUNDS,
         "readdir_entries": READDIR_ENTRIES,
+        "rounds": rounds,
+        "statistic": "median over rounds",
         "pmxcfs": rates(&cfs),
         "plain_dir": rates(&pln),
         "ratio_pmxcfs_to_plain": ratios(&cfs, &pln),
-        "pmxcfs_rss_kib": rss,
+        "pmxcfs_rss_kib": targets[0].rss,
+        "samples": {
+            "pmxcfs": samples(&targets[0]),
+            "plain_dir": samples(&targets[1]),
+        },
     });
-    if let Some((c, c_rss)) = &c {
-        report["c_pmxcfs"] = rates(c);
-        report["c_pmxcfs_rss_kib"] = json!(c_rss);
-        report["ratio_pmxcfs_to_c_pmxcfs"] = ratios(&cfs, c);
+    if let Some(t) = targets.get(2) {
+        let c = median(&t.samples);
+        report["c_pmxcfs"] = rates(&c);
+        report["c_pmxcfs_rss_kib"] = json!(t.rss);
+        report["ratio_pmxcfs_to_c_pmxcfs"] = ratios(&cfs, &c);
+        report["samples"]["c_pmxcfs"] = samples(t);
     }
     if let Some(dir) = out.parent() {
         fs::create_dir_all(dir)?;
