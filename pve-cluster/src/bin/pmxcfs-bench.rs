@@ -10,6 +10,15 @@
 //! machine is easily halved by another process, for any target. Resident memory is
 //! read after the first round (one round's files in the tree).
 //!
+//! Every FUSE round trip wakes the daemon and then the caller; where the scheduler
+//! puts the two decides its cost (on a virtual machine a wake-up of an idle CPU is
+//! several times dearer than a switch on the same one), so the same run's rates of a
+//! daemon can differ by 3x from one round to the next. The rounds therefore run
+//! three times: left to the scheduler (the headline figures), and with the measuring
+//! thread on CPU 0 and every daemon thread pinned to the same CPU, or to CPU 1
+//! (`pinned`; with fewer than two CPUs only the first). The plain directory runs with
+//! the same pinning of the measuring thread.
+//!
 //! With `PVE_C_PMXCFS=/path/to/pmxcfs` (upstream's C daemon, built elsewhere; it is
 //! not part of this project) the same operations are also measured on it, in local
 //! mode, in the same run. It hard-codes /etc/pve, /var/lib/pve-cluster and /run, so it
@@ -123,31 +132,93 @@ fn median(samples: &[Rates]) -> Rates {
     }
 }
 
+/// Where the measuring thread and the daemons run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Placement {
+    /// Wherever the scheduler puts them.
+    Free,
+    /// Measuring thread and daemon threads on CPU 0.
+    SameCpu,
+    /// Measuring thread on CPU 0, daemon threads on CPU 1.
+    OtherCpu,
+}
+
+impl Placement {
+    fn name(self) -> &'static str {
+        match self {
+            Placement::Free => "free",
+            Placement::SameCpu => "same_cpu",
+            Placement::OtherCpu => "other_cpu",
+        }
+    }
+
+    /// (CPUs of the measuring thread, CPUs of the daemons); `None`: all.
+    fn cpus(self) -> (Option<usize>, Option<usize>) {
+        match self {
+            Placement::Free => (None, None),
+            Placement::SameCpu => (Some(0), Some(0)),
+            Placement::OtherCpu => (Some(0), Some(1)),
+        }
+    }
+}
+
+/// Binds thread `tid` (0: the calling one) to `cpu`, or lets it run anywhere.
+fn set_affinity(tid: i32, cpu: Option<usize>) -> Result<()> {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; the CPU_* helpers stay
+    // within it and sched_setaffinity reads it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        let online = libc::sysconf(libc::_SC_NPROCESSORS_ONLN).max(1) as usize;
+        for c in 0..online {
+            if cpu.is_none_or(|want| want == c) {
+                libc::CPU_SET(c, &mut set);
+            }
+        }
+        if libc::sched_setaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            bail!("sched_setaffinity: {}", std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Binds every thread of process `pid`.
+fn set_process_affinity(pid: u32, cpu: Option<usize>) -> Result<()> {
+    for task in fs::read_dir(format!("/proc/{pid}/task"))? {
+        if let Some(tid) = task?.file_name().to_str().and_then(|t| t.parse().ok()) {
+            set_affinity(tid, cpu)?;
+        }
+    }
+    Ok(())
+}
+
 /// One file system under test.
 struct Target {
     /// Where the rounds' directories are made.
     dir: PathBuf,
-    /// The daemon serving it (resident memory).
+    /// The daemon serving it (resident memory, pinning).
     pid: Option<u32>,
-    samples: Vec<Rates>,
+    /// Per placement (in [`PLACEMENTS`] order), one sample per round.
+    samples: Vec<Vec<Rates>>,
     rss: Option<u64>,
 }
+
+const PLACEMENTS: [Placement; 3] = [Placement::Free, Placement::SameCpu, Placement::OtherCpu];
 
 impl Target {
     fn new(dir: PathBuf, pid: Option<u32>) -> Target {
         Target {
             dir,
             pid,
-            samples: Vec::new(),
+            samples: vec![Vec::new(); PLACEMENTS.len()],
             rss: None,
         }
     }
 
-    fn round(&mut self, round: usize, files: usize) -> Result<()> {
-        let dir = self.dir.join(format!("round{round}"));
+    fn round(&mut self, placement: usize, round: usize, files: usize) -> Result<()> {
+        let dir = self.dir.join(format!("round{placement}-{round}"));
         fs::create_dir(&dir)?;
-        self.samples.push(measure(&dir, files)?);
-        if round == 0 {
+        self.samples[placement].push(measure(&dir, files)?);
+        if self.rss.is_none() {
             self.rss = self.pid.and_then(rss_kib);
         }
         fs::remove_dir_all(&dir)?;
@@ -262,7 +333,9 @@ fn main() -> Result<()> {
     let base = std::env::temp_dir().join(format!("pmxcfs-bench-{}", std::process::id()));
     let _ = fs::remove_dir_all(&base);
     let root = base.join("root");
-    let plain = base.join("plain");
+    // The same depth below `base` as the mount (root/etc/pve), so that both paths
+    // take the same number of lookups.
+    let plain = base.join("plain/etc/pve");
     fs::create_dir_all(&root)?;
     fs::create_dir_all(&plain)?;
     let mnt = root.join("etc/pve");
@@ -289,12 +362,25 @@ fn main() -> Result<()> {
     for t in &targets {
         fs::create_dir(&t.dir)?;
     }
-    for round in 0..rounds {
-        let n = targets.len();
-        for k in 0..n {
-            targets[(round + k) % n].round(round, files)?;
+    // SAFETY: sysconf has no preconditions.
+    let cpus = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    let placements = if cpus >= 2 { PLACEMENTS.len() } else { 1 };
+    for (p, placement) in PLACEMENTS.iter().enumerate().take(placements) {
+        let (me, daemons) = placement.cpus();
+        set_affinity(0, me)?;
+        for t in &targets {
+            if let Some(pid) = t.pid {
+                set_process_affinity(pid, daemons)?;
+            }
+        }
+        for round in 0..rounds {
+            let n = targets.len();
+            for k in 0..n {
+                targets[(round + k) % n].round(p, round, files)?;
+            }
         }
     }
+    set_affinity(0, None)?;
     drop(c_daemon);
     drop(daemon);
     let _ = fs::remove_dir_all(&base);
@@ -308,8 +394,13 @@ fn main() -> Result<()> {
             "rename_per_s": r.rename.round(),
         })
     };
-    let samples = |t: &Target| {
-        let col = |f: fn(&Rates) -> f64| t.samples.iter().map(|r| f(r).round()).collect::<Vec<_>>();
+    let samples = |t: &Target, p: usize| {
+        let col = |f: fn(&Rates) -> f64| {
+            t.samples[p]
+                .iter()
+                .map(|r| f(r).round())
+                .collect::<Vec<_>>()
+        };
         json!({
             "create_write_per_s": col(|r| r.create_write),
             "read_first_per_s": col(|r| r.read_first),
@@ -328,8 +419,27 @@ fn main() -> Result<()> {
             "rename": ratio(a.rename, b.rename),
         })
     };
-    let cfs = median(&targets[0].samples);
-    let pln = median(&targets[1].samples);
+    // Figures of one placement: rates, ratios, samples.
+    let section = |p: usize| {
+        let cfs = median(&targets[0].samples[p]);
+        let pln = median(&targets[1].samples[p]);
+        let mut v = json!({
+            "pmxcfs": rates(&cfs),
+            "plain_dir": rates(&pln),
+            "ratio_pmxcfs_to_plain": ratios(&cfs, &pln),
+            "samples": {
+                "pmxcfs": samples(&targets[0], p),
+                "plain_dir": samples(&targets[1], p),
+            },
+        });
+        if let Some(t) = targets.get(2) {
+            let c = median(&t.samples[p]);
+            v["c_pmxcfs"] = rates(&c);
+            v["ratio_pmxcfs_to_c_pmxcfs"] = ratios(&cfs, &c);
+            v["samples"]["c_pmxcfs"] = samples(t, p);
+        }
+        v
+    };
     let mut report = json!({
         "files": files,
         "file_size": FILE_SIZE,
@@ -337,22 +447,19 @@ fn main() -> Result<()> {
         "readdir_entries": READDIR_ENTRIES,
         "rounds": rounds,
         "statistic": "median over rounds",
-        "pmxcfs": rates(&cfs),
-        "plain_dir": rates(&pln),
-        "ratio_pmxcfs_to_plain": ratios(&cfs, &pln),
+        "placement": "free",
         "pmxcfs_rss_kib": targets[0].rss,
-        "samples": {
-            "pmxcfs": samples(&targets[0]),
-            "plain_dir": samples(&targets[1]),
-        },
     });
-    if let Some(t) = targets.get(2) {
-        let c = median(&t.samples);
-        report["c_pmxcfs"] = rates(&c);
-        report["c_pmxcfs_rss_kib"] = json!(t.rss);
-        report["ratio_pmxcfs_to_c_pmxcfs"] = ratios(&cfs, &c);
-        report["samples"]["c_pmxcfs"] = samples(t);
+    if let (Some(r), Some(f)) = (report.as_object_mut(), section(0).as_object()) {
+        r.extend(f.clone());
     }
+    if let Some(t) = targets.get(2) {
+        report["c_pmxcfs_rss_kib"] = json!(t.rss);
+    }
+    let pinned: serde_json::Map<String, serde_json::Value> = (1..placements)
+        .map(|p| (PLACEMENTS[p].name().to_string(), section(p)))
+        .collect();
+    report["pinned"] = serde_json::Value::Object(pinned);
     if let Some(dir) = out.parent() {
         fs::create_dir_all(dir)?;
     }
