@@ -456,6 +456,30 @@ fn kernel_caches_follow_changes_in_local_mode() {
     assert_eq!(fs::read_dir(n.p("many")).unwrap().count(), 0);
     fs::remove_dir(n.p("many")).unwrap();
 
+    // Names found missing (which the kernel may remember) appear once made, however
+    // they are made, and go again when removed.
+    for rel in ["missing.cfg", "missing.d", "renamed.cfg"] {
+        assert!(!n.p(rel).exists());
+        assert!(!n.p(rel).exists());
+    }
+    fs::write(n.p("missing.cfg"), b"here\n").unwrap();
+    assert_eq!(fs::read(n.p("missing.cfg")).unwrap(), b"here\n");
+    fs::create_dir(n.p("missing.d")).unwrap();
+    assert!(n.p("missing.d").is_dir());
+    fs::rename(n.p("missing.cfg"), n.p("renamed.cfg")).unwrap();
+    assert!(!n.p("missing.cfg").exists());
+    assert_eq!(fs::read(n.p("renamed.cfg")).unwrap(), b"here\n");
+    fs::remove_file(n.p("renamed.cfg")).unwrap();
+    fs::remove_dir(n.p("missing.d")).unwrap();
+    assert!(!n.p("renamed.cfg").exists());
+    assert!(!n.p("missing.d").exists());
+    let excl = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(n.p("missing.d"));
+    assert!(excl.is_ok());
+    fs::remove_file(n.p("missing.d")).unwrap();
+
     // A file moved out of priv/ becomes readable for www-data at once, although
     // the kernel had its owner-only mode cached.
     fs::create_dir(n.p("priv")).unwrap();

@@ -365,6 +365,43 @@ impl Core {
 }
 
 impl CfsFuse {
+    /// LOOKUP of a name that does not exist. In local mode the kernel may remember
+    /// that (a negative entry) for as long as it keeps names: an entry can only appear
+    /// through this kernel, which then replaces what it remembered. So repeated tests
+    /// for a missing file (`-e`, `stat`) cost no round trip. Not for lock paths, and
+    /// not in cluster mode, where other nodes create entries.
+    fn reply_missing(&self, dir: u64, name: &str, reply: ReplyEntry) {
+        if self.ttl == TTL {
+            return reply.error(libc::ENOENT);
+        }
+        let ttl = match self.memdb.path_of(dir) {
+            Some(dir_path) => self.ttl_for(&join(&dir_path, name)),
+            None => NO_TTL,
+        };
+        if ttl.is_zero() {
+            return reply.error(libc::ENOENT);
+        }
+        // Node id 0: "no such entry", cached for `ttl`; the attributes are not used.
+        let none = fuser::FileAttr {
+            ino: 0,
+            size: 0,
+            blocks: 0,
+            atime: std::time::UNIX_EPOCH,
+            mtime: std::time::UNIX_EPOCH,
+            ctime: std::time::UNIX_EPOCH,
+            crtime: std::time::UNIX_EPOCH,
+            kind: FileType::RegularFile,
+            perm: 0,
+            nlink: 0,
+            uid: 0,
+            gid: 0,
+            rdev: 0,
+            blksize: 0,
+            flags: 0,
+        };
+        reply.entry(&ttl, &none, 0)
+    }
+
     /// `.`, `..`, the generated entries (root only) and the children of a directory.
     fn dir_listing(&self, ino: u64) -> Result<Vec<DirEntry>, Errno> {
         let inode = memdb_inode(ino).ok_or(Errno::ENOTDIR)?;
@@ -429,7 +466,7 @@ impl Filesystem for CfsFuse {
                     0,
                 )
             }
-            None => reply.error(libc::ENOENT),
+            None => self.reply_missing(dir, name, reply),
         }
     }
 
