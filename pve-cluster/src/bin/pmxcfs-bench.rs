@@ -8,7 +8,7 @@
 //! targets take turns in a rotating order. The reported rates are the medians over
 //! the rounds, the same statistic for every target: a single 0.2 s phase on a shared
 //! machine is easily halved by another process, for any target. Resident memory is
-//! read after the first round (one round's files in the tree).
+//! read after the first round (one round's files in the tree) and after the last.
 //!
 //! Every FUSE round trip wakes the daemon and then the caller; where the scheduler
 //! puts the two decides its cost (on a virtual machine a wake-up of an idle CPU is
@@ -200,6 +200,8 @@ struct Target {
     /// Per placement (in [`PLACEMENTS`] order), one sample per round.
     samples: Vec<Vec<Rates>>,
     rss: Option<u64>,
+    /// After the last round.
+    rss_end: Option<u64>,
 }
 
 const PLACEMENTS: [Placement; 3] = [Placement::Free, Placement::SameCpu, Placement::OtherCpu];
@@ -211,6 +213,7 @@ impl Target {
             pid,
             samples: vec![Vec::new(); PLACEMENTS.len()],
             rss: None,
+            rss_end: None,
         }
     }
 
@@ -218,8 +221,9 @@ impl Target {
         let dir = self.dir.join(format!("round{placement}-{round}"));
         fs::create_dir(&dir)?;
         self.samples[placement].push(measure(&dir, files)?);
+        self.rss_end = self.pid.and_then(rss_kib);
         if self.rss.is_none() {
-            self.rss = self.pid.and_then(rss_kib);
+            self.rss = self.rss_end;
         }
         fs::remove_dir_all(&dir)?;
         Ok(())
@@ -449,12 +453,14 @@ fn main() -> Result<()> {
         "statistic": "median over rounds",
         "placement": "free",
         "pmxcfs_rss_kib": targets[0].rss,
+        "pmxcfs_rss_kib_after_all_rounds": targets[0].rss_end,
     });
     if let (Some(r), Some(f)) = (report.as_object_mut(), section(0).as_object()) {
         r.extend(f.clone());
     }
     if let Some(t) = targets.get(2) {
         report["c_pmxcfs_rss_kib"] = json!(t.rss);
+        report["c_pmxcfs_rss_kib_after_all_rounds"] = json!(t.rss_end);
     }
     let pinned: serde_json::Map<String, serde_json::Value> = (1..placements)
         .map(|p| (PLACEMENTS[p].name().to_string(), section(p)))
