@@ -419,3 +419,106 @@ fn cluster_log_through_ipc_and_tasks() {
     );
     n.stop();
 }
+
+/// uid and gid of www-data.
+fn www_data_ids() -> Option<(u32, u32)> {
+    let name = std::ffi::CString::new("www-data").unwrap();
+    // SAFETY: a valid NUL-terminated name; the result is read at once.
+    let pw = unsafe { libc::getpwnam(name.as_ptr()) };
+    // SAFETY: a non-null result points to a valid passwd entry.
+    (!pw.is_null()).then(|| unsafe { ((*pw).pw_uid, (*pw).pw_gid) })
+}
+
+/// Local mode keeps names and attributes cached until a change passes the kernel. A
+/// mode that follows the path after a rename, a directory renamed to a lock path and
+/// then removed by an unlock request, and a directory emptied while it is being read
+/// must still show correctly.
+#[test]
+fn kernel_caches_follow_changes_in_local_mode() {
+    if !host_ready() {
+        return;
+    }
+    let mut n = Node::new("caches");
+    n.env.push(("PMXCFS_TEST_LOCK_TIMEOUT".into(), "1".into()));
+    n.start();
+
+    // Entries removed while a reader walks the directory do not hide others.
+    fs::create_dir(n.p("many")).unwrap();
+    for i in 0..300 {
+        fs::write(n.p(&format!("many/f{i}.cfg")), b"x").unwrap();
+    }
+    let mut removed = 0;
+    for e in fs::read_dir(n.p("many")).unwrap() {
+        fs::remove_file(e.unwrap().path()).unwrap();
+        removed += 1;
+    }
+    assert_eq!(removed, 300);
+    assert_eq!(fs::read_dir(n.p("many")).unwrap().count(), 0);
+    fs::remove_dir(n.p("many")).unwrap();
+
+    // Names found missing (which the kernel may remember) appear once made, however
+    // they are made, and go again when removed.
+    for rel in ["missing.cfg", "missing.d", "renamed.cfg"] {
+        assert!(!n.p(rel).exists());
+        assert!(!n.p(rel).exists());
+    }
+    fs::write(n.p("missing.cfg"), b"here\n").unwrap();
+    assert_eq!(fs::read(n.p("missing.cfg")).unwrap(), b"here\n");
+    fs::create_dir(n.p("missing.d")).unwrap();
+    assert!(n.p("missing.d").is_dir());
+    fs::rename(n.p("missing.cfg"), n.p("renamed.cfg")).unwrap();
+    assert!(!n.p("missing.cfg").exists());
+    assert_eq!(fs::read(n.p("renamed.cfg")).unwrap(), b"here\n");
+    fs::remove_file(n.p("renamed.cfg")).unwrap();
+    fs::remove_dir(n.p("missing.d")).unwrap();
+    assert!(!n.p("renamed.cfg").exists());
+    assert!(!n.p("missing.d").exists());
+    let excl = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(n.p("missing.d"));
+    assert!(excl.is_ok());
+    fs::remove_file(n.p("missing.d")).unwrap();
+
+    // A file moved out of priv/ becomes readable for www-data at once, although
+    // the kernel had its owner-only mode cached.
+    fs::create_dir(n.p("priv")).unwrap();
+    fs::write(n.p("priv/moved.cfg"), b"public now\n").unwrap();
+    assert_eq!(mode(&n.p("priv/moved.cfg")), 0o600);
+    assert_eq!(fs::read(n.p("priv/moved.cfg")).unwrap(), b"public now\n");
+    fs::rename(n.p("priv/moved.cfg"), n.p("moved.cfg")).unwrap();
+    match www_data_ids() {
+        Some((uid, gid)) => {
+            use std::os::unix::process::CommandExt;
+            let out = std::process::Command::new("cat")
+                .arg(n.p("moved.cfg"))
+                .uid(uid)
+                .gid(gid)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "www-data cannot read the moved file: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(out.stdout, b"public now\n");
+        }
+        None => println!("SKIP: no www-data user for the read check"),
+    }
+    assert_eq!(mode(&n.p("moved.cfg")), 0o640);
+
+    // A directory renamed to a lock path is not kept cached: once an unlock request
+    // removed it, it is gone and the lock can be taken again.
+    fs::create_dir_all(n.p("priv/lock")).unwrap();
+    fs::create_dir(n.p("newlock")).unwrap();
+    let l = n.p("priv/lock/renamed");
+    fs::rename(n.p("newlock"), &l).unwrap();
+    assert!(l.is_dir());
+    // the first request starts the lock's timer
+    assert_eq!(errno_of(set_mtime(&l, 0)), libc::EACCES);
+    std::thread::sleep(Duration::from_millis(2100));
+    set_mtime(&l, 0).unwrap();
+    assert!(!l.exists());
+    fs::create_dir(&l).unwrap();
+    n.stop();
+}

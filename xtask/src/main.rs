@@ -44,7 +44,9 @@ commands:
   apidump [--pretty]        print the API tree in upstream's apidoc JSON shape
   fuzz [TARGET ...] [--seconds N]
                             run the cargo-fuzz targets (default: all, 60 s each)
-  bench pmxcfs [--files N]  pmxcfs vs. plain directory rates, JSON in target/bench/pmxcfs.json
+  bench pmxcfs [--files N] [--rounds N]
+                            pmxcfs vs. plain directory (and C pmxcfs) rates, JSON in
+                            target/bench/pmxcfs.json
   bench cluster [--files N] [--samples N] [--rounds N]
                             3-node replicated writes (rate, p50/p99 node1->node3) vs. local
                             mode, JSON in target/bench/cluster.json
@@ -324,7 +326,7 @@ fn bench(args: &[String]) -> Result<()> {
         Some("qemu") => return bench_qemu(&args[1..]),
         Some("lxc") => return bench_lxc(&args[1..]),
         _ => bail!(
-            "usage: cargo xtask bench pmxcfs [--files N] | cluster [--files N] [--samples N] [--rounds N] | api [--seconds N] | qemu [--samples N] | lxc [--samples N] [--template FILE]"
+            "usage: cargo xtask bench pmxcfs [--files N] [--rounds N] | cluster [--files N] [--samples N] [--rounds N] | api [--seconds N] | qemu [--samples N] | lxc [--samples N] [--template FILE]"
         ),
     };
     status(cargo().args(["build", "--release", "-p", "pve-cluster", "--bins"]))?;

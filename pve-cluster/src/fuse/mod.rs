@@ -5,6 +5,7 @@
 
 mod view;
 
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -20,9 +21,16 @@ use crate::apply::{ChangeSink, Done};
 use crate::memdb::{is_lock_dir_path, Applied, EntryInfo, Errno, Kind, Memdb, Op, MAX_FILE_SIZE};
 use crate::status::{Status, VirtualFile};
 
-/// How long the kernel may cache names and attributes of stored entries. Local
-/// changes all pass through the kernel, which updates its caches itself.
+/// Cluster mode: how long the kernel may cache names and attributes of stored
+/// entries (other nodes change them behind this kernel's back).
 const TTL: Duration = Duration::from_secs(1);
+/// Local mode: every change passes through this kernel, which updates or drops its
+/// caches itself (a rename drops the moved entry's attributes, so a mode that
+/// follows the path is re-read; mkdir always revalidates the name), so names and
+/// attributes stay cached until then: no LOOKUP or GETATTR to revalidate an
+/// unchanged file. Lock directories, which an unlock request removes behind the
+/// kernel's back, are never cached.
+const LOCAL_TTL: Duration = Duration::from_secs(3600);
 /// Generated files and lock directories are never cached.
 const NO_TTL: Duration = Duration::ZERO;
 
@@ -49,7 +57,15 @@ pub struct CfsFuse {
     /// fresh through `auto_inval_data`: their attributes are never cached and their
     /// mtime changes with their content, which drops the stale pages on every read.
     no_open: bool,
+    /// The listing of each open directory handle, taken when it is read from the
+    /// start (as libfuse does for upstream), so that entries removed while a reader
+    /// walks the directory (`rm -r`) do not shift the offsets of the others.
+    open_dirs: HashMap<u64, Vec<DirEntry>>,
+    next_dir_fh: u64,
 }
+
+/// One entry of a directory listing: inode, type and name.
+type DirEntry = (u64, FileType, String);
 
 /// What every request needs, shared with the worker threads.
 pub struct Core {
@@ -61,6 +77,8 @@ pub struct Core {
     /// passes this kernel); direct I/O in cluster mode, as upstream, so that a change
     /// applied from another node is read at once.
     file_open_flags: u32,
+    /// How long the kernel may cache names and attributes of stored entries.
+    ttl: Duration,
 }
 
 impl std::ops::Deref for CfsFuse {
@@ -115,14 +133,6 @@ fn join(dir: &str, name: &str) -> String {
     }
 }
 
-fn ttl_for(path: &str) -> Duration {
-    if is_lock_dir_path(path) {
-        NO_TTL
-    } else {
-        TTL
-    }
-}
-
 impl CfsFuse {
     pub fn new(
         memdb: Arc<Memdb>,
@@ -137,9 +147,12 @@ impl CfsFuse {
                 sink,
                 gid,
                 file_open_flags: FOPEN_KEEP_CACHE,
+                ttl: LOCAL_TTL,
             }),
             workers: None,
             no_open: true,
+            open_dirs: HashMap::new(),
+            next_dir_fh: 1,
         }
     }
 
@@ -148,6 +161,7 @@ impl CfsFuse {
     pub fn with_direct_io(mut self) -> Self {
         if let Some(core) = Arc::get_mut(&mut self.core) {
             core.file_open_flags = FOPEN_DIRECT_IO;
+            core.ttl = TTL;
         }
         self.no_open = false;
         self.workers = Some(Workers::start());
@@ -191,6 +205,15 @@ impl CfsFuse {
 }
 
 impl Core {
+    /// How long the kernel may cache the name and attributes of the entry at `path`.
+    fn ttl_for(&self, path: &str) -> Duration {
+        if is_lock_dir_path(path) {
+            NO_TTL
+        } else {
+            self.ttl
+        }
+    }
+
     fn resolve(&self, ino: u64) -> Result<(EntryInfo, String), Errno> {
         let inode = memdb_inode(ino).ok_or(Errno::ENOENT)?;
         let e = self.memdb.stat_inode(inode).ok_or(Errno::ENOENT)?;
@@ -246,7 +269,7 @@ impl Core {
     fn reply_path_entry(&self, path: &str, reply: ReplyEntry) {
         match self.memdb.getattr(path) {
             Some(e) => reply.entry(
-                &ttl_for(path),
+                &self.ttl_for(path),
                 &view::entry_attr(&e, path, self.gid, self.status.quorate()),
                 0,
             ),
@@ -290,7 +313,7 @@ impl Core {
         // still succeeds (as upstream), with the last attributes.
         match self.resolve(ino).ok().or(before) {
             Some((e, path)) => reply.attr(
-                &ttl_for(&path),
+                &self.ttl_for(&path),
                 &view::entry_attr(&e, &path, self.gid, self.status.quorate()),
             ),
             None => reply.error(libc::ENOENT),
@@ -355,6 +378,77 @@ impl Core {
     }
 }
 
+impl CfsFuse {
+    /// LOOKUP of a name that does not exist. In local mode the kernel may remember
+    /// that (a negative entry) for as long as it keeps names: an entry can only appear
+    /// through this kernel, which then replaces what it remembered. So repeated tests
+    /// for a missing file (`-e`, `stat`) cost no round trip. Not for lock paths, and
+    /// not in cluster mode, where other nodes create entries.
+    fn reply_missing(&self, dir: u64, name: &str, reply: ReplyEntry) {
+        if self.ttl == TTL {
+            return reply.error(libc::ENOENT);
+        }
+        let ttl = match self.memdb.path_of(dir) {
+            Some(dir_path) => self.ttl_for(&join(&dir_path, name)),
+            None => NO_TTL,
+        };
+        if ttl.is_zero() {
+            return reply.error(libc::ENOENT);
+        }
+        // Node id 0: "no such entry", cached for `ttl`; the attributes are not used.
+        let none = fuser::FileAttr {
+            ino: 0,
+            size: 0,
+            blocks: 0,
+            atime: std::time::UNIX_EPOCH,
+            mtime: std::time::UNIX_EPOCH,
+            ctime: std::time::UNIX_EPOCH,
+            crtime: std::time::UNIX_EPOCH,
+            kind: FileType::RegularFile,
+            perm: 0,
+            nlink: 0,
+            uid: 0,
+            gid: 0,
+            rdev: 0,
+            blksize: 0,
+            flags: 0,
+        };
+        reply.entry(&ttl, &none, 0)
+    }
+
+    /// `.`, `..`, the generated entries (root only) and the children of a directory.
+    fn dir_listing(&self, ino: u64) -> Result<Vec<DirEntry>, Errno> {
+        let inode = memdb_inode(ino).ok_or(Errno::ENOTDIR)?;
+        let children = self.memdb.readdir(inode)?;
+        let parent = self
+            .memdb
+            .stat_inode(inode)
+            .map(|e| fuse_ino(e.parent))
+            .unwrap_or(fuser::FUSE_ROOT_ID);
+        let mut list: Vec<DirEntry> = vec![
+            (ino, FileType::Directory, ".".into()),
+            (parent, FileType::Directory, "..".into()),
+        ];
+        if inode == 0 {
+            for s in Special::all() {
+                let kind = match s {
+                    Special::File(_) => FileType::RegularFile,
+                    Special::Link(_) => FileType::Symlink,
+                };
+                list.push((s.ino(), kind, s.name().to_string()));
+            }
+        }
+        for c in children {
+            let kind = match c.kind {
+                Kind::Dir => FileType::Directory,
+                Kind::File => FileType::RegularFile,
+            };
+            list.push((fuse_ino(c.inode), kind, c.name));
+        }
+        Ok(list)
+    }
+}
+
 impl Filesystem for CfsFuse {
     fn init(&mut self, _req: &Request<'_>, config: &mut KernelConfig) -> Result<(), libc::c_int> {
         let _ = config.set_max_write(MAX_WRITE);
@@ -381,12 +475,12 @@ impl Filesystem for CfsFuse {
             Some(e) => {
                 let path = self.memdb.path_of(e.inode).unwrap_or_default();
                 reply.entry(
-                    &ttl_for(&path),
+                    &self.ttl_for(&path),
                     &view::entry_attr(&e, &path, self.gid, self.status.quorate()),
                     0,
                 )
             }
-            None => reply.error(libc::ENOENT),
+            None => self.reply_missing(dir, name, reply),
         }
     }
 
@@ -396,7 +490,7 @@ impl Filesystem for CfsFuse {
         }
         match self.resolve(ino) {
             Ok((e, path)) => reply.attr(
-                &ttl_for(&path),
+                &self.ttl_for(&path),
                 &view::entry_attr(&e, &path, self.gid, self.status.quorate()),
             ),
             Err(e) => reply.error(e.0),
@@ -601,51 +695,52 @@ impl Filesystem for CfsFuse {
         reply.ok()
     }
 
+    fn opendir(&mut self, _req: &Request<'_>, ino: u64, _flags: i32, reply: ReplyOpen) {
+        match memdb_inode(ino).and_then(|i| self.memdb.stat_inode(i)) {
+            Some(e) if e.kind == Kind::Dir => {
+                let fh = self.next_dir_fh;
+                self.next_dir_fh += 1;
+                reply.opened(fh, 0)
+            }
+            Some(_) => reply.error(libc::ENOTDIR),
+            None => reply.error(libc::ENOENT),
+        }
+    }
+
     fn readdir(
         &mut self,
         _req: &Request<'_>,
         ino: u64,
-        _fh: u64,
+        fh: u64,
         offset: i64,
         mut reply: ReplyDirectory,
     ) {
-        let Some(inode) = memdb_inode(ino) else {
-            return reply.error(libc::ENOTDIR);
-        };
-        let children = match self.memdb.readdir(inode) {
-            Ok(c) => c,
-            Err(e) => return reply.error(e.0),
-        };
-        let parent = self
-            .memdb
-            .stat_inode(inode)
-            .map(|e| fuse_ino(e.parent))
-            .unwrap_or(fuser::FUSE_ROOT_ID);
-        let mut list: Vec<(u64, FileType, String)> = vec![
-            (ino, FileType::Directory, ".".into()),
-            (parent, FileType::Directory, "..".into()),
-        ];
-        if inode == 0 {
-            for s in Special::all() {
-                let kind = match s {
-                    Special::File(_) => FileType::RegularFile,
-                    Special::Link(_) => FileType::Symlink,
-                };
-                list.push((s.ino(), kind, s.name().to_string()));
+        if offset == 0 || !self.open_dirs.contains_key(&fh) {
+            match self.dir_listing(ino) {
+                Ok(list) => {
+                    self.open_dirs.insert(fh, list);
+                }
+                Err(e) => return reply.error(e.0),
             }
         }
-        for c in children {
-            let kind = match c.kind {
-                Kind::Dir => FileType::Directory,
-                Kind::File => FileType::RegularFile,
-            };
-            list.push((fuse_ino(c.inode), kind, c.name));
-        }
-        for (i, (ino, kind, name)) in list.into_iter().enumerate().skip(offset.max(0) as usize) {
-            if reply.add(ino, (i + 1) as i64, kind, name) {
+        let list = &self.open_dirs[&fh];
+        for (i, (ino, kind, name)) in list.iter().enumerate().skip(offset.max(0) as usize) {
+            if reply.add(*ino, (i + 1) as i64, *kind, name) {
                 break;
             }
         }
+        reply.ok()
+    }
+
+    fn releasedir(
+        &mut self,
+        _req: &Request<'_>,
+        _ino: u64,
+        fh: u64,
+        _flags: i32,
+        reply: ReplyEmpty,
+    ) {
+        self.open_dirs.remove(&fh);
         reply.ok()
     }
 
@@ -719,7 +814,7 @@ impl Filesystem for CfsFuse {
             }
             match c.memdb.getattr(&path) {
                 Some(e) => reply.created(
-                    &ttl_for(&path),
+                    &c.ttl_for(&path),
                     &view::entry_attr(&e, &path, c.gid, c.status.quorate()),
                     0,
                     0,
