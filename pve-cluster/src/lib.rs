@@ -9,6 +9,7 @@
 //! - [`cfs`]: what other crates use: config files with digests, cfs locks, guest list
 
 pub mod apply;
+pub mod benchutil;
 pub mod cfs;
 pub mod clog;
 pub mod cluster;

@@ -113,16 +113,8 @@ fn measure(dir: &Path, files: usize) -> Result<Rates> {
 
 /// The median of each rate over the rounds.
 fn median(samples: &[Rates]) -> Rates {
-    let med = |f: fn(&Rates) -> f64| {
-        let mut v: Vec<f64> = samples.iter().map(f).collect();
-        v.sort_by(f64::total_cmp);
-        let n = v.len();
-        if n % 2 == 1 {
-            v[n / 2]
-        } else {
-            (v[n / 2 - 1] + v[n / 2]) / 2.0
-        }
-    };
+    let med =
+        |f: fn(&Rates) -> f64| pve_cluster::benchutil::median(samples.iter().map(f).collect());
     Rates {
         create_write: med(|r| r.create_write),
         read_first: med(|r| r.read_first),
@@ -479,12 +471,6 @@ fn main() -> Result<()> {
         .map(|p| (PLACEMENTS[p].name().to_string(), section(p)))
         .collect();
     report["pinned"] = serde_json::Value::Object(pinned);
-    if let Some(dir) = out.parent() {
-        fs::create_dir_all(dir)?;
-    }
-    let text = serde_json::to_string_pretty(&report)?;
-    fs::write(&out, format!("{text}\n"))?;
-    println!("{text}");
-    println!("written to {}", out.display());
+    pve_cluster::benchutil::write_report(&out, &report)?;
     Ok(())
 }

@@ -200,14 +200,7 @@ impl ClusterRates {
     /// latencies pooled, the CPU figures of the round with the median rate.
     fn merge(mut rounds: Vec<ClusterRates>) -> ClusterRates {
         let median = |rs: &[ClusterRates], f: fn(&ClusterRates) -> f64| {
-            let mut v: Vec<f64> = rs.iter().map(f).collect();
-            v.sort_by(f64::total_cmp);
-            let n = v.len();
-            if n % 2 == 1 {
-                v[n / 2]
-            } else {
-                (v[n / 2 - 1] + v[n / 2]) / 2.0
-            }
+            pve_cluster::benchutil::median(rs.iter().map(f).collect())
         };
         let node1_rate = median(&rounds, |r| r.node1_rate);
         let replicated_rate = median(&rounds, |r| r.replicated_rate);
@@ -715,12 +708,6 @@ fn main() -> Result<()> {
             "latency_p99": ratio(ours.p(0.99), u.p(0.99)),
         });
     }
-    if let Some(dir) = out.parent() {
-        fs::create_dir_all(dir)?;
-    }
-    let text = serde_json::to_string_pretty(&report)?;
-    fs::write(&out, format!("{text}\n"))?;
-    println!("{text}");
-    println!("written to {}", out.display());
+    pve_cluster::benchutil::write_report(&out, &report)?;
     Ok(())
 }

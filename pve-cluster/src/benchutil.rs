@@ -1,0 +1,36 @@
+//! What the benchmark binaries (`pmxcfs-bench`, `pmxcfs-cluster-bench`) share.
+
+use std::path::Path;
+
+/// The median of `v` (the mean of the middle two for an even count); NaN when empty.
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    match n {
+        0 => f64::NAN,
+        _ if n % 2 == 1 => v[n / 2],
+        _ => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// Writes a report as pretty JSON to `out` (creating its directory) and prints it.
+pub fn write_report(out: &Path, report: &serde_json::Value) -> std::io::Result<()> {
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let text = serde_json::to_string_pretty(report)?;
+    std::fs::write(out, format!("{text}\n"))?;
+    println!("{text}");
+    println!("written to {}", out.display());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(super::median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(super::median(vec![4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert!(super::median(Vec::new()).is_nan());
+    }
+}
