@@ -40,12 +40,7 @@ fn as_object(data: &Value) -> serde_json::Map<String, Value> {
 /// `--verbose`).
 fn status_method() -> ApiMethod {
     ApiMethod::new("status", HttpMethod::Get, "Show CT status.", |env, p| {
-        let vmid = p
-            .i64("vmid")
-            .and_then(|v| u32::try_from(v).ok())
-            .ok_or_else(|| {
-                ApiError::parameter("vmid", "property is missing and it is not optional")
-            })?;
+        let vmid = p.vmid()?;
         let conf = crate::store::CtConfigStore::new(&env.paths, &env.node)
             .load_config(vmid, None)
             .map_err(ApiError::internal)?;
@@ -350,12 +345,7 @@ fn write_commands(mut root: CliGroup, router: &Router, node: &str) -> CliGroup {
 /// backup that died with the config locked.
 fn unlock_method() -> ApiMethod {
     ApiMethod::new("unlock", HttpMethod::Put, "Unlock the VM.", |env, p| {
-        let vmid = p
-            .i64("vmid")
-            .and_then(|v| u32::try_from(v).ok())
-            .ok_or_else(|| {
-                ApiError::parameter("vmid", "property is missing and it is not optional")
-            })?;
+        let vmid = p.vmid()?;
         let store = crate::store::CtConfigStore::new(&env.paths, &env.node);
         let _lock = store.lock_config(vmid).map_err(ApiError::internal)?;
         let mut conf = store.load_config(vmid, None).map_err(ApiError::internal)?;

@@ -35,12 +35,6 @@ fn string_schema(desc: &str, optional: bool) -> Schema {
     Schema::literal(s)
 }
 
-fn vmid(p: &Params) -> Result<u32, ApiError> {
-    p.i64("vmid")
-        .and_then(|v| u32::try_from(v).ok())
-        .ok_or_else(|| ApiError::parameter("vmid", "property is missing and it is not optional"))
-}
-
 fn store(env: &RpcEnv) -> CtConfigStore {
     CtConfigStore::new(&env.paths, &env.node)
 }
@@ -83,7 +77,7 @@ fn exec_method() -> ApiMethod {
         HttpMethod::Get,
         "Launch a command inside the specified container.",
         |env, p| {
-            let vmid = vmid(&p)?;
+            let vmid = p.vmid()?;
             let keep_env = p.bool("keep-env").unwrap_or(true);
             let rt = running_check(env, vmid)?;
             let args: Vec<String> = p
@@ -115,7 +109,7 @@ fn enter_method() -> ApiMethod {
         HttpMethod::Get,
         "Launch a shell for the specified container.",
         |env, p| {
-            let vmid = vmid(&p)?;
+            let vmid = p.vmid()?;
             let keep_env = p.bool("keep-env").unwrap_or(true);
             let rt = running_check(env, vmid)?;
             Err(exec(crate::attach::attach_command(
@@ -137,7 +131,7 @@ fn console_method() -> ApiMethod {
         HttpMethod::Get,
         "Launch a console for the specified container.",
         |env, p| {
-            let vmid = vmid(&p)?;
+            let vmid = p.vmid()?;
             let conf = load(env, vmid)?;
             let escape = p.str("escape");
             let cmd = crate::attach::console_command(
@@ -228,7 +222,7 @@ fn push_method() -> ApiMethod {
         HttpMethod::Put,
         "Copy a local file to the container.",
         |env, p| {
-            let vmid = vmid(&p)?;
+            let vmid = p.vmid()?;
             let file = p.str("file").unwrap_or_default();
             let dest = p.str("destination").unwrap_or_default();
             let attrs = file_attrs(&p)?;
@@ -263,7 +257,7 @@ fn pull_method() -> ApiMethod {
         HttpMethod::Put,
         "Copy a file from the container to the local system.",
         |env, p| {
-            let vmid = vmid(&p)?;
+            let vmid = p.vmid()?;
             let path = p.str("path").unwrap_or_default();
             let dest = p.str("destination").unwrap_or_default();
             let attrs = file_attrs(&p)?;
@@ -318,7 +312,7 @@ fn mount_method() -> ApiMethod {
         HttpMethod::Post,
         "Mount the container's filesystem on the host. This will hold a lock on the container and is meant for emergency maintenance only as it will prevent further operations on the container other than start and stop.",
         |env, p| {
-            let vmid = vmid(&p)?;
+            let vmid = p.vmid()?;
             let st = store(env);
             let rt = runtime(env);
             let rootdir = rt.rootdir(vmid);
@@ -352,7 +346,7 @@ fn unmount_method() -> ApiMethod {
         HttpMethod::Post,
         "Unmount the container's filesystem.",
         |env, p| {
-            let vmid = vmid(&p)?;
+            let vmid = p.vmid()?;
             let st = store(env);
             let _lock = st.lock_config(vmid).map_err(ApiError::internal)?;
             st.load_config(vmid, None).map_err(ApiError::internal)?;

@@ -18,12 +18,6 @@ fn run_env(env: &RpcEnv) -> RunEnv {
     RunEnv::new(env.paths.clone(), env.node.clone())
 }
 
-fn vmid(p: &Params) -> Result<u32, ApiError> {
-    p.i64("vmid")
-        .map(|v| v as u32)
-        .ok_or_else(|| ApiError::parameter("vmid", "property is missing and it is not optional"))
-}
-
 fn err(e: anyhow::Error) -> ApiError {
     ApiError::internal(format!("{e}\n"))
 }
@@ -81,11 +75,11 @@ fn vmcmdidx(_env: &RpcEnv, _p: Params) -> Result<ApiResponse, ApiError> {
 
 fn status_current(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
     let renv = run_env(env);
-    Ok(run::vm_status(&renv, vmid(&p)?).map_err(err)?.into())
+    Ok(run::vm_status(&renv, p.vmid()?).map_err(err)?.into())
 }
 
 fn start(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
-    let vmid = vmid(&p)?;
+    let vmid = p.vmid()?;
     for o in [
         "skiplock",
         "migratedfrom",
@@ -132,7 +126,7 @@ fn start(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
 }
 
 fn stop(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
-    let vmid = vmid(&p)?;
+    let vmid = p.vmid()?;
     root_only(env, &p, "skiplock")?;
     root_only(env, &p, "keepActive")?;
     if p.get("migratedfrom").is_some() && !env.auth.is_root() {
@@ -156,7 +150,7 @@ fn stop(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
 }
 
 fn reset(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
-    let vmid = vmid(&p)?;
+    let vmid = p.vmid()?;
     root_only(env, &p, "skiplock")?;
     let renv = run_env(env);
     not_running(&renv, vmid)?;
@@ -167,7 +161,7 @@ fn reset(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
 }
 
 fn shutdown(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
-    let vmid = vmid(&p)?;
+    let vmid = p.vmid()?;
     root_only(env, &p, "skiplock")?;
     root_only(env, &p, "keepActive")?;
     let renv = run_env(env);
@@ -199,7 +193,7 @@ fn shutdown(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
 }
 
 fn reboot(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
-    let vmid = vmid(&p)?;
+    let vmid = p.vmid()?;
     let renv = run_env(env);
     if vm_is_paused(&renv, vmid) {
         return Err(ApiError::internal("VM is paused - cannot shutdown\n"));
@@ -212,7 +206,7 @@ fn reboot(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
 }
 
 fn suspend(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
-    let vmid = vmid(&p)?;
+    let vmid = p.vmid()?;
     root_only(env, &p, "skiplock")?;
     let renv = run_env(env);
     not_running(&renv, vmid)?;
@@ -228,7 +222,7 @@ fn suspend(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
 }
 
 fn resume(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
-    let vmid = vmid(&p)?;
+    let vmid = p.vmid()?;
     root_only(env, &p, "skiplock")?;
     root_only(env, &p, "nocheck")?;
     let renv = run_env(env);
@@ -241,7 +235,7 @@ fn resume(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
 }
 
 fn monitor(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
-    let vmid = vmid(&p)?;
+    let vmid = p.vmid()?;
     let command = p.required_str("command")?;
     // upstream: anything but `info …` and `help` needs Sys.Modify on /
     let is_ro = command.starts_with("info ") || command == "info" || command == "help";
@@ -259,7 +253,7 @@ fn monitor(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
 }
 
 fn sendkey(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
-    let vmid = vmid(&p)?;
+    let vmid = p.vmid()?;
     root_only(env, &p, "skiplock")?;
     let key = p.required_str("key")?;
     let renv = run_env(env);

@@ -82,6 +82,15 @@ impl Params {
             .ok_or_else(|| ApiError::parameter(name, "property is missing and it is not optional"))
     }
 
+    /// The required `vmid` parameter (a guest id); the schema already checked it.
+    pub fn vmid(&self) -> Result<u32, ApiError> {
+        self.i64("vmid")
+            .and_then(|v| u32::try_from(v).ok())
+            .ok_or_else(|| {
+                ApiError::parameter("vmid", "property is missing and it is not optional")
+            })
+    }
+
     pub fn i64(&self, name: &str) -> Option<i64> {
         match self.0.get(name)? {
             Value::Number(n) => n.as_i64(),

@@ -14,7 +14,6 @@ use super::checks::{
     normalize_option, param_text, storage_err, tag_style,
 };
 use super::destroy::{remove_lxc_dir, remove_vmfw_conf};
-use super::vmid_param;
 use crate::config::{CtConfig, CtSection};
 use crate::disks::{create_disks, destroy_disks};
 use crate::lxc_config::LxcHost;
@@ -148,7 +147,7 @@ struct CreateJob {
 }
 
 pub(super) fn create_vm(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
-    let vmid = vmid_param(&p)?;
+    let vmid = p.vmid()?;
     if p.bool("restore").unwrap_or(false) {
         return Err(err(
             "restoring a container from a backup archive is not implemented\n",

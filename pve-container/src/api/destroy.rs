@@ -7,7 +7,6 @@ use pve_common::api::{ApiError, ApiResponse, Params, RpcEnv};
 use serde_json::{json, Value};
 
 use super::checks::{check_lock, check_protection, err, storage_err};
-use super::vmid_param;
 use crate::config::CtConfig;
 use crate::disks::destroy_container_volumes;
 use crate::run::LxcRuntime;
@@ -43,7 +42,7 @@ fn ha_configured(env: &RpcEnv, vmid: u32) -> bool {
 }
 
 pub(super) fn destroy_vm(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
-    let vmid = vmid_param(&p)?;
+    let vmid = p.vmid()?;
     let purge = p.bool("purge").unwrap_or(false);
     let force = p.bool("force").unwrap_or(false);
     let purge_unreferenced = p.bool("destroy-unreferenced-disks").unwrap_or(false);
@@ -119,7 +118,7 @@ pub(super) fn destroy_vm(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiErro
 }
 
 pub(super) fn template(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
-    let vmid = vmid_param(&p)?;
+    let vmid = p.vmid()?;
     let store = CtConfigStore::new(&env.paths, &env.node);
     let rt = LxcRuntime::new(&env.paths);
     let lock = store.lock_config(vmid).map_err(err)?;

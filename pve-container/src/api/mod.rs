@@ -45,12 +45,6 @@ fn internal(msg: String) -> ApiError {
     ApiError::internal(msg)
 }
 
-fn vmid_param(p: &Params) -> Result<u32, ApiError> {
-    p.i64("vmid")
-        .and_then(|v| u32::try_from(v).ok())
-        .ok_or_else(|| ApiError::parameter("vmid", "property is missing and it is not optional"))
-}
-
 /// Whether a container runs: its LXC command socket is bound (upstream's
 /// `list_active_containers` reads the abstract sockets in /proc/net/unix).
 pub fn active_containers() -> std::collections::BTreeSet<u32> {
@@ -125,7 +119,7 @@ const CT_SUBDIRS: [&str; 15] = [
 ];
 
 fn vmdiridx(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
-    let vmid = vmid_param(&p)?;
+    let vmid = p.vmid()?;
     // existence check, as upstream's load_config
     CtConfigStore::new(&env.paths, &env.node)
         .load_config(vmid, None)
@@ -145,7 +139,7 @@ fn restrict(env: &RpcEnv, vmid: u32, data: &mut serde_json::Map<String, Value>) 
 }
 
 fn vm_config(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
-    let vmid = vmid_param(&p)?;
+    let vmid = p.vmid()?;
     let conf = CtConfigStore::new(&env.paths, &env.node)
         .load_config(vmid, None)
         .map_err(internal)?;
@@ -163,7 +157,7 @@ fn vm_config(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
 }
 
 fn vm_pending(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
-    let vmid = vmid_param(&p)?;
+    let vmid = p.vmid()?;
     let mut conf = CtConfigStore::new(&env.paths, &env.node)
         .load_config(vmid, None)
         .map_err(internal)?;
@@ -181,7 +175,7 @@ fn vm_pending(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
 const STATUS_SUBDIRS: [&str; 6] = ["current", "start", "stop", "shutdown", "reboot", "migrate"];
 
 fn vmcmdidx(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
-    let vmid = vmid_param(&p)?;
+    let vmid = p.vmid()?;
     CtConfigStore::new(&env.paths, &env.node)
         .load_config(vmid, None)
         .map_err(internal)?;
@@ -223,7 +217,7 @@ fn ha_status(env: &RpcEnv, sid: &str) -> Value {
 }
 
 fn vm_status(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
-    let vmid = vmid_param(&p)?;
+    let vmid = p.vmid()?;
     let conf = CtConfigStore::new(&env.paths, &env.node)
         .load_config(vmid, None)
         .map_err(internal)?;
@@ -237,7 +231,7 @@ fn vm_status(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
 }
 
 fn snapshot_list(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
-    let vmid = vmid_param(&p)?;
+    let vmid = p.vmid()?;
     let conf = CtConfigStore::new(&env.paths, &env.node)
         .load_config(vmid, None)
         .map_err(internal)?;
@@ -284,7 +278,7 @@ fn snapshot_cmd_idx(_env: &RpcEnv, _p: Params) -> Result<ApiResponse, ApiError> 
 }
 
 fn get_snapshot_config(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
-    let vmid = vmid_param(&p)?;
+    let vmid = p.vmid()?;
     let snapname = p.required_str("snapname")?;
     let conf = CtConfigStore::new(&env.paths, &env.node)
         .load_config(vmid, None)

@@ -9,7 +9,7 @@ use std::process::Command;
 use pve_common::api::{ApiError, ApiMethod, ApiResponse, HttpMethod, Params, Router, RpcEnv};
 use serde_json::{json, Value};
 
-use super::{declare, vmid_param};
+use super::declare;
 use crate::run::LxcRuntime;
 use crate::store::CtConfigStore;
 
@@ -141,7 +141,7 @@ fn grow_filesystem(path: &std::path::Path, running: bool) -> Result<(), String> 
 }
 
 fn resize_vm(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
-    let vmid = vmid_param(&p)?;
+    let vmid = p.vmid()?;
     let disk = p.str("disk").unwrap_or_default();
     let sizestr = p.str("size").unwrap_or_default();
     let (grow, plain) = match sizestr.strip_prefix('+') {

@@ -5,7 +5,7 @@
 use pve_common::api::{ApiError, ApiMethod, ApiResponse, HttpMethod, Params, Router, RpcEnv};
 use serde_json::json;
 
-use super::{declare, schemas as s, vmid_param};
+use super::{declare, schemas as s};
 use crate::lxc_config::LxcHost;
 use crate::run::LxcRuntime;
 use crate::store::CtConfigStore;
@@ -47,7 +47,7 @@ fn running(rt: &LxcRuntime, vmid: u32) -> bool {
 }
 
 fn vm_start(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
-    let vmid = vmid_param(&p)?;
+    let vmid = p.vmid()?;
     root_only(env, &p, "skiplock")?;
     let skiplock = p.bool("skiplock").unwrap_or(false);
     let rt = LxcRuntime::new(&env.paths).with_node(&env.node);
@@ -88,7 +88,7 @@ fn stop_worker(
     kind: &str,
     shutdown: bool,
 ) -> Result<ApiResponse, ApiError> {
-    let vmid = vmid_param(p)?;
+    let vmid = p.vmid()?;
     root_only(env, p, "skiplock")?;
     let skiplock = p.bool("skiplock").unwrap_or(false);
     let rt = LxcRuntime::new(&env.paths).with_node(&env.node);
@@ -125,7 +125,7 @@ fn vm_shutdown(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
 }
 
 fn vm_reboot(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
-    let vmid = vmid_param(&p)?;
+    let vmid = p.vmid()?;
     let rt = LxcRuntime::new(&env.paths).with_node(&env.node);
     if !running(&rt, vmid) {
         return Err(ApiError::internal(format!("CT {vmid} not running\n")));

@@ -8,7 +8,6 @@ use serde_json::{json, Value};
 
 use super::checks::{check_lock, err};
 use super::create::start_container;
-use super::vmid_param;
 use crate::snapshot::{snapshot_create, snapshot_delete, snapshot_rollback};
 use crate::snapshot_host::HostSnapshotBackend;
 use crate::store::CtConfigStore;
@@ -32,7 +31,7 @@ fn worker(
 }
 
 pub(super) fn snapshot(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
-    let vmid = vmid_param(&p)?;
+    let vmid = p.vmid()?;
     let snapname = p.required_str("snapname")?;
     if snapname == "current" {
         return Err(err(
@@ -51,7 +50,7 @@ pub(super) fn snapshot(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError>
 }
 
 pub(super) fn delsnapshot(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
-    let vmid = vmid_param(&p)?;
+    let vmid = p.vmid()?;
     let snapname = p.required_str("snapname")?;
     let force = p.bool("force").unwrap_or(false);
     worker(env, "vzdelsnapshot", vmid, move |_, b, _| {
@@ -60,7 +59,7 @@ pub(super) fn delsnapshot(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiErr
 }
 
 pub(super) fn rollback(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
-    let vmid = vmid_param(&p)?;
+    let vmid = p.vmid()?;
     let snapname = p.required_str("snapname")?;
     let start = p.bool("start").unwrap_or(false);
     worker(env, "vzrollback", vmid, move |env, b, warn| {
@@ -79,7 +78,7 @@ pub(super) fn rollback(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError>
 }
 
 pub(super) fn update_snapshot_config(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
-    let vmid = vmid_param(&p)?;
+    let vmid = p.vmid()?;
     let snapname = p.required_str("snapname")?;
     let Some(description) = p.str("description") else {
         return Ok(Value::Null.into());

@@ -17,7 +17,6 @@ use super::cgroup::{
 use super::checks::{
     check_lock, check_modify_perm, check_protection, err, is_indexed, normalize_option, param_text,
 };
-use super::vmid_param;
 use crate::config::{assert_if_modified, parse_pending_delete, CtConfig, CtSection};
 use crate::disks::{create_disks, delete_mountpoint_volume, parse_new_disk};
 use crate::run::LxcRuntime;
@@ -469,7 +468,7 @@ pub fn apply_pending_before_start(
 }
 
 pub(super) fn update_vm(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
-    let vmid = vmid_param(&p)?;
+    let vmid = p.vmid()?;
     let digest = p.str("digest");
     let mut set = BTreeMap::new();
     for (k, v) in &p.0 {

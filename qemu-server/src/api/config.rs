@@ -18,7 +18,7 @@ use crate::disks::{create_disks, free_volumes, register_unused_drive, volume_in_
 use crate::drive::{parse_drive_name, Drive};
 use crate::schema::{check_option_value, vm_config_options};
 
-use super::{conf_file, err, storage, vmid};
+use super::{conf_file, err, storage};
 
 /// The returns of `GET …/config`: the option schema plus `digest`. Built from the shared
 /// option map, so the property-string formats are not copied again.
@@ -46,7 +46,7 @@ fn snapshot_config_json(conf: &GuestConfig, snapname: &str) -> Result<Value, Api
 }
 
 pub(super) fn get_config(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
-    let vmid = vmid(&p)?;
+    let vmid = p.vmid()?;
     let current = p.bool("current").unwrap_or(false);
     let snapshot = p.str("snapshot").filter(|s| !s.is_empty());
     if snapshot.is_some() && current {
@@ -74,7 +74,7 @@ pub(super) fn get_config(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiErro
 }
 
 pub(super) fn pending(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
-    let vmid = vmid(&p)?;
+    let vmid = p.vmid()?;
     let mut conf = conf_file(env, vmid).load().map_err(err)?;
     if let Some(d) = conf.main.description.take() {
         conf.main.values.insert("description".into(), d);
@@ -155,7 +155,7 @@ const CONTROL_PARAMS: [&str; 9] = [
 impl UpdateRequest {
     fn from_params(p: &Params) -> Result<Self, ApiError> {
         let mut req = UpdateRequest {
-            vmid: vmid(p)?,
+            vmid: p.vmid()?,
             digest: p.str("digest"),
             delete: p.str("delete").map(|d| split_list(&d)).unwrap_or_default(),
             revert: p.str("revert").map(|d| split_list(&d)).unwrap_or_default(),

@@ -11,7 +11,7 @@ use crate::disks::{all_volumes, create_disks, free_volumes, volume_owned_by};
 use crate::drive::Drive;
 
 use super::config::{add_random_mac, check_modify_perm, check_storage_access, generate_uuid};
-use super::{conf_file, err, running, vmid};
+use super::{conf_file, err, running};
 
 /// The QEMU version of the installed binary (`creation-qemu` of new VMs).
 pub(crate) fn kvm_version() -> Option<String> {
@@ -102,7 +102,7 @@ const CREATE_ONLY: [&str; 12] = [
 ];
 
 pub(super) fn create(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
-    let vmid = vmid(&p)?;
+    let vmid = p.vmid()?;
     if p.str("archive").is_some() {
         return Err(err("restoring from an archive is not supported yet\n"));
     }
@@ -350,7 +350,7 @@ pub(crate) fn destroy_vm_disks(
 }
 
 pub(super) fn destroy(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
-    let vmid = vmid(&p)?;
+    let vmid = p.vmid()?;
     let skiplock = p.bool("skiplock").unwrap_or(false);
     if skiplock && !env.auth.is_root() {
         return Err(ApiError::parameter(

@@ -12,7 +12,7 @@ use crate::drive::{parse_drive_name, Drive};
 
 use super::config::{add_random_mac, generate_uuid};
 use super::snapshot::volume_can_snapshot;
-use super::{conf_file, err, running, storage, vmid};
+use super::{conf_file, err, running, storage};
 
 fn start(
     env: &RpcEnv,
@@ -50,7 +50,7 @@ fn new_size(current: u64, request: &str) -> Result<u64, String> {
 }
 
 pub(super) fn resize(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
-    let vmid = vmid(&p)?;
+    let vmid = p.vmid()?;
     let disk = p.required_str("disk")?;
     let size = p.required_str("size")?;
     let digest = p.str("digest");
@@ -330,7 +330,7 @@ fn load_and_check_reassign(
 /// storage, the source key leaves the source config (and its boot order), the target
 /// key gets the volume through a config update of the target (`unusedN` directly).
 fn reassign_disk(env: &RpcEnv, p: &Params, target: i64) -> Result<ApiResponse, ApiError> {
-    let vmid = vmid(p)?;
+    let vmid = p.vmid()?;
     let target_vmid = u32::try_from(target).map_err(|_| {
         ApiError::parameter("target-vmid", "value must have a minimum value of 100")
     })?;
@@ -464,7 +464,7 @@ fn do_reassign(
 /// volume becomes `unusedN` or is freed (`delete`). A running VM's disk is mirrored by
 /// QEMU (`drive-mirror`) and switched over live.
 fn move_to_storage(env: &RpcEnv, p: &Params, storeid: String) -> Result<ApiResponse, ApiError> {
-    let vmid = vmid(p)?;
+    let vmid = p.vmid()?;
     let disk = p.required_str("disk")?;
     let format = p.str("format");
     let digest = p.str("digest");
@@ -661,7 +661,7 @@ fn move_to_storage(env: &RpcEnv, p: &Params, storeid: String) -> Result<ApiRespo
 }
 
 pub(super) fn template(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
-    let vmid = vmid(&p)?;
+    let vmid = p.vmid()?;
     let disk = p.str("disk");
     let file = conf_file(env, vmid);
     let conf = file.load().map_err(err)?;
@@ -817,7 +817,7 @@ fn plan_clone(
 }
 
 pub(super) fn clone(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
-    let vmid = vmid(&p)?;
+    let vmid = p.vmid()?;
     let newid = p
         .i64("newid")
         .and_then(|v| u32::try_from(v).ok())
@@ -1097,7 +1097,7 @@ fn do_clone(
 }
 
 pub(super) fn feature(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
-    let vmid = vmid(&p)?;
+    let vmid = p.vmid()?;
     let feature = p.required_str("feature")?;
     let snapname = p.str("snapname");
     let conf = conf_file(env, vmid).load().map_err(err)?;

@@ -2,7 +2,7 @@
 //! (list, create, config, pending, snapshots, disks, templates, clones, destroy).
 //! Starting and stopping VMs, QMP and status live elsewhere.
 
-use pve_common::api::{ApiError, ApiMethod, HttpMethod, Params, Permissions, Router, RpcEnv};
+use pve_common::api::{ApiError, ApiMethod, HttpMethod, Permissions, Router, RpcEnv};
 use pve_common::schema::Schema;
 use serde_json::Value;
 
@@ -58,12 +58,6 @@ fn with_vm_options(mut m: ApiMethod) -> ApiMethod {
         m = m.param(name, std::sync::Arc::clone(schema));
     }
     m
-}
-
-fn vmid(p: &Params) -> Result<u32, ApiError> {
-    p.i64("vmid")
-        .and_then(|v| u32::try_from(v).ok())
-        .ok_or_else(|| ApiError::parameter("vmid", "property is missing and it is not optional"))
 }
 
 fn conf_file(env: &RpcEnv, vmid: u32) -> VmConfigFile {

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use crate::config_file::VmConfigFile;
 use crate::disks::section_volumes;
 
-use super::{conf_file, err, running, vmid};
+use super::{conf_file, err, running};
 
 /// A VM as the snapshot machinery sees it: its config file and its volumes on storage.
 /// A stopped VM gets storage-level volume snapshots; a running one is paused, its qcow2
@@ -402,7 +402,7 @@ impl SnapshotGuest for VmSnapshots<'_> {
 }
 
 pub(super) fn list(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
-    let vmid = vmid(&p)?;
+    let vmid = p.vmid()?;
     let conf = conf_file(env, vmid).load().map_err(err)?;
     let mut out = Vec::new();
     for s in snapshot_list(&conf) {
@@ -454,7 +454,7 @@ fn worker(
 }
 
 pub(super) fn create(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
-    let vmid = vmid(&p)?;
+    let vmid = p.vmid()?;
     let snapname = snapname(&p)?;
     if snapname == "current" {
         return Err(err(
@@ -476,7 +476,7 @@ pub(super) fn create(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
 }
 
 pub(super) fn delete(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
-    let vmid = vmid(&p)?;
+    let vmid = p.vmid()?;
     let snapname = snapname(&p)?;
     let force = p.bool("force").unwrap_or(false);
     worker(env, "qmdelsnapshot", vmid, move |g| {
@@ -485,7 +485,7 @@ pub(super) fn delete(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
 }
 
 pub(super) fn rollback(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
-    let vmid = vmid(&p)?;
+    let vmid = p.vmid()?;
     let snapname = snapname(&p)?;
     if p.bool("start").unwrap_or(false) {
         env.check_privs(&format!("/vms/{vmid}"), &["VM.PowerMgmt"], false)?;
@@ -506,7 +506,7 @@ pub(super) fn cmd_idx(_env: &RpcEnv, _p: Params) -> Result<ApiResponse, ApiError
 }
 
 pub(super) fn get_config(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
-    let vmid = vmid(&p)?;
+    let vmid = p.vmid()?;
     let snapname = snapname(&p)?;
     let conf = conf_file(env, vmid).load().map_err(err)?;
     let snap = conf
@@ -517,7 +517,7 @@ pub(super) fn get_config(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiErro
 }
 
 pub(super) fn update_config(env: &RpcEnv, p: Params) -> Result<ApiResponse, ApiError> {
-    let vmid = vmid(&p)?;
+    let vmid = p.vmid()?;
     let snapname = snapname(&p)?;
     let Some(description) = p.str("description") else {
         return Ok(Value::Null.into());
