@@ -5,51 +5,16 @@
 //! API. Root, the LXC tools and the busybox template (`cargo xtask ct-template`) are
 //! needed, otherwise `SKIP:` (a failure with PVE_TEST_REQUIRE_HOST=1). VMIDs 9400-9499.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::{busybox_template, run, skip};
 use pve_common::api::HttpMethod::{self, Delete, Get, Post, Put};
 use pve_common::api::{ApiError, RpcEnv};
 use pve_container::run::LxcRuntime;
 use serde_json::{json, Value};
-
-fn skip(reason: &str) {
-    if std::env::var("PVE_TEST_REQUIRE_HOST").as_deref() == Ok("1") {
-        panic!("SKIP not allowed (PVE_TEST_REQUIRE_HOST=1): {reason}");
-    }
-    println!("SKIP: {reason}");
-}
-
-fn busybox_template() -> Option<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mut dirs = vec![root.join("target/ct-templates")];
-    if let Ok(d) = std::env::var("PVE_CT_TEMPLATE_DIR") {
-        dirs.insert(0, PathBuf::from(d));
-    }
-    for dir in dirs {
-        let Ok(rd) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if name.starts_with("busybox-") && name.ends_with(".tar.gz") {
-                return Some(e.path());
-            }
-        }
-    }
-    None
-}
-
-fn run(cmd: &str, args: &[&str]) -> Result<String, String> {
-    let out = Command::new(cmd)
-        .args(args)
-        .output()
-        .map_err(|e| e.to_string())?;
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
 
 /// What the host must have; `None` when the test can run.
 fn host_missing(tools: &[&str]) -> Option<String> {
@@ -76,10 +41,7 @@ struct Cleanup {
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        if self.rt.check_running(self.vmid) {
-            let _ = self.rt.stop(self.vmid, false, None, true);
-        }
-        let _ = pve_container::create::unmount_all(&self.rt.rootdir(self.vmid));
+        common::stop_and_unmount(&self.rt, self.vmid);
         if let Some((dir, dev)) = &self.btrfs {
             let _ = run("umount", &[dir.to_str().unwrap()]);
             let _ = run("losetup", &["-d", dev]);

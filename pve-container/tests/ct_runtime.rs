@@ -2,38 +2,14 @@
 //! template (`cargo xtask ct-template`, found in the workspace's `target/ct-templates/`)
 //! are needed; otherwise the test prints `SKIP:` (a failure with PVE_TEST_REQUIRE_HOST=1).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::{busybox_template, run, skip};
 use pve_container::lxc_config::LxcHost;
 use pve_container::run::{LxcError, LxcRuntime};
-
-fn skip(reason: &str) {
-    if std::env::var("PVE_TEST_REQUIRE_HOST").as_deref() == Ok("1") {
-        panic!("SKIP not allowed (PVE_TEST_REQUIRE_HOST=1): {reason}");
-    }
-    println!("SKIP: {reason}");
-}
-
-fn busybox_template() -> Option<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mut dirs = vec![root.join("target/ct-templates")];
-    if let Ok(d) = std::env::var("PVE_CT_TEMPLATE_DIR") {
-        dirs.insert(0, PathBuf::from(d));
-    }
-    for dir in dirs {
-        let Ok(rd) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if name.starts_with("busybox-") && name.ends_with(".tar.gz") {
-                return Some(e.path());
-            }
-        }
-    }
-    None
-}
 
 /// The probed host with the hooks (`lxcnetaddbr`, `lxc-pve-*-hook`) taken from this
 /// build; `PVE_LXC_HOOK_DIR` is set for the API methods, which probe the host
@@ -61,10 +37,7 @@ struct Cleanup {
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        if self.rt.check_running(self.vmid) {
-            let _ = self.rt.stop(self.vmid, false, None, true);
-        }
-        let _ = pve_container::create::unmount_all(&self.rt.rootdir(self.vmid));
+        common::stop_and_unmount(&self.rt, self.vmid);
         let _ = std::fs::remove_dir_all(&self.root);
     }
 }
@@ -138,17 +111,6 @@ fn privileged_busybox_start_exec_shutdown_stop() {
     rt.stop(vmid, false, None, true).expect("stop");
     assert!(!rt.check_running(vmid));
     drop(guard);
-}
-
-fn run(cmd: &str, args: &[&str]) -> Result<String, String> {
-    let out = Command::new(cmd)
-        .args(args)
-        .output()
-        .map_err(|e| e.to_string())?;
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Removes the test bridge, stops the container, unmounts and removes the root.

@@ -3,35 +3,15 @@
 //! from `cargo xtask ct-template`; otherwise `SKIP:`, a failure with
 //! PVE_TEST_REQUIRE_HOST=1). VMIDs 8600-8699.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::{busybox_template, run, skip};
 use pve_container::run::LxcRuntime;
 
 const NODE: &str = "pveo";
-
-fn skip(reason: &str) {
-    if std::env::var("PVE_TEST_REQUIRE_HOST").as_deref() == Ok("1") {
-        panic!("SKIP not allowed (PVE_TEST_REQUIRE_HOST=1): {reason}");
-    }
-    println!("SKIP: {reason}");
-}
-
-fn busybox_template() -> Option<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mut dirs = vec![root.join("target/ct-templates")];
-    if let Ok(d) = std::env::var("PVE_CT_TEMPLATE_DIR") {
-        dirs.insert(0, PathBuf::from(d));
-    }
-    dirs.iter()
-        .filter_map(|d| std::fs::read_dir(d).ok())
-        .flat_map(|rd| rd.flatten())
-        .map(|e| e.path())
-        .find(|p| {
-            let n = p.file_name().unwrap_or_default().to_string_lossy();
-            n.starts_with("busybox-") && n.ends_with(".tar.gz")
-        })
-}
 
 fn host_ready() -> Option<PathBuf> {
     if unsafe { libc::geteuid() } != 0 {
@@ -221,10 +201,7 @@ impl TestCt {
 
 impl Drop for TestCt {
     fn drop(&mut self) {
-        if self.rt.check_running(self.vmid) {
-            let _ = self.rt.stop(self.vmid, false, None, true);
-        }
-        let _ = pve_container::create::unmount_all(&self.rt.rootdir(self.vmid));
+        common::stop_and_unmount(&self.rt, self.vmid);
         let _ = std::fs::remove_dir_all(&self.root);
     }
 }
@@ -323,7 +300,7 @@ fn exec_push_pull_and_mount_points() {
     assert_eq!((code, err.as_str()), (255, "missing command\n"));
     // console (cmode console: the shell busybox init runs on /dev/console), through a
     // pseudo terminal from script(1); Ctrl-b q (`--escape ^b`) leaves it
-    if run_ok("sh", &["-c", "command -v script"]).is_ok() {
+    if run("sh", &["-c", "command -v script"]).is_ok() {
         let mut conf = ct.conf();
         conf.main.set("cmode", "console");
         ct.store.write_config(vmid, &conf).unwrap();
@@ -560,24 +537,13 @@ fn mount_unmount_and_resize() {
     assert_eq!(code, 0, "{out}{err}");
 }
 
-fn run_ok(cmd: &str, args: &[&str]) -> Result<String, String> {
-    let out = Command::new(cmd)
-        .args(args)
-        .output()
-        .map_err(|e| e.to_string())?;
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
 /// Deletes the test's bridge and veth probe pair.
 struct Links(Vec<String>);
 
 impl Drop for Links {
     fn drop(&mut self) {
         for l in &self.0 {
-            let _ = run_ok("ip", &["link", "del", l]);
+            let _ = run("ip", &["link", "del", l]);
         }
     }
 }
@@ -586,7 +552,7 @@ impl Drop for Links {
 /// (`basic` classifier with the `police` action).
 fn kernel_can_police(probe: &str) -> bool {
     let peer = format!("{probe}p");
-    if run_ok(
+    if run(
         "ip",
         &["link", "add", probe, "type", "veth", "peer", "name", &peer],
     )
@@ -594,12 +560,12 @@ fn kernel_can_police(probe: &str) -> bool {
     {
         return false;
     }
-    let ok = run_ok(
+    let ok = run(
         "tc",
         &["qdisc", "add", "dev", probe, "handle", "ffff:", "ingress"],
     )
     .is_ok()
-        && run_ok(
+        && run(
             "tc",
             &[
                 "filter", "add", "dev", probe, "parent", "ffff:", "prio", "50", "basic", "police",
@@ -607,7 +573,7 @@ fn kernel_can_police(probe: &str) -> bool {
             ],
         )
         .is_ok();
-    let _ = run_ok("ip", &["link", "del", probe]);
+    let _ = run("ip", &["link", "del", probe]);
     ok
 }
 
@@ -619,7 +585,7 @@ fn net_rate_limit() {
     let Some(template) = host_ready() else {
         return;
     };
-    if run_ok("sh", &["-c", "command -v tc"]).is_err() {
+    if run("sh", &["-c", "command -v tc"]).is_err() {
         return skip("tc not installed");
     }
     let pid = std::process::id();
@@ -627,8 +593,8 @@ fn net_rate_limit() {
     let bridge = format!("pvetrb{}", pid % 10000);
     let probe = format!("pvetq{}", pid % 10000);
     let _links = Links(vec![bridge.clone(), probe.clone()]);
-    run_ok("ip", &["link", "add", &bridge, "type", "bridge"]).unwrap();
-    run_ok("ip", &["link", "set", &bridge, "up"]).unwrap();
+    run("ip", &["link", "add", &bridge, "type", "bridge"]).unwrap();
+    run("ip", &["link", "set", &bridge, "up"]).unwrap();
     let police = kernel_can_police(&probe);
     let net = format!("net0: name=eth0,bridge={bridge},hwaddr=BC:24:11:00:00:02,rate=5\n");
     let ct = TestCt::new(&template, "rate", vmid, &net);
@@ -646,13 +612,13 @@ fn net_rate_limit() {
     }
     assert_eq!(code, 0, "{out}{err}");
     let veth = format!("veth{vmid}i0");
-    let classes = run_ok("tc", &["class", "show", "dev", &veth]).unwrap();
+    let classes = run("tc", &["class", "show", "dev", &veth]).unwrap();
     // 5 MB/s = 5242880 bytes/s
     assert!(
         classes.contains("htb 1:1") && classes.contains("rate 41943Kbit"),
         "{classes}"
     );
-    let filters = run_ok("tc", &["filter", "show", "dev", &veth, "parent", "ffff:"]).unwrap();
+    let filters = run("tc", &["filter", "show", "dev", &veth, "parent", "ffff:"]).unwrap();
     assert!(filters.contains("police"), "{filters}");
     let (code, out, err) = ct.pct(&["stop", &v]);
     assert_eq!(code, 0, "{out}{err}");
