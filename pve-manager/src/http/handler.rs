@@ -137,16 +137,8 @@ pub async fn handle(ctx: Arc<ServerContext>, peer: SocketAddr, req: Request<Inco
         }
     };
 
-    let query = req
-        .uri()
-        .query()
-        .map(|q| parse_urlencoded(q.as_bytes()))
-        .unwrap_or_default();
-    let content_type = req
-        .headers()
-        .get(hyper::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let query = query_params(&req);
+    let content_type = content_type(&req).map(str::to_string);
     let client_ip = client_ip(&ctx, &req, peer);
     let mut forward_headers = req.headers().clone();
     let disable_proxy = req.headers().contains_key("PVEDisableProxy");
@@ -376,15 +368,8 @@ async fn local_get(
     if api_method.protected && ctx.kind == EnvKind::Proxy && ctx.daemon.is_some() {
         return None;
     }
-    let query = req
-        .uri()
-        .query()
-        .map(|q| parse_urlencoded(q.as_bytes()))
-        .unwrap_or_default();
-    let content_type = req
-        .headers()
-        .get(hyper::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
+    let query = query_params(req);
+    let content_type = content_type(req);
     let body_params = parse_body(content_type, &Bytes::new()).ok()?;
     let params = merge_params(&resolved.path_params, query, body_params).ok()?;
     if let Some(node) = api_method
@@ -554,6 +539,21 @@ fn client_ip(
         }
     }
     Some(peer.ip())
+}
+
+/// The parameters in the request's query string.
+fn query_params<B>(req: &Request<B>) -> Map<String, Value> {
+    req.uri()
+        .query()
+        .map(|q| parse_urlencoded(q.as_bytes()))
+        .unwrap_or_default()
+}
+
+/// The request's `Content-Type`, if it is text.
+fn content_type<B>(req: &Request<B>) -> Option<&str> {
+    req.headers()
+        .get(hyper::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
 }
 
 /// The HTTP response of a reply, with upstream's headers; any status from 400 up closes
