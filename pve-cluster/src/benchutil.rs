@@ -1,6 +1,7 @@
 //! What the benchmark binaries (`pmxcfs-bench`, `pmxcfs-cluster-bench`) share.
 
 use std::path::Path;
+use std::process::{Child, Command, Stdio};
 
 /// The median of `v` (the mean of the middle two for an even count); NaN when empty.
 pub fn median(mut v: Vec<f64>) -> f64 {
@@ -23,6 +24,16 @@ pub fn write_report(out: &Path, report: &serde_json::Value) -> std::io::Result<(
     println!("{text}");
     println!("written to {}", out.display());
     Ok(())
+}
+
+/// Starts `pmxcfs -f -l` (local mode, foreground) with its data under `root`.
+pub fn spawn_local_pmxcfs(pmxcfs: &Path, root: &Path) -> std::io::Result<Child> {
+    Command::new(pmxcfs)
+        .args(["-f", "-l"])
+        .env("PVE_ROOT", root)
+        .env("PVE_NODE_NAME", "bench")
+        .stdin(Stdio::null())
+        .spawn()
 }
 
 #[cfg(test)]

@@ -57,17 +57,6 @@ struct CpgTransport {
 }
 
 impl Transport for CpgTransport {
-    fn mcast(&self, msg: &[u8]) -> Result<(), Errno> {
-        // Upstream retries TRY_AGAIN every 100 ms, up to 100 times.
-        for _ in 0..100 {
-            match self.mcast_once(msg) {
-                Err(e) if e == TRY_AGAIN => std::thread::sleep(Duration::from_millis(100)),
-                res => return res,
-            }
-        }
-        Err(Errno::EACCES)
-    }
-
     fn mcast_once(&self, msg: &[u8]) -> Result<(), Errno> {
         let res = {
             let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());

@@ -15,6 +15,14 @@ pub fn bytes(n: usize) -> Vec<u8> {
     buf
 }
 
+/// The `mac_prefix` of datacenter.cfg's text, or upstream's default `BC:24:11`.
+pub fn mac_prefix(datacenter_cfg: &str) -> String {
+    datacenter_cfg
+        .lines()
+        .find_map(|l| l.strip_prefix("mac_prefix:").map(|v| v.trim().to_string()))
+        .unwrap_or_else(|| "BC:24:11".into())
+}
+
 /// A random MAC address starting with `prefix` (datacenter.cfg `mac_prefix`), as
 /// upstream's `random_ether_addr`; without a prefix a locally administered unicast one.
 pub fn ether_addr(prefix: &str) -> String {
@@ -38,5 +46,10 @@ mod tests {
         assert!(m.starts_with("BC:24:11:") && m.len() == 17, "{m}");
         let first = u8::from_str_radix(&super::ether_addr("")[..2], 16).unwrap();
         assert_eq!(first & 0x03, 0x02, "locally administered unicast");
+        assert_eq!(
+            super::mac_prefix("keyboard: de\nmac_prefix: 02:00\n"),
+            "02:00"
+        );
+        assert_eq!(super::mac_prefix(""), "BC:24:11");
     }
 }

@@ -349,12 +349,7 @@ fn main() -> Result<()> {
     fs::create_dir_all(&plain)?;
     let mnt = root.join("etc/pve");
 
-    let child = Command::new(&pmxcfs)
-        .args(["-f", "-l"])
-        .env("PVE_ROOT", &root)
-        .env("PVE_NODE_NAME", "bench")
-        .stdin(Stdio::null())
-        .spawn()
+    let child = pve_cluster::benchutil::spawn_local_pmxcfs(&pmxcfs, &root)
         .with_context(|| format!("starting {}", pmxcfs.display()))?;
     let daemon = Daemon::up(child, &mnt, "pmxcfs")?;
     let c_daemon = match std::env::var_os("PVE_C_PMXCFS") {

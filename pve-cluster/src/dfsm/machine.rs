@@ -17,13 +17,19 @@ pub struct LeaveGroup;
 
 /// Sends one totally ordered message to the group.
 pub trait Transport: Send + Sync {
+    /// One attempt: `Err(TRY_AGAIN)` when corosync asks to try again.
+    fn mcast_once(&self, msg: &[u8]) -> Result<(), Errno>;
+
     /// Sends, waiting while corosync asks to try again (upstream: every 100 ms, up
     /// to 100 times).
-    fn mcast(&self, msg: &[u8]) -> Result<(), Errno>;
-
-    /// One attempt: `Err(TRY_AGAIN)` when corosync asks to try again.
-    fn mcast_once(&self, msg: &[u8]) -> Result<(), Errno> {
-        self.mcast(msg)
+    fn mcast(&self, msg: &[u8]) -> Result<(), Errno> {
+        for _ in 0..SEND_ATTEMPTS {
+            match self.mcast_once(msg) {
+                Err(e) if e == TRY_AGAIN => std::thread::sleep(SEND_RETRY_PAUSE),
+                res => return res,
+            }
+        }
+        Err(Errno::EACCES)
     }
 }
 
@@ -736,10 +742,6 @@ mod tests {
     }
 
     impl Transport for Loop {
-        fn mcast(&self, msg: &[u8]) -> Result<(), Errno> {
-            self.mcast_once(msg)
-        }
-
         fn mcast_once(&self, msg: &[u8]) -> Result<(), Errno> {
             if self.full.load(Ordering::SeqCst) {
                 return Err(TRY_AGAIN);

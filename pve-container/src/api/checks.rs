@@ -201,12 +201,8 @@ pub(super) fn normalize_option(
 /// A random MAC address with datacenter.cfg's `mac_prefix` (default `BC:24:11`), as
 /// upstream's `random_ether_addr`.
 fn random_mac(paths: &pve_common::paths::NodePaths) -> String {
-    let prefix = std::fs::read_to_string(paths.etc_pve().join("datacenter.cfg"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("mac_prefix:").map(|v| v.trim().to_string()))
-        .unwrap_or_else(|| "BC:24:11".into());
-    pve_common::random::ether_addr(&prefix)
+    let cfg = std::fs::read_to_string(paths.etc_pve().join("datacenter.cfg")).unwrap_or_default();
+    pve_common::random::ether_addr(&pve_common::random::mac_prefix(&cfg))
 }
 
 /// Upstream's `parse_lxc_network` + `print_lxc_network`: `type=veth` and a random

@@ -73,15 +73,14 @@ async fn send(daemon: SocketAddr, f: Forward) -> Result<Reply, String> {
         body: f.body.clone(),
         client_ip: f.client_ip,
     };
-    let (reply, sender) = match idle {
-        Some(sender) => match exchange_on(sender, copy()).await {
-            Ok(r) => r,
-            // Closed by pvedaemon meanwhile (restart, shutdown): once more, on a new one.
-            Err(_) => {
-                let sender = connect(daemon).await.map_err(fail)?;
-                exchange_on(sender, f).await.map_err(fail)?
-            }
-        },
+    let reused = match idle {
+        Some(sender) => exchange_on(sender, copy()).await.ok(),
+        None => None,
+    };
+    // Without an idle connection, or when pvedaemon closed it meanwhile (restart,
+    // shutdown): on a new one.
+    let (reply, sender) = match reused {
+        Some(r) => r,
         None => {
             let sender = connect(daemon).await.map_err(fail)?;
             exchange_on(sender, f).await.map_err(fail)?

@@ -215,38 +215,31 @@ pub async fn handle(ctx: Arc<ServerContext>, peer: SocketAddr, req: Request<Inco
         Err(reply) => return reply,
     };
 
-    if let Some(node) = api_method
-        .proxyto
-        .as_ref()
-        .and_then(|p| params.get(p))
-        .and_then(Value::as_str)
-    {
-        if node != ctx.node && node != "localhost" {
-            // The address lookup comes first: an unknown node fails the same way on
-            // either server.
-            let ip = match super::proxy::remote_node_ip(&ctx.paths, node) {
-                Ok(ip) => ip,
-                Err(e) => return envelope(format, Err(e)).into(),
-            };
-            if ctx.kind == EnvKind::Daemon {
-                return bare(500, "proxy not allowed");
-            }
-            if disable_proxy {
-                return bare(500, "proxy loop detected");
-            }
-            let remote = super::proxy::Remote {
-                node: node.to_string(),
-                ip,
-                call: super::forward::Forward {
-                    method: method.clone(),
-                    uri,
-                    headers: forward_headers,
-                    body,
-                    client_ip: env.client_ip,
-                },
-            };
-            return super::proxy::proxy(&ctx.paths, remote).await;
+    if let Some(node) = proxy_target(api_method, &params, &ctx.node) {
+        // The address lookup comes first: an unknown node fails the same way on
+        // either server.
+        let ip = match super::proxy::remote_node_ip(&ctx.paths, node) {
+            Ok(ip) => ip,
+            Err(e) => return envelope(format, Err(e)).into(),
+        };
+        if ctx.kind == EnvKind::Daemon {
+            return bare(500, "proxy not allowed");
         }
+        if disable_proxy {
+            return bare(500, "proxy loop detected");
+        }
+        let remote = super::proxy::Remote {
+            node: node.to_string(),
+            ip,
+            call: super::forward::Forward {
+                method: method.clone(),
+                uri,
+                headers: forward_headers,
+                body,
+                client_ip: env.client_ip,
+            },
+        };
+        return super::proxy::proxy(&ctx.paths, remote).await;
     }
 
     if api_method.protected && ctx.kind == EnvKind::Proxy {
@@ -372,15 +365,8 @@ async fn local_get(
     let content_type = content_type(req);
     let body_params = parse_body(content_type, &Bytes::new()).ok()?;
     let params = merge_params(&resolved.path_params, query, body_params).ok()?;
-    if let Some(node) = api_method
-        .proxyto
-        .as_ref()
-        .and_then(|p| params.get(p))
-        .and_then(Value::as_str)
-    {
-        if node != ctx.node && node != "localhost" {
-            return None;
-        }
+    if proxy_target(api_method, &params, &ctx.node).is_some() {
+        return None;
     }
     let m = api_method.clone();
     let auth = ctx.auth.clone();
@@ -539,6 +525,17 @@ fn client_ip(
         }
     }
     Some(peer.ip())
+}
+
+/// The other node a call must be proxied to: the value of the method's `proxyto`
+/// parameter, unless that is this node or `localhost`.
+fn proxy_target<'a>(
+    m: &pve_common::api::ApiMethod,
+    params: &'a Map<String, Value>,
+    here: &str,
+) -> Option<&'a str> {
+    let node = params.get(m.proxyto.as_ref()?)?.as_str()?;
+    (node != here && node != "localhost").then_some(node)
 }
 
 /// The parameters in the request's query string.

@@ -118,7 +118,6 @@ pub trait StoragePlugin: Send + Sync {
     }
 }
 
-/// The plugin of a storage type.
 /// Renames a volume's file or directory for `rename_volume`, refusing to replace an
 /// existing target (`target volume '<name>' already exists`).
 pub(crate) fn rename_no_clobber(
@@ -140,6 +139,7 @@ pub(crate) fn rename_no_clobber(
     })
 }
 
+/// The plugin of a storage type.
 pub fn lookup(storage_type: &str) -> Result<&'static dyn StoragePlugin> {
     match storage_type {
         "dir" => Ok(&dir::DirPlugin),

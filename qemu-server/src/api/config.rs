@@ -323,14 +323,6 @@ pub(super) fn tag_style(env: &RpcEnv) -> pve_guest_common::tags::TagStyle {
     pve_guest_common::tags::TagStyle::from_datacenter_cfg(&datacenter_cfg(env))
 }
 
-/// `mac_prefix` of datacenter.cfg (default `BC:24:11`).
-fn mac_prefix(env: &RpcEnv) -> String {
-    datacenter_cfg(env)
-        .lines()
-        .find_map(|l| l.strip_prefix("mac_prefix:").map(|v| v.trim().to_string()))
-        .unwrap_or_else(|| "BC:24:11".into())
-}
-
 /// A random UUID (v4), as upstream's `generate_uuid`.
 pub(super) fn generate_uuid() -> String {
     let mut b = pve_common::random::bytes(16);
@@ -355,7 +347,9 @@ pub(super) fn add_random_mac(env: &RpcEnv, value: &str) -> Result<String, String
     if net.get("macaddr").is_none_or(Value::is_null) {
         net.insert(
             "macaddr".into(),
-            json!(pve_common::random::ether_addr(&mac_prefix(env))),
+            json!(pve_common::random::ether_addr(
+                &pve_common::random::mac_prefix(&datacenter_cfg(env))
+            )),
         );
     }
     pve_common::schema::property_string::print_named_property_string(&net, "pve-qm-net")

@@ -253,17 +253,32 @@ fn config_summaries(env: &RpcEnv) -> BTreeMap<u32, VmStatus> {
 /// The VMs with a pid file: only those can run (one directory read instead of a
 /// failed open per VM).
 fn vmids_with_pidfile(env: &RpcEnv) -> std::collections::BTreeSet<u32> {
-    let dir = crate::helpers::pidfile_name(&env.paths, 0);
-    let Some(dir) = dir.parent() else {
-        return Default::default();
+    read_pidfile_vmids(env).unwrap_or_default()
+}
+
+/// The VM ids of the pid files in their directory (none when it does not exist); an
+/// error when the directory or one of its entries cannot be read.
+fn read_pidfile_vmids(env: &RpcEnv) -> std::io::Result<std::collections::BTreeSet<u32>> {
+    let file = crate::helpers::pidfile_name(&env.paths, 0);
+    let Some(dir) = file.parent() else {
+        return Ok(Default::default());
     };
-    std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.flatten()
-                .filter_map(|e| e.file_name().to_str()?.strip_suffix(".pid")?.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default()
+    let entries = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Default::default()),
+        Err(e) => return Err(e),
+    };
+    let mut vmids = std::collections::BTreeSet::new();
+    for e in entries {
+        if let Some(vmid) = e?
+            .file_name()
+            .to_str()
+            .and_then(|n| n.strip_suffix(".pid")?.parse::<u32>().ok())
+        {
+            vmids.insert(vmid);
+        }
+    }
+    Ok(vmids)
 }
 
 /// The status of every VM on this node (stopped VMs from their configs).
@@ -293,25 +308,12 @@ pub(super) fn vmlist_fingerprint(env: &RpcEnv, _p: &Params) -> Option<String> {
     use std::io::ErrorKind::NotFound;
     let stamp = pve_cluster::cfs::Cfs::new(&env.paths).change_stamp()?;
     let mut fp = format!("{stamp:?} {}", env.node);
-    let pidfile_dir = crate::helpers::pidfile_name(&env.paths, 0);
-    let entries = match std::fs::read_dir(pidfile_dir.parent()?) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == NotFound => return Some(fp),
-        Err(_) => return None,
-    };
+    let vmids = read_pidfile_vmids(env).ok()?;
+    if vmids.is_empty() {
+        return Some(fp);
+    }
     if std::fs::File::open("/proc/1/cmdline").is_err() {
         return None;
-    }
-    let mut vmids = std::collections::BTreeSet::new();
-    for e in entries {
-        let e = e.ok()?;
-        if let Some(vmid) = e
-            .file_name()
-            .to_str()
-            .and_then(|n| n.strip_suffix(".pid")?.parse::<u32>().ok())
-        {
-            vmids.insert(vmid);
-        }
     }
     for vmid in vmids {
         match std::fs::File::open(crate::helpers::pidfile_name(&env.paths, vmid)) {

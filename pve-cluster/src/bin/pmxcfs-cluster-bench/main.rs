@@ -97,12 +97,7 @@ impl LocalPmxcfs {
     fn start(pmxcfs: &Path, base: &Path) -> Result<LocalPmxcfs> {
         let root = base.join("root");
         fs::create_dir_all(&root)?;
-        let child = Command::new(pmxcfs)
-            .args(["-f", "-l"])
-            .env("PVE_ROOT", &root)
-            .env("PVE_NODE_NAME", "bench")
-            .stdin(Stdio::null())
-            .spawn()
+        let child = pve_cluster::benchutil::spawn_local_pmxcfs(pmxcfs, &root)
             .with_context(|| format!("starting {}", pmxcfs.display()))?;
         let d = LocalPmxcfs {
             child,
