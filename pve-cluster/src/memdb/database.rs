@@ -6,7 +6,7 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OpenFlags};
 
 use super::tree::{Row, DT_REG};
 
@@ -99,7 +99,14 @@ pub struct Loaded {
 
 impl Database {
     pub fn open(path: &Path) -> rusqlite::Result<Database> {
-        let conn = Connection::open(path)?;
+        // Each commit reaches the WAL in one write (see `walvfs`); the checkpointer's
+        // connection, which never writes the WAL, stays on the default VFS.
+        let conn = if super::walvfs::register() {
+            let vfs = super::walvfs::NAME.to_str().unwrap_or_default();
+            Connection::open_with_flags_and_vfs(path, OpenFlags::default(), vfs)?
+        } else {
+            Connection::open(path)?
+        };
         // Secrets live in this file.
         let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
         // A new database gets 1 KiB pages (an existing one keeps its own; SQLite's

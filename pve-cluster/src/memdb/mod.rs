@@ -10,6 +10,7 @@ mod locks;
 mod sync;
 mod tree;
 mod vmlist;
+mod walvfs;
 
 use std::path::Path;
 use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
