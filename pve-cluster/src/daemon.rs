@@ -250,8 +250,13 @@ pub fn run(setup: NodeSetup, opts: Options) -> Result<()> {
         MountOption::NoSuid,
         MountOption::NoDev,
     ];
+    let spin = fs.spin();
     let mut session = fuser::Session::new(fs, &mountpoint, &options)
         .with_context(|| format!("fuse mount of {} failed", mountpoint.display()))?;
+    if let Some(s) = &spin {
+        use std::os::fd::{AsFd, AsRawFd};
+        s.set_fd(session.as_fd().as_raw_fd());
+    }
     let (done_tx, done_rx) = mpsc::channel();
     let loop_thread = std::thread::Builder::new()
         .name("fuse".into())

@@ -3,6 +3,7 @@
 //! Reads come from the memdb (with the kernel's attribute and page cache kept warm);
 //! every change becomes an [`Op`] submitted to the [`ChangeSink`].
 
+mod spin;
 mod view;
 
 use std::collections::HashMap;
@@ -62,6 +63,8 @@ pub struct CfsFuse {
     /// walks the directory (`rm -r`) do not shift the offsets of the others.
     open_dirs: HashMap<u64, Vec<DirEntry>>,
     next_dir_fh: u64,
+    /// Local mode: polling between requests of a burst (see `spin`).
+    spin: Option<Arc<spin::Spin>>,
 }
 
 /// One entry of a directory listing: inode, type and name.
@@ -153,7 +156,13 @@ impl CfsFuse {
             no_open: true,
             open_dirs: HashMap::new(),
             next_dir_fh: 1,
+            spin: Some(spin::Spin::new()),
         }
+    }
+
+    /// What the mount code tells the session's `/dev/fuse` descriptor (local mode).
+    pub fn spin(&self) -> Option<Arc<spin::Spin>> {
+        self.spin.clone()
     }
 
     /// Cluster mode: files are opened with `direct_io` (other nodes change them) and
@@ -165,6 +174,9 @@ impl CfsFuse {
         }
         self.no_open = false;
         self.workers = Some(Workers::start());
+        // Changes are answered from other threads, after their round through
+        // corosync; not measured with polling.
+        self.spin = None;
         self
     }
 
@@ -460,6 +472,7 @@ impl Filesystem for CfsFuse {
     }
 
     fn lookup(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEntry) {
+        let _spin = self.spin.as_ref().map(|s| s.guard());
         let Some(name) = name.to_str() else {
             return reply.error(libc::ENOENT);
         };
@@ -485,6 +498,7 @@ impl Filesystem for CfsFuse {
     }
 
     fn getattr(&mut self, _req: &Request<'_>, ino: u64, _fh: Option<u64>, reply: ReplyAttr) {
+        let _spin = self.spin.as_ref().map(|s| s.guard());
         if let Some(s) = Special::from_ino(ino) {
             return reply.attr(&NO_TTL, &self.special_attr(s));
         }
@@ -515,6 +529,7 @@ impl Filesystem for CfsFuse {
         _flags: Option<u32>,
         reply: ReplyAttr,
     ) {
+        let _spin = self.spin.as_ref().map(|s| s.guard());
         if Special::from_ino(ino).is_some() {
             return self
                 .core
@@ -524,6 +539,7 @@ impl Filesystem for CfsFuse {
     }
 
     fn readlink(&mut self, _req: &Request<'_>, ino: u64, reply: ReplyData) {
+        let _spin = self.spin.as_ref().map(|s| s.guard());
         match Special::from_ino(ino) {
             Some(s @ Special::Link(_)) => reply.data(&self.special_content(s)),
             _ => reply.error(libc::EINVAL),
@@ -539,6 +555,7 @@ impl Filesystem for CfsFuse {
         _umask: u32,
         reply: ReplyEntry,
     ) {
+        let _spin = self.spin.as_ref().map(|s| s.guard());
         let path = match self.child_path(parent, name) {
             Ok(p) => p,
             Err(e) => return reply.error(e.0),
@@ -551,6 +568,7 @@ impl Filesystem for CfsFuse {
     }
 
     fn unlink(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
+        let _spin = self.spin.as_ref().map(|s| s.guard());
         let path = match self.child_path(parent, name) {
             Ok(p) => p,
             Err(Errno::EEXIST) => return reply.error(libc::EACCES),
@@ -563,6 +581,7 @@ impl Filesystem for CfsFuse {
     }
 
     fn rmdir(&mut self, req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
+        let _spin = self.spin.as_ref().map(|s| s.guard());
         self.unlink(req, parent, name, reply)
     }
 
@@ -574,6 +593,7 @@ impl Filesystem for CfsFuse {
         _target: &std::path::Path,
         reply: ReplyEntry,
     ) {
+        let _spin = self.spin.as_ref().map(|s| s.guard());
         reply.error(libc::ENOSYS)
     }
 
@@ -587,6 +607,7 @@ impl Filesystem for CfsFuse {
         flags: u32,
         reply: ReplyEmpty,
     ) {
+        let _spin = self.spin.as_ref().map(|s| s.guard());
         if flags != 0 {
             return reply.error(libc::EINVAL);
         }
@@ -604,6 +625,7 @@ impl Filesystem for CfsFuse {
     }
 
     fn open(&mut self, _req: &Request<'_>, ino: u64, flags: i32, reply: ReplyOpen) {
+        let _spin = self.spin.as_ref().map(|s| s.guard());
         if self.no_open {
             // Writes to generated files then fail at write(2) with EIO instead.
             return reply.error(libc::ENOSYS);
@@ -632,6 +654,7 @@ impl Filesystem for CfsFuse {
         _lock_owner: Option<u64>,
         reply: ReplyData,
     ) {
+        let _spin = self.spin.as_ref().map(|s| s.guard());
         let offset = offset.max(0) as usize;
         if let Some(s) = Special::from_ino(ino) {
             let data = self.special_content(s);
@@ -660,6 +683,7 @@ impl Filesystem for CfsFuse {
         _lock_owner: Option<u64>,
         reply: ReplyWrite,
     ) {
+        let _spin = self.spin.as_ref().map(|s| s.guard());
         if let Some(s) = Special::from_ino(ino) {
             return match self.write_special(s, data) {
                 Ok(n) => reply.written(n),
@@ -688,14 +712,17 @@ impl Filesystem for CfsFuse {
     /// Nothing to flush (writes are applied when they arrive); ENOSYS makes the kernel
     /// stop sending FLUSH on every close, which saves a round trip per file access.
     fn flush(&mut self, _req: &Request<'_>, _ino: u64, _fh: u64, _lo: u64, reply: ReplyEmpty) {
+        let _spin = self.spin.as_ref().map(|s| s.guard());
         reply.error(libc::ENOSYS)
     }
 
     fn fsync(&mut self, _req: &Request<'_>, _ino: u64, _fh: u64, _ds: bool, reply: ReplyEmpty) {
+        let _spin = self.spin.as_ref().map(|s| s.guard());
         reply.ok()
     }
 
     fn opendir(&mut self, _req: &Request<'_>, ino: u64, _flags: i32, reply: ReplyOpen) {
+        let _spin = self.spin.as_ref().map(|s| s.guard());
         match memdb_inode(ino).and_then(|i| self.memdb.stat_inode(i)) {
             Some(e) if e.kind == Kind::Dir => {
                 let fh = self.next_dir_fh;
@@ -715,6 +742,7 @@ impl Filesystem for CfsFuse {
         offset: i64,
         mut reply: ReplyDirectory,
     ) {
+        let _spin = self.spin.as_ref().map(|s| s.guard());
         if offset == 0 || !self.open_dirs.contains_key(&fh) {
             match self.dir_listing(ino) {
                 Ok(list) => {
@@ -740,11 +768,13 @@ impl Filesystem for CfsFuse {
         _flags: i32,
         reply: ReplyEmpty,
     ) {
+        let _spin = self.spin.as_ref().map(|s| s.guard());
         self.open_dirs.remove(&fh);
         reply.ok()
     }
 
     fn statfs(&mut self, _req: &Request<'_>, _ino: u64, reply: ReplyStatfs) {
+        let _spin = self.spin.as_ref().map(|s| s.guard());
         let (files, size) = self.memdb.usage();
         let bfree = STATFS_BLOCKS.saturating_sub(size.div_ceil(4096));
         reply.statfs(
@@ -760,6 +790,7 @@ impl Filesystem for CfsFuse {
     }
 
     fn access(&mut self, _req: &Request<'_>, _ino: u64, _mask: i32, reply: ReplyEmpty) {
+        let _spin = self.spin.as_ref().map(|s| s.guard());
         reply.ok()
     }
 
@@ -776,6 +807,7 @@ impl Filesystem for CfsFuse {
         _rdev: u32,
         reply: ReplyEntry,
     ) {
+        let _spin = self.spin.as_ref().map(|s| s.guard());
         if mode & libc::S_IFMT != libc::S_IFREG {
             return reply.error(libc::ENOSYS);
         }
@@ -800,6 +832,7 @@ impl Filesystem for CfsFuse {
         _flags: i32,
         reply: ReplyCreate,
     ) {
+        let _spin = self.spin.as_ref().map(|s| s.guard());
         if self.no_open {
             return reply.error(libc::ENOSYS);
         }
