@@ -160,7 +160,8 @@ impl CfsFuse {
         }
     }
 
-    /// What the mount code tells the session's `/dev/fuse` descriptor (local mode).
+    /// The polling state (local mode only); the mount code gives it the session's
+    /// `/dev/fuse` descriptor.
     pub fn spin(&self) -> Option<Arc<spin::Spin>> {
         self.spin.clone()
     }

@@ -120,3 +120,50 @@ impl Drop for SpinGuard {
         s.last_done_ns.store(now_ns(), Relaxed);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+
+    /// A request answered as part of a burst (whatever the timing of this test).
+    fn answer_in_burst(s: &Arc<Spin>) {
+        let g = s.guard();
+        s.burst.store(true, Relaxed);
+        drop(g);
+    }
+
+    #[test]
+    fn spins_only_in_bursts_and_pauses_after_finding_nothing() {
+        let (rx, mut tx) = std::os::unix::net::UnixStream::pair().unwrap();
+        let s = Spin::new();
+        // No descriptor yet: nothing to poll, no pause either.
+        answer_in_burst(&s);
+        assert_eq!(s.pause.load(Relaxed), 0);
+        s.set_fd(rx.as_raw_fd());
+
+        // A first request (no answer before it) does not spin.
+        drop(Spin::new().guard());
+        let lone = Spin::new();
+        lone.set_fd(rx.as_raw_fd());
+        drop(lone.guard());
+        assert_eq!(lone.misses.load(Relaxed), 0);
+
+        // Nothing arrives: the spin ends (after 50 µs, or at the first yield that
+        // let another task run) and spinning pauses for 2 requests, then for 4
+        // after the next fruitless spin.
+        answer_in_burst(&s);
+        assert_eq!((s.misses.load(Relaxed), s.pause.load(Relaxed)), (1, 2));
+        answer_in_burst(&s);
+        answer_in_burst(&s);
+        assert_eq!((s.misses.load(Relaxed), s.pause.load(Relaxed)), (1, 0));
+        answer_in_burst(&s);
+        assert_eq!((s.misses.load(Relaxed), s.pause.load(Relaxed)), (2, 4));
+
+        // A request already waiting ends the spin at once and clears the misses.
+        std::io::Write::write_all(&mut tx, b"x").unwrap();
+        s.pause.store(0, Relaxed);
+        answer_in_burst(&s);
+        assert_eq!((s.misses.load(Relaxed), s.pause.load(Relaxed)), (0, 0));
+    }
+}
