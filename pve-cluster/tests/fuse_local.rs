@@ -522,3 +522,41 @@ fn kernel_caches_follow_changes_in_local_mode() {
     fs::create_dir(&l).unwrap();
     n.stop();
 }
+
+/// User plus system CPU time of a process, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The fields after the command name, which is in parentheses.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn the_daemon_polls_only_during_a_burst() {
+    if !host_ready() {
+        return;
+    }
+    let mut n = Node::new("spin");
+    n.start();
+    let pid = n.child().id();
+    fs::create_dir(n.p("burst")).unwrap();
+    // Back-to-back requests: the FUSE thread polls between them.
+    for i in 0..500 {
+        fs::write(n.p(&format!("burst/f{i}")), b"x").unwrap();
+    }
+    assert_eq!(fs::read(n.p("burst/f499")).unwrap(), b"x");
+    // Let the checkpointer copy the burst into the database, then watch the
+    // daemon do nothing: a poller that did not stop would take most of a CPU.
+    std::thread::sleep(Duration::from_millis(1200));
+    let before = cpu_ticks(pid);
+    std::thread::sleep(Duration::from_secs(1));
+    let used = cpu_ticks(pid) - before;
+    // SAFETY: sysconf has no preconditions.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    assert!(
+        used * 10 < per_second,
+        "idle daemon used {used} of {per_second} ticks in 1 s"
+    );
+    n.stop();
+}
