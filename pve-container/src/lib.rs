@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 mod conformance;
 pub mod create;
+pub mod devtemplate;
 pub mod disks;
 pub mod hooks;
 pub mod idmap;

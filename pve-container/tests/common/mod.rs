@@ -3,7 +3,6 @@
 
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use pve_container::run::LxcRuntime;
@@ -16,22 +15,7 @@ pub fn skip(reason: &str) {
     println!("SKIP: {reason}");
 }
 
-/// The busybox template `cargo xtask deps` builds (or one in `PVE_CT_TEMPLATE_DIR`).
-pub fn busybox_template() -> Option<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mut dirs = vec![root.join("target/ct-templates")];
-    if let Ok(d) = std::env::var("PVE_CT_TEMPLATE_DIR") {
-        dirs.insert(0, PathBuf::from(d));
-    }
-    dirs.iter()
-        .filter_map(|d| std::fs::read_dir(d).ok())
-        .flat_map(|rd| rd.flatten())
-        .map(|e| e.path())
-        .find(|p| {
-            let n = p.file_name().unwrap_or_default().to_string_lossy();
-            n.starts_with("busybox-") && n.ends_with(".tar.gz")
-        })
-}
+pub use pve_container::devtemplate::busybox_template;
 
 /// Runs a host tool: its stdout, or its stderr when it fails.
 pub fn run(cmd: &str, args: &[&str]) -> Result<String, String> {
