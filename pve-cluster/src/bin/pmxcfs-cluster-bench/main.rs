@@ -587,6 +587,13 @@ fn main() -> Result<()> {
     // that a change in the machine's load hits both alike.
     let c_bin = std::env::var_os("PVE_C_PMXCFS");
     let (mut ours_rounds, mut c_rounds) = (Vec::new(), Vec::new());
+    let measure = |tag: String, m1: &Path, m3: &Path, daemons: Vec<u32>| {
+        let procs = Procs {
+            daemons,
+            corosync: corosync.clone(),
+        };
+        measure_cluster(&tag, m1, m3, files, samples, &procs)
+    };
     for r in 0..rounds {
         if r > 0 {
             for i in 1..=3 {
@@ -594,36 +601,22 @@ fn main() -> Result<()> {
             }
             wait_members_quorate(&(1..=3).map(|i| c.mnt(i)).collect::<Vec<_>>())?;
         }
-        let procs = Procs {
-            daemons: pid_of("pmxcfs.pid"),
-            corosync: corosync.clone(),
-        };
-        let tag = format!("ours{r}");
-        ours_rounds.push(measure_cluster(
-            &tag,
+        ours_rounds.push(measure(
+            format!("ours{r}"),
             &c.mnt(1),
             &c.mnt(3),
-            files,
-            samples,
-            &procs,
+            pid_of("pmxcfs.pid"),
         )?);
         if let Some(bin) = &c_bin {
             for i in 1..=3 {
                 c.stop_pmxcfs(i);
             }
             let nodes = CNodes::start(&c, Path::new(bin))?;
-            let procs = Procs {
-                daemons: nodes.pids(),
-                corosync: corosync.clone(),
-            };
-            let tag = format!("c{r}");
-            c_rounds.push(measure_cluster(
-                &tag,
+            c_rounds.push(measure(
+                format!("c{r}"),
                 &nodes.mnt(1),
                 &nodes.mnt(3),
-                files,
-                samples,
-                &procs,
+                nodes.pids(),
             )?);
         }
     }
