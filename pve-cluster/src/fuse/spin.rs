@@ -16,7 +16,7 @@
 //! spins; a busy one spends at most [`SPIN`] per request.
 
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -40,7 +40,6 @@ pub struct Spin {
     fd: AtomicI32,
     /// When the previous request was done (answered and spun after), 0 before any.
     last_done_ns: AtomicU64,
-    burst: AtomicBool,
     /// Requests to answer without spinning.
     pause: AtomicU32,
     /// Fruitless spins in a row (the pause doubles with each).
@@ -52,7 +51,6 @@ impl Spin {
         Arc::new(Spin {
             fd: AtomicI32::new(-1),
             last_done_ns: AtomicU64::new(0),
-            burst: AtomicBool::new(false),
             pause: AtomicU32::new(0),
             misses: AtomicU32::new(0),
         })
@@ -67,9 +65,10 @@ impl Spin {
     pub fn guard(self: &Arc<Self>) -> SpinGuard {
         let last = self.last_done_ns.load(Relaxed);
         let gap = now_ns().saturating_sub(last);
-        self.burst
-            .store(last != 0 && gap < BURST_GAP.as_nanos() as u64, Relaxed);
-        SpinGuard(self.clone())
+        SpinGuard {
+            spin: self.clone(),
+            burst: last != 0 && gap < BURST_GAP.as_nanos() as u64,
+        }
     }
 
     /// Looks for the next request; true if it came while this thread had the CPU.
@@ -99,16 +98,20 @@ impl Spin {
     }
 }
 
-pub struct SpinGuard(Arc<Spin>);
+pub struct SpinGuard {
+    spin: Arc<Spin>,
+    /// The request came within [`BURST_GAP`] of the previous answer.
+    burst: bool,
+}
 
 impl Drop for SpinGuard {
     fn drop(&mut self) {
-        let s = &self.0;
+        let s = &self.spin;
         let fd = s.fd.load(Relaxed);
         let pause = s.pause.load(Relaxed);
         if pause > 0 {
             s.pause.store(pause - 1, Relaxed);
-        } else if s.burst.load(Relaxed) && fd >= 0 {
+        } else if self.burst && fd >= 0 {
             if s.spin(fd) {
                 s.misses.store(0, Relaxed);
             } else {
@@ -128,9 +131,10 @@ mod tests {
 
     /// A request answered as part of a burst (whatever the timing of this test).
     fn answer_in_burst(s: &Arc<Spin>) {
-        let g = s.guard();
-        s.burst.store(true, Relaxed);
-        drop(g);
+        drop(SpinGuard {
+            spin: s.clone(),
+            burst: true,
+        });
     }
 
     #[test]
