@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use crate::memdb::{now_secs, Applied, Errno, Memdb, Op};
+use crate::memdb::{now_secs, Answer, Applied, Errno, Memdb, Op};
 
 /// Gets the local result of a change started with [`ChangeSink::start`].
 pub type Done = Box<dyn FnOnce(Result<Applied, Errno>) + Send>;
@@ -14,6 +14,14 @@ pub type Done = Box<dyn FnOnce(Result<Applied, Errno>) + Send>;
 pub trait ChangeSink: Send + Sync {
     /// Applies (or replicates and waits for) one change; the result is the local one.
     fn submit(&self, op: Op) -> Result<Applied, Errno>;
+
+    /// [`submit`](Self::submit), handing the result to `answer` as soon as it is
+    /// certain, which may be before this returns (see `Memdb::apply_answering`);
+    /// `answer` must not use the memdb. By default, when `submit` returns.
+    fn submit_answering(&self, op: Op, answer: Answer) {
+        let res = self.submit(op);
+        answer(res.as_ref().map_err(|e| *e));
+    }
 
     /// Starts one change without waiting for it: `done` gets the local result,
     /// possibly on another thread (cluster mode: the one corosync delivers on, once
@@ -46,6 +54,13 @@ const LOCAL_WRITER: u32 = 0;
 impl ChangeSink for LocalSink {
     fn submit(&self, op: Op) -> Result<Applied, Errno> {
         self.memdb.apply(&op, LOCAL_WRITER, now_secs())
+    }
+
+    fn submit_answering(&self, op: Op, answer: Answer) {
+        // `answer` got the result (a failed database write is logged by the memdb).
+        let _ = self
+            .memdb
+            .apply_answering(&op, LOCAL_WRITER, now_secs(), answer);
     }
 
     fn unlock_request(&self, path: &str, csum: [u8; 32]) -> Result<Applied, Errno> {

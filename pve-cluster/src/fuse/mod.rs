@@ -143,6 +143,14 @@ impl CfsFuse {
         sink: Arc<dyn ChangeSink>,
         gid: u32,
     ) -> Self {
+        let ahead_memdb = memdb.clone();
+        let ahead: spin::Ahead = Box::new(move |begin| {
+            if begin {
+                ahead_memdb.begin_change_ahead()
+            } else {
+                ahead_memdb.end_change_ahead()
+            }
+        });
         CfsFuse {
             core: Arc::new(Core {
                 memdb,
@@ -156,7 +164,7 @@ impl CfsFuse {
             no_open: true,
             open_dirs: HashMap::new(),
             next_dir_fh: 1,
-            spin: Some(spin::Spin::new()),
+            spin: Some(spin::Spin::with_ahead(ahead)),
         }
     }
 
@@ -189,13 +197,17 @@ impl CfsFuse {
     fn submit_then(
         &self,
         op: Op,
-        then: impl FnOnce(&Core, Result<Applied, Errno>) + Send + 'static,
+        then: impl FnOnce(&Core, Result<&Applied, Errno>) + Send + 'static,
     ) {
-        if self.workers.is_none() {
-            return then(&self.core, self.sink.submit(op));
-        }
         let core = self.core.clone();
-        let done: Done = Box::new(move |res| then(&core, res));
+        if self.workers.is_none() {
+            // Answered as soon as the change is stored, which is before the commit
+            // has finished: `then` must not use the memdb (it may be locked).
+            return self
+                .sink
+                .submit_answering(op, Box::new(move |res| then(&core, res)));
+        }
+        let done: Done = Box::new(move |res| then(&core, res.as_ref().map_err(|e| *e)));
         if let Some((op, done)) = self.sink.start(op, done) {
             self.change(move |c| done(c.sink.submit(op)));
         }
@@ -279,8 +291,10 @@ impl Core {
         a
     }
 
-    fn reply_path_entry(&self, path: &str, reply: ReplyEntry) {
-        match self.memdb.getattr(path) {
+    /// Answers with the entry a change left at `path`: the one in `applied` (given
+    /// while the memdb may be locked), else looked up.
+    fn reply_applied_entry(&self, path: &str, applied: &Applied, reply: ReplyEntry) {
+        match applied.entry.clone().or_else(|| self.memdb.getattr(path)) {
             Some(e) => reply.entry(
                 &self.ttl_for(path),
                 &view::entry_attr(&e, path, self.gid, self.status.quorate()),
@@ -563,7 +577,7 @@ impl Filesystem for CfsFuse {
         };
         let op = Op::Mkdir { path: path.clone() };
         self.submit_then(op, move |c, res| match res {
-            Ok(_) => c.reply_path_entry(&path, reply),
+            Ok(a) => c.reply_applied_entry(&path, a, reply),
             Err(e) => reply.error(e.0),
         })
     }
@@ -818,7 +832,7 @@ impl Filesystem for CfsFuse {
         };
         let op = Op::Create { path: path.clone() };
         self.submit_then(op, move |c, res| match res {
-            Ok(_) => c.reply_path_entry(&path, reply),
+            Ok(a) => c.reply_applied_entry(&path, a, reply),
             Err(e) => reply.error(e.0),
         })
     }
@@ -843,10 +857,11 @@ impl Filesystem for CfsFuse {
         };
         let op = Op::Create { path: path.clone() };
         self.submit_then(op, move |c, res| {
-            if let Err(e) = res {
-                return reply.error(e.0);
-            }
-            match c.memdb.getattr(&path) {
+            let a = match res {
+                Ok(a) => a,
+                Err(e) => return reply.error(e.0),
+            };
+            match a.entry.clone().or_else(|| c.memdb.getattr(&path)) {
                 Some(e) => reply.created(
                     &c.ttl_for(&path),
                     &view::entry_attr(&e, &path, c.gid, c.status.quorate()),

@@ -14,9 +14,13 @@
 //! meanwhile (client and daemon on one CPU: the sleeping read costs nothing extra
 //! there), spinning pauses for 2, 4, … up to 1024 requests. An idle daemon never
 //! spins; a busy one spends at most [`SPIN`] per request.
+//!
+//! A spin also starts the database transaction of a change that may come next
+//! (`Memdb::begin_change_ahead`), so that a change arriving during a burst finds it
+//! begun; it is ended when a spin finds nothing or the daemon stops spinning.
 
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -44,16 +48,45 @@ pub struct Spin {
     pause: AtomicU32,
     /// Fruitless spins in a row (the pause doubles with each).
     misses: AtomicU32,
+    /// Called with `true` when a spin starts, with `false` once no request of the
+    /// burst is coming (only after a `true`).
+    ahead: Option<Ahead>,
+    /// `ahead(true)` was the last call.
+    ahead_begun: AtomicBool,
 }
+
+/// See [`Spin::with_ahead`].
+pub type Ahead = Box<dyn Fn(bool) + Send + Sync>;
 
 impl Spin {
     pub fn new() -> Arc<Spin> {
+        Self::build(None)
+    }
+
+    /// Polling that calls `ahead(true)` when it starts to look for the next request
+    /// of a burst and `ahead(false)` when the burst is over (a spin found nothing, or
+    /// a request is answered without spinning).
+    pub fn with_ahead(ahead: Ahead) -> Arc<Spin> {
+        Self::build(Some(ahead))
+    }
+
+    fn build(ahead: Option<Ahead>) -> Arc<Spin> {
         Arc::new(Spin {
             fd: AtomicI32::new(-1),
             last_done_ns: AtomicU64::new(0),
             pause: AtomicU32::new(0),
             misses: AtomicU32::new(0),
+            ahead,
+            ahead_begun: AtomicBool::new(false),
         })
+    }
+
+    fn ahead(&self, begin: bool) {
+        if let Some(f) = &self.ahead {
+            if self.ahead_begun.swap(begin, Relaxed) != begin {
+                f(begin);
+            }
+        }
     }
 
     /// The session's `/dev/fuse` descriptor; no spinning before it is known.
@@ -109,16 +142,22 @@ impl Drop for SpinGuard {
         let s = &self.spin;
         let fd = s.fd.load(Relaxed);
         let pause = s.pause.load(Relaxed);
+        let mut found = false;
         if pause > 0 {
             s.pause.store(pause - 1, Relaxed);
         } else if self.burst && fd >= 0 {
-            if s.spin(fd) {
+            s.ahead(true);
+            found = s.spin(fd);
+            if found {
                 s.misses.store(0, Relaxed);
             } else {
                 let misses = (s.misses.load(Relaxed) + 1).min(MAX_BACKOFF_SHIFT);
                 s.misses.store(misses, Relaxed);
                 s.pause.store(1 << misses, Relaxed);
             }
+        }
+        if !found {
+            s.ahead(false);
         }
         s.last_done_ns.store(now_ns(), Relaxed);
     }
@@ -169,5 +208,30 @@ mod tests {
         s.pause.store(0, Relaxed);
         answer_in_burst(&s);
         assert_eq!((s.misses.load(Relaxed), s.pause.load(Relaxed)), (0, 0));
+    }
+
+    #[test]
+    fn a_spin_begins_ahead_and_the_end_of_the_burst_ends_it() {
+        let (rx, mut tx) = std::os::unix::net::UnixStream::pair().unwrap();
+        let calls = Arc::new(std::sync::Mutex::new(Vec::<bool>::new()));
+        let c = calls.clone();
+        let s = Spin::with_ahead(Box::new(move |begin| c.lock().unwrap().push(begin)));
+        s.set_fd(rx.as_raw_fd());
+        let taken = || -> Vec<bool> { std::mem::take(&mut *calls.lock().unwrap()) };
+        // Answers outside a burst: nothing begun, nothing to end.
+        drop(s.guard());
+        assert!(taken().is_empty());
+        // A spin that finds the next request keeps what it began ...
+        std::io::Write::write_all(&mut tx, b"x").unwrap();
+        answer_in_burst(&s);
+        answer_in_burst(&s);
+        assert_eq!(taken(), [true]);
+        // ... until a spin finds nothing.
+        std::io::Read::read_exact(&mut &rx, &mut [0u8]).unwrap();
+        answer_in_burst(&s);
+        assert_eq!(taken(), [false]);
+        // Paused: not begun, so not ended either.
+        answer_in_burst(&s);
+        assert!(taken().is_empty());
     }
 }

@@ -107,6 +107,20 @@ pub struct Applied {
     /// Bytes written (writes), else 0.
     pub count: usize,
     pub touched: Vec<Touched>,
+    /// The created or changed entry as it is afterwards (not for deletions).
+    pub entry: Option<EntryInfo>,
+}
+
+/// Gets the result of a change once it is certain; see [`Memdb::apply_answering`].
+pub type Answer = Box<dyn FnOnce(Result<&Applied, Errno>)>;
+
+thread_local! {
+    /// The answer of the change this thread is applying, until it is given.
+    static ANSWER: std::cell::RefCell<Option<Answer>> = const { std::cell::RefCell::new(None) };
+}
+
+fn take_answer() -> Option<Answer> {
+    ANSWER.with(|a| a.borrow_mut().take())
 }
 
 struct State {
@@ -315,8 +329,55 @@ impl Memdb {
 
     /// Whether the lock at `path` with checksum `csum` is older than the lock timeout
     /// on this node's clock (starts the timer if the lock is new to us).
+    /// Local mode, while the FUSE thread waits for the next request of a burst:
+    /// begins the database transaction of a change that may come next, so that the
+    /// change does not wait for it (see `Database::begin_ahead`).
+    pub fn begin_change_ahead(&self) {
+        let st = self.read();
+        if st.errors {
+            return;
+        }
+        let mut db = st.db.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(db) = db.as_mut() {
+            db.begin_ahead();
+        }
+    }
+
+    /// Ends what [`begin_change_ahead`](Self::begin_change_ahead) began, if no
+    /// change used it.
+    pub fn end_change_ahead(&self) {
+        let st = self.read();
+        let mut db = st.db.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(db) = db.as_mut() {
+            db.end_ahead();
+        }
+    }
+
     pub fn lock_expired(&self, path: &str, csum: &[u8; 32]) -> bool {
         self.write().locks.expired(&normalize(path), csum)
+    }
+
+    /// [`apply`](Self::apply), handing the result to `answer` as soon as it is
+    /// certain: for a change that is stored, right when its commit reached the WAL
+    /// file (see `walvfs::after_commit_written`), while SQLite still finishes the
+    /// commit; otherwise when `apply` returns. A caller waiting for the answer (a
+    /// FUSE request) thus does not wait for the rest of the commit. `answer` may run
+    /// with this memdb locked, so it must not use it. Should the commit fail after
+    /// its bytes were written (they are then stored all the same), the caller has
+    /// got success and the error is returned here.
+    pub fn apply_answering(
+        &self,
+        op: &Op,
+        writer: u32,
+        mtime: u32,
+        answer: Answer,
+    ) -> Result<Applied, Errno> {
+        ANSWER.with(|a| *a.borrow_mut() = Some(answer));
+        let res = self.apply(op, writer, mtime);
+        if let Some(answer) = take_answer() {
+            answer(res.as_ref().map_err(|e| *e));
+        }
+        res
     }
 
     /// The one path through which every change is made.

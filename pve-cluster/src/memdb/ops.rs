@@ -3,7 +3,8 @@
 use super::tree::{split_path, Entry, Kind};
 use super::vmlist::guest_path;
 use super::{
-    entry_csum, is_lock_dir_path, row_of, Applied, Errno, RootState, State, Touched, MAX_FILE_SIZE,
+    entry_csum, is_lock_dir_path, row_of, take_answer, Applied, Errno, RootState, State, Touched,
+    ANSWER, MAX_FILE_SIZE,
 };
 
 fn touched(e: &Entry, removed: bool) -> Touched {
@@ -34,10 +35,25 @@ impl State {
         }
     }
 
-    /// Persists one change (entry row and/or deletion plus row 0) in one transaction.
-    fn persist(&mut self, inode: Option<u64>, delete_inode: Option<u64>) -> Result<(), Errno> {
+    /// Persists one change (entry row and/or deletion plus row 0) in one transaction;
+    /// `applied` is what the change did, for the answer of `Memdb::apply_answering`
+    /// (given as soon as the commit reached the WAL).
+    fn persist(
+        &mut self,
+        inode: Option<u64>,
+        delete_inode: Option<u64>,
+        applied: &Applied,
+    ) -> Result<(), Errno> {
         let row = inode.and_then(|i| self.tree.get(i)).map(row_of);
         let root = self.root_state();
+        let _answer_early = ANSWER.with(|a| a.borrow().is_some()).then(|| {
+            let applied = applied.clone();
+            super::walvfs::after_commit_written(Box::new(move || {
+                if let Some(answer) = take_answer() {
+                    answer(Ok(&applied));
+                }
+            }))
+        });
         let mut guard = self.db.lock().unwrap_or_else(|e| e.into_inner());
         let Some(db) = guard.as_mut() else {
             drop(guard);
@@ -101,16 +117,17 @@ impl State {
             e.data.resize(end, 0);
         }
         e.data[offset..end].copy_from_slice(data);
-        let t = touched(e, false);
+        let applied = Applied {
+            count: data.len(),
+            touched: vec![touched(e, false)],
+            entry: Some(e.info()),
+        };
         self.counters.record_change(path);
-        self.persist(Some(inode), None)?;
+        self.persist(Some(inode), None, &applied)?;
         if let Some(g) = &guest {
             self.vmlist.register(g);
         }
-        Ok(Applied {
-            count: data.len(),
-            touched: vec![t],
-        })
+        Ok(applied)
     }
 
     pub(super) fn mkdir(&mut self, path: &str, writer: u32, mtime: u32) -> Result<Applied, Errno> {
@@ -123,17 +140,18 @@ impl State {
         e.version = inode;
         e.writer = writer;
         e.mtime = mtime;
-        let t = touched(&e, false);
+        let applied = Applied {
+            count: 0,
+            touched: vec![touched(&e, false)],
+            entry: Some(e.info()),
+        };
         self.tree.insert(e);
-        self.persist(Some(inode), None)?;
+        self.persist(Some(inode), None, &applied)?;
         if is_lock_dir_path(path) {
             let csum = entry_csum(&self.tree.entries[&inode]);
             self.locks.restart(path, csum);
         }
-        Ok(Applied {
-            count: 0,
-            touched: vec![t],
-        })
+        Ok(applied)
     }
 
     pub(super) fn delete(&mut self, path: &str, writer: u32, mtime: u32) -> Result<Applied, Errno> {
@@ -151,14 +169,16 @@ impl State {
         self.counters.record_change(path);
         let removed = self.tree.remove(inode).expect("entry exists");
         self.bump(writer, mtime);
-        self.persist(None, Some(inode))?;
+        let applied = Applied {
+            count: 0,
+            touched: vec![touched(&removed, true)],
+            entry: None,
+        };
+        self.persist(None, Some(inode), &applied)?;
         if let Some(g) = guest_path(path) {
             self.vmlist.delete(g.vmid);
         }
-        Ok(Applied {
-            count: 0,
-            touched: vec![touched(&removed, true)],
-        })
+        Ok(applied)
     }
 
     pub(super) fn rename(
@@ -229,8 +249,13 @@ impl State {
         e.writer = writer;
         e.mtime = mtime;
         touched_list.push(touched(&e, false));
+        let applied = Applied {
+            count: 0,
+            touched: touched_list,
+            entry: Some(e.info()),
+        };
         self.tree.insert(e);
-        self.persist(Some(src_inode), delete_inode)?;
+        self.persist(Some(src_inode), delete_inode, &applied)?;
         if src_kind == Kind::File {
             if let Some(f) = &from_guest {
                 self.vmlist.delete(f.vmid);
@@ -239,10 +264,7 @@ impl State {
                 self.vmlist.register(g);
             }
         }
-        Ok(Applied {
-            count: 0,
-            touched: touched_list,
-        })
+        Ok(applied)
     }
 
     pub(super) fn set_mtime(
@@ -272,16 +294,17 @@ impl State {
         e.version = version;
         e.writer = writer;
         e.mtime = mtime;
-        let t = touched(e, false);
+        let applied = Applied {
+            count: 0,
+            touched: vec![touched(e, false)],
+            entry: Some(e.info()),
+        };
         self.counters.record_change(path);
-        self.persist(Some(inode), None)?;
+        self.persist(Some(inode), None, &applied)?;
         if is_lock {
             let csum = entry_csum(&self.tree.entries[&inode]);
             self.locks.restart(path, csum);
         }
-        Ok(Applied {
-            count: 0,
-            touched: vec![t],
-        })
+        Ok(applied)
     }
 }

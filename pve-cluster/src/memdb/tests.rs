@@ -205,3 +205,79 @@ fn locks() {
     assert!(db.getattr(p).is_none());
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn a_change_is_answered_once_while_its_commit_is_finishing() {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    let (dir, db) = tmpdb("answer");
+    let db = std::sync::Arc::new(db);
+    // Per answer: bytes written or the error, and whether the memdb was still
+    // locked by the change.
+    type Seen = Vec<(Result<usize, Errno>, bool)>;
+    let seen: Rc<RefCell<Seen>> = Rc::default();
+    let answer = |seen: &Rc<RefCell<Vec<_>>>| -> Answer {
+        let (seen, db) = (seen.clone(), db.clone());
+        Box::new(move |res: Result<&Applied, Errno>| {
+            let locked = db.state.try_read().is_err();
+            seen.borrow_mut().push((res.map(|a| a.count), locked));
+        })
+    };
+    let res = db.apply_answering(&op_create("f"), 0, 5, answer(&seen));
+    let created = res.unwrap();
+    let e = created.entry.clone().unwrap();
+    assert_eq!((e.inode, e.version, e.size), (2, 2, 0));
+    let res = db.apply_answering(&op_write("f", 0, b"abc", false), 0, 6, answer(&seen));
+    assert_eq!(res.unwrap().entry.unwrap().size, 3);
+    // Refused before anything is stored: answered after the fact, unlocked.
+    let res = db.apply_answering(&op_create("f"), 0, 7, answer(&seen));
+    assert_eq!(res, Err(Errno::EEXIST));
+    assert_eq!(
+        *seen.borrow(),
+        [(Ok(0), true), (Ok(3), true), (Err(Errno::EEXIST), false)]
+    );
+    // Stored all the same.
+    drop(db);
+    let db = Memdb::open(&dir.join("config.db")).unwrap();
+    assert_eq!(db.read_path("f").unwrap(), b"abc");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_transaction_begun_ahead_serves_the_next_change_or_is_ended() {
+    let (dir, db) = tmpdb("ahead");
+    let path = dir.join("config.db");
+    let other = rusqlite::Connection::open(&path).unwrap();
+    let other_writes = || other.execute_batch("BEGIN IMMEDIATE; ROLLBACK").is_ok();
+    assert!(other_writes());
+    db.begin_change_ahead();
+    // Ahead of a change this connection holds SQLite's write lock (and no one
+    // waits for it: `other` has no busy timeout); readers go on.
+    assert!(!other_writes());
+    let rows = || -> i64 {
+        other
+            .query_row("SELECT count(*) FROM tree", [], |r| r.get(0))
+            .unwrap()
+    };
+    let before = rows();
+    db.apply(&op_create("a"), 0, 5).unwrap();
+    assert_eq!(rows(), before + 1);
+    assert!(other_writes());
+    db.begin_change_ahead();
+    db.end_change_ahead();
+    assert!(other_writes());
+    // With another writer holding the lock, beginning ahead gives up at once and
+    // the next change waits for the lock as usual.
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let t = std::time::Instant::now();
+    db.begin_change_ahead();
+    assert!(t.elapsed() < std::time::Duration::from_secs(1));
+    other.execute_batch("ROLLBACK").unwrap();
+    db.apply(&op_create("b"), 0, 6).unwrap();
+    assert_eq!(rows(), before + 2);
+    db.end_change_ahead();
+    drop(db);
+    let db = Memdb::open(&path).unwrap();
+    assert!(db.getattr("a").is_some() && db.getattr("b").is_some());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -15,6 +15,10 @@
 //! transaction) does too, so the file always sees the same bytes at the same offsets
 //! in the same order as without this layer. Every other file (the database, its
 //! `-shm`) is the default VFS's own.
+//!
+//! The moment the commit frame has been written is also the earliest a change may be
+//! answered: [`after_commit_written`] lets the committing thread answer its caller
+//! right then, while SQLite goes on to publish the commit and release its locks.
 
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::OnceLock;
@@ -207,10 +211,57 @@ unsafe extern "C" fn write(
     if len == FRAME_HEADER && offset >= WAL_HEADER {
         w.commit_page_next = data[4..8] != [0, 0, 0, 0];
     }
-    if commit_page || w.held.len() > MAX_HELD {
+    if commit_page {
+        let rc = flush(w);
+        if rc == ffi::SQLITE_OK {
+            committed_written();
+        }
+        return rc;
+    }
+    if w.held.len() > MAX_HELD {
         return flush(w);
     }
     ffi::SQLITE_OK
+}
+
+thread_local! {
+    /// Set by [`after_commit_written`]; the thread that commits is the one SQLite
+    /// calls the VFS on.
+    static AFTER_COMMIT: std::cell::RefCell<Option<Box<dyn FnOnce()>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` on this thread as soon as the next commit made on this thread through
+/// this VFS has reached the WAL file, i.e. once it would survive the death of the
+/// process: SQLite recovers a WAL up to its last complete commit frame when it opens
+/// the database. At that point SQLite has not yet published the commit in the
+/// wal-index (no reader sees it yet) nor released its locks; `f` runs in between,
+/// inside the VFS call, so it must not use SQLite or wait for anything that does.
+/// The returned guard drops `f` if it has not run by then (the transaction failed
+/// or was rolled back, or this VFS is not in use).
+#[must_use]
+pub fn after_commit_written(f: Box<dyn FnOnce()>) -> AfterCommit {
+    AFTER_COMMIT.with(|h| *h.borrow_mut() = Some(f));
+    AfterCommit(())
+}
+
+/// See [`after_commit_written`].
+pub struct AfterCommit(());
+
+impl Drop for AfterCommit {
+    fn drop(&mut self) {
+        // Dropped outside the borrow: `f` may own things with their own `Drop`.
+        let f = AFTER_COMMIT.with(|h| h.borrow_mut().take());
+        drop(f);
+    }
+}
+
+fn committed_written() {
+    let Some(f) = AFTER_COMMIT.with(|h| h.borrow_mut().take()) else {
+        return;
+    };
+    // A panic must not unwind into SQLite; `f`'s own values are dropped either way.
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
 }
 
 unsafe extern "C" fn close(file: *mut ffi::sqlite3_file) -> c_int {
@@ -341,6 +392,61 @@ mod tests {
             .query_row("SELECT v FROM t WHERE k = 0", [], |r| r.get(0))
             .unwrap();
         assert_eq!(last, 50);
+        drop(other);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_hook_runs_when_a_commit_is_in_the_file_before_anyone_sees_it() {
+        use std::cell::Cell;
+        use std::rc::Rc;
+        let dir = std::env::temp_dir().join(format!("walvfs-hook-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("x.db");
+        assert!(register());
+        let c = Connection::open_with_flags_and_vfs(
+            &path,
+            OpenFlags::default(),
+            NAME.to_str().unwrap(),
+        )
+        .unwrap();
+        c.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))
+            .unwrap();
+        c.execute_batch("PRAGMA synchronous=NORMAL; CREATE TABLE t (k INTEGER PRIMARY KEY)")
+            .unwrap();
+        let other = Rc::new(Connection::open(&path).unwrap());
+        let wal = dir.join("x.db-wal");
+        let count = |o: &Connection| -> i64 {
+            o.query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+                .unwrap()
+        };
+        // (WAL file size, rows another connection sees) when the hook ran.
+        let seen: Rc<Cell<Option<(u64, i64)>>> = Rc::default();
+        for i in 1..=3i64 {
+            let wal_before = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+            let (s, o, w) = (seen.clone(), other.clone(), wal.clone());
+            let hook = after_commit_written(Box::new(move || {
+                let size = std::fs::metadata(&w).unwrap().len();
+                s.set(Some((size, count(&o))));
+            }));
+            c.execute("INSERT INTO t VALUES (?1)", params![i]).unwrap();
+            drop(hook);
+            let (size, rows) = seen.take().expect("the hook ran");
+            assert!(size > wal_before, "commit {i}: WAL {wal_before} -> {size}");
+            assert_eq!(rows, i - 1, "commit {i} was visible to readers");
+            assert_eq!(count(&other), i);
+        }
+        // Not for a transaction that is rolled back, nor, once its guard is gone,
+        // for a later commit.
+        let s = seen.clone();
+        let hook = after_commit_written(Box::new(move || s.set(Some((0, 0)))));
+        c.execute_batch("BEGIN; INSERT INTO t VALUES (10); ROLLBACK")
+            .unwrap();
+        drop(hook);
+        c.execute("INSERT INTO t VALUES (11)", []).unwrap();
+        assert_eq!(seen.take(), None);
+        drop(c);
         drop(other);
         let _ = std::fs::remove_dir_all(&dir);
     }
