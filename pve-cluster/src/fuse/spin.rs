@@ -15,9 +15,10 @@
 //! there), spinning pauses for 2, 4, … up to 1024 requests. An idle daemon never
 //! spins; a busy one spends at most [`SPIN`] per request.
 //!
-//! A spin also starts the database transaction of a change that may come next
-//! (`Memdb::begin_change_ahead`), so that a change arriving during a burst finds it
-//! begun; it is ended when a spin finds nothing or the daemon stops spinning.
+//! A spin that has the CPU to itself also starts the database transaction of a
+//! change that may come next (`Memdb::begin_change_ahead`), so that a change
+//! arriving during a burst finds it begun; it is ended when a spin finds nothing or
+//! the daemon stops spinning.
 
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering::Relaxed};
@@ -63,9 +64,10 @@ impl Spin {
         Self::build(None)
     }
 
-    /// Polling that calls `ahead(true)` when it starts to look for the next request
-    /// of a burst and `ahead(false)` when the burst is over (a spin found nothing, or
-    /// a request is answered without spinning).
+    /// Polling that calls `ahead(true)` while it looks for the next request of a
+    /// burst with the CPU to itself (a `sched_yield` found nothing else to run), and
+    /// `ahead(false)` when the burst is over (a spin found nothing, or a request is
+    /// answered without spinning).
     pub fn with_ahead(ahead: Ahead) -> Arc<Spin> {
         Self::build(Some(ahead))
     }
@@ -127,6 +129,8 @@ impl Spin {
             if now_ns() - before > YIELD_RAN.as_nanos() as u64 {
                 return false;
             }
+            // Nothing else wants this CPU: prepare for a change meanwhile.
+            self.ahead(true);
         }
     }
 }
@@ -146,7 +150,6 @@ impl Drop for SpinGuard {
         if pause > 0 {
             s.pause.store(pause - 1, Relaxed);
         } else if self.burst && fd >= 0 {
-            s.ahead(true);
             found = s.spin(fd);
             if found {
                 s.misses.store(0, Relaxed);
@@ -221,15 +224,26 @@ mod tests {
         // Answers outside a burst: nothing begun, nothing to end.
         drop(s.guard());
         assert!(taken().is_empty());
-        // A spin that finds the next request keeps what it began ...
+        // A spin that finds nothing ends what it began (if its CPU was free long
+        // enough to begin anything).
+        answer_in_burst(&s);
+        let calls = taken();
+        assert!(calls.is_empty() || calls == [true, false], "{calls:?}");
+        // What was begun stays while spins find the next request ...
+        s.pause.store(0, Relaxed);
+        s.ahead(true);
         std::io::Write::write_all(&mut tx, b"x").unwrap();
         answer_in_burst(&s);
         answer_in_burst(&s);
         assert_eq!(taken(), [true]);
-        // ... until a spin finds nothing.
+        // ... until one finds nothing.
         std::io::Read::read_exact(&mut &rx, &mut [0u8]).unwrap();
         answer_in_burst(&s);
-        assert_eq!(taken(), [false]);
+        let calls = taken();
+        assert!(
+            calls == [false] || calls == [false, true, false],
+            "{calls:?}"
+        );
         // Paused: not begun, so not ended either.
         answer_in_burst(&s);
         assert!(taken().is_empty());
