@@ -327,8 +327,6 @@ impl Memdb {
         self.read().tree.lookup(path).map(entry_csum)
     }
 
-    /// Whether the lock at `path` with checksum `csum` is older than the lock timeout
-    /// on this node's clock (starts the timer if the lock is new to us).
     /// Local mode, while the FUSE thread waits for the next request of a burst:
     /// begins the database transaction of a change that may come next, so that the
     /// change does not wait for it (see `Database::begin_ahead`).
@@ -353,6 +351,8 @@ impl Memdb {
         }
     }
 
+    /// Whether the lock at `path` with checksum `csum` is older than the lock timeout
+    /// on this node's clock (starts the timer if the lock is new to us).
     pub fn lock_expired(&self, path: &str, csum: &[u8; 32]) -> bool {
         self.write().locks.expired(&normalize(path), csum)
     }
