@@ -49,8 +49,7 @@ pub struct Spin {
     pause: AtomicU32,
     /// Fruitless spins in a row (the pause doubles with each).
     misses: AtomicU32,
-    /// Called with `true` when a spin starts, with `false` once no request of the
-    /// burst is coming (only after a `true`).
+    /// See [`Spin::with_ahead`]; `false` comes only after a `true`.
     ahead: Option<Ahead>,
     /// `ahead(true)` was the last call.
     ahead_begun: AtomicBool,
