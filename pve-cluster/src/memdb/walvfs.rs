@@ -330,9 +330,10 @@ mod tests {
     use super::*;
     use rusqlite::{params, Connection, OpenFlags};
 
-    #[test]
-    fn each_commit_reaches_the_wal_in_one_write_that_others_read() {
-        let dir = std::env::temp_dir().join(format!("walvfs-{}", std::process::id()));
+    /// A fresh directory `walvfs-NAME-PID` with database `x.db` opened on this VFS in
+    /// WAL mode with 1 KiB pages and table `t (k INTEGER PRIMARY KEY, v BLOB)`.
+    fn wal_db(name: &str) -> (std::path::PathBuf, std::path::PathBuf, Connection) {
+        let dir = std::env::temp_dir().join(format!("walvfs-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("x.db");
@@ -350,6 +351,12 @@ mod tests {
             "PRAGMA synchronous=NORMAL; CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)",
         )
         .unwrap();
+        (dir, path, c)
+    }
+
+    #[test]
+    fn each_commit_reaches_the_wal_in_one_write_that_others_read() {
+        let (dir, path, c) = wal_db("frames");
         // On the default VFS; holding the database open keeps the WAL from being
         // checkpointed away when `c` closes.
         let other = Connection::open(&path).unwrap();
@@ -400,21 +407,7 @@ mod tests {
     fn the_hook_runs_when_a_commit_is_in_the_file_before_anyone_sees_it() {
         use std::cell::Cell;
         use std::rc::Rc;
-        let dir = std::env::temp_dir().join(format!("walvfs-hook-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("x.db");
-        assert!(register());
-        let c = Connection::open_with_flags_and_vfs(
-            &path,
-            OpenFlags::default(),
-            NAME.to_str().unwrap(),
-        )
-        .unwrap();
-        c.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))
-            .unwrap();
-        c.execute_batch("PRAGMA synchronous=NORMAL; CREATE TABLE t (k INTEGER PRIMARY KEY)")
-            .unwrap();
+        let (dir, path, c) = wal_db("hook");
         let other = Rc::new(Connection::open(&path).unwrap());
         let wal = dir.join("x.db-wal");
         let count = |o: &Connection| -> i64 {
@@ -430,7 +423,8 @@ mod tests {
                 let size = std::fs::metadata(&w).unwrap().len();
                 s.set(Some((size, count(&o))));
             }));
-            c.execute("INSERT INTO t VALUES (?1)", params![i]).unwrap();
+            c.execute("INSERT INTO t (k) VALUES (?1)", params![i])
+                .unwrap();
             drop(hook);
             let (size, rows) = seen.take().expect("the hook ran");
             assert!(size > wal_before, "commit {i}: WAL {wal_before} -> {size}");
@@ -441,10 +435,10 @@ mod tests {
         // for a later commit.
         let s = seen.clone();
         let hook = after_commit_written(Box::new(move || s.set(Some((0, 0)))));
-        c.execute_batch("BEGIN; INSERT INTO t VALUES (10); ROLLBACK")
+        c.execute_batch("BEGIN; INSERT INTO t (k) VALUES (10); ROLLBACK")
             .unwrap();
         drop(hook);
-        c.execute("INSERT INTO t VALUES (11)", []).unwrap();
+        c.execute("INSERT INTO t (k) VALUES (11)", []).unwrap();
         assert_eq!(seen.take(), None);
         drop(c);
         drop(other);
