@@ -144,13 +144,7 @@ impl CfsFuse {
         gid: u32,
     ) -> Self {
         let ahead_memdb = memdb.clone();
-        let ahead: spin::Ahead = Box::new(move |begin| {
-            if begin {
-                ahead_memdb.begin_change_ahead()
-            } else {
-                ahead_memdb.end_change_ahead()
-            }
-        });
+        let ahead: spin::Ahead = Box::new(move |begin| ahead_memdb.change_ahead(begin));
         CfsFuse {
             core: Arc::new(Core {
                 memdb,
@@ -291,10 +285,14 @@ impl Core {
         a
     }
 
-    /// Answers with the entry a change left at `path`: the one in `applied` (given
-    /// while the memdb may be locked), else looked up.
+    /// The entry a change left at `path`: the one in `applied` (an answer given
+    /// while the memdb may be locked takes it from there), else looked up.
+    fn entry_after(&self, path: &str, applied: &Applied) -> Option<EntryInfo> {
+        applied.entry.clone().or_else(|| self.memdb.getattr(path))
+    }
+
     fn reply_applied_entry(&self, path: &str, applied: &Applied, reply: ReplyEntry) {
-        match applied.entry.clone().or_else(|| self.memdb.getattr(path)) {
+        match self.entry_after(path, applied) {
             Some(e) => reply.entry(
                 &self.ttl_for(path),
                 &view::entry_attr(&e, path, self.gid, self.status.quorate()),
@@ -861,7 +859,7 @@ impl Filesystem for CfsFuse {
                 Ok(a) => a,
                 Err(e) => return reply.error(e.0),
             };
-            match a.entry.clone().or_else(|| c.memdb.getattr(&path)) {
+            match c.entry_after(&path, a) {
                 Some(e) => reply.created(
                     &c.ttl_for(&path),
                     &view::entry_attr(&e, &path, c.gid, c.status.quorate()),

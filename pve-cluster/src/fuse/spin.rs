@@ -16,7 +16,7 @@
 //! spins; a busy one spends at most [`SPIN`] per request.
 //!
 //! A spin that has the CPU to itself also starts the database transaction of a
-//! change that may come next (`Memdb::begin_change_ahead`), so that a change
+//! change that may come next (`Memdb::change_ahead`), so that a change
 //! arriving during a burst finds it begun; it is ended when a spin finds nothing or
 //! the daemon stops spinning.
 

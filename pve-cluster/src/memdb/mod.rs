@@ -328,26 +328,16 @@ impl Memdb {
     }
 
     /// Local mode, while the FUSE thread waits for the next request of a burst:
-    /// begins the database transaction of a change that may come next, so that the
-    /// change does not wait for it (see `Database::begin_ahead`).
-    pub fn begin_change_ahead(&self) {
-        let st = self.read();
-        if st.errors {
-            return;
-        }
-        let mut db = st.db.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(db) = db.as_mut() {
-            db.begin_ahead();
-        }
-    }
-
-    /// Ends what [`begin_change_ahead`](Self::begin_change_ahead) began, if no
-    /// change used it.
-    pub fn end_change_ahead(&self) {
+    /// `begin` starts the database transaction of a change that may come next, so
+    /// that the change does not wait for it (see `Database::begin_ahead`); `!begin`
+    /// ends it if no change used it.
+    pub fn change_ahead(&self, begin: bool) {
         let st = self.read();
         let mut db = st.db.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(db) = db.as_mut() {
-            db.end_ahead();
+        match db.as_mut() {
+            Some(db) if begin && !st.errors => db.begin_ahead(),
+            Some(db) if !begin => db.end_ahead(),
+            _ => {}
         }
     }
 

@@ -250,7 +250,7 @@ fn a_transaction_begun_ahead_serves_the_next_change_or_is_ended() {
     let other = rusqlite::Connection::open(&path).unwrap();
     let other_writes = || other.execute_batch("BEGIN IMMEDIATE; ROLLBACK").is_ok();
     assert!(other_writes());
-    db.begin_change_ahead();
+    db.change_ahead(true);
     // Ahead of a change this connection holds SQLite's write lock (and no one
     // waits for it: `other` has no busy timeout); readers go on.
     assert!(!other_writes());
@@ -263,19 +263,19 @@ fn a_transaction_begun_ahead_serves_the_next_change_or_is_ended() {
     db.apply(&op_create("a"), 0, 5).unwrap();
     assert_eq!(rows(), before + 1);
     assert!(other_writes());
-    db.begin_change_ahead();
-    db.end_change_ahead();
+    db.change_ahead(true);
+    db.change_ahead(false);
     assert!(other_writes());
     // With another writer holding the lock, beginning ahead gives up at once and
     // the next change waits for the lock as usual.
     other.execute_batch("BEGIN IMMEDIATE").unwrap();
     let t = std::time::Instant::now();
-    db.begin_change_ahead();
+    db.change_ahead(true);
     assert!(t.elapsed() < std::time::Duration::from_secs(1));
     other.execute_batch("ROLLBACK").unwrap();
     db.apply(&op_create("b"), 0, 6).unwrap();
     assert_eq!(rows(), before + 2);
-    db.end_change_ahead();
+    db.change_ahead(false);
     drop(db);
     let db = Memdb::open(&path).unwrap();
     assert!(db.getattr("a").is_some() && db.getattr("b").is_some());
