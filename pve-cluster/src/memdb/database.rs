@@ -254,7 +254,7 @@ impl Database {
     /// the snapshot cannot go stale. Readers, in this process or another, are not
     /// held up by it; another writer would be, so [`end_ahead`](Self::end_ahead)
     /// must follow as soon as no change is coming. Gives up at once if another
-    /// process holds the write lock.
+    /// process holds the write lock; does nothing if one is begun already.
     pub fn begin_ahead(&mut self) {
         if self.ahead || !self.conn.is_autocommit() {
             return;

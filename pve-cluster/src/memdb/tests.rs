@@ -248,8 +248,13 @@ fn a_transaction_begun_ahead_serves_the_next_change_or_is_ended() {
     let (dir, db) = tmpdb("ahead");
     let path = dir.join("config.db");
     let other = rusqlite::Connection::open(&path).unwrap();
+    // rusqlite's default is to wait up to 5 s for a lock.
+    other.busy_timeout(std::time::Duration::ZERO).unwrap();
     let other_writes = || other.execute_batch("BEGIN IMMEDIATE; ROLLBACK").is_ok();
     assert!(other_writes());
+    db.change_ahead(true);
+    // Beginning again while begun changes nothing (the spin calls it once per
+    // spin, not knowing whether a change used up what the previous one began).
     db.change_ahead(true);
     // Ahead of a change this connection holds SQLite's write lock (and no one
     // waits for it: `other` has no busy timeout); readers go on.
@@ -263,6 +268,11 @@ fn a_transaction_begun_ahead_serves_the_next_change_or_is_ended() {
     db.apply(&op_create("a"), 0, 5).unwrap();
     assert_eq!(rows(), before + 1);
     assert!(other_writes());
+    // That change used up the transaction begun ahead: the next is begun anew.
+    db.change_ahead(true);
+    assert!(!other_writes());
+    db.apply(&op_create("c"), 0, 6).unwrap();
+    assert!(other_writes());
     db.change_ahead(true);
     db.change_ahead(false);
     assert!(other_writes());
@@ -273,11 +283,11 @@ fn a_transaction_begun_ahead_serves_the_next_change_or_is_ended() {
     db.change_ahead(true);
     assert!(t.elapsed() < std::time::Duration::from_secs(1));
     other.execute_batch("ROLLBACK").unwrap();
-    db.apply(&op_create("b"), 0, 6).unwrap();
-    assert_eq!(rows(), before + 2);
+    db.apply(&op_create("b"), 0, 7).unwrap();
+    assert_eq!(rows(), before + 3);
     db.change_ahead(false);
     drop(db);
     let db = Memdb::open(&path).unwrap();
-    assert!(db.getattr("a").is_some() && db.getattr("b").is_some());
+    assert!(["a", "b", "c"].iter().all(|p| db.getattr(p).is_some()));
     let _ = std::fs::remove_dir_all(&dir);
 }
