@@ -7,15 +7,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{host_ready, Node};
+use common::Node;
 
 #[test]
 fn sigkill_during_writes_keeps_every_acknowledged_write() {
-    if !host_ready() {
+    let Some(mut n) = Node::started("crash", &[]) else {
         return;
-    }
-    let mut n = Node::new("crash");
-    n.start();
+    };
     fs::create_dir(n.p("loop")).unwrap();
     let acked = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(AtomicBool::new(false));

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::time::Duration;
 
-use common::{errno_of, host_ready, set_mtime, Node, NODE};
+use common::{errno_of, set_mtime, Node, NODE};
 use pve_cluster::benchutil::cpu_secs;
 use pve_cluster::cfs::{Cfs, CfsError};
 
@@ -17,11 +17,9 @@ fn mode(p: &std::path::Path) -> u32 {
 
 #[test]
 fn files_dirs_modes_symlinks_virtual_files_and_restart() {
-    if !host_ready() {
+    let Some(mut n) = Node::started("basic", &[]) else {
         return;
-    }
-    let mut n = Node::new("basic");
-    n.start();
+    };
     let m = n.mnt();
 
     // create, write, read
@@ -253,11 +251,9 @@ fn files_dirs_modes_symlinks_virtual_files_and_restart() {
 /// them (qemu-server's guest list).
 #[test]
 fn change_stamp_and_file_versions_follow_every_write() {
-    if !host_ready() {
+    let Some(mut n) = Node::started("stamp", &[]) else {
         return;
-    }
-    let mut n = Node::new("stamp");
-    n.start();
+    };
     let cfs = Cfs::new(&n.paths());
     fs::create_dir_all(n.p("nodes/pve1/qemu-server")).unwrap();
     let conf = n.p("nodes/pve1/qemu-server/100.conf");
@@ -291,12 +287,9 @@ fn change_stamp_and_file_versions_follow_every_write() {
 
 #[test]
 fn locks_and_cfs_client() {
-    if !host_ready() {
+    let Some(mut n) = Node::started("locks", &[("PMXCFS_TEST_LOCK_TIMEOUT", "1")]) else {
         return;
-    }
-    let mut n = Node::new("locks");
-    n.env.push(("PMXCFS_TEST_LOCK_TIMEOUT".into(), "1".into()));
-    n.start();
+    };
     fs::create_dir_all(n.p("priv/lock")).unwrap();
     let l = n.p("priv/lock/testlock");
     fs::create_dir(&l).unwrap();
@@ -364,11 +357,9 @@ fn locks_and_cfs_client() {
 
 #[test]
 fn cluster_log_through_ipc_and_tasks() {
-    if !host_ready() {
+    let Some(mut n) = Node::started("clog", &[]) else {
         return;
-    }
-    let mut n = Node::new("clog");
-    n.start();
+    };
     let paths = n.paths();
     pve_cluster::ipc::log_msg(&paths, 4, "alice@pve", "mytool", "first \"quoted\"").unwrap();
     pve_cluster::ipc::log_msg(&paths, 6, "root@pam", "mytool", "second").unwrap();
@@ -436,12 +427,9 @@ fn www_data_ids() -> Option<(u32, u32)> {
 /// must still show correctly.
 #[test]
 fn kernel_caches_follow_changes_in_local_mode() {
-    if !host_ready() {
+    let Some(mut n) = Node::started("caches", &[("PMXCFS_TEST_LOCK_TIMEOUT", "1")]) else {
         return;
-    }
-    let mut n = Node::new("caches");
-    n.env.push(("PMXCFS_TEST_LOCK_TIMEOUT".into(), "1".into()));
-    n.start();
+    };
 
     // Entries removed while a reader walks the directory do not hide others.
     fs::create_dir(n.p("many")).unwrap();
@@ -526,11 +514,9 @@ fn kernel_caches_follow_changes_in_local_mode() {
 
 #[test]
 fn the_daemon_polls_only_during_a_burst() {
-    if !host_ready() {
+    let Some(mut n) = Node::started("spin", &[]) else {
         return;
-    }
-    let mut n = Node::new("spin");
-    n.start();
+    };
     let pid = n.child().id();
     fs::create_dir(n.p("burst")).unwrap();
     // Back-to-back requests: the FUSE thread polls between them.

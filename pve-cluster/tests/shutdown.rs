@@ -7,17 +7,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{host_ready, is_mounted, Node};
+use common::{is_mounted, Node};
 
 const ROUNDS: usize = 100;
 
 #[test]
 fn sigterm_under_readers_many_times() {
-    if !host_ready() {
+    let Some(mut n) = Node::started("sigterm", &[]) else {
         return;
-    }
-    let mut n = Node::new("sigterm");
-    n.start();
+    };
     fs::write(n.p("storage.cfg"), b"dir: local\n").unwrap();
     n.stop();
     let t0 = Instant::now();

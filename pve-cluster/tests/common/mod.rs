@@ -77,6 +77,21 @@ impl Node {
         }
     }
 
+    /// A node named `name` running with `env`, or `None` (the test is skipped)
+    /// when the host lacks what these tests need.
+    pub fn started(name: &str, env: &[(&str, &str)]) -> Option<Node> {
+        if !host_ready() {
+            return None;
+        }
+        let mut n = Node::new(name);
+        n.env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        n.start();
+        Some(n)
+    }
+
     pub fn mnt(&self) -> PathBuf {
         self.root.join("etc/pve")
     }
